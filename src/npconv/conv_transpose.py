@@ -1,0 +1,120 @@
+"""N-d transposed convolution: the gradient of conv with respect to its input.
+
+With K = kernels.conv for the geometry of the conv whose input has this op's
+output shape, and padding (lo, hi) in `padding_mode`:
+
+    z   = pad_adjoint(K^T(y, w))             the forward is conv's input gradient
+    dy  = K(pad(dz), w)                      so its input gradient is a conv
+    dw  = kernels.conv_weight(pad(dz), y)    conv's weight gradient, roles swapped
+    db  = sum of dz over batch and space
+
+For 'zeros' mode pad_adjoint is a crop, which the geometry does directly
+(lo = padding, and output_padding extends the far end). For the other modes the
+full output is computed and its border folded back onto the interior, so that
+conv_transpose stays the exact adjoint of conv with the same padding and mode.
+"""
+from __future__ import annotations
+
+from . import _arguments as args
+from . import kernels, shapes, windows
+from .conv import (Call, Plan, add_bias, batched, bias_gradient, check_bias, check_groups,
+                   check_grad_output, compute_dtype, conj, finish, op_name, operands,
+                   strides_and_dilations)
+from .kernels import Geometry
+
+
+def plan(y_shape, w, stride, padding, output_padding, groups, dilation, padding_mode,
+         unbatched=False):
+    """Validate a transposed-conv call on a batched input shape."""
+    n = w.ndim - 2
+    stride, dilation = strides_and_dilations(stride, dilation, n)
+    groups = check_groups(groups, w)
+    mode = args.padding_mode(padding_mode)
+    kernel = tuple(w.shape[2:])
+    if y_shape[1] != w.shape[0]:
+        raise ValueError(
+            f"Given transposed=1, weight of size {list(w.shape)}, expected input{list(y_shape)} "
+            f"to have {w.shape[0]} channels, but got {y_shape[1]} channels instead")
+    output_padding = args.non_negative_tuple(output_padding, n, "output_padding")
+    size = tuple(y_shape[2:])
+    if isinstance(padding, str):
+        if args.padding_string(padding) == "same":
+            pairs = shapes.conv_transpose_same_padding(size, kernel, stride, dilation,
+                                                       output_padding)
+        else:
+            pairs = ((0, 0),) * n
+    else:
+        pairs = args.padding_pairs(padding, n)
+    big = shapes.check_conv_transpose_size(size, kernel, stride, pairs, dilation, output_padding)
+    if mode == "zeros":
+        geometry = Geometry(kernel, stride, dilation, tuple(lo for lo, _ in pairs), big, size,
+                            groups)
+        return Plan(geometry, ((0, 0),) * n, mode, unbatched)
+    if any(v < 0 for pair in pairs for v in pair):
+        raise ValueError(f"padding='same' here extends the output (kernel smaller than stride), "
+                         f"which leaves no border to fold back in padding_mode={mode!r}; "
+                         f"use padding_mode='zeros'")
+    windows.check_mode_padding(big, pairs, mode, (y_shape[0], w.shape[1] * groups) + big)
+    full = tuple(s + lo + hi for s, (lo, hi) in zip(big, pairs))
+    return Plan(Geometry(kernel, stride, dilation, (0,) * n, full, size, groups), pairs, mode,
+                unbatched)
+
+
+def forward(y, w, p):
+    """z = pad_adjoint(K^T(y, w)) on batched arrays in the compute dtype."""
+    return windows.pad_adjoint(kernels.conv_transpose(y, w, p.geometry), p.padding, p.mode)
+
+
+def backward(grad_output, y, w, p, need_input=True, need_weight=True):
+    """(dy, dw) of forward for a batched grad_output; None where not needed."""
+    padded = windows.pad(grad_output, p.padding, p.mode)
+    dy = kernels.conv(padded, conj(w), p.geometry) if need_input else None
+    dw = kernels.conv_weight(padded, conj(y), p.geometry) if need_weight else None
+    return dy, dw
+
+
+def prepare(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+            dilation=1, padding_mode="zeros"):
+    """Validate a transposed-conv call and put its operands in shape."""
+    w = args.as_array(weight, "weight")
+    y, w, b = operands(input, w, bias, op_name("conv_transpose", w.ndim - 2))
+    yb, unbatched = batched(y, w.ndim - 2)
+    p = plan(yb.shape, w, stride, padding, output_padding, groups, dilation, padding_mode,
+             unbatched)
+    channels = w.shape[1] * p.geometry.groups
+    check_bias(b, w, channels)
+    size = tuple(s - lo - hi for s, (lo, hi) in zip(p.geometry.big, p.padding))
+    dtype = compute_dtype(y.dtype)
+    return Call(yb.astype(dtype, copy=False), w.astype(dtype, copy=False), b, p, y.dtype,
+                (yb.shape[0], channels) + size)
+
+
+def apply(call):
+    """The forward output of a prepared call."""
+    return finish(add_bias(forward(call.x, call.w, call.plan), call.b), call)
+
+
+def gradients(call, grad_output, need_input=True, need_weight=True):
+    """(d input, d weight, d bias) of a prepared call for grad_output."""
+    g = check_grad_output(grad_output, call)
+    dy, dw = backward(g, call.x, call.w, call.plan, need_input, need_weight)
+    return (None if dy is None else finish(dy, call),
+            None if dw is None else finish(dw, call, batch_axis=False),
+            bias_gradient(g, call))
+
+
+def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                   dilation=1, padding_mode="zeros"):
+    """N-d transposed convolution: (N, C_in, *S) with weight (C_in, C_out/groups, *k).
+
+    Output size per dim: (S-1)*stride - lo - hi + dilation*(k-1) + output_padding + 1.
+    padding is an int, a tuple, 'valid', 'same' (output = input * stride) or
+    (lo, hi) pairs; padding_mode is 'zeros', 'reflect', 'replicate' or 'circular'.
+
+    >>> import numpy as np, npconv.functional as F
+    >>> F.conv_transpose(np.ones((1, 16, 6, 6)), np.ones((16, 8, 3, 3)), stride=2,
+    ...                  padding=1, output_padding=1).shape
+    (1, 8, 12, 12)
+    """
+    return apply(prepare(input, weight, bias, stride, padding, output_padding, groups, dilation,
+                         padding_mode))

@@ -1,0 +1,112 @@
+"""N-d unfold (extract sliding blocks) and fold (sum them back), each the
+other's adjoint:
+
+    unfold: (N, C, *S)              -> (N, C*prod(k), L)    cols = gather(x)
+    fold:   (N, C*prod(k), L)       -> (N, C, *S)           x    = scatter(cols)
+
+so <unfold(x), c> == <x, fold(c)>, the gradient of unfold is fold and the
+gradient of fold is unfold, with the same arguments. The number of spatial
+dims is len(kernel_size) for a tuple; an int kernel_size means 2-d, as in torch.
+"""
+from __future__ import annotations
+
+import math
+
+from . import _arguments as args
+from . import shapes, windows
+from .conv import batched, compute_dtype
+
+
+def _labels(n):
+    return {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}.get(
+        n, tuple(f"dim{i}" for i in range(n)))
+
+
+def _spell(label, values, n):
+    return " ".join(f"{label}_{name}: {v}" for name, v in zip(_labels(n), values))
+
+
+def _dims(kernel_size):
+    return len(kernel_size) if isinstance(kernel_size, (list, tuple)) else 2
+
+
+def resolve(kernel_size, dilation, padding, stride):
+    """Per-dim kernel, dilation, (lo, hi) padding and stride with torch's messages."""
+    n = _dims(kernel_size)
+    kernel = args.to_tuple(kernel_size, n, "kernel_size")
+    dilation = args.to_tuple(dilation, n, "dilation")
+    stride = args.to_tuple(stride, n, "stride")
+    if any(k <= 0 for k in kernel):
+        raise ValueError("kernel size should be greater than zero, but got "
+                         + _spell("kernel", kernel, n))
+    if any(s <= 0 for s in stride):
+        raise ValueError("stride should be greater than zero, but got " + _spell("stride", stride, n))
+    if any(d <= 0 for d in dilation):
+        raise ValueError("dilation should be greater than zero, but got "
+                         + _spell("dilation", dilation, n))
+    if not args.is_pair_padding(padding) and any(p < 0 for p in args.to_tuple(padding, n, "padding")):
+        raise ValueError("padding should be non-negative, but got "
+                         + _spell("pad", args.to_tuple(padding, n, "padding"), n))
+    return kernel, dilation, args.padding_pairs(padding, n), stride
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Sliding blocks: (N, C, *S) or (C, *S) -> (N, C*prod(k), L) or (C*prod(k), L).
+
+    >>> import numpy as np, npconv.functional as F
+    >>> F.unfold(np.ones((2, 3, 4, 4)), 2).shape
+    (2, 12, 9)
+    >>> F.unfold(np.ones((1, 2, 4, 4, 4)), (2, 2, 2), stride=2).shape
+    (1, 16, 8)
+    """
+    kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
+    n = len(kernel)
+    x = args.as_array(input, "input")
+    if x.ndim not in (n + 1, n + 2) or any(s == 0 for s in x.shape[-n - 1:]):
+        raise ValueError(f"Expected {n + 1}D or {n + 2}D (batch mode) tensor for input with possibly "
+                         f"0 batch size and non-zero dimensions for input, but got: {list(x.shape)}")
+    xb, unbatched = batched(x, n)
+    blocks = shapes.unfold_output_shape(xb.shape[2:], kernel, stride, pairs, dilation)
+    cols = windows.gather(xb, kernel, stride, dilation, tuple(lo for lo, _ in pairs), blocks)
+    # (N, C, *k, *blocks) -> (N, C*prod(k), L)
+    cols = cols.reshape(xb.shape[0], -1, math.prod(blocks))
+    return cols[0] if unbatched else cols
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Sum sliding blocks back: (N, C*prod(k), L) or (C*prod(k), L) -> (N, C, *output_size).
+
+    >>> import numpy as np, npconv.functional as F
+    >>> F.fold(np.ones((1, 4, 9)), (4, 4), 2)[0, 0]
+    array([[1., 2., 2., 1.],
+           [2., 4., 4., 2.],
+           [2., 4., 4., 2.],
+           [1., 2., 2., 1.]])
+    """
+    kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
+    n = len(kernel)
+    size = args.positive_tuple(output_size, n, "output_size")
+    c = args.as_array(input, "input")
+    if c.ndim not in (2, 3) or any(s == 0 for s in c.shape[-2:]):
+        raise ValueError("Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch "
+                         f"size and non-zero dimensions for input, but got: {list(c.shape)}")
+    cb = c[None] if c.ndim == 2 else c
+    kprod = math.prod(kernel)
+    if cb.shape[1] % kprod:
+        raise ValueError("Expected size of input's dimension 1 to be divisible by the product of "
+                         f"kernel_size, but got input.size(1)={cb.shape[1]} and "
+                         f"kernel_size={kernel}.")
+    blocks = shapes.conv_output_size(size, kernel, stride, pairs, dilation)
+    if math.prod(max(b, 0) for b in blocks) != cb.shape[2] or any(b < 1 for b in blocks):
+        pad = shapes._padding_repr(pairs)
+        raise ValueError(
+            f"Given output_size={size}, kernel_size={kernel}, dilation={dilation}, "
+            f"padding={pad}, stride={stride}, expected size of input's dimension 2 to match the "
+            f"calculated number of sliding blocks {' * '.join(str(max(b, 0)) for b in blocks)} = "
+            f"{math.prod(max(b, 0) for b in blocks)}, but got input.size(2)={cb.shape[2]}.")
+    dtype = compute_dtype(c.dtype)
+    # (N, C*prod(k), L) -> (N, C, *k, *blocks)
+    cols = cb.astype(dtype, copy=False).reshape((cb.shape[0], -1) + kernel + blocks)
+    out = windows.scatter(cols, size, stride, dilation, tuple(lo for lo, _ in pairs))
+    out = out.astype(c.dtype, copy=False)
+    return out[0] if c.ndim == 2 else out

@@ -1,0 +1,12 @@
+"""npconv.nn: the torch.nn convolution layers, plus what training them takes."""
+from .conv import (Conv1d, Conv2d, Conv3d, ConvNd, ConvTranspose1d, ConvTranspose2d,
+                   ConvTranspose3d, ConvTransposeNd, LazyConv1d, LazyConv2d, LazyConv3d,
+                   LazyConvTranspose1d, LazyConvTranspose2d, LazyConvTranspose3d)
+from .fold import Fold, Unfold
+from .module import Module
+from .parameter import Parameter, UninitializedParameter
+
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvNd", "ConvTranspose1d", "ConvTranspose2d",
+           "ConvTranspose3d", "ConvTransposeNd", "Fold", "LazyConv1d", "LazyConv2d",
+           "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyConvTranspose3d",
+           "Module", "Parameter", "Unfold", "UninitializedParameter"]

@@ -1,0 +1,48 @@
+"""Parameters: NumPy arrays that also carry a `.grad`."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Parameter(np.ndarray):
+    """A learnable array: an ndarray subclass with a `.grad` (None until a backward).
+
+    Arithmetic on a Parameter gives plain ndarrays, so only the module's own
+    attributes are Parameters.
+
+    >>> import numpy as np
+    >>> p = Parameter(np.zeros(3, np.float32))
+    >>> p.grad is None, type(p * 2).__name__
+    (True, 'ndarray')
+    """
+
+    def __new__(cls, data):
+        array = np.array(data, copy=True, subok=False)
+        obj = array.view(cls)
+        obj.grad = None
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.grad = getattr(obj, "grad", None) if isinstance(obj, Parameter) else None
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        result = np.asarray(array)
+        return result[()] if return_scalar else result
+
+    def __repr__(self):
+        return "Parameter containing:\n" + repr(np.asarray(self))
+
+    def __reduce__(self):
+        return (Parameter, (np.asarray(self),))
+
+
+class UninitializedParameter:
+    """The weight of a lazy module before its first input: it has no shape yet."""
+
+    def __repr__(self):
+        return "<UninitializedParameter>"
+
+    def __getattr__(self, name):
+        raise AttributeError(
+            f"the parameter is not initialised yet ('{name}' is not available): call the lazy "
+            "module on an input first, or load a state dict into it")

@@ -1,0 +1,148 @@
+"""Shape arithmetic for every layer npconv has: pure functions on tuples of ints.
+
+This module is the single source of size formulas; the engine, the modules and
+the command line all call it. Per spatial dimension, with padding as (lo, hi):
+
+    conv:            out = floor((size + lo + hi - dilation*(kernel-1) - 1) / stride) + 1
+    conv_transpose:  out = (size-1)*stride - lo - hi + dilation*(kernel-1) + output_padding + 1
+
+torch's symmetric `padding=p` is the pair (p, p), so 2p becomes lo + hi.
+All functions take and return tuples with one entry per spatial dimension.
+
+>>> conv_output_size((50, 100), (3, 5), (2, 1), ((4, 4), (2, 2)), (1, 1))
+(28, 100)
+>>> conv_transpose_output_size((50, 100), (3, 5), (2, 1), ((4, 4), (2, 2)), (1, 1), (0, 0))
+(93, 100)
+"""
+from __future__ import annotations
+
+import math
+
+
+def _fmt(values):
+    return " x ".join(str(v) for v in values)
+
+
+def effective_kernel(kernel, dilation):
+    """Extent of a dilated kernel: dilation*(kernel-1) + 1 per dim."""
+    return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+
+
+def conv_output_size(size, kernel, stride, padding, dilation):
+    """Output size of a convolution (and the number of unfold blocks) per dim."""
+    return tuple((n + lo + hi - e) // s + 1 for n, e, s, (lo, hi)
+                 in zip(size, effective_kernel(kernel, dilation), stride, padding))
+
+
+def check_conv_size(size, kernel, padding, dilation):
+    """Raise torch's error when a dilated kernel is larger than the padded input."""
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(size, padding))
+    extent = effective_kernel(kernel, dilation)
+    if any(p < e for p, e in zip(padded, extent)):
+        raise ValueError(
+            f"Calculated padded input size per channel: ({_fmt(padded)}). "
+            f"Kernel size: ({_fmt(extent)}). Kernel size can't be greater than actual input size")
+
+
+def conv_transpose_output_size(size, kernel, stride, padding, dilation, output_padding):
+    """Output size of a transposed convolution per dim."""
+    return tuple((n - 1) * s - lo - hi + e + op for n, e, s, (lo, hi), op
+                 in zip(size, effective_kernel(kernel, dilation), stride, padding, output_padding))
+
+
+def check_conv_transpose_size(size, kernel, stride, padding, dilation, output_padding):
+    """Raise torch's errors for output_padding too large or an empty output."""
+    if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
+        names = ("depth", "height", "width") if len(size) == 3 else ("height", "width")
+        if len(size) not in (2, 3):
+            names = tuple(f"dim{i}" for i in range(len(size)))
+        parts = ([f"output_padding_{n}: {v}" for n, v in zip(names, output_padding)]
+                 + [f"stride_{n}: {v}" for n, v in zip(names, stride)]
+                 + [f"dilation_{n}: {v}" for n, v in zip(names, dilation)])
+        raise ValueError("output padding must be smaller than either stride or dilation, "
+                         "but got " + " ".join(parts))
+    out = conv_transpose_output_size(size, kernel, stride, padding, dilation, output_padding)
+    if any(o < 1 for o in out):
+        raise ValueError(f"Given input size per channel: ({_fmt(size)}). Calculated output size "
+                         f"per channel: ({_fmt(out)}). Output size is too small")
+    return out
+
+
+def conv_transpose_size_range(size, kernel, stride, padding, dilation):
+    """(smallest, largest) output sizes a transposed conv can produce, per dim.
+
+    output_padding picks one size in [smallest, smallest + stride - 1]; this is
+    the range torch accepts for `output_size`.
+    """
+    smallest = conv_transpose_output_size(size, kernel, stride, padding, dilation,
+                                          (0,) * len(size))
+    return smallest, tuple(m + s - 1 for m, s in zip(smallest, stride))
+
+
+def output_padding_for(size, output_size, kernel, stride, padding, dilation):
+    """The output_padding that makes a transposed conv produce `output_size`."""
+    smallest, largest = conv_transpose_size_range(size, kernel, stride, padding, dilation)
+    if any(not lo <= want <= hi for want, lo, hi in zip(output_size, smallest, largest)):
+        raise ValueError(
+            f"requested an output size of {list(output_size)}, but valid sizes range from "
+            f"{list(smallest)} to {list(largest)} (for an input of {list(size)})")
+    return tuple(want - lo for want, lo in zip(output_size, smallest))
+
+
+def same_padding(kernel, dilation):
+    """Padding pairs for conv padding='same' at stride 1, torch's split.
+
+    The total dilation*(kernel-1) is split with the extra element at the end
+    (for even kernels), as torch does.
+    """
+    pairs = []
+    for k, d in zip(kernel, dilation):
+        total = d * (k - 1)
+        pairs.append((total // 2, total - total // 2))
+    return tuple(pairs)
+
+
+def conv_transpose_same_padding(size, kernel, stride, dilation, output_padding):
+    """Crop pairs for conv_transpose padding='same': output = size * stride.
+
+    Follows ONNX ConvTranspose auto_pad='SAME_UPPER': total = full - target,
+    begin = total // 2, end = total - begin. When kernel < stride the total is
+    negative and the 'crop' extends the output instead.
+    """
+    pairs = []
+    for n, e, s, op in zip(size, effective_kernel(kernel, dilation), stride, output_padding):
+        total = (n - 1) * s + e + op - n * s
+        pairs.append((total // 2, total - total // 2))
+    return tuple(pairs)
+
+
+def unfold_output_shape(size, kernel, stride, padding, dilation):
+    """Number of sliding blocks per dim; raise torch's error when one is < 1."""
+    blocks = conv_output_size(size, kernel, stride, padding, dilation)
+    if any(b < 1 for b in blocks):
+        raise ValueError(
+            f"Given input with spatial size {tuple(size)}, kernel_size={tuple(kernel)}, "
+            f"dilation={tuple(dilation)}, padding={_padding_repr(padding)}, calculated shape of "
+            f"the array of sliding blocks as {blocks}, but its components must be at least one.")
+    return blocks
+
+
+def _padding_repr(padding):
+    if all(lo == hi for lo, hi in padding):
+        return tuple(lo for lo, _ in padding)
+    return tuple(padding)
+
+
+def conv_flops(batch, in_channels, out_channels, groups, kernel, out_size):
+    """Multiply-adds times two of a convolution, counted on its output."""
+    return 2 * batch * (in_channels // groups) * out_channels * math.prod(kernel) * math.prod(out_size)
+
+
+def conv_transpose_flops(batch, in_channels, out_channels, groups, kernel, in_size):
+    """Multiply-adds times two of a transposed convolution, counted on its input."""
+    return 2 * batch * (in_channels // groups) * out_channels * math.prod(kernel) * math.prod(in_size)
+
+
+def parameter_count(in_channels, out_channels, groups, kernel, bias=True):
+    """Weights plus biases of a conv or transposed conv layer."""
+    return in_channels // groups * out_channels * math.prod(kernel) + (out_channels if bias else 0)

@@ -1,0 +1,159 @@
+"""Sliding windows: gather them (unfold), scatter-add them back (fold), and the
+padding modes with their adjoints. This is the reference indexing code that
+every convolution in npconv composes.
+
+One geometry serves all of it. For a spatial dimension with kernel k, stride s,
+dilation d and a leading offset `lo`, window position o and kernel offset j
+touch the input element
+
+    i = o*s + j*d - lo
+
+`gather` reads x[i] into cols[j, o] (zero where i is outside x); `scatter` is
+its exact adjoint and adds cols[j, o] into out[i]. A positive `lo` pads the
+start, a negative one crops it; the far end follows from the sizes.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from . import _arguments as args
+
+
+def region(a, starts, lengths):
+    """a[..., start:start+length] over the trailing dims, zero outside `a`.
+
+    `starts` may be negative and the region may run past the end: the parts
+    outside `a` read as zeros. Returns a view when no zeros are needed.
+    """
+    n = len(starts)
+    size = a.shape[-n:]
+    lead = a.shape[:-n]
+    if all(0 <= st and st + ln <= sz for st, ln, sz in zip(starts, lengths, size)):
+        return a[(...,) + tuple(slice(st, st + ln) for st, ln in zip(starts, lengths))]
+    out = np.zeros(lead + tuple(lengths), dtype=a.dtype)
+    src, dst = [], []
+    for st, ln, sz in zip(starts, lengths, size):
+        lo, hi = max(st, 0), min(st + ln, sz)
+        if hi <= lo:
+            return out
+        src.append(slice(lo, hi))
+        dst.append(slice(lo - st, hi - st))
+    out[(...,) + tuple(dst)] = a[(...,) + tuple(src)]
+    return out
+
+
+def _span(blocks, kernel, stride, dilation):
+    """Extent of the input touched by `blocks` windows: (L-1)*s + (k-1)*d + 1."""
+    return tuple((b - 1) * s + (k - 1) * d + 1
+                 for b, k, s, d in zip(blocks, kernel, stride, dilation))
+
+
+def gather(x, kernel, stride, dilation, lo, blocks):
+    """Windows of x as a strided view: (B, C, *S) -> (B, C, *kernel, *blocks).
+
+    cols[b, c, *j, *o] = x[b, c, *(o*s + j*d - lo)], zero outside x.
+    The result is a read-only view into x (or into a zero-padded copy of it).
+    """
+    n = len(kernel)
+    span = _span(blocks, kernel, stride, dilation)
+    padded = region(x, tuple(-p for p in lo), span)
+    lead_strides = padded.strides[:-n]
+    spatial_strides = padded.strides[-n:]
+    shape = padded.shape[:-n] + tuple(kernel) + tuple(blocks)
+    strides = (lead_strides
+               + tuple(st * d for st, d in zip(spatial_strides, dilation))
+               + tuple(st * s for st, s in zip(spatial_strides, stride)))
+    return as_strided(padded, shape=shape, strides=strides, writeable=False)
+
+
+def scatter(cols, size, stride, dilation, lo):
+    """Adjoint of gather: (B, C, *kernel, *blocks) -> (B, C, *size).
+
+    out[b, c, i] = sum of cols[b, c, j, o] over all (j, o) with o*s + j*d - lo = i.
+    Loops over kernel offsets (prod(kernel) strided adds), never over positions.
+    """
+    n = len(size)
+    kernel = cols.shape[-2 * n:-n]
+    blocks = cols.shape[-n:]
+    lead = cols.shape[:-2 * n]
+    canvas = np.zeros(lead + _span(blocks, kernel, stride, dilation), dtype=cols.dtype)
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        target = tuple(slice(j * d, j * d + (b - 1) * s + 1, s)
+                       for j, d, b, s in zip(offset, dilation, blocks, stride))
+        canvas[(...,) + target] += cols[(...,) + offset + (slice(None),) * n]
+    return region(canvas, lo, size)
+
+
+# --- padding modes -----------------------------------------------------------------
+
+def _source_index(n, lo, hi, mode):
+    """For each padded position, the input index it copies (reflect/replicate/circular)."""
+    i = np.arange(-lo, n + hi)
+    if mode == "reflect":
+        period = 2 * (n - 1) if n > 1 else 1
+        i = np.abs(i) % period
+        return np.where(i >= n, period - i, i)
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    return i % n  # circular
+
+
+def check_mode_padding(size, padding, mode, input_shape):
+    """torch's limits: reflect needs pad < size, circular pad <= size, replicate size > 0."""
+    for axis, (n, (lo, hi)) in enumerate(zip(size, padding)):
+        dim = len(input_shape) - len(size) + axis
+        if mode == "reflect" and max(lo, hi) >= n:
+            raise ValueError(
+                f"Argument #4: Padding size should be less than the corresponding input "
+                f"dimension, but got: padding ({lo}, {hi}) at dimension {dim} of input "
+                f"{list(input_shape)}")
+        if mode == "circular" and max(lo, hi) > n:
+            raise ValueError(
+                f"Padding value causes wrapping around more than once: padding ({lo}, {hi}) "
+                f"at dimension {dim} of input {list(input_shape)}")
+        if mode == "replicate" and n == 0 and lo + hi > 0:
+            raise ValueError(f"replicate padding needs a non-empty dimension {dim} "
+                             f"of input {list(input_shape)}")
+
+
+def pad(x, padding, mode):
+    """Pad the trailing len(padding) dims of x by (lo, hi) pairs in `mode`."""
+    args.padding_mode(mode)
+    n = len(padding)
+    if mode == "zeros":
+        size = x.shape[-n:]
+        return region(x, tuple(-lo for lo, _ in padding),
+                      tuple(s + lo + hi for s, (lo, hi) in zip(size, padding)))
+    for axis, (lo, hi) in zip(range(x.ndim - n, x.ndim), padding):
+        if lo or hi:
+            x = np.take(x, _source_index(x.shape[axis], lo, hi, mode), axis=axis)
+    return x
+
+
+def pad_adjoint(g, padding, mode):
+    """Adjoint of pad: fold the border of g back onto the interior it was copied from.
+
+    zeros crops; circular adds wrapped borders; reflect adds mirrored ones;
+    replicate adds the border into the edge element. Dims are undone in the
+    reverse order of pad, so the composition is the exact transpose.
+    """
+    args.padding_mode(mode)
+    n = len(padding)
+    if mode == "zeros":
+        size = g.shape[-n:]
+        return region(g, tuple(lo for lo, _ in padding),
+                      tuple(s - lo - hi for s, (lo, hi) in zip(size, padding)))
+    for axis, (lo, hi) in reversed(list(zip(range(g.ndim - n, g.ndim), padding))):
+        if not (lo or hi):
+            continue
+        size = g.shape[axis] - lo - hi
+        source = _source_index(size, lo, hi, mode)
+        g = np.moveaxis(g, axis, -1)
+        out = g[..., lo:lo + size].copy()
+        for position in itertools.chain(range(lo), range(lo + size, lo + size + hi)):
+            out[..., source[position]] += g[..., position]
+        g = np.moveaxis(out, -1, axis)
+    return g
