@@ -98,7 +98,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
                          f"kernel_size={kernel}.")
     blocks = shapes.conv_output_size(size, kernel, stride, pairs, dilation)
     if math.prod(max(b, 0) for b in blocks) != cb.shape[2] or any(b < 1 for b in blocks):
-        pad = shapes._padding_repr(pairs)
+        pad = shapes.padding_repr(pairs)
         raise ValueError(
             f"Given output_size={size}, kernel_size={kernel}, dilation={dilation}, "
             f"padding={pad}, stride={stride}, expected size of input's dimension 2 to match the "

@@ -122,12 +122,13 @@ def unfold_output_shape(size, kernel, stride, padding, dilation):
     if any(b < 1 for b in blocks):
         raise ValueError(
             f"Given input with spatial size {tuple(size)}, kernel_size={tuple(kernel)}, "
-            f"dilation={tuple(dilation)}, padding={_padding_repr(padding)}, calculated shape of "
+            f"dilation={tuple(dilation)}, padding={padding_repr(padding)}, calculated shape of "
             f"the array of sliding blocks as {blocks}, but its components must be at least one.")
     return blocks
 
 
-def _padding_repr(padding):
+def padding_repr(padding):
+    """Symmetric pairs as torch prints padding (a tuple of ints); asymmetric ones as pairs."""
     if all(lo == hi for lo, hi in padding):
         return tuple(lo for lo, _ in padding)
     return tuple(padding)
