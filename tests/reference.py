@@ -1,0 +1,179 @@
+"""Naive loop implementations of the convolution family: the tests' oracle.
+
+Imports nothing from npconv. Every function loops over positions with
+itertools.product, one element (or one channel matmul) at a time, and
+accumulates in float64 (complex128 for complex input): slow and obviously
+correct, so keep the sizes in tests small. All inputs are batched, in torch's
+layouts:
+
+    conv            x (N, C_in, *S),  w (C_out, C_in/groups, *k)
+    conv_transpose  x (N, C_in, *S),  w (C_in, C_out/groups, *k)
+    unfold/fold     columns (N, C*prod(k), L), channel-major, kernel offsets row-major
+
+Padding is an int, n ints, or n (lo, hi) pairs (see `pairs`).
+"""
+import itertools
+import math
+
+import numpy as np
+
+
+def ntuple(value, n):
+    """An int repeated n times, or a sequence of n ints as a tuple."""
+    return (value,) * n if isinstance(value, int) else tuple(value)
+
+
+def pairs(padding, n):
+    """int, n ints or n (lo, hi) pairs -> n (lo, hi) pairs."""
+    if isinstance(padding, int):
+        return ((padding, padding),) * n
+    return tuple((p, p) if isinstance(p, int) else tuple(p) for p in padding)
+
+
+def positions(shape):
+    """Every index tuple of an array of `shape`, in row-major order."""
+    return itertools.product(*(range(s) for s in shape))
+
+
+def wide(a):
+    """a in the accumulation dtype: float64, or complex128 for complex a."""
+    a = np.asarray(a)
+    return a.astype(np.complex128 if np.iscomplexobj(a) else np.float64)
+
+
+def source(i, n, mode):
+    """Index of the input element that position i (may lie outside [0, n)) copies; None = zero."""
+    if 0 <= i < n:
+        return i
+    if mode == "zeros":
+        return None
+    if mode == "reflect":          # mirror about the edge element (valid for padding < n)
+        return -i if i < 0 else 2 * (n - 1) - i
+    if mode == "replicate":
+        return min(max(i, 0), n - 1)
+    if mode == "circular":
+        return i % n
+    raise ValueError(mode)
+
+
+def pad(x, padding, mode="zeros"):
+    """(N, C, *S) padded by (lo, hi) pairs in `mode`, one position at a time."""
+    size = x.shape[2:]
+    out = np.zeros(x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(size, padding)),
+                   x.dtype)
+    for p in positions(out.shape[2:]):
+        src = [source(i - lo, s, mode) for i, s, (lo, _) in zip(p, size, padding)]
+        if None not in src:
+            out[(...,) + p] = x[(...,) + tuple(src)]
+    return out
+
+
+def conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+    """y[:, m, o] = b[m] + sum over b, j of w[m, b, j] * padded x[:, g*B + b, o*stride + j*dilation]."""
+    x, w = wide(x), wide(w)
+    n = w.ndim - 2
+    stride, dilation = ntuple(stride, n), ntuple(dilation, n)
+    xp = pad(x, pairs(padding, n), padding_mode)
+    kernel = w.shape[2:]
+    size = [(p - d * (k - 1) - 1) // s + 1
+            for p, k, s, d in zip(xp.shape[2:], kernel, stride, dilation)]
+    cin, cout = w.shape[1], w.shape[0] // groups            # per group
+    y = np.zeros((x.shape[0], w.shape[0]) + tuple(size), np.result_type(x, w))
+    for o in positions(size):
+        for j in positions(kernel):
+            i = tuple(oo * s + jj * d for oo, jj, s, d in zip(o, j, stride, dilation))
+            for g in range(groups):
+                ins, outs = slice(g * cin, (g + 1) * cin), slice(g * cout, (g + 1) * cout)
+                # (N, cin) @ (cin, cout) -> (N, cout)
+                y[(slice(None), outs) + o] += xp[(slice(None), ins) + i] @ w[(outs, slice(None)) + j].T
+    if b is not None:
+        y += wide(b).reshape((1, -1) + (1,) * n)
+    return y
+
+
+def conv_transpose(x, w, b=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """Scatter: input element x[:, c, o] adds w[c, :, j] * x[:, c, o] into out[o*stride + j*dilation - lo].
+
+    Positions outside the output are dropped (the crop by padding); a negative
+    lo or hi extends the output instead; output_padding extends the far end.
+    """
+    x, w = wide(x), wide(w)
+    n = w.ndim - 2
+    stride, dilation = ntuple(stride, n), ntuple(dilation, n)
+    output_padding, padding = ntuple(output_padding, n), pairs(padding, n)
+    kernel = w.shape[2:]
+    size = [(s_in - 1) * s - lo - hi + d * (k - 1) + op + 1 for s_in, s, (lo, hi), d, k, op
+            in zip(x.shape[2:], stride, padding, dilation, kernel, output_padding)]
+    cin, cout = w.shape[0] // groups, w.shape[1]            # per group
+    y = np.zeros((x.shape[0], cout * groups) + tuple(size), np.result_type(x, w))
+    for o in positions(x.shape[2:]):
+        for j in positions(kernel):
+            t = tuple(oo * s + jj * d - lo for oo, jj, s, d, (lo, _)
+                      in zip(o, j, stride, dilation, padding))
+            if not all(0 <= tt < sz for tt, sz in zip(t, size)):
+                continue
+            for g in range(groups):
+                ins, outs = slice(g * cin, (g + 1) * cin), slice(g * cout, (g + 1) * cout)
+                # (N, cin) @ (cin, cout) -> (N, cout)
+                y[(slice(None), outs) + t] += x[(slice(None), ins) + o] @ w[(ins, slice(None)) + j]
+    if b is not None:
+        y += wide(b).reshape((1, -1) + (1,) * n)
+    return y
+
+
+def conv_weight(x, dy, kernel, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+    """d/dw of sum(conv(x, w) * dy), without conjugation: (C_out, C_in/groups, *kernel).
+
+    dw[m, b, j] = sum over n, o of dy[n, m, o] * padded x[n, g*B + b, o*stride + j*dilation].
+    """
+    x, dy = wide(x), wide(dy)
+    n = len(kernel)
+    stride, dilation = ntuple(stride, n), ntuple(dilation, n)
+    xp = pad(x, pairs(padding, n), padding_mode)
+    cin, cout = x.shape[1] // groups, dy.shape[1] // groups
+    dw = np.zeros((dy.shape[1], cin) + tuple(kernel), np.result_type(x, dy))
+    for o in positions(dy.shape[2:]):
+        for j in positions(kernel):
+            i = tuple(oo * s + jj * d for oo, jj, s, d in zip(o, j, stride, dilation))
+            for g in range(groups):
+                ins, outs = slice(g * cin, (g + 1) * cin), slice(g * cout, (g + 1) * cout)
+                # (cout, N) @ (N, cin) -> (cout, cin)
+                dw[(outs, slice(None)) + j] += dy[(slice(None), outs) + o].T @ xp[(slice(None), ins) + i]
+    return dw
+
+
+def _blocks(size, kernel, stride, padding, dilation):
+    return [(s + lo + hi - d * (k - 1) - 1) // st + 1
+            for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation)]
+
+
+def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
+    """(N, C, *S) -> (N, C*prod(k), L): column l holds the l-th window, zero-padded."""
+    x = wide(x)
+    n = len(kernel_size)
+    dilation, stride, padding = ntuple(dilation, n), ntuple(stride, n), pairs(padding, n)
+    xp = pad(x, padding)
+    blocks = _blocks(x.shape[2:], kernel_size, stride, padding, dilation)
+    cols = np.zeros((x.shape[0], x.shape[1], math.prod(kernel_size), math.prod(blocks)), x.dtype)
+    for col, o in enumerate(positions(blocks)):
+        for row, j in enumerate(positions(kernel_size)):
+            i = tuple(oo * s + jj * d for oo, jj, s, d in zip(o, j, stride, dilation))
+            cols[:, :, row, col] = xp[(slice(None), slice(None)) + i]
+    return cols.reshape(x.shape[0], -1, cols.shape[-1])
+
+
+def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """(N, C*prod(k), L) -> (N, C, *output_size): add every window back where unfold read it."""
+    cols = wide(cols)
+    n = len(kernel_size)
+    dilation, stride, padding = ntuple(dilation, n), ntuple(stride, n), pairs(padding, n)
+    blocks = _blocks(output_size, kernel_size, stride, padding, dilation)
+    cols = cols.reshape(cols.shape[0], -1, math.prod(kernel_size), math.prod(blocks))
+    out = np.zeros(cols.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(output_size, padding)),
+                   cols.dtype)
+    for col, o in enumerate(positions(blocks)):
+        for row, j in enumerate(positions(kernel_size)):
+            i = tuple(oo * s + jj * d for oo, jj, s, d in zip(o, j, stride, dilation))
+            out[(slice(None), slice(None)) + i] += cols[:, :, row, col]
+    # crop the padding
+    return out[(...,) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(output_size, padding))]
