@@ -213,18 +213,28 @@ def prepare(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                 (xb.shape[0], w.shape[0]) + tuple(p.geometry.small))
 
 
-def apply(call):
-    """The forward output of a prepared call."""
-    return finish(add_bias(forward(call.x, call.w, call.plan), call.b), call)
+def run(call, forward_pass):
+    """Output of a prepared call: forward_pass(x, w, plan) plus bias, in the caller's dtype."""
+    return finish(add_bias(forward_pass(call.x, call.w, call.plan), call.b), call)
 
 
-def gradients(call, grad_output, need_input=True, need_weight=True):
-    """(d input, d weight, d bias) of a prepared call for grad_output."""
+def run_gradients(call, grad_output, backward_pass, need_input=True, need_weight=True):
+    """(d input, d weight, d bias) of a prepared call, with backward_pass(g, x, w, plan, ...)."""
     g = check_grad_output(grad_output, call)
-    dx, dw = backward(g, call.x, call.w, call.plan, need_input, need_weight)
+    dx, dw = backward_pass(g, call.x, call.w, call.plan, need_input, need_weight)
     return (None if dx is None else finish(dx, call),
             None if dw is None else finish(dw, call, batch_axis=False),
             bias_gradient(g, call))
+
+
+def apply(call):
+    """The forward output of a prepared conv call."""
+    return run(call, forward)
+
+
+def gradients(call, grad_output, need_input=True, need_weight=True):
+    """(d input, d weight, d bias) of a prepared conv call for grad_output."""
+    return run_gradients(call, grad_output, backward, need_input, need_weight)
 
 
 def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,

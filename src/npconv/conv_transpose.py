@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from . import _arguments as args
 from . import kernels, shapes, windows
-from .conv import (Call, Plan, add_bias, batched, bias_gradient, check_bias, check_groups,
-                   check_grad_output, compute_dtype, conj, finish, op_name, operands,
-                   strides_and_dilations)
+from .conv import (Call, Plan, batched, check_bias, check_groups, compute_dtype, conj, op_name,
+                   operands, run, run_gradients, strides_and_dilations)
 from .kernels import Geometry
 
 
@@ -90,17 +89,13 @@ def prepare(input, weight, bias=None, stride=1, padding=0, output_padding=0, gro
 
 
 def apply(call):
-    """The forward output of a prepared call."""
-    return finish(add_bias(forward(call.x, call.w, call.plan), call.b), call)
+    """The forward output of a prepared transposed-conv call."""
+    return run(call, forward)
 
 
 def gradients(call, grad_output, need_input=True, need_weight=True):
-    """(d input, d weight, d bias) of a prepared call for grad_output."""
-    g = check_grad_output(grad_output, call)
-    dy, dw = backward(g, call.x, call.w, call.plan, need_input, need_weight)
-    return (None if dy is None else finish(dy, call),
-            None if dw is None else finish(dw, call, batch_axis=False),
-            bias_gradient(g, call))
+    """(d input, d weight, d bias) of a prepared transposed-conv call for grad_output."""
+    return run_gradients(call, grad_output, backward, need_input, need_weight)
 
 
 def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
