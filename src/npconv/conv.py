@@ -214,14 +214,24 @@ def prepare(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
 
 
 def run(call, forward_pass):
-    """Output of a prepared call: forward_pass(x, w, plan) plus bias, in the caller's dtype."""
+    """Output of a prepared call: forward_pass(x, w, plan) plus bias, in the caller's dtype.
+
+    Empty operands (a zero-size batch, zero channels) never reach the kernels:
+    their output is the bias alone, of the planned shape.
+    """
+    if call.x.size == 0 or call.w.size == 0:
+        return finish(add_bias(np.zeros(call.out_shape, call.x.dtype), call.b), call)
     return finish(add_bias(forward_pass(call.x, call.w, call.plan), call.b), call)
 
 
 def run_gradients(call, grad_output, backward_pass, need_input=True, need_weight=True):
     """(d input, d weight, d bias) of a prepared call, with backward_pass(g, x, w, plan, ...)."""
     g = check_grad_output(grad_output, call)
-    dx, dw = backward_pass(g, call.x, call.w, call.plan, need_input, need_weight)
+    if call.x.size == 0 or call.w.size == 0 or g.size == 0:
+        dx = np.zeros(call.x.shape, call.x.dtype) if need_input else None
+        dw = np.zeros(call.w.shape, call.w.dtype) if need_weight else None
+    else:
+        dx, dw = backward_pass(g, call.x, call.w, call.plan, need_input, need_weight)
     return (None if dx is None else finish(dx, call),
             None if dw is None else finish(dw, call, batch_axis=False),
             bias_gradient(g, call))
