@@ -57,7 +57,7 @@ def source(i, n, mode):
 
 
 def pad(x, padding, mode="zeros"):
-    """(N, C, *S) padded by (lo, hi) pairs in `mode`, one position at a time."""
+    """(N, C, *S) padded by (lo, hi) pairs in `mode`, one position at a time (negative: crop)."""
     size = x.shape[2:]
     out = np.zeros(x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(size, padding)),
                    x.dtype)
