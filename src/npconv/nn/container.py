@@ -1,0 +1,68 @@
+"""Sequential: modules applied in order, gradients passed back in reverse.
+
+Children are named '0', '1', ... (or by an OrderedDict's keys), so state dict
+keys read '0.weight', '2.bias', ... exactly as in a torch Sequential.
+
+>>> import numpy as np
+>>> from npconv import nn
+>>> net = Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Conv1d(2, 1, 1))
+>>> list(net.state_dict())
+['0.weight', '0.bias', '2.weight', '2.bias']
+>>> net(np.zeros((4, 1, 10), np.float32)).shape, len(net), net[1]
+((4, 1, 8), 3, ReLU())
+"""
+from __future__ import annotations
+
+import operator
+from collections import OrderedDict
+
+from .module import Module
+
+
+class Sequential(Module):
+    """Sequential(*modules) or Sequential(OrderedDict(name=module, ...))."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            named = modules[0].items()
+        else:
+            named = ((str(i), module) for i, module in enumerate(modules))
+        for name, module in named:
+            self._add(name, module)
+
+    def _add(self, name, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        setattr(self, name, module)
+
+    def append(self, module):
+        """Add `module` at the end, named by its position; returns self."""
+        self._add(str(len(self)), module)
+        return self
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        names = list(self._modules)
+        if isinstance(index, slice):
+            return type(self)(OrderedDict((name, self._modules[name]) for name in names[index]))
+        index = operator.index(index)
+        if not -len(names) <= index < len(names):
+            raise IndexError(f"index {index} is out of range")
+        return self._modules[names[index]]
+
+    def forward(self, input):
+        for module in self:
+            input = module(input)
+        return input
+
+    def backward(self, grad_output):
+        """Each child's backward in reverse order; returns the input gradient."""
+        for module in reversed(self._modules.values()):
+            grad_output = module.backward(grad_output)
+        return grad_output

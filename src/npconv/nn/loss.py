@@ -1,0 +1,66 @@
+"""Losses: a forward that returns the loss and a backward that returns d loss / d input.
+
+    MSELoss  l_i = (x_i - t_i)^2    dl/dx_i = 2 (x_i - t_i), over N for 'mean'
+
+>>> import numpy as np
+>>> loss = MSELoss()
+>>> float(loss(np.array([1.0, 3.0]), np.array([0.0, 0.0]))), loss.backward()
+(5.0, array([1., 3.]))
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .module import Module
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class MSELoss(Module):
+    """Squared error, averaged ('mean'), summed ('sum') or element-wise ('none').
+
+    forward(input, target): input and target of the same shape (a target that
+    only broadcasts draws torch's warning). backward(grad_output=1.0) returns the
+    gradient with respect to input; grad_output has the loss's shape.
+    """
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"{reduction} is not a valid value for reduction")
+        self.reduction = reduction
+        self._saved = None
+
+    def forward(self, input, target):
+        input, target = np.asarray(input), np.asarray(target)
+        if input.shape != target.shape:
+            warnings.warn(f"Using a target size ({target.shape}) that is different to the input "
+                          f"size ({input.shape}). This will likely lead to incorrect results due "
+                          "to broadcasting. Please ensure they have the same size.", stacklevel=2)
+        difference = input - target
+        self._saved = (difference, input.shape)
+        squared = difference * difference
+        if self.reduction == "mean":
+            return squared.mean()
+        if self.reduction == "sum":
+            return squared.sum()
+        return squared
+
+    def backward(self, grad_output=1.0):
+        """d loss / d input for the last forward, scaled by grad_output."""
+        if self._saved is None:
+            raise ValueError("MSELoss.backward() needs a forward call first")
+        difference, input_shape = self._saved
+        grad = 2 * difference * np.asarray(grad_output)
+        if self.reduction == "mean":
+            grad = grad / difference.size
+        return _sum_to(grad, input_shape).astype(difference.dtype, copy=False)
+
+
+def _sum_to(array, shape):
+    """Sum a broadcast result back down to `shape` (the adjoint of broadcasting)."""
+    array = array.sum(axis=tuple(range(array.ndim - len(shape))))
+    stretched = tuple(i for i, size in enumerate(shape) if size == 1 and array.shape[i] != 1)
+    return array.sum(axis=stretched, keepdims=True)
