@@ -17,6 +17,7 @@ All functions take and return tuples with one entry per spatial dimension.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 
 def _fmt(values):
@@ -147,3 +148,113 @@ def conv_transpose_flops(batch, in_channels, out_channels, groups, kernel, in_si
 def parameter_count(in_channels, out_channels, groups, kernel, bias=True):
     """Weights plus biases of a conv or transposed conv layer."""
     return in_channels // groups * out_channels * math.prod(kernel) + (out_channels if bias else 0)
+
+
+# --- solving for parameters (one spatial dimension at a time, plain ints) -------------------
+#
+# The formulas above run forwards; `solve` runs them backwards. Per dimension, with e the
+# dilated kernel extent d*(k-1) + 1 and symmetric padding p:
+#
+#   conv:       floor((n + 2p - e) / s) + 1 = out   <=>   (out-1)*s <= n + 2p - e <= (out-1)*s + s-1
+#   transposed: (n-1)*s - 2p + e + op = out         <=>   2p = (n-1)*s + e + op - out
+#
+# so for a conv every p with 2p in a window of s consecutive values works, and for a
+# transposed conv each output_padding op (0 <= op < max(s, d), torch's bound) fixes p.
+
+
+class Solution(NamedTuple):
+    """One parameter set for one spatial dimension; the defaults are torch's."""
+
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    output_padding: int = 0
+    dilation: int = 1
+
+    def keywords(self):
+        """The keyword arguments a layer string needs: those that differ from their default."""
+        return tuple(name for name, default in (("stride", 1), ("padding", 0),
+                                                ("output_padding", 0), ("dilation", 1))
+                     if getattr(self, name) != default)
+
+
+def simplicity(solution):
+    """Sort key of `solve`: fewest keywords, then smallest total, then the plainest.
+
+    The total is kernel + stride + padding + output_padding + dilation; ties go to the
+    smaller dilation, stride, padding, output_padding, then kernel.
+
+    >>> simplicity(Solution(4, stride=2, padding=1))
+    (2, 8, 1, 2, 1, 0, 4)
+    """
+    k, s, p, op, d = solution
+    return (len(solution.keywords()), k + s + p + op + d, d, s, p, op, k)
+
+
+def conv_paddings_for(size, output_size, kernel, stride, dilation):
+    """Every symmetric padding with which a conv maps `size` to `output_size` (one dim).
+
+    >>> conv_paddings_for(12, 6, 3, 2, 1)
+    [1]
+    >>> conv_paddings_for(50, 24, 3, 2, 1)
+    [0]
+    >>> conv_paddings_for(10, 3, 1, 4, 1)
+    [0, 1]
+    """
+    extent = dilation * (kernel - 1) + 1
+    least = (output_size - 1) * stride + extent - size       # smallest 2p
+    first = max(0, (least + 1) // 2)
+    return [p for p in range(first, (least + stride - 1) // 2 + 1)
+            if conv_output_size((size,), (kernel,), (stride,), ((p, p),), (dilation,))
+            == (output_size,)]
+
+
+def conv_transpose_paddings_for(size, output_size, kernel, stride, dilation):
+    """Every (padding, output_padding) with which a transposed conv maps `size` to
+    `output_size` (one dim), output_padding ascending; output_padding < max(stride, dilation).
+
+    >>> conv_transpose_paddings_for(6, 12, 4, 2, 1)
+    [(1, 0)]
+    >>> conv_transpose_paddings_for(6, 12, 3, 2, 1)
+    [(1, 1)]
+    >>> conv_transpose_paddings_for(50, 93, 3, 2, 1)
+    [(4, 0)]
+    """
+    extent = dilation * (kernel - 1) + 1
+    found = []
+    for op in range(max(stride, dilation)):
+        twice = (size - 1) * stride + extent + op - output_size
+        if twice >= 0 and twice % 2 == 0:
+            p = twice // 2
+            if conv_transpose_output_size((size,), (kernel,), (stride,), ((p, p),),
+                                          (dilation,), (op,)) == (output_size,):
+                found.append((p, op))
+    return found
+
+
+def solve(size, output_size, transposed=False, kernels=range(1, 8), strides=range(1, 5),
+          dilations=range(1, 4)):
+    """Every Solution mapping `size` to `output_size` (one dim) with kernel, stride and
+    dilation drawn from the given ranges, simplest first (see `simplicity`). A kernel
+    of 1 ignores dilation, so it is listed with dilation 1 only.
+
+    >>> [tuple(s) for s in solve(6, 12, transposed=True)][:3]
+    [(7, 1, 0, 0, 1), (2, 2, 0, 0, 1), (4, 1, 0, 0, 2)]
+    >>> solve(12, 6, kernels=[3], strides=[2], dilations=[1])
+    [Solution(kernel=3, stride=2, padding=1, output_padding=0, dilation=1)]
+    """
+    if size < 1 or output_size < 1:
+        raise ValueError(f"sizes must be positive, but got input {size} and output {output_size}")
+    found = []
+    for k in kernels:
+        for s in strides:
+            for d in dilations:
+                if k == 1 and d != 1:
+                    continue
+                if transposed:
+                    found += [Solution(k, s, p, op, d) for p, op
+                              in conv_transpose_paddings_for(size, output_size, k, s, d)]
+                else:
+                    found += [Solution(k, s, p, 0, d)
+                              for p in conv_paddings_for(size, output_size, k, s, d)]
+    return sorted(found, key=simplicity)
