@@ -142,7 +142,8 @@ def conv_weight(x, dy, kernel, stride=1, padding=0, dilation=1, groups=1, paddin
     return dw
 
 
-def _blocks(size, kernel, stride, padding, dilation):
+def conv_size(size, kernel, stride, padding, dilation):
+    """Conv output size (number of unfold blocks) per dim, padding as (lo, hi) pairs."""
     return [(s + lo + hi - d * (k - 1) - 1) // st + 1
             for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation)]
 
@@ -153,7 +154,7 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
     n = len(kernel_size)
     dilation, stride, padding = ntuple(dilation, n), ntuple(stride, n), pairs(padding, n)
     xp = pad(x, padding)
-    blocks = _blocks(x.shape[2:], kernel_size, stride, padding, dilation)
+    blocks = conv_size(x.shape[2:], kernel_size, stride, padding, dilation)
     cols = np.zeros((x.shape[0], x.shape[1], math.prod(kernel_size), math.prod(blocks)), x.dtype)
     for col, o in enumerate(positions(blocks)):
         for row, j in enumerate(positions(kernel_size)):
@@ -167,7 +168,7 @@ def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     cols = wide(cols)
     n = len(kernel_size)
     dilation, stride, padding = ntuple(dilation, n), ntuple(stride, n), pairs(padding, n)
-    blocks = _blocks(output_size, kernel_size, stride, padding, dilation)
+    blocks = conv_size(output_size, kernel_size, stride, padding, dilation)
     cols = cols.reshape(cols.shape[0], -1, math.prod(kernel_size), math.prod(blocks))
     out = np.zeros(cols.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(output_size, padding)),
                    cols.dtype)
