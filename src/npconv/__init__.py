@@ -6,9 +6,9 @@ forward and backward.
 >>> m(np.zeros((20, 16, 50, 100), np.float32)).shape
 (20, 33, 93, 100)
 """
-from . import functional, nn, shapes
+from . import functional, nn, optim, shapes
 from ._random import manual_seed
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "manual_seed", "nn", "shapes", "__version__"]
+__all__ = ["functional", "manual_seed", "nn", "optim", "shapes", "__version__"]

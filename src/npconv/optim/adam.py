@@ -1,0 +1,62 @@
+"""Adam, as torch.optim.Adam (with AMSGrad as an option); at step t:
+
+    g = grad (negated if maximize) + weight_decay * p
+    m = m + (1 - beta1) (g - m)                  first moment
+    v = beta2 v + (1 - beta2) g^2                second moment (v_max = max(v_max, v) for AMSGrad)
+    p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam on Parameters; state 'step', 'exp_avg', 'exp_avg_sq'
+    (and 'max_exp_avg_sq' with amsgrad) per parameter.
+
+    >>> import numpy as np
+    >>> from npconv.nn import Parameter
+    >>> p = Parameter(np.array([1.0, 2.0])); p.grad = np.array([3.0, -0.5])
+    >>> Adam([p], lr=0.1).step(); p.view(np.ndarray)  # the first step moves each by ~lr
+    array([0.9, 2.1])
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, maximize=False):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize))
+
+    def _update(self, param, grad, state, group):
+        beta1, beta2 = group["betas"]
+        if not state:
+            state.update(step=0, exp_avg=np.zeros_like(grad), exp_avg_sq=np.zeros_like(grad))
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(grad)
+        if group["maximize"]:
+            grad = -grad
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * param.view(np.ndarray)
+        state["step"] += 1
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m += (1 - beta1) * (grad - m)
+        v *= beta2
+        v += (1 - beta2) * grad * grad
+        if group["amsgrad"]:
+            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        step = state["step"]
+        denominator = np.sqrt(v) / math.sqrt(1 - beta2 ** step) + group["eps"]
+        param -= group["lr"] / (1 - beta1 ** step) * m / denominator  # in place

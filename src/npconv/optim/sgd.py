@@ -1,0 +1,53 @@
+"""Stochastic gradient descent with momentum, as torch.optim.SGD:
+
+    g = grad (negated if maximize) + weight_decay * p
+    b = g on the first step, then momentum * b + (1 - dampening) * g
+    d = g + momentum * b if nesterov else b        (d = g without momentum)
+    p = p - lr * d
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD on Parameters; state 'momentum_buffer' per parameter.
+
+    >>> import numpy as np
+    >>> from npconv.nn import Parameter
+    >>> p = Parameter(np.array([1.0, 2.0])); p.grad = np.array([1.0, -1.0])
+    >>> SGD([p], lr=0.1).step(); p.view(np.ndarray)
+    array([0.9, 2.1])
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+                 nesterov=False, *, maximize=False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def _update(self, param, grad, state, group):
+        if group["maximize"]:
+            grad = -grad
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * param.view(np.ndarray)
+        momentum = group["momentum"]
+        if momentum != 0:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = state["momentum_buffer"] = np.array(grad)  # an array even for 0-d
+            else:
+                buffer *= momentum
+                buffer += (1 - group["dampening"]) * grad
+            grad = grad + momentum * buffer if group["nesterov"] else buffer
+        param -= group["lr"] * grad  # in place: the module holds this array
