@@ -69,7 +69,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     blocks = shapes.unfold_output_shape(xb.shape[2:], kernel, stride, pairs, dilation)
     cols = windows.gather(xb, kernel, stride, dilation, tuple(lo for lo, _ in pairs), blocks)
     # (N, C, *k, *blocks) -> (N, C*prod(k), L)
-    cols = cols.reshape(xb.shape[0], -1, math.prod(blocks))
+    cols = cols.reshape(xb.shape[0], xb.shape[1] * math.prod(kernel), math.prod(blocks))
     return cols[0] if unbatched else cols
 
 
@@ -106,7 +106,8 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
             f"{math.prod(max(b, 0) for b in blocks)}, but got input.size(2)={cb.shape[2]}.")
     dtype = compute_dtype(c.dtype)
     # (N, C*prod(k), L) -> (N, C, *k, *blocks)
-    cols = cb.astype(dtype, copy=False).reshape((cb.shape[0], -1) + kernel + blocks)
+    cols = cb.astype(dtype, copy=False).reshape((cb.shape[0], cb.shape[1] // kprod) + kernel
+                                                + blocks)
     out = windows.scatter(cols, size, stride, dilation, tuple(lo for lo, _ in pairs))
     out = out.astype(c.dtype, copy=False)
     return out[0] if c.ndim == 2 else out
