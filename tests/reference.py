@@ -68,54 +68,66 @@ def pad(x, padding, mode="zeros"):
     return out
 
 
+def conv_size(size, kernel, stride, padding, dilation):
+    """Conv output size (number of unfold blocks) per dim, padding as (lo, hi) pairs."""
+    return [(s + lo + hi - d * (k - 1) - 1) // st + 1
+            for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation)]
+
+
+ALL = slice(None)
+
+
+def group_slices(groups, a, b):
+    """For each group, its channels on two sides with a and b channels per group."""
+    return [(slice(g * a, (g + 1) * a), slice(g * b, (g + 1) * b)) for g in range(groups)]
+
+
+def at(o, j, stride, dilation, lo=None):
+    """Where window position o and kernel offset j land: o*stride + j*dilation - lo."""
+    lo = (0,) * len(o) if lo is None else lo
+    return tuple(oo * s + jj * d - ll for oo, jj, s, d, ll in zip(o, j, stride, dilation, lo))
+
+
 def conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
-    """y[:, m, o] = b[m] + sum over b, j of w[m, b, j] * padded x[:, g*B + b, o*stride + j*dilation]."""
+    """y[:, m, o] = b[m] + sum over b, j of w[m, b, j] * padded x[:, g*B + b, o*s + j*d]."""
     x, w = wide(x), wide(w)
-    n = w.ndim - 2
-    stride, dilation = ntuple(stride, n), ntuple(dilation, n)
-    xp = pad(x, pairs(padding, n), padding_mode)
-    kernel = w.shape[2:]
-    size = [(p - d * (k - 1) - 1) // s + 1
-            for p, k, s, d in zip(xp.shape[2:], kernel, stride, dilation)]
-    cin, cout = w.shape[1], w.shape[0] // groups            # per group
+    n, kernel = w.ndim - 2, w.shape[2:]
+    stride, dilation, padding = ntuple(stride, n), ntuple(dilation, n), pairs(padding, n)
+    xp = pad(x, padding, padding_mode)
+    size = conv_size(x.shape[2:], kernel, stride, padding, dilation)
     y = np.zeros((x.shape[0], w.shape[0]) + tuple(size), np.result_type(x, w))
     for o in positions(size):
         for j in positions(kernel):
-            i = tuple(oo * s + jj * d for oo, jj, s, d in zip(o, j, stride, dilation))
-            for g in range(groups):
-                ins, outs = slice(g * cin, (g + 1) * cin), slice(g * cout, (g + 1) * cout)
+            i = at(o, j, stride, dilation)
+            for ins, outs in group_slices(groups, w.shape[1], w.shape[0] // groups):
                 # (N, cin) @ (cin, cout) -> (N, cout)
-                y[(slice(None), outs) + o] += xp[(slice(None), ins) + i] @ w[(outs, slice(None)) + j].T
+                y[(ALL, outs) + o] += xp[(ALL, ins) + i] @ w[(outs, ALL) + j].T
     if b is not None:
         y += wide(b).reshape((1, -1) + (1,) * n)
     return y
 
 
 def conv_transpose(x, w, b=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
-    """Scatter: input element x[:, c, o] adds w[c, :, j] * x[:, c, o] into out[o*stride + j*dilation - lo].
+    """Scatter: x[:, c, o] adds x[:, c, o] * w[c, :, j] into out[:, :, o*s + j*d - lo].
 
     Positions outside the output are dropped (the crop by padding); a negative
     lo or hi extends the output instead; output_padding extends the far end.
     """
     x, w = wide(x), wide(w)
-    n = w.ndim - 2
-    stride, dilation = ntuple(stride, n), ntuple(dilation, n)
-    output_padding, padding = ntuple(output_padding, n), pairs(padding, n)
-    kernel = w.shape[2:]
+    n, kernel = w.ndim - 2, w.shape[2:]
+    stride, dilation, padding = ntuple(stride, n), ntuple(dilation, n), pairs(padding, n)
+    output_padding = ntuple(output_padding, n)
     size = [(s_in - 1) * s - lo - hi + d * (k - 1) + op + 1 for s_in, s, (lo, hi), d, k, op
             in zip(x.shape[2:], stride, padding, dilation, kernel, output_padding)]
-    cin, cout = w.shape[0] // groups, w.shape[1]            # per group
-    y = np.zeros((x.shape[0], cout * groups) + tuple(size), np.result_type(x, w))
+    y = np.zeros((x.shape[0], w.shape[1] * groups) + tuple(size), np.result_type(x, w))
     for o in positions(x.shape[2:]):
         for j in positions(kernel):
-            t = tuple(oo * s + jj * d - lo for oo, jj, s, d, (lo, _)
-                      in zip(o, j, stride, dilation, padding))
+            t = at(o, j, stride, dilation, [lo for lo, _ in padding])
             if not all(0 <= tt < sz for tt, sz in zip(t, size)):
                 continue
-            for g in range(groups):
-                ins, outs = slice(g * cin, (g + 1) * cin), slice(g * cout, (g + 1) * cout)
+            for ins, outs in group_slices(groups, w.shape[0] // groups, w.shape[1]):
                 # (N, cin) @ (cin, cout) -> (N, cout)
-                y[(slice(None), outs) + t] += x[(slice(None), ins) + o] @ w[(ins, slice(None)) + j]
+                y[(ALL, outs) + t] += x[(ALL, ins) + o] @ w[(ins, ALL) + j]
     if b is not None:
         y += wide(b).reshape((1, -1) + (1,) * n)
     return y
@@ -124,28 +136,21 @@ def conv_transpose(x, w, b=None, stride=1, padding=0, output_padding=0, dilation
 def conv_weight(x, dy, kernel, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """d/dw of sum(conv(x, w) * dy), without conjugation: (C_out, C_in/groups, *kernel).
 
-    dw[m, b, j] = sum over n, o of dy[n, m, o] * padded x[n, g*B + b, o*stride + j*dilation].
+    dw[m, b, j] = sum over n, o of dy[n, m, o] * padded x[n, g*B + b, o*s + j*d].
     """
     x, dy = wide(x), wide(dy)
     n = len(kernel)
     stride, dilation = ntuple(stride, n), ntuple(dilation, n)
     xp = pad(x, pairs(padding, n), padding_mode)
-    cin, cout = x.shape[1] // groups, dy.shape[1] // groups
+    cin = x.shape[1] // groups
     dw = np.zeros((dy.shape[1], cin) + tuple(kernel), np.result_type(x, dy))
     for o in positions(dy.shape[2:]):
         for j in positions(kernel):
-            i = tuple(oo * s + jj * d for oo, jj, s, d in zip(o, j, stride, dilation))
-            for g in range(groups):
-                ins, outs = slice(g * cin, (g + 1) * cin), slice(g * cout, (g + 1) * cout)
+            i = at(o, j, stride, dilation)
+            for ins, outs in group_slices(groups, cin, dy.shape[1] // groups):
                 # (cout, N) @ (N, cin) -> (cout, cin)
-                dw[(outs, slice(None)) + j] += dy[(slice(None), outs) + o].T @ xp[(slice(None), ins) + i]
+                dw[(outs, ALL) + j] += dy[(ALL, outs) + o].T @ xp[(ALL, ins) + i]
     return dw
-
-
-def conv_size(size, kernel, stride, padding, dilation):
-    """Conv output size (number of unfold blocks) per dim, padding as (lo, hi) pairs."""
-    return [(s + lo + hi - d * (k - 1) - 1) // st + 1
-            for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation)]
 
 
 def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
@@ -158,9 +163,8 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
     cols = np.zeros((x.shape[0], x.shape[1], math.prod(kernel_size), math.prod(blocks)), x.dtype)
     for col, o in enumerate(positions(blocks)):
         for row, j in enumerate(positions(kernel_size)):
-            i = tuple(oo * s + jj * d for oo, jj, s, d in zip(o, j, stride, dilation))
-            cols[:, :, row, col] = xp[(slice(None), slice(None)) + i]
-    return cols.reshape(x.shape[0], -1, cols.shape[-1])
+            cols[:, :, row, col] = xp[(ALL, ALL) + at(o, j, stride, dilation)]
+    return cols.reshape(x.shape[0], x.shape[1] * math.prod(kernel_size), math.prod(blocks))
 
 
 def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
@@ -169,12 +173,12 @@ def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     n = len(kernel_size)
     dilation, stride, padding = ntuple(dilation, n), ntuple(stride, n), pairs(padding, n)
     blocks = conv_size(output_size, kernel_size, stride, padding, dilation)
-    cols = cols.reshape(cols.shape[0], -1, math.prod(kernel_size), math.prod(blocks))
+    k = math.prod(kernel_size)
+    cols = cols.reshape(cols.shape[0], cols.shape[1] // k, k, math.prod(blocks))
     out = np.zeros(cols.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(output_size, padding)),
                    cols.dtype)
     for col, o in enumerate(positions(blocks)):
         for row, j in enumerate(positions(kernel_size)):
-            i = tuple(oo * s + jj * d for oo, jj, s, d in zip(o, j, stride, dilation))
-            out[(slice(None), slice(None)) + i] += cols[:, :, row, col]
+            out[(ALL, ALL) + at(o, j, stride, dilation)] += cols[:, :, row, col]
     # crop the padding
     return out[(...,) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(output_size, padding))]
