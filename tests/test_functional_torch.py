@@ -61,11 +61,7 @@ FOLD_CASES = {
 }
 
 
-def random(rng, shape, dtype):
-    return rng.standard_normal(shape).astype(dtype)
-
-
-def run_conv(name, n, dtype, rng, transposed=False):
+def run_conv(name, n, dtype, make, transposed=False):
     """(npconv's output, torch's output) for one conv or conv_transpose case."""
     c_in, c_out, kernel, batch, bias, options = (TRANSPOSE_CASES if transposed
                                                  else CONV_CASES)[name]
@@ -73,25 +69,25 @@ def run_conv(name, n, dtype, rng, transposed=False):
     options = {key: per_dim(value, n) for key, value in options.items()}
     groups = options.get("groups", 1)
     lead = (c_in,) if batch is None else (batch, c_in)
-    x = random(rng, lead + SIZES[n], dtype)
+    x = make(lead + SIZES[n], dtype)
     shape = (c_in, c_out // groups) if transposed else (c_out, c_in // groups)
-    w = random(rng, shape + kernel, dtype)
-    b = random(rng, (c_out,), dtype) if bias else None
+    w = make(shape + kernel, dtype)
+    b = make((c_out,), dtype) if bias else None
     op = f"conv_transpose{n}d" if transposed else f"conv{n}d"
     theirs = getattr(TF, op)(torch.from_numpy(x), torch.from_numpy(w),
                              None if b is None else torch.from_numpy(b), **options)
     return getattr(F, op)(x, w, b, **options), theirs.numpy()
 
 
-def run_fold(name, dtype, rng, folding=False):
+def run_fold(name, dtype, make, folding=False):
     """(npconv's output, torch's output) for one unfold, or one fold, case."""
     kernel, batch, options = FOLD_CASES[name]
     lead = (3,) if batch is None else (batch, 3)
-    x = random(rng, lead + SIZES[2], dtype)
+    x = make(lead + SIZES[2], dtype)
     cols = TF.unfold(torch.from_numpy(x), kernel, **options).numpy()
     if not folding:
         return F.unfold(x, kernel, **options), cols
-    c = random(rng, cols.shape, dtype)
+    c = make(cols.shape, dtype)
     theirs = TF.fold(torch.from_numpy(c), SIZES[2], kernel, **options)
     return F.fold(c, SIZES[2], kernel, **options), theirs.numpy()
 
@@ -121,26 +117,26 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning
 @pytest.mark.parametrize("n, name, transposed", [
     pytest.param(*case, id=f"conv{'_transpose' if case[2] else ''}{case[0]}d-{case[1]}")
     for case in conv_grid()])
-def test_conv_matches_torch(n, name, transposed, dtype, rng):
-    ours, theirs = run_conv(name, n, dtype, rng, transposed)
+def test_conv_matches_torch(n, name, transposed, dtype, make):
+    ours, theirs = run_conv(name, n, dtype, make, transposed)
     assert relative_error(ours, theirs) <= TOLERANCE[dtype]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("folding", [False, True], ids=["unfold", "fold"])
 @pytest.mark.parametrize("name", FOLD_CASES)
-def test_fold_matches_torch(name, folding, dtype, rng):
-    ours, theirs = run_fold(name, dtype, rng, folding)
+def test_fold_matches_torch(name, folding, dtype, make):
+    ours, theirs = run_fold(name, dtype, make, folding)
     assert relative_error(ours, theirs) <= TOLERANCE[dtype]
 
 
-def test_report_max_errors(rng):
+def test_report_max_errors(make):
     """Print the largest relative error vs torch per dtype over the whole grid."""
     worst = {}
     for dtype in DTYPES:
-        errors = [relative_error(*run_conv(name, n, dtype, rng, transposed))
+        errors = [relative_error(*run_conv(name, n, dtype, make, transposed))
                   for n, name, transposed in conv_grid()]
-        errors += [relative_error(*run_fold(name, dtype, rng, folding))
+        errors += [relative_error(*run_fold(name, dtype, make, folding))
                    for name in FOLD_CASES for folding in (False, True)]
         worst[dtype] = max(errors)
         print(f"\nlargest relative error vs torch, {np.dtype(dtype).name}: "
