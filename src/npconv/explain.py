@@ -205,7 +205,8 @@ def number(v):
     return str(int(v)) if v == int(v) else f"{v:.3g}"
 
 
-def _padding_pairs(layer, size):
+def layer_padding(layer, size):
+    """A conv module's padding as (lo, hi) pairs for an input of spatial `size`."""
     n = len(size)
     if isinstance(layer.padding, str):
         if layer.padding == "valid":
@@ -256,7 +257,7 @@ def build(layer, size, depth=None, max_steps=MAX_STEPS):
     example = _example_layer(layer)
     x = np.arange(1, math.prod(size) + 1, dtype=np.float64).reshape(size)
     y = example(x[None, None])[0, 0]                        # the library's answer
-    pairs = _padding_pairs(layer, size)
+    pairs = layer_padding(layer, size)
     op = layer.output_padding if layer.transposed else (0,) * n
     axes = tuple(Axis(s, k, st, d, lo, hi, o, layer.transposed, layer.padding_mode)
                  for s, k, st, d, (lo, hi), o
@@ -276,8 +277,8 @@ def build(layer, size, depth=None, max_steps=MAX_STEPS):
         depth = None
         outputs = list(np.ndindex(y.shape))
     if len(outputs) > max_steps:
-        raise ValueError(f"the output has {len(outputs)} cells to explain, more than "
-                         f"max_steps={max_steps}; use a smaller input")
+        raise ValueError(f"the output has {len(outputs)} cells to explain, more than the limit "
+                         f"of {max_steps} (max_steps, --max-steps); use a smaller input")
     steps = []
     for o in outputs:
         cells = tuple((tuple(a.reads(oi)[ji] for a, oi, ji in zip(axes, o, j)), j)
@@ -350,7 +351,7 @@ def _text_grid(values, kinds, marks=frozenset(), width=3):
             kind = kinds[r, c] if kinds is not None else "input"
             label = "." if kind == "border" else ("0" if kind == "gap" else number(values[r, c]))
             cells.append(f"[{label:>{width}}]" if (r, c) in marks else f" {label:>{width}} ")
-        lines.append("".join(cells))
+        lines.append("".join(cells).rstrip())
     return lines
 
 
@@ -437,7 +438,8 @@ def render_text(e, width=None):
     lines += _flow(blocks, width) + [""]
     lines += [e.equation(step) for step in e.steps] + [""]
     label = "output" if n < 3 else f"output depth slice {e.depth}"
-    lines.append(f"{label} ({' x '.join(str(s) for s in _as2d(e.output, n, e.depth).shape)}), "
+    shown = e.output.shape if n < 3 else e.output.shape[1:]
+    lines.append(f"{label} ({' x '.join(str(s) for s in shown)}), "
                  f"as npconv's {e.class_name} computes it:")
     lines += _text_grid(_as2d(e.output, n, e.depth), None, width=wo)
     return "\n".join(lines) + "\n"

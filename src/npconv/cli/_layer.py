@@ -171,3 +171,35 @@ def class_name(transposed, n):
     """Conv2d / ConvTranspose3d / ConvNd for n spatial dims."""
     base = "ConvTranspose" if transposed else "Conv"
     return f"{base}{n}d" if n <= 3 else f"{base}Nd"
+
+
+def parse_shape(text, name="--input"):
+    """A shape such as "20,16,50,100", "(20, 16, 50, 100)" or "20x16x50x100" as a tuple.
+
+    >>> parse_shape("(20, 16, 50, 100)")
+    (20, 16, 50, 100)
+    """
+    cleaned = text.strip().strip("()[]").replace("x", ",").replace(" ", ",")
+    parts = [p for p in cleaned.split(",") if p]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"{name} must be sizes separated by commas, such as 20,16,50,100, "
+                         f"but got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise ValueError(f"{name} must be non-negative sizes separated by commas, such as "
+                         f"20,16,50,100, but got {text!r}")
+    return values
+
+
+def spatial_size(values, n, name="--input"):
+    """The n spatial sizes from one size (used for every dim), n sizes, or a whole
+    (C, *S) / (N, C, *S) shape."""
+    if len(values) == 1:
+        return values * n
+    if len(values) in (n, n + 1, n + 2):
+        return values[-n:]
+    raise ValueError(f"{name} needs 1 or {n} spatial sizes (or a full shape of {n + 1} or "
+                     f"{n + 2} values) for a layer with {n} spatial dims, but got "
+                     f"{len(values)}: {list(values)}")
+
