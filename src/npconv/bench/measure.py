@@ -1,0 +1,134 @@
+"""How the benchmark measures: time, error, memory, the SGEMM yardstick, the first call.
+
+time        one warm-up call per system, then `repeat` rounds that call every
+            system once in turn (so a burst of load elsewhere hits them all);
+            the median of each system's rounds, in ms.
+error       max|a - b| / max|b| against torch, the largest over the outputs.
+memory      tracemalloc's peak during one npconv call, minus what was traced
+            before it and minus the outputs' bytes. NumPy reports every array
+            buffer to tracemalloc, so this is the temporary arrays npconv needs
+            beyond its operands and results; memory a BLAS library or a
+            compiled kernel allocates for itself is not seen.
+sgemm       the best of three NumPy float32 matmuls of two n x n matrices, as
+            GFLOP/s: the rate the machine's BLAS reaches with these threads.
+first call  a fresh Python process imports npconv and makes the case's data,
+            then times its first call: what a script pays once, including any
+            lazy set-up (planning, compilation) that warm-up hides.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+
+def median_times(calls, repeat, warmup=1):
+    """{name: median ms} for zero-argument callables, interleaved round by round."""
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    samples = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            samples[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(values) for name, values in samples.items()}
+
+
+def relative_error(outputs, reference):
+    """max|a - b| / max|b|, the largest over corresponding outputs."""
+    worst = 0.0
+    for a, b in zip(outputs, reference):
+        scale = float(np.abs(b).max()) if b.size else 0.0
+        difference = float(np.abs(a.astype(np.float64) - b).max()) if b.size else 0.0
+        worst = max(worst, difference / scale if scale else difference)
+    return worst
+
+
+def peak_extra_bytes(call):
+    """Bytes npconv holds at its peak during call() beyond what existed before and its outputs."""
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        outputs = call()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    kept = sum(a.nbytes for a in outputs)
+    return max(0, peak - before - kept)
+
+
+def sgemm_gflops(n=2048, tries=3, seed=0):
+    """GFLOP/s of NumPy's float32 matmul on n x n matrices: best of `tries` after a warm-up."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = a @ b
+    best = float("inf")
+    for _ in range(tries):
+        start = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
+
+
+_CHILD = ("import sys, time; start = time.perf_counter(); import npconv; "
+          "imported = time.perf_counter(); from npconv.bench.measure import first_call_child; "
+          "first_call_child(sys.argv[1], int(sys.argv[2]), imported - start)")
+
+
+def first_call(case, threads, timeout=600):
+    """{"import_ms", "first_call_ms"} of `case` in a fresh interpreter, or {"error"}."""
+    environment = dict(os.environ)
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "NUMBA_NUM_THREADS"):
+        environment[variable] = str(threads)
+    command = [sys.executable, "-c", _CHILD, json.dumps(case.to_json()), str(threads)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, env=environment,
+                                timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no result within {timeout} s"}
+    if result.returncode:
+        lines = result.stderr.strip().splitlines()
+        return {"error": lines[-1] if lines else f"exit code {result.returncode}"}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def first_call_child(case_json, threads, import_seconds):
+    """Run in the fresh interpreter: time the case's first npconv call and print JSON."""
+    from .cases import from_json, make
+    from .systems import Npconv
+    case = from_json(json.loads(case_json))
+    call = Npconv(threads).prepare(case, make(case))
+    start = time.perf_counter()
+    call()
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"import_ms": 1e3 * import_seconds, "first_call_ms": 1e3 * elapsed}))
+
+
+def machine():
+    """What the numbers were measured on."""
+    import platform
+    processor = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as file:
+            names = [line.split(":", 1)[1].strip() for line in file
+                     if line.startswith("model name")]
+        processor = names[0] if names else processor
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"processor": processor, "cpus": usable, "system": platform.platform(),
+            "python": platform.python_version(), "numpy": np.__version__}

@@ -1,0 +1,99 @@
+"""The benchmark harness keeps working: smoke runs, its files, its suite. Never timings."""
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import npconv.functional as F
+from npconv import bench
+from npconv.bench import cases
+from npconv.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parent.parent
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+ROW_KEYS = {"name", "op", "pass", "case", "gflop", "ms", "best_peer", "ratio", "gflops",
+            "sgemm_fraction", "max_error", "peer_errors", "extra_mib", "first_call_ms",
+            "import_ms", "notes"}
+
+
+def test_packaged_suite_is_the_repository_suite():
+    packaged = ROOT / "src" / "npconv" / "data" / "suite.json"
+    assert packaged.read_bytes() == (ROOT / "bench" / "suite.json").read_bytes()
+    assert [c.name for c in cases.load()] == [
+        entry["name"] for entry in json.loads(packaged.read_text())["cases"]]
+
+
+def test_flops_follow_the_definition():
+    by_name = {c.name: c for c in cases.load()}
+    # transposed conv counts its input: 2 * N * Cin/groups * Cout * prod(k) * prod(input size)
+    assert by_name["dcgan_g2"].flops == 2 * 64 * 512 * 256 * 4 * 4 * 4 * 4
+    # conv counts its output, and a backward pass twice the forward
+    assert by_name["resnet_3x3"].flops == 2 * 8 * 64 * 64 * 3 * 3 * 56 * 56
+    assert by_name["resnet_3x3_bwd"].flops == 2 * by_name["resnet_3x3"].flops
+
+
+@pytest.mark.parametrize("case", cases.load(), ids=lambda c: c.name)
+def test_shrunk_cases_are_valid_calls_of_the_same_kind(case):
+    small = cases.shrink(case)
+    assert small.batch == 1 and math.prod(small.input_shape) <= 4096
+    assert (small.kernel, small.stride, small.padding) == (case.kernel, case.stride, case.padding)
+    assert (small.groups == small.in_channels) == (case.groups == case.in_channels)
+    x, w, _, _ = cases.make(small)
+    op = F.conv if small.op == "conv" else F.conv_transpose
+    assert op(x, w, **small.options()).shape == small.output_shape
+
+
+def test_smoke_run_in_process(tmp_path, capsys):
+    names = ["vae_dec", "resnet_3x3_bwd"]
+    files = {kind: tmp_path / f"bench.{kind}" for kind in ("json", "md", "png")}
+    peers = ["--peers", "torch"] if HAS_TORCH else ["--no-peers"]
+    code = bench.main(["--smoke", "--cases", ",".join(names), *peers,
+                       "--json", str(files["json"]), "--markdown", str(files["md"]),
+                       "--plot", str(files["png"])])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "SGEMM" in table and "geometric mean" in table
+    for name in names:
+        assert f"\n{name} " in table
+        assert f"| {name} |" in files["md"].read_text()
+    result = json.loads(files["json"].read_text())
+    assert {"settings", "machine", "versions", "sgemm", "rows", "geomean_ratio"} <= set(result)
+    assert [row["name"] for row in result["rows"]] == names
+    for row in result["rows"]:
+        assert ROW_KEYS <= set(row)
+        assert row["ms"]["npconv"] > 0 and row["extra_mib"] >= 0
+        assert row["first_call_ms"] is not None, row["notes"]
+        if HAS_TORCH:
+            assert row["max_error"] < 1e-5 and row["ratio"] > 0
+    from PIL import Image
+    with Image.open(files["png"]) as image:
+        assert image.format == "PNG"
+
+
+def test_smoke_run_as_a_module():
+    result = subprocess.run([sys.executable, "-m", "npconv.bench", "--smoke", "--cases",
+                             "dcgan_g2", "--no-peers"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "\ndcgan_g2 " in result.stdout
+
+
+def test_command_line_subcommand(capsys):
+    assert cli_main(["bench", "--smoke", "--cases", "unet_up1", "--no-peers",
+                     "--no-first-call"]) == 0
+    assert "unet_up1" in capsys.readouterr().out
+
+
+def test_unknown_case_is_a_clear_error(capsys):
+    assert bench.main(["--smoke", "--cases", "no_such_case", "--no-peers"]) == 1
+    assert "unknown case(s) no_such_case" in capsys.readouterr().err
+
+
+def test_relative_error_is_scaled_by_the_reference():
+    reference = [np.array([2.0, -4.0], np.float32)]
+    assert bench.measure.relative_error([np.array([2.0, -3.0], np.float32)], reference) == 0.25
