@@ -133,7 +133,7 @@ def plan(x_shape, w, stride, padding, dilation, groups, padding_mode, unbatched=
         pairs = args.padding_pairs(padding, n)
     size = tuple(x_shape[2:])
     if mode != "zeros":
-        windows.check_mode_padding(size, pairs, mode, x_shape)
+        windows.check_mode_padding(size, pairs, mode, x_shape[1:] if unbatched else x_shape)
     shapes.check_conv_size(size, kernel, pairs, dilation)
     small = shapes.conv_output_size(size, kernel, stride, pairs, dilation)
     if mode == "zeros":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _arguments as args
 from .. import fold as fold_op
 from .module import Module
 
@@ -75,6 +76,8 @@ class Fold(_Blocks):
 
     def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1):
         super().__init__(kernel_size, dilation, padding, stride)
+        args.positive_tuple(output_size, len(fold_op.resolve(kernel_size, dilation, padding,
+                                                             stride)[0]), "output_size")
         self.output_size = output_size
 
     def extra_repr(self):

@@ -124,13 +124,13 @@ class Module:
                 errors.append(f"size mismatch for {key}: copying a param with shape "
                               f"{state[key].shape} from checkpoint, the shape in current model "
                               f"is {p.shape}.")
-        if strict:
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in missing) + ". ")
+        if strict:  # torch lists missing keys first, then unexpected ones, then sizes
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: "
                               + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: "
+                              + ", ".join(f'"{k}"' for k in missing) + ". ")
         if errors:
             raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                              + "\n\t".join(errors))
