@@ -121,8 +121,8 @@ def train_autoencoder(epochs=30, batch_size=32, lr=1e-2, seed=0, progress=None):
 class ProgressBar:
     """A one-line text progress bar per epoch, redrawn with '\\r', for train_autoencoder."""
 
-    def __init__(self, stream=sys.stderr, width=30):
-        self.stream, self.width = stream, width
+    def __init__(self, stream=None, width=30):
+        self.stream, self.width = stream or sys.stderr, width
 
     def __call__(self, epoch, epochs, batch, batches, running_loss):
         filled = self.width * batch // batches
