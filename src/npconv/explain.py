@@ -805,7 +805,8 @@ def render_svg(e):
     """Every step as <g class="step" data-output="i,j"> in a grid, like the PNG.
 
     Cells are <rect>s with data-role (canvas/kernel/output/legend), data-pos (the n-d
-    index) and a class naming their fill, plus "highlight" for cells under the kernel.
+    index), data-label (the number written in it) and a class naming their fill, plus
+    "highlight" for the cells under the kernel.
     """
     lay = layout(e)
     columns = grid_columns(e)
@@ -828,7 +829,7 @@ def render_svg(e):
             out.append(f'<rect x="{b.x + 0.5}" y="{b.y + 0.5}" width="{b.size - 1}" '
                        f'height="{b.size - 1}" fill="{_hex(b.fill)}" stroke="{_hex(b.outline)}" '
                        f'stroke-width="{width}" class="{" ".join(kind)}" data-role="{b.role}" '
-                       f'data-pos="{pos}"/>')
+                       f'data-pos="{pos}" data-label="{escape(b.label)}"/>')
             color, size = _hex(_label_color(b)), _FONT["label"]
             if b.label and b.corner:
                 out.append(f'<text x="{b.x + 3}" y="{b.y + 2 + size}" font-size="{size}" '
