@@ -375,6 +375,23 @@ def test_complex_conv_gradients(options, n, dtype):
 
 @pytest.mark.skipif(not complex_backward_supported(), reason="torch lacks complex conv backward")
 @pytest.mark.parametrize("dtype", COMPLEX)
+@pytest.mark.parametrize("mode", MODES)
+def test_complex_conv_gradients_padding_modes(mode, dtype):
+    """Complex input through reflect/replicate/circular padding: torch pads with F.pad."""
+    rng = np.random.default_rng(85)
+    x = random(rng, (2, 4, 6, 5), dtype)
+    w = random(rng, (6, 2, 3, 2), dtype)
+    b = random(rng, (6,), dtype)
+    options = dict(padding=((1, 2), (1, 0)), stride=(1, 2), groups=2, padding_mode=mode)
+
+    def torch_op(tx, tw, tb, **options):
+        return torch_conv(tx, tw, 2, **options) + tb.reshape(-1, 1, 1)
+
+    check_engine_against_autograd(conv_op, torch_op, x, w, b, options, dtype, rng)
+
+
+@pytest.mark.skipif(not complex_backward_supported(), reason="torch lacks complex conv backward")
+@pytest.mark.parametrize("dtype", COMPLEX)
 @pytest.mark.parametrize("n", (1, 2, 3))
 @pytest.mark.parametrize("options", [
     pytest.param({}, id="default"),
