@@ -21,6 +21,7 @@ from . import cases, measure, report, systems
 
 DEFAULT_PEERS = ("torch", "ort", "jax")
 SMOKE_PEERS = ("torch", "ort")      # jax costs seconds to import and compile
+PEER_TOLERANCE = 1e-3               # a peer further than this from torch is noted as suspect
 
 
 def add_arguments(parser):
@@ -136,6 +137,9 @@ def run(options, out=None):
             system.close()
     for row in rows:
         notes += [f"{row['name']}: {name}: {message}" for name, message in row["notes"].items()]
+        notes += [f"{row['name']}: {name} differs from torch by {error:.1e} (relative)"
+                  for name, error in row["peer_errors"].items()
+                  if error > PEER_TOLERANCE]
     ratios = [row["ratio"] for row in rows if row["ratio"]]
     imports = [row["import_ms"] for row in rows if row["import_ms"] is not None]
     result = {

@@ -45,7 +45,9 @@ def header_lines(result):
              f"{machine['system']}, Python {machine['python']}",
              f"versions: {versions}",
              f"SGEMM yardstick: NumPy matmul {result['sgemm']['size']}x{result['sgemm']['size']} "
-             f"float32 = {result['sgemm']['gflops']:.1f} GFLOP/s"]
+             f"float32 = {result['sgemm']['gflops']:.1f} GFLOP/s ('of SGEMM' is npconv's "
+             f"GFLOP/s over this)",
+             "ratio = npconv ms / fastest peer ms (below 1: npconv is faster)"]
     if result.get("import_ms") is not None:
         lines.append(f"import npconv in a fresh process: {result['import_ms']:.0f} ms "
                      f"(median over cases; not part of '1st call ms')")
