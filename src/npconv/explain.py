@@ -175,8 +175,10 @@ class Explanation:
         notes = []
         for name, a in zip(names, self.axes):
             if a.transposed:
-                before = f"{a.dilation}*({a.kernel} - 1) - {a.lo} = {a.border[0]}"
-                after = (f"{a.dilation}*({a.kernel} - 1) - {a.hi} + {a.output_padding} "
+                def minus(v):
+                    return f"- {v}" if v >= 0 else f"+ {-v}"
+                before = f"{a.dilation}*({a.kernel} - 1) {minus(a.lo)} = {a.border[0]}"
+                after = (f"{a.dilation}*({a.kernel} - 1) {minus(a.hi)} + {a.output_padding} "
                          f"= {a.border[1]}")
                 zeros = f"{a.stride - 1} zero" + ("" if a.stride == 2 else "s")
                 notes.append(f"{name}: {a.size} inputs with {zeros} between (stride - 1), "

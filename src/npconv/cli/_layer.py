@@ -32,7 +32,8 @@ MAX_WEIGHTS = 50_000_000    # the layer is really built: refuse to allocate more
 
 def _literal(node, source):
     """The Python value of a literal node; anything else is a ValueError naming it."""
-    if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (bool, int, str))):
+    if isinstance(node, ast.Constant) and (node.value is None
+                                           or isinstance(node.value, (bool, int, str))):
         return node.value
     if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
             and isinstance(node.operand, ast.Constant) and type(node.operand.value) is int):
@@ -118,12 +119,6 @@ def parse_layer(text):
             raise ValueError(f"{name} would have {count:,} weights; npconv builds the layer "
                              f"to check it, and refuses more than {MAX_WEIGHTS:,}")
     return cls(*bound.args, **bound.kwargs)
-
-
-def spatial_dims(layer):
-    """Number of spatial dims of a parsed layer."""
-    kernel = layer.kernel_size
-    return len(kernel) if isinstance(kernel, (tuple, list)) else 2
 
 
 def _compact(values):

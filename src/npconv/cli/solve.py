@@ -205,8 +205,8 @@ def invert(options):
         print("\n".join("  " + line for line in _formula.conv_lines(middle, k, s, pairs, d)))
         return 0
     output_padding = shapes.output_padding_for(middle, size, k, s, pairs, d)
-    print(f"{format_layer(back, out_channels, in_channels, k, output_padding=output_padding, **common)}"
-          f" maps {mid} back to {text}:")
+    up = format_layer(back, out_channels, in_channels, k, output_padding=output_padding, **common)
+    print(f"{up} maps {mid} back to {text}:")
     lines = _formula.conv_transpose_lines(middle, k, s, pairs, d, output_padding)
     print("\n".join("  " + line for line in lines))
     smallest, largest = shapes.conv_transpose_size_range(middle, k, s, pairs, d)
