@@ -13,6 +13,7 @@ run (onnxruntime has no backward) raises Unsupported, and the table shows "-".
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
@@ -204,7 +205,6 @@ class Jax:
     name = "jax"
 
     def __init__(self, threads):
-        import sys
         if "jax" not in sys.modules:
             os.environ["NPROC"] = str(threads)
             os.environ.setdefault("JAX_PLATFORMS", "cpu")
