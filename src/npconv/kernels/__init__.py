@@ -8,44 +8,87 @@ One trilinear form ties a "big" array (the conv input side), a weight and a
 with G groups, B big channels and M small channels per group. Each operation
 npconv has is one partial derivative of T:
 
-    conv(x, w)            = dT/dy   (N, G*B, *big)  -> (N, G*M, *small)
+    conv(x, w)            = dT/dy   (N, G*B, *big) -> (N, G*M, *small)
     conv_transpose(y, w)  = dT/dx   (N, G*M, *small) -> (N, G*B, *big)
     conv_weight(x, y)     = dT/dw   -> (G*M, B, *kernel)
 
 torch's Conv weight (out, in/groups, *k) and ConvTranspose weight
 (in, out/groups, *k) are both (G*M, B, *k) here, so the same weight array plays
-the same role in both. This module picks an algorithm per call; every algorithm
-computes exactly the same function and is tested against the loop reference.
+the same role in both.
+
+Algorithms (each a module with conv, conv_transpose, conv_weight and
+supports(geometry); each computes exactly this function and is tested alone
+against the loop reference):
+
+    gemm       im2col / col2im (overlap-add) around one GEMM per tile; any geometry
+    shifted    stride 1: columns as shifted slices of a flat canvas (implicit im2col)
+    phase      stride > 1: a sum of stride-1 problems, one per phase of the big side
+    mirror     stride 1: the problem with big and small sides swapped
+    depthwise  few channels per group: direct loops over kernel offsets
+
+The planner (`choose`) picks one per call; its rules, in order:
+
+ 1. groups with at most 4 channel products (B*M) per group -> depthwise;
+ 2. a stride > 1: conv_transpose with at most 16 phases -> phase (dense
+    sub-problems, no overlap-add); other transposed convs -> gemm, whose
+    overlap-add runs over whole stride blocks; conv and conv_weight -> gemm
+    (strided windows waste nothing in im2col);
+ 3. stride 1, 1x1 kernel -> gemm (the windows are the input itself);
+ 4. stride 1 conv_transpose with big channels B >= M/4 -> mirror (columns
+    of the small side); otherwise col2im (gemm);
+ 5. stride 1 conv / conv_weight -> shifted when the canvas margin is at most
+    a quarter of the output grid, else gemm.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+import math
 
-from . import gemm
+from . import depthwise, gemm, mirror, phase, shifted
+from .geometry import Geometry
+
+ALGORITHMS = {"gemm": gemm, "shifted": shifted, "phase": phase, "mirror": mirror,
+              "depthwise": depthwise}
+
+MAX_PHASES = 16
+MAX_MARGIN = 1.25
 
 
-class Geometry(NamedTuple):
-    """Where a window lands: kernel, stride, dilation, leading offset and both sizes."""
+def _margin(g):
+    """Canvas positions per output position of the shifted algorithm."""
+    span = (o + (k - 1) * d for o, k, d in zip(g.small, g.kernel, g.dilation))
+    return math.prod(span) / max(1, math.prod(g.small))
 
-    kernel: tuple
-    stride: tuple
-    dilation: tuple
-    lo: tuple       # leading padding (>0) or crop (<0) of the big side
-    big: tuple      # spatial size of the conv input / transposed-conv output
-    small: tuple    # spatial size of the conv output / transposed-conv input
-    groups: int
+
+def choose(op, geometry, b, m):
+    """The algorithm module for `op` on `geometry` with b big and m small channels per group."""
+    g = geometry
+    if depthwise.supports(g) and g.groups > 1 and b * m <= 4:
+        return depthwise
+    if any(s > 1 for s in g.stride):
+        if op == "conv_transpose" and math.prod(g.stride) <= MAX_PHASES:
+            return phase
+        return gemm
+    if all(k == 1 for k in g.kernel):
+        return gemm
+    if op == "conv_transpose":
+        return mirror if 4 * b >= m else gemm
+    return shifted if _margin(g) <= MAX_MARGIN else gemm
 
 
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
-    return gemm.conv(x, w, geometry)
+    algorithm = choose("conv", geometry, w.shape[1], w.shape[0] // geometry.groups)
+    return algorithm.conv(x, w, geometry)
 
 
 def conv_transpose(y, w, geometry):
     """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big)."""
-    return gemm.conv_transpose(y, w, geometry)
+    algorithm = choose("conv_transpose", geometry, w.shape[1], w.shape[0] // geometry.groups)
+    return algorithm.conv_transpose(y, w, geometry)
 
 
 def conv_weight(x, y, geometry):
     """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k)."""
-    return gemm.conv_weight(x, y, geometry)
+    g = geometry
+    algorithm = choose("conv_weight", g, x.shape[1] // g.groups, y.shape[1] // g.groups)
+    return algorithm.conv_weight(x, y, g)

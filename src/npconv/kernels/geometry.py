@@ -1,0 +1,87 @@
+"""The Geometry every algorithm receives, and the identities that rewrite one
+geometry as another: the transposed conv of a stride-1 geometry as a conv with
+the flipped kernel, and the sizes every algorithm bounds its buffers by.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+WORK_BYTES = 32 * 2**20  # bound on one work buffer (columns, canvas slab, partial output)
+
+
+class Geometry(NamedTuple):
+    """Where a window lands: kernel, stride, dilation, leading offset and both sizes."""
+
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    lo: tuple       # leading padding (>0) or crop (<0) of the big side
+    big: tuple      # spatial size of the conv input / transposed-conv output
+    small: tuple    # spatial size of the conv output / transposed-conv input
+    groups: int
+
+
+def channels(w, groups):
+    """(M, B): small and big channels per group of a (G*M, B, *k) weight."""
+    return w.shape[0] // groups, w.shape[1]
+
+
+def flipped(w, groups):
+    """The weight of the mirrored conv: (G*M, B, *k) -> (G*B, M, *k), kernel reversed.
+
+    wf[g*B + b, m, u] = w[g*M + m, b, k - 1 - u]
+    """
+    m, b = channels(w, groups)
+    k = w.shape[2:]
+    reverse = (slice(None),) * 3 + (slice(None, None, -1),) * len(k)
+    # (G*M, B, *k) -> (G, M, B, *k) -> (G, B, M, *k) -> (G*B, M, *k)
+    wg = w.reshape((groups, m, b) + k).transpose((0, 2, 1) + tuple(range(3, 3 + len(k))))
+    return np.ascontiguousarray(wg[reverse]).reshape((groups * b, m) + k)
+
+
+def mirrored(geometry):
+    """A stride-1 transposed conv as a conv of the small side with the flipped kernel.
+
+    x[i] = sum_j w[j] y[i - j*d + lo] = sum_u wf[u] y[i + u*d - ((k-1)*d - lo)],
+    so big and small swap and lo becomes (k-1)*d - lo.
+    """
+    g = geometry
+    if any(s != 1 for s in g.stride):
+        raise ValueError(f"only a stride-1 geometry has a mirrored conv, got stride={g.stride}")
+    lo = tuple((k - 1) * d - lo for k, d, lo in zip(g.kernel, g.dilation, g.lo))
+    return Geometry(g.kernel, g.stride, g.dilation, lo, g.small, g.big, g.groups)
+
+
+def bands(n, rows, row_bytes, halo=0):
+    """(samples, rows) tiles of an (n, rows, ...) grid whose work stays within WORK_BYTES.
+
+    A tile of nt samples and r rows costs nt * (r + halo) * row_bytes: several whole
+    samples when one fits, else bands of rows of one sample (a row at least).
+    """
+    sample = (rows + halo) * row_bytes
+    if sample <= WORK_BYTES:
+        step = max(1, WORK_BYTES // sample)
+        for start in range(0, n, step):
+            yield slice(start, min(n, start + step)), slice(0, rows)
+        return
+    band = max(1, WORK_BYTES // row_bytes - halo)
+    for sample in range(n):
+        for start in range(0, rows, band):
+            yield slice(sample, sample + 1), slice(start, min(rows, start + band))
+
+
+def group_major(a, samples, rows, groups):
+    """View of a[samples, :, rows] of an (n, G*C, *S) array as (G, C, nt, rows, *S[1:])."""
+    part = a[samples, :, rows]                                     # (nt, G*C, rows, ...)
+    # (nt, G*C, rows, ...) -> (nt, G, C, rows, ...) -> (G, C, nt, rows, ...)
+    part = part.reshape((part.shape[0], groups, -1) + part.shape[2:])
+    return np.moveaxis(part, 0, 2)
+
+
+def flops(geometry, n, b, m):
+    """Multiply-adds of the trilinear form over every (window, tap) pair, zeros included."""
+    g = geometry
+    return n * g.groups * b * m * math.prod(g.kernel) * math.prod(g.small)

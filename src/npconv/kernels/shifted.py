@@ -1,0 +1,134 @@
+"""Stride-1 windows as shifted slices of one flattened canvas (implicit im2col).
+
+With stride 1, output position o reads canvas position o + j*d for kernel
+offset j. Lay the output grid into the canvas grid (same row-major strides S)
+and every kernel offset is one constant shift of the whole flattened grid:
+
+    cols[b, j, f] = canvas[b, f + off(j)],   off(j) = sum_i j_i * d_i * S_i
+
+so the columns are a strided view of the canvas whose copy is long contiguous
+runs, never a gather per window. Grid positions f that are not outputs (the
+canvas margins, a fraction prod(span)/prod(small) - 1) are computed and
+dropped by conv, and meet zeros of y in conv_weight. Several samples share
+one flat axis, one canvas after another, so small images still make one
+large GEMM; large ones are cut into bands of rows along the first dim.
+
+Every buffer is per tile and bounded by geometry.WORK_BYTES. Stride 1 only; phase.py
+reduces strided geometries to stride-1 ones.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .. import windows
+from .geometry import bands, channels, flipped, group_major, mirrored
+
+
+def supports(geometry):
+    return all(s == 1 for s in geometry.stride)
+
+
+class Tile(NamedTuple):
+    """A block of outputs: samples, a band of rows of the first spatial dim, and its canvas."""
+
+    samples: slice
+    rows: slice
+    grid: tuple     # canvas of one sample: (rows + halo, *span[1:])
+    length: int     # flat positions from the first output to the last one, inclusive
+
+
+def _span(g):
+    """Canvas extent the small grid's windows cover: small + (k-1)*d per dim."""
+    return tuple(o + (k - 1) * d for o, k, d in zip(g.small, g.kernel, g.dilation))
+
+
+def _grid_strides(grid):
+    """Row-major element strides of a grid."""
+    return tuple(math.prod(grid[i + 1:]) for i in range(len(grid)))
+
+
+def tiles(n, g, bytes_per_position):
+    """Tiles covering (n, *small) whose canvases stay within the work budget."""
+    span = _span(g)
+    halo = span[0] - g.small[0]
+    for samples, rows in bands(n, g.small[0], math.prod(span[1:]) * bytes_per_position, halo):
+        grid = (rows.stop - rows.start + halo,) + span[1:]
+        extent = (rows.stop - rows.start,) + tuple(g.small[1:])
+        last = sum((e - 1) * s for e, s in zip(extent, _grid_strides(grid)))
+        count = samples.stop - samples.start
+        yield Tile(samples, rows, grid, (count - 1) * math.prod(grid) + last + 1)
+
+
+def _slab(a, tile, g):
+    """The tile's canvas of a (n, C, *big), channel-major: (C, nt * prod(grid)), zero outside a."""
+    starts = (tile.rows.start - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
+    part = np.swapaxes(a[tile.samples], 0, 1)                       # (C, nt, *big)
+    slab = np.ascontiguousarray(windows.region(part, starts, tile.grid))
+    return slab.reshape(slab.shape[0], -1)                          # (C, nt * prod(grid))
+
+
+def _columns(slab, tile, g):
+    """(C, positions) canvas -> (G, B*K, length) columns: one shifted copy per kernel offset."""
+    c = slab.shape[0]
+    step = slab.itemsize
+    strides = _grid_strides(tile.grid)
+    view = as_strided(slab, shape=(c,) + tuple(g.kernel) + (tile.length,),
+                      strides=(slab.strides[0],)
+                      + tuple(d * s * step for d, s in zip(g.dilation, strides)) + (step,),
+                      writeable=False)
+    cols = np.empty(view.shape, dtype=slab.dtype)
+    np.copyto(cols, view)
+    return cols.reshape(g.groups, -1, tile.length)                  # (G, B*K, length)
+
+
+def _on_grid(flat, tile, g):
+    """(G, M, nt * prod(grid)) -> the output positions of the grid, (G, M, nt, rows, ...)."""
+    count = tile.samples.stop - tile.samples.start
+    grid = flat.reshape(flat.shape[:2] + (count,) + tile.grid)
+    extent = (tile.rows.stop - tile.rows.start,) + tuple(g.small[1:])
+    return grid[(...,) + tuple(slice(0, e) for e in extent)]
+
+
+def conv(x, w, geometry):
+    """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small), stride 1."""
+    g = geometry
+    n = x.shape[0]
+    m, b = channels(w, g.groups)
+    dtype = np.result_type(x, w)
+    w2 = w.reshape(g.groups, m, -1)                                 # (G, M, B*K)
+    y = np.empty((n, g.groups * m) + tuple(g.small), dtype=dtype)
+    per_position = g.groups * (b * math.prod(g.kernel) + b + m) * dtype.itemsize
+    for tile in tiles(n, g, per_position):
+        slab = _slab(x, tile, g)
+        flat = np.empty((g.groups, m, slab.shape[1]), dtype=dtype)
+        # (G, M, B*K) @ (G, B*K, L) -> (G, M, L)
+        np.matmul(w2, _columns(slab, tile, g), out=flat[:, :, :tile.length])
+        np.copyto(group_major(y, tile.samples, tile.rows, g.groups), _on_grid(flat, tile, g))
+    return y
+
+
+def conv_transpose(y, w, geometry):
+    """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big): the mirrored conv of y."""
+    return conv(y, flipped(w, geometry.groups), mirrored(geometry))
+
+
+def conv_weight(x, y, geometry):
+    """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k)."""
+    g = geometry
+    n = x.shape[0]
+    b = x.shape[1] // g.groups
+    m = y.shape[1] // g.groups
+    dtype = np.result_type(x, y)
+    grad = np.zeros((g.groups, m, b * math.prod(g.kernel)), dtype=dtype)
+    per_position = g.groups * (b * math.prod(g.kernel) + b + m) * dtype.itemsize
+    for tile in tiles(n, g, per_position):
+        slab = _slab(x, tile, g)
+        flat = np.zeros((g.groups, m, slab.shape[1]), dtype=dtype)  # zero off the outputs
+        np.copyto(_on_grid(flat, tile, g), group_major(y, tile.samples, tile.rows, g.groups))
+        # (G, M, L) @ (G, L, B*K) -> (G, M, B*K)
+        grad += flat[:, :, :tile.length] @ _columns(slab, tile, g).transpose(0, 2, 1)
+    return grad.reshape((g.groups * m, b) + tuple(g.kernel))
