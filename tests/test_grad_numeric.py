@@ -373,3 +373,63 @@ def test_fold_module_backward(n, options):
     cols = random(rng, F.unfold(np.zeros_like(x), **options).shape)
     check_module(nn.Fold(x.shape[-n:], **options), cols, rng)
 
+
+
+# --- every kernel algorithm -----------------------------------------------------------
+
+ALGORITHM_CASES = [
+    pytest.param(False, 2, dict(padding=1), id="conv-2d-padding1"),
+    pytest.param(False, 3, dict(padding="same", dilation=2, groups=2), id="conv-3d-same-groups2"),
+    pytest.param(False, 2, dict(stride=(2, 1), padding=ASYMMETRIC, padding_mode="reflect"),
+                 id="conv-2d-stride2-reflect"),
+    pytest.param(False, 1, dict(stride=3, dilation=2, padding=2, groups=2), id="conv-1d-stride3"),
+    pytest.param(True, 2, dict(padding=ASYMMETRIC, dilation=(2, 1)), id="transpose-2d-asymmetric"),
+    pytest.param(True, 3, dict(stride=2, padding=1, output_padding=1, groups=2),
+                 id="transpose-3d-stride2-groups2"),
+    pytest.param(True, 2, dict(padding="same", stride=3), id="transpose-2d-same-stride3"),
+    pytest.param(True, 1, dict(stride=2, padding=1, padding_mode="circular"),
+                 id="transpose-1d-stride2-circular"),
+]
+
+
+def force_algorithm(monkeypatch, name):
+    """Run every top-level contraction with algorithm `name` where it applies.
+
+    Sub-problems (phase and mirror split a call into smaller ones) go to the
+    planner, since forcing those too would recurse forever. Returns the names
+    of the contractions the algorithm actually ran.
+    """
+    from npconv import kernels
+    algorithm = kernels.ALGORITHMS[name]
+    active, ran = [], []
+    for op in ("conv", "conv_transpose", "conv_weight"):
+        def run(a, b, geometry, op=op, planned=getattr(kernels, op)):
+            if active or not algorithm.supports(geometry):
+                return planned(a, b, geometry)
+            active.append(op)
+            ran.append(op)
+            try:
+                return getattr(algorithm, op)(a, b, geometry)
+            finally:
+                active.pop()
+        monkeypatch.setattr(kernels, op, run)
+    return ran
+
+
+def algorithm_names():
+    from npconv import kernels
+    return sorted(getattr(kernels, "ALGORITHMS", {"gemm": None}))
+
+
+@pytest.mark.parametrize("transposed, n, options", ALGORITHM_CASES)
+@pytest.mark.parametrize("name", algorithm_names())
+def test_gradients_through_every_algorithm(name, transposed, n, options, monkeypatch):
+    """The planner picks by size, so tiny tests would only ever see one algorithm."""
+    rng = np.random.default_rng(100 + n)
+    x, w, b = conv_operands(rng, n, options, transposed=transposed)
+    ran = force_algorithm(monkeypatch, name)
+    op, function = (conv_transpose_op, F.conv_transpose) if transposed else (conv_op, F.conv)
+    check_op(op, function, x, w, b, op_options(options, n), rng)
+    stride = options.get("stride", 1)
+    if name in ("gemm", "depthwise") or (name == "phase") == (stride != 1):
+        assert set(ran) == {"conv", "conv_transpose", "conv_weight"}
