@@ -433,3 +433,20 @@ def test_gradients_through_every_algorithm(name, transposed, n, options, monkeyp
     stride = options.get("stride", 1)
     if name in ("gemm", "depthwise") or (name == "phase") == (stride != 1):
         assert set(ran) == {"conv", "conv_transpose", "conv_weight"}
+
+
+@pytest.mark.parametrize("work_bytes", [1, 8000], ids=["row-bands", "sample-tiles"])
+@pytest.mark.parametrize("transposed, n, options", ALGORITHM_CASES)
+@pytest.mark.parametrize("name", algorithm_names())
+def test_gradients_across_tiles(name, transposed, n, options, work_bytes, monkeypatch):
+    """A tiny work budget splits every call into tiles (bands of rows, or a few
+    samples each): gradients must not depend on where the tiles are cut."""
+    from npconv.kernels import geometry
+    monkeypatch.setattr(geometry, "WORK_BYTES", work_bytes)
+    rng = np.random.default_rng(110 + n)
+    x, w, b = conv_operands(rng, n, options, transposed=transposed)
+    if x.ndim == n + 2:
+        x = np.concatenate([x, x[:1] * 0.5])     # three samples: uneven sample tiles
+    force_algorithm(monkeypatch, name)
+    op, function = (conv_transpose_op, F.conv_transpose) if transposed else (conv_op, F.conv)
+    check_op(op, function, x, w, b, op_options(options, n), rng)
