@@ -33,11 +33,12 @@ The planner (`choose`) picks one per call; its rules, in order:
     sub-problems, no overlap-add); other transposed convs -> gemm, whose
     overlap-add runs over whole stride blocks; conv and conv_weight -> gemm
     (strided windows waste nothing in im2col);
- 3. stride 1, 1x1 kernel -> gemm (the windows are the input itself);
- 4. stride 1 conv_transpose with big channels B >= M/4 -> mirror (columns
-    of the small side); otherwise col2im (gemm);
- 5. stride 1 conv / conv_weight -> shifted when the canvas margin is at most
-    a quarter of the output grid, else gemm.
+ 3. stride 1 conv_transpose -> mirror (im2col of the small side, which for
+    a 1x1 kernel is the array itself), unless B < M/4, where col2im's
+    columns are the smaller ones -> gemm;
+ 4. stride 1 conv / conv_weight: a 1x1 kernel -> gemm (the windows are the
+    input itself); shifted when the canvas margin is at most a quarter of
+    the output grid, else gemm.
 """
 from __future__ import annotations
 
@@ -68,10 +69,10 @@ def choose(op, geometry, b, m):
         if op == "conv_transpose" and math.prod(g.stride) <= MAX_PHASES:
             return phase
         return gemm
+    if op == "conv_transpose":
+        return mirror if 4 * b >= m or all(k == 1 for k in g.kernel) else gemm
     if all(k == 1 for k in g.kernel):
         return gemm
-    if op == "conv_transpose":
-        return mirror if 4 * b >= m else gemm
     return shifted if _margin(g) <= MAX_MARGIN else gemm
 
 

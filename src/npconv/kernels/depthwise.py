@@ -1,88 +1,96 @@
 """Direct loops for groups with few channels each (depthwise convs).
 
-A GEMM per group would be (M, B*K) @ (B*K, L) with B and M tiny: all overhead.
-Instead loop over kernel offsets and the B*M channel pairs, each step one
-vectorised multiply-add over every sample, group and position:
+A GEMM per group would be (M, K*B) @ (K*B, L) with B and M tiny: all call
+overhead. Instead compiled loops (_direct.py, Numba) walk each (sample,
+channel) plane once per kernel offset and channel pair:
 
-    y[n, g, m, o]      += w[g, m, b, j] * x[n, g, b, o*s + j*d - lo]   (conv)
-    x[n, g, b, o*s + j*d - lo] += w[g, m, b, j] * y[n, g, m, o]        (conv_transpose)
-    w[g, m, b, j]       = sum_{n, o} y[n, g, m, o] * x[n, g, b, o*s + j*d - lo]
+    y[n, g, m, o]              += w[g, m, b, j] * x[n, g, b, o*s + j*d - lo]   conv
+    x[n, g, b, o*s + j*d - lo] += w[g, m, b, j] * y[n, g, m, o]                conv_transpose
+    w[g, m, b, j]               = sum_{n, o} y[n, g, m, o] * x[n, g, b, o*s + j*d - lo]
+
+Padding and cropping happen here, in NumPy (windows.region), so the loops
+only ever see a canvas where every window is in bounds. Any geometry works;
+the planner sends groups with few channels here. Needs Numba; without it the
+planner never picks this module.
 """
 from __future__ import annotations
 
-import itertools
+import importlib.util
 import math
 
 import numpy as np
 
 from .. import windows
 
+AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
+
 
 def supports(geometry):
-    return True
+    return AVAILABLE
 
 
-def _taps(kernel):
-    return itertools.product(*(range(k) for k in kernel))
+def _offsets(sizes, steps, strides):
+    """Flat offsets sum_i v_i * steps_i * strides_i over the row-major grid v < sizes."""
+    total = np.zeros((), dtype=np.int64)
+    for size, step, stride in zip(sizes, steps, strides):
+        total = np.add.outer(total, np.arange(size, dtype=np.int64) * (step * stride))
+    return total.ravel()
 
 
-def _split(a, groups):
-    """(n, G*C, ...) -> (n, G, C, ...) view."""
-    return a.reshape((a.shape[0], groups, -1) + a.shape[2:])
+def _tables(g):
+    """(span, rows, taps, step, grid): the canvas every window fits in, the loops' offset
+    tables, and whether every stride is 1 (the loops then run over whole planes)."""
+    span = tuple((o - 1) * s + (k - 1) * d + 1
+                 for o, k, s, d in zip(g.small, g.kernel, g.stride, g.dilation))
+    strides = tuple(math.prod(span[i + 1:]) for i in range(len(span)))
+    rows = _offsets(g.small[:-1], g.stride[:-1], strides[:-1])
+    taps = _offsets(g.kernel, g.dilation, strides)
+    return span, rows, taps, g.stride[-1], all(s == 1 for s in g.stride)
 
 
-def _weights(w, groups, nd):
-    """(G*M, B, *k) -> (G, M, B, *k) with singleton axes to broadcast over (n, ..., *space)."""
-    wg = w.reshape((groups, w.shape[0] // groups) + w.shape[1:])
-    return wg.reshape((1,) + wg.shape + (1,) * nd)
+def _planes(a, dtype):
+    """(n, C, *S) -> contiguous (n*C, prod(S)) in dtype."""
+    return np.ascontiguousarray(a, dtype=dtype).reshape(a.shape[0] * a.shape[1], -1)
+
+
+def _canvas(x, g, span, dtype):
+    """x padded (or cropped) to the canvas of the windows, as planes."""
+    return _planes(windows.region(x, tuple(-v for v in g.lo), span), dtype)
 
 
 def conv(x, w, geometry):
+    """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
+    from . import _direct
     g = geometry
-    nd = len(g.kernel)
-    cols = windows.gather(x, g.kernel, g.stride, g.dilation, g.lo, g.small)
-    cols = _split(cols, g.groups)                                   # (n, G, B, *k, *small)
-    wg = _weights(w, g.groups, nd)                                  # (1, G, M, B, *k, 1...)
-    m, b = wg.shape[2], wg.shape[3]
-    y = np.zeros((x.shape[0], g.groups, m) + tuple(g.small), dtype=np.result_type(x, w))
-    for j in _taps(g.kernel):
-        for bi in range(b):
-            # (1, G, M, 1...) * (n, G, 1, *small) -> (n, G, M, *small)
-            y += wg[(slice(None), slice(None), slice(None), bi) + j] * cols[:, :, bi:bi + 1][
-                (slice(None),) * 3 + j]
-    return y.reshape((x.shape[0], g.groups * m) + tuple(g.small))
+    dtype = np.result_type(x, w)
+    span, rows, taps, step, grid = _tables(g)
+    y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=dtype)
+    _direct.conv(_canvas(x, g, span, dtype), _planes(w, dtype).reshape(w.shape[:2] + (-1,)),
+                 y.reshape(-1, math.prod(g.small)), rows, taps, step, g.groups, grid)
+    return y
 
 
 def conv_transpose(y, w, geometry):
+    """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big)."""
+    from . import _direct
     g = geometry
-    nd = len(g.kernel)
-    wg = _weights(w, g.groups, nd)
-    m, b = wg.shape[2], wg.shape[3]
-    yg = _split(y, g.groups)                                        # (n, G, M, *small)
-    span = tuple((o - 1) * s + (k - 1) * d + 1
-                 for o, k, s, d in zip(g.small, g.kernel, g.stride, g.dilation))
-    canvas = np.zeros((y.shape[0], g.groups, b) + span, dtype=np.result_type(y, w))
-    for j in _taps(g.kernel):
-        target = canvas[(Ellipsis,) + tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
-                                            for t, d, o, s
-                                            in zip(j, g.dilation, g.small, g.stride))]
-        for mi in range(m):
-            # (1, G, B, 1...) * (n, G, 1, *small) -> (n, G, B, *small)
-            target += wg[(slice(None), slice(None), mi, slice(None)) + j] * yg[:, :, mi:mi + 1]
-    x = windows.region(canvas, g.lo, g.big)
-    return np.ascontiguousarray(x).reshape((y.shape[0], g.groups * b) + tuple(g.big))
+    dtype = np.result_type(y, w)
+    span, rows, taps, step, grid = _tables(g)
+    n, channels = y.shape[0], w.shape[1] * g.groups
+    canvas = np.zeros((n * channels, math.prod(span)), dtype=dtype)
+    _direct.conv_transpose(_planes(y, dtype), _planes(w, dtype).reshape(w.shape[:2] + (-1,)),
+                           canvas, rows, taps, step, g.groups, grid)
+    x = windows.region(canvas.reshape((n, channels) + span), g.lo, g.big)
+    return np.ascontiguousarray(x)
 
 
 def conv_weight(x, y, geometry):
+    """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k)."""
+    from . import _direct
     g = geometry
-    nd = len(g.kernel)
-    cols = _split(windows.gather(x, g.kernel, g.stride, g.dilation, g.lo, g.small), g.groups)
-    yg = _split(y, g.groups)                                        # (n, G, M, *small)
-    b, m = cols.shape[2], yg.shape[2]
-    grad = np.empty((g.groups, m, b) + tuple(g.kernel), dtype=np.result_type(x, y))
-    over = (0,) + tuple(range(2, 2 + nd))                           # samples and space
-    for j in _taps(g.kernel):
-        tap = cols[(slice(None),) * 3 + j]                          # (n, G, B, *small)
-        for mi, bi in itertools.product(range(m), range(b)):
-            grad[(slice(None), mi, bi) + j] = (yg[:, :, mi] * tap[:, :, bi]).sum(axis=over)
-    return grad.reshape((g.groups * m, b) + tuple(g.kernel))
+    dtype = np.result_type(x, y)
+    span, rows, taps, step, grid = _tables(g)
+    grad = np.empty((y.shape[1], x.shape[1] // g.groups) + tuple(g.kernel), dtype=dtype)
+    _direct.conv_weight(_canvas(x, g, span, dtype), _planes(y, dtype),
+                        grad.reshape(grad.shape[:2] + (-1,)), rows, taps, step, g.groups, grid)
+    return grad

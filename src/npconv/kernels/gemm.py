@@ -2,18 +2,24 @@
 (im2col), and its adjoint, GEMM then overlap-add (col2im). Works for every
 geometry; the other algorithms specialise it.
 
-Samples are folded into the GEMM's long axis, (M, B*K) @ (B*K, n*L), so small
+Samples are folded into the GEMM's long axis, (M, K*B) @ (K*B, n*L), so small
 images still make one large product. Tiles are several whole samples, or
 bands of output rows of one sample, sized to geometry.WORK_BYTES.
 
-col2im adds whole blocks of taps at once. Per dim, write j*d = t*s + r with
-0 <= r < s: tap j of window o lands on canvas position (o + t)*s + r, so with
-the canvas viewed as (blocks, s) all taps sharing t go into one slab,
+Layouts follow the longest contiguous run, since numpy copies and adds pay
+per run: columns are (K*B, L) "positions last" when output rows are long,
+(L, K*B) "channels last" when rows are shorter than SHORT.
+
+col2im with a large stride adds whole blocks of taps at once. Per dim, write
+j*d = t*s + r with 0 <= r < s: tap j of window o lands on canvas position
+(o + t)*s + r, so with the canvas viewed as (blocks, s) all taps sharing t
+go into one slab,
 
     canvas[o + t, r(j)] += cols[o, j]    for all o and the taps j of block t,
 
-which is ceil(((k-1)*d + 1) / s) adds per dim instead of k, each over runs
-of length s: overlap-add, fast when the stride is large (fcn32s, iSTFT).
+which is ceil(((k-1)*d + 1) / s) adds per dim instead of k, each over runs of
+length s from channels-last columns: overlap-add (fcn32s, iSTFT). With a
+small stride the taps are added one by one from positions-last columns.
 """
 from __future__ import annotations
 
@@ -21,25 +27,52 @@ import itertools
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
-from .geometry import bands, channels, group_major
+from .geometry import bands, channels, group_major, matrix, unmatrix
+
+SHORT = 8  # output rows shorter than this gather channels last
 
 
 def supports(geometry):
     return True
 
 
-def _columns(x, samples, rows, g):
-    """Windows of x[samples] for a band of output rows: (G, B*K, nt*rows*prod(small[1:]))."""
+def _channels_last(g):
+    return g.small[-1] < SHORT
+
+
+def _columns(x, samples, rows, g, last):
+    """Windows of x[samples] for a band of output rows, kernel offsets outer, channels inner:
+
+    (G, K*B, nt*L) positions last, or (G, nt*L, K*B) channels last.
+    """
     lo = (g.lo[0] - rows.start * g.stride[0],) + tuple(g.lo[1:])
     blocks = (rows.stop - rows.start,) + tuple(g.small[1:])
+    nt, nd = samples.stop - samples.start, len(g.kernel)
+    if last:
+        # pad channels last, so that every copy runs along the channels
+        c = x.shape[1]
+        span = tuple((o - 1) * s + (k - 1) * d + 1
+                     for o, k, s, d in zip(blocks, g.kernel, g.stride, g.dilation))
+        padded = windows.region(np.moveaxis(x[samples], 1, -1), tuple(-v for v in lo) + (0,),
+                                span + (c,))                        # (nt, *span, C)
+        step = padded.strides[1:-1]
+        view = as_strided(padded, (nt,) + blocks + tuple(g.kernel) + (g.groups, c // g.groups),
+                          (padded.strides[0],) + tuple(t * s for t, s in zip(step, g.stride))
+                          + tuple(t * d for t, d in zip(step, g.dilation))
+                          + (c // g.groups * padded.strides[-1], padded.strides[-1]),
+                          writeable=False)                          # (nt, *blocks, *k, G, B)
+        # (nt, *blocks, *k, G, B) -> (G, nt, *blocks, *k, B)
+        cols = np.ascontiguousarray(np.moveaxis(view, -2, 0))
+        return cols.reshape(g.groups, nt * math.prod(blocks), -1)
     view = windows.gather(x[samples], g.kernel, g.stride, g.dilation, lo, blocks)
-    nt, n = view.shape[0], len(g.kernel)
-    # (nt, G*B, *k, *blocks) -> (nt, G, B, *k, *blocks) -> (G, B, *k, nt, *blocks)
-    view = view.reshape((nt, g.groups, -1) + view.shape[2:])
-    view = np.moveaxis(view, 0, 2 + n)
-    return np.ascontiguousarray(view).reshape(g.groups, -1, nt * math.prod(blocks))
+    view = view.reshape((nt, g.groups, -1) + view.shape[2:])       # (nt, G, B, *k, *blocks)
+    taps, space = tuple(range(3, 3 + nd)), tuple(range(3 + nd, 3 + 2 * nd))
+    # (nt, G, B, *k, *blocks) -> (G, *k, B, nt, *blocks)
+    cols = np.ascontiguousarray(view.transpose((1,) + taps + (2, 0) + space))
+    return cols.reshape(g.groups, -1, nt * math.prod(blocks))
 
 
 def _row_bytes(g, channels_per_position, itemsize):
@@ -51,14 +84,20 @@ def conv(x, w, geometry):
     g = geometry
     n = x.shape[0]
     m, b = channels(w, g.groups)
-    k = math.prod(g.kernel)
     dtype = np.result_type(x, w)
-    w2 = w.reshape(g.groups, m, b * k)                              # (G, M, B*K)
+    w2 = matrix(w, g.groups)                                        # (G, M, K*B)
     y = np.empty((n, g.groups * m) + tuple(g.small), dtype=dtype)
-    for samples, rows in bands(n, g.small[0], _row_bytes(g, b * k + m, dtype.itemsize)):
+    last = _channels_last(g)
+    for samples, rows in bands(n, g.small[0], _row_bytes(g, w2.shape[2] + m, dtype.itemsize)):
+        cols = _columns(x, samples, rows, g, last)
         out = group_major(y, samples, rows, g.groups)               # (G, M, nt, rows, ...)
-        # (G, M, B*K) @ (G, B*K, nt*L) -> (G, M, nt*L)
-        np.copyto(out, (w2 @ _columns(x, samples, rows, g)).reshape(out.shape))
+        if last:
+            # (G, nt*L, K*B) @ (G, K*B, M) -> (G, nt*L, M), copied along M
+            part = (cols @ w2.transpose(0, 2, 1)).reshape(out.shape[:1] + out.shape[2:] + (m,))
+            np.copyto(np.moveaxis(out, 1, -1), part)
+        else:
+            # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L)
+            np.copyto(out, (w2 @ cols).reshape(out.shape))
     return y
 
 
@@ -70,13 +109,19 @@ def conv_weight(x, y, geometry):
     m = y.shape[1] // g.groups
     k = math.prod(g.kernel)
     dtype = np.result_type(x, y)
-    grad = np.zeros((g.groups, m, b * k), dtype=dtype)
-    for samples, rows in bands(n, g.small[0], _row_bytes(g, b * k + m, dtype.itemsize)):
+    grad = np.zeros((g.groups, m, k * b), dtype=dtype)
+    last = _channels_last(g)
+    for samples, rows in bands(n, g.small[0], _row_bytes(g, k * b + m, dtype.itemsize)):
+        cols = _columns(x, samples, rows, g, last)
         part = group_major(y, samples, rows, g.groups)              # (G, M, nt, rows, ...)
-        part = part.reshape(g.groups, m, -1)                        # (G, M, nt*L)
-        # (G, M, nt*L) @ (G, nt*L, B*K) -> (G, M, B*K)
-        grad += part @ _columns(x, samples, rows, g).transpose(0, 2, 1)
-    return grad.reshape((g.groups * m, b) + tuple(g.kernel))
+        if last:
+            part = np.ascontiguousarray(np.moveaxis(part, 1, -1))   # (G, nt, rows, ..., M)
+            # (G, K*B, nt*L) @ (G, nt*L, M) -> (G, K*B, M)
+            grad += (cols.transpose(0, 2, 1) @ part.reshape(g.groups, -1, m)).transpose(0, 2, 1)
+        else:
+            # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B)
+            grad += part.reshape(g.groups, m, -1) @ cols.transpose(0, 2, 1)
+    return unmatrix(grad, g.groups, g.kernel)
 
 
 def _blocks(k, s, d):
@@ -89,38 +134,56 @@ def _blocks(k, s, d):
     return found
 
 
+def _tap_blocks(k, s, d):
+    """Per dim: one block per tap, (t, tap, r), for adding taps one at a time."""
+    return [(j * d // s, slice(j, j + 1), slice(j * d % s, j * d % s + 1)) for j in range(k)]
+
+
 def conv_transpose(y, w, geometry):
     """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big): GEMM, then overlap-add."""
     g = geometry
     n, nd = y.shape[0], len(g.kernel)
     m, b = channels(w, g.groups)
     dtype = np.result_type(y, w)
-    per_dim = [_blocks(k, s, d) for k, s, d in zip(g.kernel, g.stride, g.dilation)]
+    last = g.stride[-1] >= SHORT
+    per_dim = [(_blocks if last else _tap_blocks)(k, s, d)
+               for k, s, d in zip(g.kernel, g.stride, g.dilation)]
     rows = tuple(o + t[-1][0] for o, t in zip(g.small, per_dim))    # canvas blocks per dim
-    wg = w.reshape((g.groups, m, b, -1))                            # (G, M, B, K)
+    w2 = matrix(w, g.groups).reshape((g.groups, m) + tuple(g.kernel) + (b,))  # (G, M, *k, B)
     x = np.empty((n, g.groups * b) + tuple(g.big), dtype=dtype)
     canvas = math.prod(r * s for r, s in zip(rows, g.stride))
-    # per sample and big channel: columns, canvas; the small side is transposed per sample
-    channel_bytes = g.groups * (math.prod(g.small) * (math.prod(g.kernel) + m) + canvas)
+    channel_bytes = g.groups * (math.prod(g.small) * math.prod(g.kernel) + canvas)  # cols, canvas
+    transposed = None
     for samples, chans in bands(n, b, channel_bytes * dtype.itemsize):
         nt, bc = samples.stop - samples.start, chans.stop - chans.start
-        part = y[samples].reshape((nt, g.groups, m, -1))             # (nt, G, M, L)
-        part = np.ascontiguousarray(part.transpose(1, 0, 3, 2))     # (G, nt, L, M)
-        # (G, nt*L, M) @ (G, M, Bc*K) -> (G, nt*L, Bc*K)
-        cols = (part.reshape(g.groups, -1, m)
-                @ wg[:, :, chans].reshape(g.groups, m, -1))
-        cols = cols.reshape((g.groups, nt) + tuple(g.small) + (bc,) + tuple(g.kernel))
+        wc = w2[..., chans].reshape(g.groups, m, -1)                # (G, M, K*Bc)
+        if last:
+            if transposed is None or transposed[0] != samples:
+                part = y[samples].reshape((nt, g.groups, m, -1))     # (nt, G, M, L)
+                part = np.ascontiguousarray(part.transpose(1, 0, 3, 2))  # (G, nt, L, M)
+                transposed = samples, part.reshape(g.groups, -1, m)  # (G, nt*L, M)
+            # (G, nt*L, M) @ (G, M, K*Bc) -> (G, nt*L, K*Bc)
+            cols = (transposed[1] @ wc).reshape((g.groups, nt) + tuple(g.small)
+                                                + tuple(g.kernel) + (bc,))
+            # (G, nt, *small, *k, Bc) -> (G, nt, Bc, small_1, k_1, ..., small_n, k_n)
+            order = (0, 1, 2 + 2 * nd) + tuple(v for i in range(nd) for v in (2 + i, 2 + nd + i))
+        else:
+            part = y[samples].reshape((nt, g.groups, m, -1))         # (nt, G, M, L)
+            # (G, K*Bc, M) @ (nt, G, M, L) -> (nt, G, K*Bc, L)
+            cols = (wc.transpose(0, 2, 1) @ part).reshape((nt, g.groups) + tuple(g.kernel)
+                                                          + (bc,) + tuple(g.small))
+            cols = cols.swapaxes(0, 1)                              # (G, nt, *k, Bc, *small)
+            # -> (G, nt, Bc, small_1, k_1, ..., small_n, k_n)
+            order = (0, 1, 2 + nd) + tuple(v for i in range(nd) for v in (3 + nd + i, 2 + i))
+        cols = cols.transpose(order)
         # canvas (G, nt, Bc, blocks_1, s_1, ..., blocks_n, s_n); interleaved = row-major big
         canvas = np.zeros((g.groups, nt, bc) + tuple(v for r, s in zip(rows, g.stride)
                                                      for v in (r, s)), dtype=dtype)
         for block in itertools.product(*per_dim):
             target = tuple(v for (t, _, r), o in zip(block, g.small)
                            for v in (slice(t, t + o), r))
-            taps = tuple(j for _, j, _ in block)
-            # (G, nt, *small, Bc, *taps) -> (G, nt, Bc, small_1, taps_1, ..., small_n, taps_n)
-            source = cols[(slice(None),) * (3 + nd) + taps]
-            order = (0, 1, 2 + nd) + tuple(v for i in range(nd) for v in (2 + i, 3 + nd + i))
-            canvas[(slice(None),) * 3 + target] += source.transpose(order)
+            source = tuple(v for (_, j, _) in block for v in (slice(None), j))
+            canvas[(slice(None),) * 3 + target] += cols[(slice(None),) * 3 + source]
         canvas = canvas.reshape((g.groups, nt, bc) + tuple(r * s for r, s in zip(rows, g.stride)))
         out = x[samples].reshape((nt, g.groups, b) + tuple(g.big))[:, :, chans]
         # (G, nt, Bc, *canvas) -> (nt, G, Bc, *big), cropped by lo (zeros beyond the canvas)

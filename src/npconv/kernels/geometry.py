@@ -30,16 +30,38 @@ def channels(w, groups):
 
 
 def flipped(w, groups):
-    """The weight of the mirrored conv: (G*M, B, *k) -> (G*B, M, *k), kernel reversed.
+    """The weight of the mirrored geometry: (G*M, B, *k) -> (G*B, M, *k), kernel reversed.
 
-    wf[g*B + b, m, u] = w[g*M + m, b, k - 1 - u]
+    wf[g*B + b, m, u] = w[g*M + m, b, k - 1 - u]; a view when groups == 1.
     """
     m, b = channels(w, groups)
     k = w.shape[2:]
     reverse = (slice(None),) * 3 + (slice(None, None, -1),) * len(k)
     # (G*M, B, *k) -> (G, M, B, *k) -> (G, B, M, *k) -> (G*B, M, *k)
     wg = w.reshape((groups, m, b) + k).transpose((0, 2, 1) + tuple(range(3, 3 + len(k))))
-    return np.ascontiguousarray(wg[reverse]).reshape((groups * b, m) + k)
+    return wg[reverse].reshape((groups * b, m) + k)
+
+
+def matrix(w, groups):
+    """(G*M, B, *k) -> (G, M, K*B): the weight as GEMM rows, kernel offsets outer.
+
+    Channels are the inner index so that the copy runs along them, not along
+    the few kernel offsets.
+    """
+    m, b = channels(w, groups)
+    wg = w.reshape((groups, m, b) + w.shape[2:])                   # (G, M, B, *k)
+    return np.ascontiguousarray(np.moveaxis(wg, 2, -1)).reshape(groups, m, -1)
+
+
+def unmatrix(a, groups, kernel):
+    """(G, M, K*B) -> (G*M, B, *k), the inverse of matrix."""
+    m = a.shape[1]
+    b = a.shape[2] // math.prod(kernel)
+    w = np.empty((groups * m, b) + tuple(kernel), dtype=a.dtype)
+    # copy along B: (G, M, *k, B) views of both
+    np.copyto(np.moveaxis(w.reshape((groups, m, b) + tuple(kernel)), 2, -1),
+              a.reshape((groups, m) + tuple(kernel) + (b,)))
+    return w
 
 
 def mirrored(geometry):

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
-from .geometry import bands, channels, flipped, group_major, mirrored
+from .geometry import bands, channels, flipped, group_major, matrix, mirrored, unmatrix
 
 
 def supports(geometry):
@@ -72,17 +72,16 @@ def _slab(a, tile, g):
 
 
 def _columns(slab, tile, g):
-    """(C, positions) canvas -> (G, B*K, length) columns: one shifted copy per kernel offset."""
-    c = slab.shape[0]
+    """(G*B, positions) canvas -> (G, K*B, length) columns: one shifted copy per kernel offset."""
+    b = slab.shape[0] // g.groups
     step = slab.itemsize
     strides = _grid_strides(tile.grid)
-    view = as_strided(slab, shape=(c,) + tuple(g.kernel) + (tile.length,),
-                      strides=(slab.strides[0],)
-                      + tuple(d * s * step for d, s in zip(g.dilation, strides)) + (step,),
+    view = as_strided(slab, shape=(g.groups,) + tuple(g.kernel) + (b, tile.length),
+                      strides=(b * slab.strides[0],)
+                      + tuple(d * s * step for d, s in zip(g.dilation, strides))
+                      + (slab.strides[0], step),
                       writeable=False)
-    cols = np.empty(view.shape, dtype=slab.dtype)
-    np.copyto(cols, view)
-    return cols.reshape(g.groups, -1, tile.length)                  # (G, B*K, length)
+    return np.ascontiguousarray(view).reshape(g.groups, -1, tile.length)  # (G, K*B, length)
 
 
 def _on_grid(flat, tile, g):
@@ -99,13 +98,13 @@ def conv(x, w, geometry):
     n = x.shape[0]
     m, b = channels(w, g.groups)
     dtype = np.result_type(x, w)
-    w2 = w.reshape(g.groups, m, -1)                                 # (G, M, B*K)
+    w2 = matrix(w, g.groups)                                        # (G, M, K*B)
     y = np.empty((n, g.groups * m) + tuple(g.small), dtype=dtype)
     per_position = g.groups * (b * math.prod(g.kernel) + b + m) * dtype.itemsize
     for tile in tiles(n, g, per_position):
         slab = _slab(x, tile, g)
         flat = np.empty((g.groups, m, slab.shape[1]), dtype=dtype)
-        # (G, M, B*K) @ (G, B*K, L) -> (G, M, L)
+        # (G, M, K*B) @ (G, K*B, L) -> (G, M, L)
         np.matmul(w2, _columns(slab, tile, g), out=flat[:, :, :tile.length])
         np.copyto(group_major(y, tile.samples, tile.rows, g.groups), _on_grid(flat, tile, g))
     return y
@@ -123,12 +122,12 @@ def conv_weight(x, y, geometry):
     b = x.shape[1] // g.groups
     m = y.shape[1] // g.groups
     dtype = np.result_type(x, y)
-    grad = np.zeros((g.groups, m, b * math.prod(g.kernel)), dtype=dtype)
+    grad = np.zeros((g.groups, m, math.prod(g.kernel) * b), dtype=dtype)
     per_position = g.groups * (b * math.prod(g.kernel) + b + m) * dtype.itemsize
     for tile in tiles(n, g, per_position):
         slab = _slab(x, tile, g)
         flat = np.zeros((g.groups, m, slab.shape[1]), dtype=dtype)  # zero off the outputs
         np.copyto(_on_grid(flat, tile, g), group_major(y, tile.samples, tile.rows, g.groups))
-        # (G, M, L) @ (G, L, B*K) -> (G, M, B*K)
+        # (G, M, L) @ (G, L, K*B) -> (G, M, K*B)
         grad += flat[:, :, :tile.length] @ _columns(slab, tile, g).transpose(0, 2, 1)
-    return grad.reshape((g.groups * m, b) + tuple(g.kernel))
+    return unmatrix(grad, g.groups, g.kernel)

@@ -1,0 +1,166 @@
+"""Compiled loops for depthwise.py (Numba, cached on disk, parallel over planes).
+
+Arrays come flattened: every (sample, channel) plane is one row, and the
+spatial geometry is two offset tables, so one compiled loop serves every
+number of dims:
+
+    rows[r]   flat canvas offset of output row r (all dims but the last)
+    taps[k]   flat canvas offset of kernel offset k
+    step      stride of the last dim
+
+Output position (r, t) of a plane reads canvas position rows[r] + taps[k] + t*step.
+With every stride 1 ("grid" mode) output position (r, t) sits at canvas
+position rows[r] + t, so the loops run over the whole flattened plane at once
+(long runs that vectorise; the canvas margins are computed into a scratch
+plane and dropped, or read as zeros), where rows of a few dozen elements would
+run mostly in the vector loop's scalar remainder. Each prange iteration owns one
+output plane (or one weight entry), so no two threads write the same element.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+OPTIONS = dict(parallel=True, cache=True, nogil=True, fastmath={"contract"})
+
+# Loops index only slices with range() counters: an index like base + t could be
+# negative as far as the compiler knows, and Numba's wraparound check on it
+# stops the loop from vectorising (about 4x slower).
+
+
+@numba.njit(inline="always")
+def _axpy(out, src, wv):
+    """out += wv * src, elementwise."""
+    for t in range(out.shape[0]):
+        out[t] += wv * src[t]
+
+
+@numba.njit(inline="always")
+def _axpy_run(out, src, start, step, wv):
+    """out += wv * src[start::step][:len(out)]; a unit step keeps a contiguous slice."""
+    if step == 1:
+        _axpy(out, src[start:start + out.shape[0]], wv)
+    else:
+        _axpy(out, src[start:start + (out.shape[0] - 1) * step + 1:step], wv)
+
+
+@numba.njit(inline="always")
+def _run_axpy(out, start, step, src, wv):
+    """out[start::step][:len(src)] += wv * src."""
+    if step == 1:
+        _axpy(out[start:start + src.shape[0]], src, wv)
+    else:
+        _axpy(out[start:start + (src.shape[0] - 1) * step + 1:step], src, wv)
+
+
+@numba.njit(inline="always")
+def _dot_run(total, a, src, start, step):
+    """total + sum of a * src[start::step][:len(a)]."""
+    if step == 1:
+        return _dot(total, a, src[start:start + a.shape[0]])
+    return _dot(total, a, src[start:start + (a.shape[0] - 1) * step + 1:step])
+
+
+@numba.njit(inline="always")
+def _rows_to(out, grid, rows, width, to_grid):
+    """Copy between the packed rows of `out` and their places rows[r] in `grid`."""
+    for r in range(rows.shape[0]):
+        packed = out[r * width:(r + 1) * width]
+        placed = grid[rows[r]:rows[r] + width]
+        if to_grid:
+            placed[:] = packed
+        else:
+            packed[:] = placed
+
+
+@numba.njit(**OPTIONS)
+def conv(xp, w, y, rows, taps, step, groups, grid):
+    """y[(n, c)] = sum_{b, k} w[c, b, k] * xp[(n, g, b)] at the window positions.
+
+    grid selects grid mode (every stride 1): one run over canvas positions 0 .. rows[-1] + width.
+    """
+    gm, b, k = w.shape
+    m = gm // groups
+    count = rows.shape[0]
+    width = y.shape[1] // count
+    span = rows[count - 1] + width if grid else 0
+    for q in numba.prange(y.shape[0]):
+        c = q % gm
+        first = ((q // gm) * groups + c // m) * b
+        out = y[q]
+        if grid:
+            scratch = np.zeros(span, dtype=y.dtype)
+            for bi in range(b):
+                for kk in range(k):
+                    _axpy_run(scratch, xp[first + bi], taps[kk], 1, w[c, bi, kk])
+            _rows_to(out, scratch, rows, width, False)
+            continue
+        out[:] = 0
+        for r in range(count):
+            target = out[r * width:(r + 1) * width]
+            for bi in range(b):
+                for kk in range(k):
+                    _axpy_run(target, xp[first + bi], rows[r] + taps[kk], step, w[c, bi, kk])
+
+
+@numba.njit(**OPTIONS)
+def conv_transpose(yp, w, canvas, rows, taps, step, groups, grid):
+    """canvas[(n, g, b)] at the window positions += w[c, b, k] * yp[(n, c)]."""
+    gm, b, k = w.shape
+    m = gm // groups
+    count = rows.shape[0]
+    width = yp.shape[1] // count
+    span = rows[count - 1] + width if grid else 0
+    for p in numba.prange(canvas.shape[0]):
+        bi = p % b
+        plane = p // b                      # n*G + g
+        out = canvas[p]
+        scratch = np.zeros(span, dtype=yp.dtype)
+        for mi in range(m):
+            c = (plane % groups) * m + mi
+            src = yp[plane * m + mi]
+            if grid:
+                _rows_to(src, scratch, rows, width, True)
+                for kk in range(k):
+                    _run_axpy(out, taps[kk], 1, scratch, w[c, bi, kk])
+                continue
+            for r in range(count):
+                for kk in range(k):
+                    _run_axpy(out, rows[r] + taps[kk], step, src[r * width:(r + 1) * width],
+                              w[c, bi, kk])
+
+
+@numba.njit(inline="always")
+def _dot(total, a, b):
+    """total + sum of a * b."""
+    for t in range(a.shape[0]):
+        total += a[t] * b[t]
+    return total
+
+
+@numba.njit(**dict(OPTIONS, fastmath={"reassoc", "contract"}))
+def conv_weight(xp, yp, grad, rows, taps, step, groups, grid):
+    """grad[c, b, k] = sum over samples and positions of yp[(n, c)] * xp[(n, g, b)]."""
+    gm, b, k = grad.shape
+    m = gm // groups
+    n = yp.shape[0] // gm
+    count = rows.shape[0]
+    width = yp.shape[1] // count
+    span = rows[count - 1] + width if grid else 0
+    for q in numba.prange(gm * b):
+        c, bi = q // b, q % b
+        scratch = np.zeros(span, dtype=yp.dtype)
+        for kk in range(k):
+            grad[c, bi, kk] = 0
+        for nn in range(n):
+            src = xp[(nn * groups + c // m) * b + bi]
+            dy = yp[nn * gm + c]
+            if grid:
+                _rows_to(dy, scratch, rows, width, True)
+            for kk in range(k):
+                if grid:
+                    grad[c, bi, kk] = _dot_run(grad[c, bi, kk], scratch, src, taps[kk], 1)
+                    continue
+                for r in range(count):
+                    grad[c, bi, kk] = _dot_run(grad[c, bi, kk], dy[r * width:(r + 1) * width],
+                                               src, rows[r] + taps[kk], step)
