@@ -8,7 +8,9 @@ forward and backward.
 """
 from . import functional, nn, optim, shapes
 from ._random import manual_seed
+from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "manual_seed", "nn", "optim", "shapes", "__version__"]
+__all__ = ["functional", "get_num_threads", "manual_seed", "nn", "optim", "set_num_threads",
+           "shapes", "__version__"]
