@@ -1,0 +1,160 @@
+"""Every kernel algorithm, forced directly (not through the planner), against the
+loop reference on geometries chosen to reach each of its code paths; and the
+planner's choices on the benchmark's layer shapes.
+"""
+import numpy as np
+import pytest
+
+import reference as R
+from npconv import kernels
+from npconv.kernels import Geometry, geometry as geometry_module
+
+# name: (kernel, stride, dilation, (lo, hi) per dim, groups, B, M, big); written for 3 dims
+CASES = {
+    "plain": (3, 1, 1, (1, 1), 1, 3, 2, (9, 8, 7)),
+    "dilated_groups": (3, 1, 2, (2, 1), 2, 2, 3, (11, 8, 7)),
+    "crop": (3, 1, 1, (-1, 0), 1, 2, 2, (9, 8, 7)),
+    "pointwise": (1, 1, 1, (0, 0), 3, 2, 2, (7, 6, 5)),
+    "strided_overlap": (4, 2, 1, (1, 1), 1, 3, 2, (10, 9, 8)),
+    "kernel_eq_stride": (2, 2, 1, (0, 0), 1, 3, 3, (8, 6, 6)),
+    "kernel_eq_stride_padded": (2, 2, 1, (1, 1), 2, 2, 2, (8, 7, 6)),
+    "kernel_lt_stride": (2, 3, 1, (0, 1), 1, 2, 2, (11, 9, 8)),
+    "stride_dilation_coprime": (5, 3, 2, (1, 2), 1, 2, 2, (13, 11, 9)),
+    "stride_dilation_shared": (3, 2, 2, (1, 0), 1, 2, 3, (11, 9, 8)),
+    "mixed_dims": ((3, 2, 4), (2, 1, 3), (1, 2, 1), ((1, 0), (0, 1), (2, 1)), 2, 2, 1, (11, 9, 8)),
+    "depthwise": (3, 1, 1, (1, 1), 6, 1, 1, (9, 8, 7)),
+    "depthwise_strided": (6, 3, 1, (2, 2), 4, 1, 1, (12, 9, 9)),
+    "depthwise_multiplier": (3, 2, 1, (1, 1), 3, 1, 2, (9, 8, 7)),
+    "large_stride_overlap_add": ((20, 10, 9), (8, 9, 8), 1, ((3, 2), (0, 1), (1, 0)), 1, 2, 3,
+                                (45, 40, 30)),
+    "long_rows": (3, 1, 1, (1, 1), 1, 2, 2, (3, 3, 40)),
+}
+
+
+def per_dim(value, n):
+    """Per-dim tuples are written for 3 dims: keep the first n; an int repeats."""
+    return tuple(value[:n]) if isinstance(value, tuple) else (value,) * n
+
+
+def geometry_of(name, n):
+    kernel, stride, dilation, pads, groups, b, m, big = CASES[name]
+    kernel, stride, dilation, big = (per_dim(v, n) for v in (kernel, stride, dilation, big))
+    pads = tuple(pads[:n]) if isinstance(pads[0], tuple) else (pads,) * n
+    small = tuple((s + lo + hi - d * (k - 1) - 1) // st + 1
+                  for s, k, st, d, (lo, hi) in zip(big, kernel, stride, dilation, pads))
+    return Geometry(kernel, stride, dilation, tuple(lo for lo, _ in pads), big, small,
+                    groups), pads, b, m
+
+
+def assert_close(actual, expected):
+    assert actual.shape == expected.shape
+    scale = max(1.0, float(np.abs(expected).max()))
+    assert float(np.abs(actual - expected).max()) <= 1e-10 * scale
+
+
+def expected(op, g, pads, x, w, y):
+    if op == "conv":
+        return R.conv(x, w, None, g.stride, pads, g.dilation, g.groups)
+    if op == "conv_weight":
+        return R.conv_weight(x, y, g.kernel, g.stride, pads, g.dilation, g.groups)
+    # the (lo, hi) crop that gives exactly `big` back from `small`
+    crop = tuple((lo, (o - 1) * s + d * (k - 1) + 1 - lo - size) for lo, o, s, d, k, size
+                 in zip(g.lo, g.small, g.stride, g.dilation, g.kernel, g.big))
+    return R.conv_transpose(y, w, None, g.stride, crop, 0, g.dilation, g.groups)
+
+
+def run(algorithm, op, g, pads, b, m, rng, dtype=np.float64, n=2):
+    def make(shape):
+        a = rng.standard_normal(shape)
+        return (a + 1j * rng.standard_normal(shape) if np.dtype(dtype).kind == "c" else a
+                ).astype(dtype)
+    x = make((n, g.groups * b) + g.big)
+    w = make((g.groups * m, b) + g.kernel)
+    y = make((n, g.groups * m) + g.small)
+    args = {"conv": (x, w), "conv_transpose": (y, w), "conv_weight": (x, y)}[op]
+    out = getattr(algorithm, op)(*args, g)
+    assert out.dtype == np.dtype(dtype)
+    assert_close(out, expected(op, g, pads, x, w, y))
+
+
+OPS = ["conv", "conv_transpose", "conv_weight"]
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("name", sorted(kernels.ALGORITHMS))
+def test_algorithm_against_loops(name, n, case, op, rng):
+    algorithm = kernels.ALGORITHMS[name]
+    g, pads, b, m = geometry_of(case, n)
+    if not algorithm.supports(g):
+        pytest.skip(f"{name} does not handle {case}")
+    if n == 3 and case in ("large_stride_overlap_add", "long_rows") and name != "gemm":
+        pytest.skip("the reference loops are slow on this size; gemm covers the path")
+    run(algorithm, op, g, pads, b, m, rng)
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("name", sorted(kernels.ALGORITHMS))
+def test_algorithm_complex(name, op, rng):
+    g, pads, b, m = geometry_of("dilated_groups" if name not in ("phase",) else
+                                "stride_dilation_shared", 2)
+    if not kernels.ALGORITHMS[name].supports(g):
+        pytest.skip(f"{name} does not handle this geometry")
+    run(kernels.ALGORITHMS[name], op, g, pads, b, m, rng, dtype=np.complex128)
+
+
+@pytest.mark.parametrize("work_bytes", [1, 3000])
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("case", ["plain", "strided_overlap", "large_stride_overlap_add"])
+@pytest.mark.parametrize("name", sorted(kernels.ALGORITHMS))
+def test_algorithm_in_tiles(name, case, op, work_bytes, rng, monkeypatch):
+    """A tiny work budget cuts every call into bands of rows or groups of samples."""
+    monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
+    g, pads, b, m = geometry_of(case, 2 if case != "large_stride_overlap_add" else 1)
+    if not kernels.ALGORITHMS[name].supports(g):
+        pytest.skip(f"{name} does not handle {case}")
+    run(kernels.ALGORITHMS[name], op, g, pads, b, m, rng, n=3)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_float32_stays_float32(op, rng):
+    g, pads, b, m = geometry_of("strided_overlap", 2)
+    for algorithm in kernels.ALGORITHMS.values():
+        if algorithm.supports(g):
+            run(algorithm, op, g, pads, b, m, rng, dtype=np.float64)  # exact path above
+            x = rng.standard_normal((2, g.groups * b) + g.big).astype(np.float32)
+            w = rng.standard_normal((g.groups * m, b) + g.kernel).astype(np.float32)
+            y = rng.standard_normal((2, g.groups * m) + g.small).astype(np.float32)
+            args = {"conv": (x, w), "conv_transpose": (y, w), "conv_weight": (x, y)}[op]
+            assert getattr(algorithm, op)(*args, g).dtype == np.float32
+
+
+# --- the planner ------------------------------------------------------------------
+
+def suite_geometry(kernel, stride, lo, big, small, groups=1):
+    n = len(big)
+    return Geometry((kernel,) * n, (stride,) * n, (1,) * n, (lo,) * n, big, small, groups)
+
+
+@pytest.mark.parametrize("op, g, b, m, chosen", [
+    # dcgan_g2: conv_transpose s2 k4 -> four dense sub-convolutions
+    ("conv_transpose", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "phase"),
+    # fcn32s: 1024 phases would be tiny -> overlap-add col2im
+    ("conv_transpose", suite_geometry(64, 32, 0, (544, 544), (16, 16)), 21, 21, "gemm"),
+    # mobilenet_dw: depthwise
+    ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28), groups=256), 1, 1, "depthwise"),
+    # resnet_3x3: stride 1 with a thin margin -> shifted slices
+    ("conv", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "shifted"),
+    ("conv_weight", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "shifted"),
+    # its input gradient: the mirrored conv
+    ("conv_transpose", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "mirror"),
+    # resnet_down: strided conv -> im2col
+    ("conv", suite_geometry(3, 2, 1, (28, 28), (14, 14)), 128, 256, "gemm"),
+    # a phase of dcgan_g5 (3 output channels): col2im columns are the small ones
+    ("conv_transpose", suite_geometry(2, 1, 1, (32, 32), (32, 32)), 3, 64, "gemm"),
+])
+def test_planner_rules(op, g, b, m, chosen):
+    if chosen == "depthwise" and not kernels.depthwise.supports(g):
+        pytest.skip("Numba is not installed")
+    assert kernels.choose(op, g, b, m) is kernels.ALGORITHMS[chosen]
