@@ -138,10 +138,12 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
 
 
 @pytest.mark.parametrize("op, g, b, m, chosen", [
-    # dcgan_g2: conv_transpose s2 k4 -> four dense sub-convolutions
+    # dcgan_g2: 4x4 inputs -> four dense sub-convolutions
     ("conv_transpose", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "phase"),
-    # fcn32s: 1024 phases would be tiny -> overlap-add col2im
-    ("conv_transpose", suite_geometry(64, 32, 0, (544, 544), (16, 16)), 21, 21, "gemm"),
+    # vae_dec, fcn32s, unet_up1: one tall GEMM and the compiled overlap-add
+    ("conv_transpose", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, "col2im"),
+    ("conv_transpose", suite_geometry(64, 32, 0, (544, 544), (16, 16)), 21, 21, "col2im"),
+    ("conv_transpose", suite_geometry(2, 2, 0, (64, 64), (32, 32)), 512, 1024, "col2im"),
     # mobilenet_dw: depthwise
     ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28), groups=256), 1, 1, "depthwise"),
     # resnet_3x3: stride 1 with a thin margin -> shifted slices
@@ -151,10 +153,10 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
     ("conv_transpose", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "mirror"),
     # resnet_down: strided conv -> im2col
     ("conv", suite_geometry(3, 2, 1, (28, 28), (14, 14)), 128, 256, "gemm"),
-    # a phase of dcgan_g5 (3 output channels): col2im columns are the small ones
-    ("conv_transpose", suite_geometry(2, 1, 1, (32, 32), (32, 32)), 3, 64, "gemm"),
+    # few big channels under many small ones: col2im's columns are the smaller ones
+    ("conv_transpose", suite_geometry(2, 1, 1, (32, 32), (32, 32)), 3, 64, "col2im"),
 ])
 def test_planner_rules(op, g, b, m, chosen):
-    if chosen == "depthwise" and not kernels.depthwise.supports(g):
+    if not kernels.ALGORITHMS[chosen].supports(g):
         pytest.skip("Numba is not installed")
     assert kernels.choose(op, g, b, m) is kernels.ALGORITHMS[chosen]

@@ -20,35 +20,39 @@ Algorithms (each a module with conv, conv_transpose, conv_weight and
 supports(geometry); each computes exactly this function and is tested alone
 against the loop reference):
 
-    gemm       im2col / col2im (overlap-add) around one GEMM per tile; any geometry
+    gemm       im2col / col2im (overlap-add) around one GEMM per tile; any geometry,
+               NumPy only
+    col2im     transposed convs: one tall GEMM, then compiled overlap-add (Numba)
     shifted    stride 1: columns as shifted slices of a flat canvas (implicit im2col)
     phase      stride > 1: a sum of stride-1 problems, one per phase of the big side
     mirror     stride 1: the problem with big and small sides swapped
-    depthwise  few channels per group: direct loops over kernel offsets
+    depthwise  few channels per group: compiled direct loops (Numba)
 
-The planner (`choose`) picks one per call; its rules, in order:
+The planner (`choose`) picks one per call; its rules, in order, each the
+faster one measured on the benchmark's layers (bench/suite.json):
 
- 1. groups with at most 4 channel products (B*M) per group -> depthwise;
- 2. a stride > 1: conv_transpose with at most 16 phases -> phase (dense
-    sub-problems, no overlap-add); other transposed convs -> gemm, whose
-    overlap-add runs over whole stride blocks; conv and conv_weight -> gemm
-    (strided windows waste nothing in im2col);
- 3. stride 1 conv_transpose -> mirror (im2col of the small side, which for
-    a 1x1 kernel is the array itself), unless B < M/4, where col2im's
-    columns are the smaller ones -> gemm;
- 4. stride 1 conv / conv_weight: a 1x1 kernel -> gemm (the windows are the
-    input itself); shifted when the canvas margin is at most a quarter of
-    the output grid, else gemm.
+ 1. groups of at most 4 channel pairs (B*M) -> depthwise;
+ 2. conv_transpose, stride 1 -> mirror (the conv of the small side, whose
+    columns for a 1x1 kernel are the array itself), unless B < M/4: then
+    col2im's columns are the smaller ones;
+ 3. conv_transpose, strided: output rows shorter than gemm.SHORT with at most
+    MAX_PHASES phases -> phase (dense channels-last sub-GEMMs, where
+    col2im's loops would run over a handful of elements); else col2im;
+ 4. conv / conv_weight: strided or 1x1 -> gemm (the windows waste nothing);
+    stride 1 -> shifted when the canvas margin adds at most a quarter to the
+    output grid, else gemm.
+
+Without Numba, depthwise and col2im are never chosen; gemm stands in.
 """
 from __future__ import annotations
 
 import math
 
-from . import depthwise, gemm, mirror, phase, shifted
+from . import col2im, depthwise, gemm, mirror, phase, shifted
 from .geometry import Geometry
 
-ALGORITHMS = {"gemm": gemm, "shifted": shifted, "phase": phase, "mirror": mirror,
-              "depthwise": depthwise}
+ALGORITHMS = {"gemm": gemm, "col2im": col2im, "shifted": shifted, "phase": phase,
+              "mirror": mirror, "depthwise": depthwise}
 
 MAX_PHASES = 16
 MAX_MARGIN = 1.25
@@ -63,15 +67,18 @@ def _margin(g):
 def choose(op, geometry, b, m):
     """The algorithm module for `op` on `geometry` with b big and m small channels per group."""
     g = geometry
-    if depthwise.supports(g) and g.groups > 1 and b * m <= 4:
+    if g.groups > 1 and b * m <= 4 and depthwise.supports(g):
         return depthwise
-    if any(s > 1 for s in g.stride):
-        if op == "conv_transpose" and math.prod(g.stride) <= MAX_PHASES:
-            return phase
-        return gemm
+    strided = any(s > 1 for s in g.stride)
+    pointwise = all(k == 1 for k in g.kernel)
+    overlap_add = col2im if col2im.supports(g) else gemm
     if op == "conv_transpose":
-        return mirror if 4 * b >= m or all(k == 1 for k in g.kernel) else gemm
-    if all(k == 1 for k in g.kernel):
+        if not strided:
+            return mirror if 4 * b >= m or pointwise else overlap_add
+        if g.small[-1] < gemm.SHORT and math.prod(g.stride) <= MAX_PHASES:
+            return phase
+        return overlap_add
+    if strided or pointwise:
         return gemm
     return shifted if _margin(g) <= MAX_MARGIN else gemm
 

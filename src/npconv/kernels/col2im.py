@@ -1,0 +1,120 @@
+"""Transposed conv as one large GEMM and a compiled overlap-add (col2im).
+
+    cols = W^T y     (K*B, M) @ (M, n*L): every tap's contribution, one GEMM with
+                     the tall K*B side, so BLAS runs at full rate even for few channels
+    x   += cols      scattered back by compiled loops (_unfold.py) that read zeros
+                     nowhere and write only inside x: no padded canvas, no crop copy
+
+Columns are tap-major, rows (g, k, b), when output rows are long: the loop
+runs along them. When the kernel's last dim is longer than the rows (fcn,
+iSTFT: few positions, long kernels) they are patch-major, (position, b, k),
+and the loop runs along the kernel. conv and conv_weight are gemm's (the
+gathering side gains nothing from compiled loops: NumPy's copies are as fast).
+
+Tiles are several samples, or a range of flat positions of one sample,
+within geometry.WORK_BYTES; samples with fewer than FOLD positions share one
+GEMM, larger ones get one each. Needs Numba.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import numpy as np
+
+from . import gemm
+from .geometry import bands, channels, matrix
+
+AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
+FOLD = 1024
+
+conv = gemm.conv
+conv_weight = gemm.conv_weight
+
+
+def supports(geometry):
+    return AVAILABLE
+
+
+def tables(g):
+    """(rows, start, first, stop, step, width): where each window lands, for _unfold.
+
+    rows[r, kr]: flat offset in a plane of x of the row that output row r reaches
+    through kernel row kr (all dims but the last), -1 outside x; start, first,
+    stop: per tap kl of the last dim, the target of t = 0 and the t inside x.
+    """
+    nd = len(g.kernel)
+    strides = tuple(math.prod(g.big[i + 1:]) for i in range(nd))
+    offset = np.zeros((1,) * (2 * nd - 2), dtype=np.int64)
+    valid = np.ones_like(offset, dtype=bool)
+    for i in range(nd - 1):
+        o = np.arange(g.small[i]).reshape((-1,) + (1,) * (2 * nd - 3 - i))
+        j = np.arange(g.kernel[i]).reshape((-1,) + (1,) * (nd - 2 - i))
+        target = o * g.stride[i] + j * g.dilation[i] - g.lo[i]  # axes (o_0..o_n-2, j_0..j_n-2)
+        valid = valid & (target >= 0) & (target < g.big[i])
+        offset = offset + target * strides[i]
+    rows = np.where(valid, offset, -1).reshape(math.prod(g.small[:-1]), math.prod(g.kernel[:-1]))
+    s, width, size = g.stride[-1], g.small[-1], g.big[-1]
+    start = np.arange(g.kernel[-1], dtype=np.int64) * g.dilation[-1] - g.lo[-1]
+    first = np.clip(-(start // s), 0, width)                        # ceil(-start / s)
+    stop = np.maximum(np.minimum(-((start - size) // s), width), first)
+    return np.ascontiguousarray(rows, dtype=np.int64), start, first, stop, s, width
+
+
+def _patches(y, w, g, dtype, x):
+    """Patch-major columns, tiled over samples and big channels."""
+    from . import _unfold
+    n = y.shape[0]
+    m, b = channels(w, g.groups)
+    k, positions = math.prod(g.kernel), math.prod(g.small)
+    wp = w.astype(dtype, copy=False).reshape(g.groups, m, b, k)    # (G, M, B, K)
+    rows, _, _, _, step, width = tables(g)
+    transposed = None
+    for samples, chans in bands(n, b, g.groups * positions * k * dtype.itemsize):
+        nt = samples.stop - samples.start
+        if transposed is None or transposed[0] != samples:
+            part = y[samples].reshape(nt, g.groups, m, positions)  # (nt, G, M, L)
+            part = np.ascontiguousarray(part.transpose(1, 0, 3, 2))
+            transposed = samples, part.reshape(g.groups, -1, m)     # (G, nt*L, M)
+        # (G, nt*L, M) @ (G, M, Bc*K) -> (G, nt*L, Bc*K)
+        cols = transposed[1] @ wp[:, :, chans].reshape(g.groups, m, -1)
+        _unfold.col2im_patches(cols.ravel(), x, b, chans.start, chans.stop - chans.start,
+                               g.kernel[-1], rows, g.lo[-1], g.big[-1], step, g.dilation[-1],
+                               g.groups, samples.start, nt, width)
+
+
+def _taps(y, w, g, dtype, x):
+    """Tap-major columns, tiled over samples and flat positions."""
+    from . import _unfold
+    n = y.shape[0]
+    m, b = channels(w, g.groups)
+    positions = math.prod(g.small)
+    wt = matrix(w, g.groups).astype(dtype, copy=False).transpose(0, 2, 1)  # (G, K*B, M)
+    count = wt.shape[0] * wt.shape[1]
+    t = tables(g)
+    y3 = y.reshape(n, y.shape[1], positions)
+    fold = positions < FOLD
+    for samples, span in bands(n, positions, (count + g.groups * m) * dtype.itemsize):
+        nt, length = samples.stop - samples.start, span.stop - span.start
+        part = y3[samples, :, span].reshape(nt, g.groups, m, length)
+        if fold:
+            # (G, K*B, M) @ (G, M, nt*length) -> (G, K*B, nt*length)
+            part = np.ascontiguousarray(part.transpose(1, 2, 0, 3)).reshape(g.groups, m, -1)
+            strides = (nt * length, length)
+        else:
+            # (G, K*B, M) @ (nt, G, M, length) -> (nt, G, K*B, length)
+            strides = (length, count * length)
+        cols = np.ascontiguousarray(wt @ part)
+        _unfold.col2im(cols.ravel(), count, x, *t[:5], g.groups, samples.start, nt, span.start,
+                       span.stop, t[5], *strides)
+
+
+def conv_transpose(y, w, geometry):
+    """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big)."""
+    g = geometry
+    n = y.shape[0]
+    m, b = channels(w, g.groups)
+    dtype = np.result_type(y, w)
+    x = np.zeros((n * g.groups * b, math.prod(g.big)), dtype=dtype)
+    (_patches if g.kernel[-1] > g.small[-1] else _taps)(y, w, g, dtype, x)
+    return x.reshape((n, g.groups * b) + tuple(g.big))
