@@ -81,6 +81,7 @@ def _patches(y, w, g, dtype, x):
         _unfold.col2im_patches(cols.ravel(), x, b, chans.start, chans.stop - chans.start,
                                g.kernel[-1], rows, g.lo[-1], g.big[-1], step, g.dilation[-1],
                                g.groups, samples.start, nt, width)
+        del cols  # one tile's columns alive at a time
 
 
 def _taps(y, w, g, dtype, x):
@@ -107,6 +108,7 @@ def _taps(y, w, g, dtype, x):
         cols = np.ascontiguousarray(wt @ part)
         _unfold.col2im(cols.ravel(), count, x, *t[:5], g.groups, samples.start, nt, span.start,
                        span.stop, t[5], *strides)
+        del cols, part  # one tile's columns alive at a time
 
 
 def conv_transpose(y, w, geometry):

@@ -98,6 +98,7 @@ def conv(x, w, geometry):
         else:
             # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L)
             np.copyto(out, (w2 @ cols).reshape(out.shape))
+        del cols  # one tile's columns alive at a time
     return y
 
 
@@ -121,6 +122,7 @@ def conv_weight(x, y, geometry):
         else:
             # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B)
             grad += part.reshape(g.groups, m, -1) @ cols.transpose(0, 2, 1)
+        del cols, part  # one tile's columns alive at a time
     return unmatrix(grad, g.groups, g.kernel)
 
 
@@ -188,4 +190,5 @@ def conv_transpose(y, w, geometry):
         out = x[samples].reshape((nt, g.groups, b) + tuple(g.big))[:, :, chans]
         # (G, nt, Bc, *canvas) -> (nt, G, Bc, *big), cropped by lo (zeros beyond the canvas)
         np.copyto(out, windows.region(canvas, g.lo, g.big).transpose(1, 0, 2, *range(3, 3 + nd)))
+        del cols, canvas  # one tile's buffers alive at a time
     return x

@@ -107,6 +107,7 @@ def conv(x, w, geometry):
         # (G, M, K*B) @ (G, K*B, L) -> (G, M, L)
         np.matmul(w2, _columns(slab, tile, g), out=flat[:, :, :tile.length])
         np.copyto(group_major(y, tile.samples, tile.rows, g.groups), _on_grid(flat, tile, g))
+        del slab, flat  # one tile's buffers alive at a time
     return y
 
 
@@ -130,4 +131,5 @@ def conv_weight(x, y, geometry):
         np.copyto(_on_grid(flat, tile, g), group_major(y, tile.samples, tile.rows, g.groups))
         # (G, M, L) @ (G, L, K*B) -> (G, M, K*B)
         grad += flat[:, :, :tile.length] @ _columns(slab, tile, g).transpose(0, 2, 1)
+        del slab, flat  # one tile's buffers alive at a time
     return unmatrix(grad, g.groups, g.kernel)
