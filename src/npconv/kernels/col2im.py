@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from . import gemm
-from .geometry import bands, channels, matrix
+from .geometry import bands, channels, matrix, transposed
 
 AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
 FOLD = 1024
@@ -69,15 +69,14 @@ def _patches(y, w, g, dtype, x):
     k, positions = math.prod(g.kernel), math.prod(g.small)
     wp = w.astype(dtype, copy=False).reshape(g.groups, m, b, k)    # (G, M, B, K)
     rows, _, _, _, step, width = tables(g)
-    transposed = None
+    ys = None                                                       # (samples, (G, nt*L, M))
     for samples, chans in bands(n, b, g.groups * positions * k * dtype.itemsize):
         nt = samples.stop - samples.start
-        if transposed is None or transposed[0] != samples:
+        if ys is None or ys[0] != samples:
             part = y[samples].reshape(nt, g.groups, m, positions)  # (nt, G, M, L)
-            part = np.ascontiguousarray(part.transpose(1, 0, 3, 2))
-            transposed = samples, part.reshape(g.groups, -1, m)     # (G, nt*L, M)
+            ys = samples, transposed(part.transpose(1, 0, 3, 2)).reshape(g.groups, -1, m)
         # (G, nt*L, M) @ (G, M, Bc*K) -> (G, nt*L, Bc*K)
-        cols = transposed[1] @ wp[:, :, chans].reshape(g.groups, m, -1)
+        cols = ys[1] @ wp[:, :, chans].reshape(g.groups, m, -1)
         _unfold.col2im_patches(cols.ravel(), x, b, chans.start, chans.stop - chans.start,
                                g.kernel[-1], rows, g.lo[-1], g.big[-1], step, g.dilation[-1],
                                g.groups, samples.start, nt, width)
