@@ -160,3 +160,14 @@ def test_planner_rules(op, g, b, m, chosen):
     if not kernels.ALGORITHMS[chosen].supports(g):
         pytest.skip("Numba is not installed")
     assert kernels.choose(op, g, b, m) is kernels.ALGORITHMS[chosen]
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("case", ["depthwise_strided", "strided_overlap", "large_stride_overlap_add"])
+def test_planner_without_numba(case, op, rng, monkeypatch):
+    """Without Numba the compiled algorithms are never chosen, and results stay exact."""
+    monkeypatch.setattr(kernels.col2im, "AVAILABLE", False)
+    monkeypatch.setattr(kernels.depthwise, "AVAILABLE", False)
+    g, pads, b, m = geometry_of(case, 1)
+    assert kernels.choose(op, g, b, m) not in (kernels.col2im, kernels.depthwise)
+    run(kernels, op, g, pads, b, m, rng)
