@@ -43,13 +43,19 @@ faster one measured on the benchmark's layers (bench/suite.json):
     output grid, else gemm.
 
 Without Numba, depthwise and col2im are never chosen; gemm stands in.
+
+Memory: every algorithm cuts its work into tiles (several samples, or a band
+of one sample's output) whose buffers stay within geometry.WORK_BYTES, and
+frees one tile's buffers before the next, so a call needs little beyond its
+operands however large they are. Threads: the GEMMs run in NumPy's BLAS
+pool, the depthwise loops in Numba's (npconv.set_num_threads sets both).
 """
 from __future__ import annotations
 
 import math
 
 from . import col2im, depthwise, gemm, mirror, phase, shifted
-from .geometry import Geometry
+from .geometry import Geometry, extent
 
 ALGORITHMS = {"gemm": gemm, "col2im": col2im, "shifted": shifted, "phase": phase,
               "mirror": mirror, "depthwise": depthwise}
@@ -60,8 +66,7 @@ MAX_MARGIN = 1.25
 
 def _margin(g):
     """Canvas positions per output position of the shifted algorithm."""
-    span = (o + (k - 1) * d for o, k, d in zip(g.small, g.kernel, g.dilation))
-    return math.prod(span) / max(1, math.prod(g.small))
+    return math.prod(extent(g.small, g)) / max(1, math.prod(g.small))
 
 
 def choose(op, geometry, b, m):

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from . import gemm
-from .geometry import bands, channels, matrix, transposed
+from .geometry import bands, channels, matrix, row_major, transposed
 
 AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
 FOLD = 1024
@@ -44,7 +44,7 @@ def tables(g):
     stop: per tap kl of the last dim, the target of t = 0 and the t inside x.
     """
     nd = len(g.kernel)
-    strides = tuple(math.prod(g.big[i + 1:]) for i in range(nd))
+    strides = row_major(g.big)
     offset = np.zeros((1,) * (2 * nd - 2), dtype=np.int64)
     valid = np.ones_like(offset, dtype=bool)
     for i in range(nd - 1):

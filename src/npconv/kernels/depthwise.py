@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from .. import windows
+from .geometry import extent, row_major
 
 AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
 
@@ -40,9 +41,8 @@ def _offsets(sizes, steps, strides):
 def _tables(g):
     """(span, rows, taps, step, grid): the canvas every window fits in, the loops' offset
     tables, and whether every stride is 1 (the loops then run over whole planes)."""
-    span = tuple((o - 1) * s + (k - 1) * d + 1
-                 for o, k, s, d in zip(g.small, g.kernel, g.stride, g.dilation))
-    strides = tuple(math.prod(span[i + 1:]) for i in range(len(span)))
+    span = extent(g.small, g)
+    strides = row_major(span)
     rows = _offsets(g.small[:-1], g.stride[:-1], strides[:-1])
     taps = _offsets(g.kernel, g.dilation, strides)
     return span, rows, taps, g.stride[-1], all(s == 1 for s in g.stride)

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
-from .geometry import bands, channels, group_major, matrix, unmatrix
+from .geometry import bands, channels, extent, group_major, matrix, unmatrix
 
 SHORT = 8  # output rows shorter than this gather channels last
 
@@ -54,8 +54,7 @@ def _columns(x, samples, rows, g, last):
     if last:
         # pad channels last, so that every copy runs along the channels
         c = x.shape[1]
-        span = tuple((o - 1) * s + (k - 1) * d + 1
-                     for o, k, s, d in zip(blocks, g.kernel, g.stride, g.dilation))
+        span = extent(blocks, g)
         padded = windows.region(np.moveaxis(x[samples], 1, -1), tuple(-v for v in lo) + (0,),
                                 span + (c,))                        # (nt, *span, C)
         step = padded.strides[1:-1]

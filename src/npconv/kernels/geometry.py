@@ -24,6 +24,17 @@ class Geometry(NamedTuple):
     groups: int
 
 
+def extent(blocks, g):
+    """Span of the big side that `blocks` windows of g cover: (o-1)*s + (k-1)*d + 1 per dim."""
+    return tuple((o - 1) * s + (k - 1) * d + 1
+                 for o, k, s, d in zip(blocks, g.kernel, g.stride, g.dilation))
+
+
+def row_major(shape):
+    """Element strides of a C-contiguous array of `shape`."""
+    return tuple(math.prod(shape[i + 1:]) for i in range(len(shape)))
+
+
 def channels(w, groups):
     """(M, B): small and big channels per group of a (G*M, B, *k) weight."""
     return w.shape[0] // groups, w.shape[1]
@@ -114,9 +125,3 @@ def group_major(a, samples, rows, groups):
     # (nt, G*C, rows, ...) -> (nt, G, C, rows, ...) -> (G, C, nt, rows, ...)
     part = part.reshape((part.shape[0], groups, -1) + part.shape[2:])
     return np.moveaxis(part, 0, 2)
-
-
-def flops(geometry, n, b, m):
-    """Multiply-adds of the trilinear form over every (window, tap) pair, zeros included."""
-    g = geometry
-    return n * g.groups * b * m * math.prod(g.kernel) * math.prod(g.small)

@@ -25,7 +25,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
-from .geometry import bands, channels, flipped, group_major, matrix, mirrored, unmatrix
+from .geometry import (bands, channels, extent, flipped, group_major, matrix, mirrored, row_major,
+                       unmatrix)
 
 
 def supports(geometry):
@@ -41,24 +42,14 @@ class Tile(NamedTuple):
     length: int     # flat positions from the first output to the last one, inclusive
 
 
-def _span(g):
-    """Canvas extent the small grid's windows cover: small + (k-1)*d per dim."""
-    return tuple(o + (k - 1) * d for o, k, d in zip(g.small, g.kernel, g.dilation))
-
-
-def _grid_strides(grid):
-    """Row-major element strides of a grid."""
-    return tuple(math.prod(grid[i + 1:]) for i in range(len(grid)))
-
-
 def tiles(n, g, bytes_per_position):
     """Tiles covering (n, *small) whose canvases stay within the work budget."""
-    span = _span(g)
+    span = extent(g.small, g)
     halo = span[0] - g.small[0]
     for samples, rows in bands(n, g.small[0], math.prod(span[1:]) * bytes_per_position, halo):
         grid = (rows.stop - rows.start + halo,) + span[1:]
-        extent = (rows.stop - rows.start,) + tuple(g.small[1:])
-        last = sum((e - 1) * s for e, s in zip(extent, _grid_strides(grid)))
+        outputs = (rows.stop - rows.start,) + tuple(g.small[1:])
+        last = sum((e - 1) * s for e, s in zip(outputs, row_major(grid)))
         count = samples.stop - samples.start
         yield Tile(samples, rows, grid, (count - 1) * math.prod(grid) + last + 1)
 
@@ -75,7 +66,7 @@ def _columns(slab, tile, g):
     """(G*B, positions) canvas -> (G, K*B, length) columns: one shifted copy per kernel offset."""
     b = slab.shape[0] // g.groups
     step = slab.itemsize
-    strides = _grid_strides(tile.grid)
+    strides = row_major(tile.grid)
     view = as_strided(slab, shape=(g.groups,) + tuple(g.kernel) + (b, tile.length),
                       strides=(b * slab.strides[0],)
                       + tuple(d * s * step for d, s in zip(g.dilation, strides))
@@ -88,8 +79,8 @@ def _on_grid(flat, tile, g):
     """(G, M, nt * prod(grid)) -> the output positions of the grid, (G, M, nt, rows, ...)."""
     count = tile.samples.stop - tile.samples.start
     grid = flat.reshape(flat.shape[:2] + (count,) + tile.grid)
-    extent = (tile.rows.stop - tile.rows.start,) + tuple(g.small[1:])
-    return grid[(...,) + tuple(slice(0, e) for e in extent)]
+    outputs = (tile.rows.stop - tile.rows.start,) + tuple(g.small[1:])
+    return grid[(...,) + tuple(slice(0, e) for e in outputs)]
 
 
 def conv(x, w, geometry):
