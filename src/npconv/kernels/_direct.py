@@ -73,10 +73,32 @@ def _rows_to(out, grid, rows, width, to_grid):
             packed[:] = placed
 
 
-@numba.njit(**OPTIONS)
-def conv(xp, w, y, rows, taps, step, groups, grid):
-    """y[(n, c)] = sum_{b, k} w[c, b, k] * xp[(n, g, b)] at the window positions.
+@numba.njit(inline="always")
+def _pad(canvas, plane, sources, first, stop, lo):
+    """canvas (rows of len(canvas) // len(sources)) = the plane padded: row i copies
+    plane[sources[i] + first - lo : sources[i] + stop - lo] into [first, stop), zeros elsewhere."""
+    width = canvas.shape[0] // sources.shape[0]
+    for i in range(sources.shape[0]):
+        row = canvas[i * width:(i + 1) * width]
+        source = sources[i]
+        if source < 0:
+            for t in range(width):
+                row[t] = 0
+            continue
+        for t in range(first):
+            row[t] = 0
+        src = plane[source + first - lo:source + stop - lo]
+        for t in range(stop - first):
+            row[first + t] = src[t]
+        for t in range(stop, width):
+            row[t] = 0
 
+
+@numba.njit(**OPTIONS)
+def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size):
+    """y[(n, c)] = sum_{b, k} w[c, b, k] * x[(n, g, b)] at the window positions.
+
+    Each input plane is first padded into a canvas of `size` positions (_pad's tables).
     grid selects grid mode (every stride 1): one run over canvas positions 0 .. rows[-1] + width.
     """
     gm, b, k = w.shape
@@ -86,21 +108,24 @@ def conv(xp, w, y, rows, taps, step, groups, grid):
     span = rows[count - 1] + width if grid else 0
     for q in numba.prange(y.shape[0]):
         c = q % gm
-        first = ((q // gm) * groups + c // m) * b
+        plane0 = ((q // gm) * groups + c // m) * b
         out = y[q]
+        canvas = np.empty(size, dtype=y.dtype)
         if grid:
             scratch = np.zeros(span, dtype=y.dtype)
             for bi in range(b):
+                _pad(canvas, x[plane0 + bi], sources, first, stop, lo)
                 for kk in range(k):
-                    _axpy_run(scratch, xp[first + bi], taps[kk], 1, w[c, bi, kk])
+                    _axpy_run(scratch, canvas, taps[kk], 1, w[c, bi, kk])
             _rows_to(out, scratch, rows, width, False)
             continue
         out[:] = 0
-        for r in range(count):
-            target = out[r * width:(r + 1) * width]
-            for bi in range(b):
+        for bi in range(b):
+            _pad(canvas, x[plane0 + bi], sources, first, stop, lo)
+            for r in range(count):
+                target = out[r * width:(r + 1) * width]
                 for kk in range(k):
-                    _axpy_run(target, xp[first + bi], rows[r] + taps[kk], step, w[c, bi, kk])
+                    _axpy_run(target, canvas, rows[r] + taps[kk], step, w[c, bi, kk])
 
 
 @numba.njit(**OPTIONS)
@@ -139,8 +164,9 @@ def _dot(total, a, b):
 
 
 @numba.njit(**dict(OPTIONS, fastmath={"reassoc", "contract"}))
-def conv_weight(xp, yp, grad, rows, taps, step, groups, grid):
-    """grad[c, b, k] = sum over samples and positions of yp[(n, c)] * xp[(n, g, b)]."""
+def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, stop, lo, size):
+    """grad[c, b, k] = sum over samples and positions of yp[(n, c)] * x[(n, g, b)],
+    each plane of x padded into a canvas of `size` positions first (as in conv)."""
     gm, b, k = grad.shape
     m = gm // groups
     n = yp.shape[0] // gm
@@ -150,10 +176,11 @@ def conv_weight(xp, yp, grad, rows, taps, step, groups, grid):
     for q in numba.prange(gm * b):
         c, bi = q // b, q % b
         scratch = np.zeros(span, dtype=yp.dtype)
+        src = np.empty(size, dtype=yp.dtype)
         for kk in range(k):
             grad[c, bi, kk] = 0
         for nn in range(n):
-            src = xp[(nn * groups + c // m) * b + bi]
+            _pad(src, x[(nn * groups + c // m) * b + bi], sources, first, stop, lo)
             dy = yp[nn * gm + c]
             if grid:
                 _rows_to(dy, scratch, rows, width, True)

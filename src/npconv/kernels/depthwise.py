@@ -8,10 +8,10 @@ channel) plane once per kernel offset and channel pair:
     x[n, g, b, o*s + j*d - lo] += w[g, m, b, j] * y[n, g, m, o]                conv_transpose
     w[g, m, b, j]               = sum_{n, o} y[n, g, m, o] * x[n, g, b, o*s + j*d - lo]
 
-Padding and cropping happen here, in NumPy (windows.region), so the loops
-only ever see a canvas where every window is in bounds. Any geometry works;
-the planner sends groups with few channels here. Needs Numba; without it the
-planner never picks this module.
+The loops pad each input plane into a small per-thread canvas (and the
+transposed conv crops its canvas here, in NumPy), so every window they read
+is in bounds. Any geometry works; the planner sends groups with few channels
+here. Needs Numba; without it the planner never picks this module.
 """
 from __future__ import annotations
 
@@ -48,14 +48,27 @@ def _tables(g):
     return span, rows, taps, g.stride[-1], all(s == 1 for s in g.stride)
 
 
+def _padding(x, g, span):
+    """Tables that pad a plane of x into the canvas inside the loops (_direct._pad):
+    per canvas row its source row offset (-1: padding), and the canvas columns
+    [first, stop) of the last dim that come from x (column c from c - lo)."""
+    big = x.shape[2:]
+    strides = row_major(big)
+    offset = np.zeros((), dtype=np.int64)
+    valid = np.ones((), dtype=bool)
+    for length, lo, size, stride in zip(span[:-1], g.lo[:-1], big[:-1], strides[:-1]):
+        source = np.arange(length, dtype=np.int64) - lo
+        valid = np.logical_and.outer(valid, (source >= 0) & (source < size))
+        offset = np.add.outer(offset, source * stride)
+    sources = np.where(valid, offset, -1).ravel()
+    lo, width = g.lo[-1], span[-1]
+    first = min(max(lo, 0), width)
+    return sources, first, min(max(lo + big[-1], first), width), lo, math.prod(span)
+
+
 def _planes(a, dtype):
     """(n, C, *S) -> contiguous (n*C, prod(S)) in dtype."""
     return np.ascontiguousarray(a, dtype=dtype).reshape(a.shape[0] * a.shape[1], -1)
-
-
-def _canvas(x, g, span, dtype):
-    """x padded (or cropped) to the canvas of the windows, as planes."""
-    return _planes(windows.region(x, tuple(-v for v in g.lo), span), dtype)
 
 
 def conv(x, w, geometry):
@@ -65,8 +78,9 @@ def conv(x, w, geometry):
     dtype = np.result_type(x, w)
     span, rows, taps, step, grid = _tables(g)
     y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=dtype)
-    _direct.conv(_canvas(x, g, span, dtype), _planes(w, dtype).reshape(w.shape[:2] + (-1,)),
-                 y.reshape(-1, math.prod(g.small)), rows, taps, step, g.groups, grid)
+    _direct.conv(_planes(x, dtype), _planes(w, dtype).reshape(w.shape[:2] + (-1,)),
+                 y.reshape(-1, math.prod(g.small)), rows, taps, step, g.groups, grid,
+                 *_padding(x, g, span))
     return y
 
 
@@ -92,6 +106,7 @@ def conv_weight(x, y, geometry):
     dtype = np.result_type(x, y)
     span, rows, taps, step, grid = _tables(g)
     grad = np.empty((y.shape[1], x.shape[1] // g.groups) + tuple(g.kernel), dtype=dtype)
-    _direct.conv_weight(_canvas(x, g, span, dtype), _planes(y, dtype),
-                        grad.reshape(grad.shape[:2] + (-1,)), rows, taps, step, g.groups, grid)
+    _direct.conv_weight(_planes(x, dtype), _planes(y, dtype),
+                        grad.reshape(grad.shape[:2] + (-1,)), rows, taps, step, g.groups, grid,
+                        *_padding(x, g, span))
     return grad
