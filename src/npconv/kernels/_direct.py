@@ -13,15 +13,19 @@ With every stride 1 ("grid" mode) output position (r, t) sits at canvas
 position rows[r] + t, so the loops run over the whole flattened plane at once
 (long runs that vectorise; the canvas margins are computed into a scratch
 plane and dropped, or read as zeros), where rows of a few dozen elements would
-run mostly in the vector loop's scalar remainder. Each prange iteration owns one
-output plane (or one weight entry), so no two threads write the same element.
+run mostly in the vector loop's scalar remainder.
+
+Each call handles the items [first, last) of its loop (output planes, or
+weight entries): depthwise.py runs a few calls at once on its own threads
+(the loops release the GIL), each owning whole planes, so no two threads
+write the same element.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-OPTIONS = dict(parallel=True, cache=True, nogil=True, fastmath={"contract"})
+OPTIONS = dict(cache=True, nogil=True, fastmath={"contract"})
 
 # Loops index only slices with range() counters: an index like base + t could be
 # negative as far as the compiler knows, and Numba's wraparound check on it
@@ -67,10 +71,9 @@ def _rows_to(out, grid, rows, width, to_grid):
     for r in range(rows.shape[0]):
         packed = out[r * width:(r + 1) * width]
         placed = grid[rows[r]:rows[r] + width]
-        if to_grid:
-            placed[:] = packed
-        else:
-            packed[:] = placed
+        source, target = (packed, placed) if to_grid else (placed, packed)
+        for t in range(width):
+            target[t] = source[t]
 
 
 @numba.njit(inline="always")
@@ -95,7 +98,7 @@ def _pad(canvas, plane, sources, first, stop, lo):
 
 
 @numba.njit(**OPTIONS)
-def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size):
+def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size, items):
     """y[(n, c)] = sum_{b, k} w[c, b, k] * x[(n, g, b)] at the window positions.
 
     Each input plane is first padded into a canvas of `size` positions (_pad's tables).
@@ -106,7 +109,7 @@ def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size
     count = rows.shape[0]
     width = y.shape[1] // count
     span = rows[count - 1] + width if grid else 0
-    for q in numba.prange(y.shape[0]):
+    for q in range(items[0], items[1]):
         c = q % gm
         plane0 = ((q // gm) * groups + c // m) * b
         out = y[q]
@@ -119,7 +122,8 @@ def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size
                     _axpy_run(scratch, canvas, taps[kk], 1, w[c, bi, kk])
             _rows_to(out, scratch, rows, width, False)
             continue
-        out[:] = 0
+        for t in range(out.shape[0]):
+            out[t] = 0
         for bi in range(b):
             _pad(canvas, x[plane0 + bi], sources, first, stop, lo)
             for r in range(count):
@@ -129,14 +133,14 @@ def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size
 
 
 @numba.njit(**OPTIONS)
-def conv_transpose(yp, w, canvas, rows, taps, step, groups, grid):
+def conv_transpose(yp, w, canvas, rows, taps, step, groups, grid, items):
     """canvas[(n, g, b)] at the window positions += w[c, b, k] * yp[(n, c)]."""
     gm, b, k = w.shape
     m = gm // groups
     count = rows.shape[0]
     width = yp.shape[1] // count
     span = rows[count - 1] + width if grid else 0
-    for p in numba.prange(canvas.shape[0]):
+    for p in range(items[0], items[1]):
         bi = p % b
         plane = p // b                      # n*G + g
         out = canvas[p]
@@ -164,7 +168,8 @@ def _dot(total, a, b):
 
 
 @numba.njit(**dict(OPTIONS, fastmath={"reassoc", "contract"}))
-def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, stop, lo, size):
+def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, stop, lo, size,
+                items):
     """grad[c, b, k] = sum over samples and positions of yp[(n, c)] * x[(n, g, b)],
     each plane of x padded into a canvas of `size` positions first (as in conv)."""
     gm, b, k = grad.shape
@@ -173,7 +178,7 @@ def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, sto
     count = rows.shape[0]
     width = yp.shape[1] // count
     span = rows[count - 1] + width if grid else 0
-    for q in numba.prange(gm * b):
+    for q in range(items[0], items[1]):
         c, bi = q // b, q % b
         scratch = np.zeros(span, dtype=yp.dtype)
         src = np.empty(size, dtype=yp.dtype)

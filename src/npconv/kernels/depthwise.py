@@ -1,8 +1,9 @@
 """Direct loops for groups with few channels each (depthwise convs).
 
 A GEMM per group would be (M, K*B) @ (K*B, L) with B and M tiny: all call
-overhead. Instead compiled loops (_direct.py, Numba) walk each (sample,
-channel) plane once per kernel offset and channel pair:
+overhead. Instead compiled loops (_direct.py, Numba; on npconv's threads,
+each owning whole planes) walk each (sample, channel) plane once per kernel
+offset and channel pair:
 
     y[n, g, m, o]              += w[g, m, b, j] * x[n, g, b, o*s + j*d - lo]   conv
     x[n, g, b, o*s + j*d - lo] += w[g, m, b, j] * y[n, g, m, o]                conv_transpose
@@ -21,6 +22,7 @@ import math
 import numpy as np
 
 from .. import windows
+from .._threads import split
 from .geometry import extent, row_major
 
 AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
@@ -78,9 +80,10 @@ def conv(x, w, geometry):
     dtype = np.result_type(x, w)
     span, rows, taps, step, grid = _tables(g)
     y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=dtype)
-    _direct.conv(_planes(x, dtype), _planes(w, dtype).reshape(w.shape[:2] + (-1,)),
-                 y.reshape(-1, math.prod(g.small)), rows, taps, step, g.groups, grid,
-                 *_padding(x, g, span))
+    out = y.reshape(-1, math.prod(g.small))                         # one row per output plane
+    split(_direct.conv, out.shape[0], _planes(x, dtype),
+          _planes(w, dtype).reshape(w.shape[:2] + (-1,)), out, rows, taps, step, g.groups, grid,
+          *_padding(x, g, span))
     return y
 
 
@@ -93,8 +96,8 @@ def conv_transpose(y, w, geometry):
     n, channels = y.shape[0], w.shape[1] * g.groups
     canvas = np.empty((n * channels, math.prod(span)), dtype=dtype)
     canvas.fill(0)  # touched here: page faults taken inside the parallel loops cost 5x
-    _direct.conv_transpose(_planes(y, dtype), _planes(w, dtype).reshape(w.shape[:2] + (-1,)),
-                           canvas, rows, taps, step, g.groups, grid)
+    split(_direct.conv_transpose, canvas.shape[0], _planes(y, dtype),
+          _planes(w, dtype).reshape(w.shape[:2] + (-1,)), canvas, rows, taps, step, g.groups, grid)
     x = windows.region(canvas.reshape((n, channels) + span), g.lo, g.big)
     return np.ascontiguousarray(x)
 
@@ -106,7 +109,7 @@ def conv_weight(x, y, geometry):
     dtype = np.result_type(x, y)
     span, rows, taps, step, grid = _tables(g)
     grad = np.empty((y.shape[1], x.shape[1] // g.groups) + tuple(g.kernel), dtype=dtype)
-    _direct.conv_weight(_planes(x, dtype), _planes(y, dtype),
-                        grad.reshape(grad.shape[:2] + (-1,)), rows, taps, step, g.groups, grid,
-                        *_padding(x, g, span))
+    split(_direct.conv_weight, grad.shape[0] * grad.shape[1], _planes(x, dtype),
+          _planes(y, dtype), grad.reshape(grad.shape[:2] + (-1,)), rows, taps, step, g.groups,
+          grid, *_padding(x, g, span))
     return grad
