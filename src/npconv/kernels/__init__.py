@@ -48,7 +48,8 @@ Memory: every algorithm cuts its work into tiles (several samples, or a band
 of one sample's output) whose buffers stay within geometry.WORK_BYTES, and
 frees one tile's buffers before the next, so a call needs little beyond its
 operands however large they are. Threads: the GEMMs run in NumPy's BLAS
-pool, the depthwise loops in Numba's (npconv.set_num_threads sets both).
+pool, the depthwise loops on npconv's own (_threads.split); col2im's loops run
+on the calling thread between GEMMs. npconv.set_num_threads sets both pools.
 """
 from __future__ import annotations
 
