@@ -129,7 +129,13 @@ class _ConvNd(Module):
         return self._op.apply(call)
 
     def backward(self, grad_output):
-        """Gradient with respect to the last input; adds into weight.grad and bias.grad."""
+        """Gradient with respect to the last input; adds into weight.grad and bias.grad.
+
+        The input saved by forward and the weight are read as they are now:
+        change parameters in place (an optimiser step) after backward, as in torch,
+        not between forward and backward (torch raises there; NumPy arrays carry no
+        version counter that would let npconv notice).
+        """
         if self._saved is None:
             raise ValueError(f"{type(self).__name__}.backward() needs a forward call first")
         dx, dw, db = self._op.gradients(self._saved, grad_output)
