@@ -35,6 +35,8 @@ def add_arguments(parser):
     parser.add_argument("--repeat", type=int,
                         help="timed runs per system, the median is reported (default: 7; "
                         "1 with --smoke)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="time the systems round by round instead of each in its own block")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny shapes, one run: checks the harness in seconds")
     parser.add_argument("--no-first-call", action="store_true",
@@ -73,7 +75,7 @@ def setup(peers, threads, notes):
     return ready
 
 
-def measure_case(case, ready, repeat, sgemm, threads, first_call=True):
+def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleave=False):
     """One table row: every system's median time and npconv's rate, error and memory."""
     data = cases.make(case)
     calls, notes, outputs = {}, {}, {}
@@ -91,7 +93,8 @@ def measure_case(case, ready, repeat, sgemm, threads, first_call=True):
     errors = {name: measure.relative_error(out, reference) for name, out in outputs.items()
               if reference is not None and name != "torch"}
     del outputs
-    ms = measure.median_times(calls, repeat, warmup=0)
+    ms = measure.median_times(calls, repeat, warmup=0 if interleave else 1,
+                              interleave=interleave, settle=0.25)
     peer_ms = {name: value for name, value in ms.items() if name != "npconv"}
     best = min(peer_ms, key=peer_ms.get) if peer_ms else None
     gflops = case.flops / (ms["npconv"] / 1e3) / 1e9
@@ -131,7 +134,7 @@ def run(options, out=None):
         for i, case in enumerate(chosen, 1):
             print(f"[{i}/{len(chosen)}] {case.name}", file=sys.stderr, flush=True)
             rows.append(measure_case(case, ready, repeat, sgemm, options.threads,
-                                     not options.no_first_call))
+                                     not options.no_first_call, options.interleave))
     finally:
         for system in ready:
             system.close()
@@ -144,6 +147,7 @@ def run(options, out=None):
     imports = [row["import_ms"] for row in rows if row["import_ms"] is not None]
     result = {
         "settings": {"threads": options.threads, "repeat": repeat, "smoke": options.smoke,
+                     "interleave": options.interleave,
                      "peers": peers, "seed": cases.SEED},
         "machine": measure.machine(),
         "versions": {system.name: system.version for system in ready},

@@ -1,8 +1,12 @@
 """How the benchmark measures: time, error, memory, the SGEMM yardstick, the first call.
 
-time        one warm-up call per system, then `repeat` rounds that call every
-            system once in turn (so a burst of load elsewhere hits them all);
-            the median of each system's rounds, in ms.
+time        each system on its own: a warm-up call, a pause of `settle` seconds
+            (the thread pools of the system timed before it spin for a while
+            after their last call and would steal its cores), then `repeat`
+            calls back to back; the median, in ms. With interleave=True, rounds
+            call every system once in turn instead (spreads a burst of outside
+            load over all systems, but each pays for the previous one's spinning
+            threads).
 error       max|a - b| / max|b| against torch, the largest over the outputs.
 memory      tracemalloc's peak during one npconv call, minus what was traced
             before it and minus the outputs' bytes. NumPy reports every array
@@ -28,17 +32,29 @@ import tracemalloc
 import numpy as np
 
 
-def median_times(calls, repeat, warmup=1):
-    """{name: median ms} for zero-argument callables, interleaved round by round."""
-    for call in calls.values():
-        for _ in range(warmup):
-            call()
+def _timed(call):
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def median_times(calls, repeat, warmup=1, interleave=False, settle=0.25):
+    """{name: median ms} for zero-argument callables, each timed in its own block
+    (or round by round with interleave=True)."""
     samples = {name: [] for name in calls}
-    for _ in range(repeat):
+    if interleave:
+        for call in calls.values():
+            for _ in range(warmup):
+                call()
+        for _ in range(repeat):
+            for name, call in calls.items():
+                samples[name].append(_timed(call))
+    else:
         for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            samples[name].append(time.perf_counter() - start)
+            for _ in range(max(warmup, 1)):
+                call()
+            time.sleep(settle)
+            samples[name] = [_timed(call) for _ in range(repeat)]
     return {name: 1e3 * statistics.median(values) for name, values in samples.items()}
 
 
