@@ -29,6 +29,15 @@ def effective_kernel(kernel, dilation):
     return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
 
 
+def window_span(blocks, kernel, stride, dilation):
+    """Extent of the input that `blocks` windows touch: (blocks-1)*stride + dilation*(kernel-1) + 1.
+
+    >>> window_span((3,), (3,), (2,), (1,))
+    (7,)
+    """
+    return tuple((b - 1) * s + e for b, s, e in zip(blocks, stride, effective_kernel(kernel, dilation)))
+
+
 def conv_output_size(size, kernel, stride, padding, dilation):
     """Output size of a convolution (and the number of unfold blocks) per dim."""
     return tuple((n + lo + hi - e) // s + 1 for n, e, s, (lo, hi)

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _arguments as args
+from . import shapes
 
 
 def region(a, starts, lengths):
@@ -45,12 +46,6 @@ def region(a, starts, lengths):
     return out
 
 
-def _span(blocks, kernel, stride, dilation):
-    """Extent of the input touched by `blocks` windows: (L-1)*s + (k-1)*d + 1."""
-    return tuple((b - 1) * s + (k - 1) * d + 1
-                 for b, k, s, d in zip(blocks, kernel, stride, dilation))
-
-
 def gather(x, kernel, stride, dilation, lo, blocks):
     """Windows of x as a strided view: (B, C, *S) -> (B, C, *kernel, *blocks).
 
@@ -58,7 +53,7 @@ def gather(x, kernel, stride, dilation, lo, blocks):
     The result is a read-only view into x (or into a zero-padded copy of it).
     """
     n = len(kernel)
-    span = _span(blocks, kernel, stride, dilation)
+    span = shapes.window_span(blocks, kernel, stride, dilation)
     padded = region(x, tuple(-p for p in lo), span)
     lead_strides = padded.strides[:-n]
     spatial_strides = padded.strides[-n:]
@@ -79,7 +74,7 @@ def scatter(cols, size, stride, dilation, lo):
     kernel = cols.shape[-2 * n:-n]
     blocks = cols.shape[-n:]
     lead = cols.shape[:-2 * n]
-    canvas = np.zeros(lead + _span(blocks, kernel, stride, dilation), dtype=cols.dtype)
+    canvas = np.zeros(lead + shapes.window_span(blocks, kernel, stride, dilation), dtype=cols.dtype)
     for offset in itertools.product(*(range(k) for k in kernel)):
         target = tuple(slice(j * d, j * d + (b - 1) * s + 1, s)
                        for j, d, b, s in zip(offset, dilation, blocks, stride))

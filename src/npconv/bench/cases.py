@@ -152,12 +152,13 @@ def shrink(case, channels=4, groups=2, size=4):
     for n, k, s, p, d, op in zip(case.size, case.kernel, case.stride, case.padding,
                                  case.dilation, case.output_padding):
         m = min(n, size)
-        extent = d * (k - 1) + 1
+        (extent,) = shapes.effective_kernel((k,), (d,))
         if case.op == "conv":
             m = max(m, extent - 2 * p)                       # padded input holds the kernel
         else:
-            while (m - 1) * s - 2 * p + extent + op < 1:     # output has at least one element
-                m += 1
+            while shapes.conv_transpose_output_size((m,), (k,), (s,), ((p, p),), (d,),
+                                                    (op,))[0] < 1:
+                m += 1                                       # output has at least one element
         new_size.append(m)
     return case._replace(batch=1, in_channels=in_channels, out_channels=out_channels,
                          size=tuple(new_size), groups=kept_groups)
