@@ -44,8 +44,10 @@ def _axpy_run(out, src, start, step, wv):
     """out += wv * src[start::step][:len(out)]; a unit step keeps a contiguous slice."""
     if step == 1:
         _axpy(out, src[start:start + out.shape[0]], wv)
-    else:
-        _axpy(out, src[start:start + (out.shape[0] - 1) * step + 1:step], wv)
+        return
+    a, s = np.uint64(start), np.uint64(step)  # unsigned: no wraparound check, no slice object
+    for t in range(np.uint64(out.shape[0])):
+        out[t] += wv * src[a + t * s]
 
 
 @numba.njit(inline="always")
@@ -53,8 +55,10 @@ def _run_axpy(out, start, step, src, wv):
     """out[start::step][:len(src)] += wv * src."""
     if step == 1:
         _axpy(out[start:start + src.shape[0]], src, wv)
-    else:
-        _axpy(out[start:start + (src.shape[0] - 1) * step + 1:step], src, wv)
+        return
+    a, s = np.uint64(start), np.uint64(step)
+    for t in range(np.uint64(src.shape[0])):
+        out[a + t * s] += wv * src[t]
 
 
 @numba.njit(inline="always")
@@ -66,35 +70,37 @@ def _dot_run(total, a, src, start, step):
 
 
 @numba.njit(inline="always")
+def _copy(target, start, source, first, count):
+    """target[start:start + count] = source[first:first + count], element by element.
+
+    Unsigned indices: no wraparound check, so the short runs (a row of a plane)
+    vectorise without a slice object per run, which cost more than the copy."""
+    a, b = np.uint64(start), np.uint64(first)
+    for t in range(np.uint64(count)):
+        target[a + t] = source[b + t]
+
+
+@numba.njit(inline="always")
 def _rows_to(out, grid, rows, width, to_grid):
     """Copy between the packed rows of `out` and their places rows[r] in `grid`."""
     for r in range(rows.shape[0]):
-        packed = out[r * width:(r + 1) * width]
-        placed = grid[rows[r]:rows[r] + width]
-        source, target = (packed, placed) if to_grid else (placed, packed)
-        for t in range(width):
-            target[t] = source[t]
+        if to_grid:
+            _copy(grid, rows[r], out, r * width, width)
+        else:
+            _copy(out, r * width, grid, rows[r], width)
 
 
 @numba.njit(inline="always")
 def _pad(canvas, plane, sources, first, stop, lo):
     """canvas (rows of len(canvas) // len(sources)) = the plane padded: row i copies
-    plane[sources[i] + first - lo : sources[i] + stop - lo] into [first, stop), zeros elsewhere."""
+    plane[sources[i] + first - lo : sources[i] + stop - lo] into [first, stop).
+
+    Writes only the positions that come from the plane: the canvas is zeroed once
+    per call, and its padding positions are the same for every plane."""
     width = canvas.shape[0] // sources.shape[0]
     for i in range(sources.shape[0]):
-        row = canvas[i * width:(i + 1) * width]
-        source = sources[i]
-        if source < 0:
-            for t in range(width):
-                row[t] = 0
-            continue
-        for t in range(first):
-            row[t] = 0
-        src = plane[source + first - lo:source + stop - lo]
-        for t in range(stop - first):
-            row[first + t] = src[t]
-        for t in range(stop, width):
-            row[t] = 0
+        if sources[i] >= 0:
+            _copy(canvas, i * width + first, plane, sources[i] + first - lo, stop - first)
 
 
 @numba.njit(**OPTIONS)
@@ -109,13 +115,14 @@ def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size
     count = rows.shape[0]
     width = y.shape[1] // count
     span = rows[count - 1] + width if grid else 0
+    canvas = np.zeros(size, dtype=y.dtype)     # padding stays zero: _pad writes the rest
+    scratch = np.empty(span, dtype=y.dtype)
     for q in range(items[0], items[1]):
         c = q % gm
         plane0 = ((q // gm) * groups + c // m) * b
         out = y[q]
-        canvas = np.empty(size, dtype=y.dtype)
         if grid:
-            scratch = np.zeros(span, dtype=y.dtype)
+            scratch[:] = 0
             for bi in range(b):
                 _pad(canvas, x[plane0 + bi], sources, first, stop, lo)
                 for kk in range(k):
@@ -140,11 +147,11 @@ def conv_transpose(yp, w, canvas, rows, taps, step, groups, grid, items):
     count = rows.shape[0]
     width = yp.shape[1] // count
     span = rows[count - 1] + width if grid else 0
+    scratch = np.zeros(span, dtype=yp.dtype)   # margins stay zero: _rows_to writes the rest
     for p in range(items[0], items[1]):
         bi = p % b
         plane = p // b                      # n*G + g
         out = canvas[p]
-        scratch = np.zeros(span, dtype=yp.dtype)
         for mi in range(m):
             c = (plane % groups) * m + mi
             src = yp[plane * m + mi]
@@ -178,10 +185,10 @@ def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, sto
     count = rows.shape[0]
     width = yp.shape[1] // count
     span = rows[count - 1] + width if grid else 0
+    scratch = np.zeros(span, dtype=yp.dtype)   # margins stay zero: _rows_to writes the rest
+    src = np.zeros(size, dtype=yp.dtype)        # padding stays zero: _pad writes the rest
     for q in range(items[0], items[1]):
         c, bi = q // b, q % b
-        scratch = np.zeros(span, dtype=yp.dtype)
-        src = np.empty(size, dtype=yp.dtype)
         for kk in range(k):
             grad[c, bi, kk] = 0
         for nn in range(n):
