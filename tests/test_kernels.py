@@ -28,6 +28,7 @@ CASES = {
     "large_stride_overlap_add": ((20, 10, 9), (8, 9, 8), 1, ((3, 2), (0, 1), (1, 0)), 1, 2, 3,
                                 (45, 40, 30)),
     "long_rows": (3, 1, 1, (1, 1), 1, 2, 2, (3, 3, 40)),
+    "strided_long_rows": (3, 2, 1, (1, 1), 2, 2, 3, (3, 3, 40)),
 }
 
 
@@ -89,7 +90,7 @@ def test_algorithm_against_loops(name, n, case, op, rng):
     g, pads, b, m = geometry_of(case, n)
     if not algorithm.supports(g):
         pytest.skip(f"{name} does not handle {case}")
-    if n == 3 and case in ("large_stride_overlap_add", "long_rows") and name != "gemm":
+    if n == 3 and case in ("large_stride_overlap_add", "long_rows", "strided_long_rows") and name != "gemm":
         pytest.skip("the reference loops are slow on this size; gemm covers the path")
     run(algorithm, op, g, pads, b, m, rng)
 

@@ -38,7 +38,9 @@ faster one measured on the benchmark's layers (bench/suite.json):
  3. conv_transpose, strided: output rows shorter than gemm.SHORT with at most
     MAX_PHASES phases -> phase (dense channels-last sub-GEMMs, where
     col2im's loops would run over a handful of elements); else col2im;
- 4. conv / conv_weight: strided or 1x1 -> gemm (the windows waste nothing);
+ 4. conv / conv_weight: strided or 1x1 -> gemm (the windows waste nothing;
+    a strided conv whose kernel covers its stride gathers them channels last,
+    gemm.py); phase measured slower there (resnet_down 12 ms vs 8.6 ms);
     stride 1 -> shifted when the canvas margin adds at most a quarter to the
     output grid, else gemm.
 

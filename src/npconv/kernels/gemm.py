@@ -8,7 +8,11 @@ bands of output rows of one sample, sized to geometry.WORK_BYTES.
 
 Layouts follow the longest contiguous run, since numpy copies and adds pay
 per run: columns are (K*B, L) "positions last" when output rows are long,
-(L, K*B) "channels last" when rows are shorter than SHORT.
+(L, K*B) "channels last" when rows are shorter than SHORT. A strided conv
+whose windows cover the input gathers channels last whatever its rows (a
+row's windows are strided runs; a window's channels are one run) and hands
+BLAS the columns transposed: resnet_down's im2col 2.9 -> 1.6 ms, and its
+GEMM 5.3 -> 3.0 ms with K*B contiguous in both operands.
 
 col2im with a large stride adds whole blocks of taps at once. Per dim, write
 j*d = t*s + r with 0 <= r < s: tap j of window o lands on canvas position
@@ -74,6 +78,14 @@ def _columns(x, samples, rows, g, last):
     return cols.reshape(g.groups, -1, nt * math.prod(blocks))
 
 
+def _gathers_last(g):
+    """Gather channels last for long output rows too: runs of B channels copy faster than
+    strided runs along a row, and BLAS reads the columns transposed at no cost. Only where
+    the windows cover the input (prod(k) >= prod(s)), so that the padded channels-last copy
+    of the input is no larger than the columns."""
+    return math.prod(g.kernel) >= math.prod(g.stride) > 1
+
+
 def _row_bytes(g, channels_per_position, itemsize):
     return math.prod(g.small[1:]) * g.groups * channels_per_position * itemsize
 
@@ -87,10 +99,14 @@ def conv(x, w, geometry):
     w2 = matrix(w, g.groups)                                        # (G, M, K*B)
     y = np.empty((n, g.groups * m) + tuple(g.small), dtype=dtype)
     last = _channels_last(g)
+    gather_last = last or _gathers_last(g)
     for samples, rows in bands(n, g.small[0], _row_bytes(g, w2.shape[2] + m, dtype.itemsize)):
-        cols = _columns(x, samples, rows, g, last)
+        cols = _columns(x, samples, rows, g, gather_last)
         out = group_major(y, samples, rows, g.groups)               # (G, M, nt, rows, ...)
-        if last:
+        if gather_last and not last:
+            # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L), the columns read transposed
+            np.copyto(out, (w2 @ cols.transpose(0, 2, 1)).reshape(out.shape))
+        elif last:
             # (G, nt*L, K*B) @ (G, K*B, M) -> (G, nt*L, M), copied along M
             part = (cols @ w2.transpose(0, 2, 1)).reshape(out.shape[:1] + out.shape[2:] + (m,))
             np.copyto(np.moveaxis(out, 1, -1), part)
