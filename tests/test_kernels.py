@@ -90,7 +90,8 @@ def test_algorithm_against_loops(name, n, case, op, rng):
     g, pads, b, m = geometry_of(case, n)
     if not algorithm.supports(g):
         pytest.skip(f"{name} does not handle {case}")
-    if n == 3 and case in ("large_stride_overlap_add", "long_rows", "strided_long_rows") and name != "gemm":
+    slow = ("large_stride_overlap_add", "long_rows", "strided_long_rows")
+    if n == 3 and case in slow and name != "gemm":
         pytest.skip("the reference loops are slow on this size; gemm covers the path")
     run(algorithm, op, g, pads, b, m, rng)
 

@@ -103,6 +103,15 @@ def _pad(canvas, plane, sources, first, stop, lo):
             _copy(canvas, i * width + first, plane, sources[i] + first - lo, stop - first)
 
 
+@numba.njit(inline="always")
+def _crop(plane, canvas, sources, first, stop, lo):
+    """The inverse of _pad: the plane = the positions of the canvas that _pad fills."""
+    width = canvas.shape[0] // sources.shape[0]
+    for i in range(sources.shape[0]):
+        if sources[i] >= 0:
+            _copy(plane, sources[i] + first - lo, canvas, i * width + first, stop - first)
+
+
 @numba.njit(**OPTIONS)
 def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size, items):
     """y[(n, c)] = sum_{b, k} w[c, b, k] * x[(n, g, b)] at the window positions.
@@ -140,18 +149,22 @@ def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size
 
 
 @numba.njit(**OPTIONS)
-def conv_transpose(yp, w, canvas, rows, taps, step, groups, grid, items):
-    """canvas[(n, g, b)] at the window positions += w[c, b, k] * yp[(n, c)]."""
+def conv_transpose(yp, w, x, rows, taps, step, groups, grid, sources, first, stop, lo, size,
+                   items):
+    """x[(n, g, b)] = the canvas, cropped, where canvas at the window positions
+    += w[c, b, k] * yp[(n, c)]; one canvas of `size` positions per thread, cropped
+    into each plane of x by _pad's tables read backwards (_crop)."""
     gm, b, k = w.shape
     m = gm // groups
     count = rows.shape[0]
     width = yp.shape[1] // count
     span = rows[count - 1] + width if grid else 0
     scratch = np.zeros(span, dtype=yp.dtype)   # margins stay zero: _rows_to writes the rest
+    out = np.empty(size, dtype=yp.dtype)
     for p in range(items[0], items[1]):
         bi = p % b
         plane = p // b                      # n*G + g
-        out = canvas[p]
+        out[:] = 0
         for mi in range(m):
             c = (plane % groups) * m + mi
             src = yp[plane * m + mi]
@@ -164,6 +177,7 @@ def conv_transpose(yp, w, canvas, rows, taps, step, groups, grid, items):
                 for kk in range(k):
                     _run_axpy(out, rows[r] + taps[kk], step, src[r * width:(r + 1) * width],
                               w[c, bi, kk])
+        _crop(x[p], out, sources, first, stop, lo)
 
 
 @numba.njit(inline="always")

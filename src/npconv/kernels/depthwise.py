@@ -10,9 +10,9 @@ offset and channel pair:
     w[g, m, b, j]               = sum_{n, o} y[n, g, m, o] * x[n, g, b, o*s + j*d - lo]
 
 The loops pad each input plane into a small per-thread canvas (and the
-transposed conv crops its canvas here, in NumPy), so every window they read
-is in bounds. Any geometry works; the planner sends groups with few channels
-here. Needs Numba; without it the planner never picks this module.
+transposed conv crops its per-thread canvas into each plane of x), so every
+window they read or write is in bounds. Any geometry works; the planner sends
+groups with few channels here. Needs Numba; without it the planner never picks this module.
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import math
 
 import numpy as np
 
-from .. import windows
 from .._threads import split
 from .geometry import extent, row_major
 
@@ -93,13 +92,15 @@ def conv_transpose(y, w, geometry):
     g = geometry
     dtype = np.result_type(y, w)
     span, rows, taps, step, grid = _tables(g)
-    n, channels = y.shape[0], w.shape[1] * g.groups
-    canvas = np.empty((n * channels, math.prod(span)), dtype=dtype)
-    canvas.fill(0)  # touched here: page faults taken inside the parallel loops cost 5x
-    split(_direct.conv_transpose, canvas.shape[0], _planes(y, dtype),
-          _planes(w, dtype).reshape(w.shape[:2] + (-1,)), canvas, rows, taps, step, g.groups, grid)
-    x = windows.region(canvas.reshape((n, channels) + span), g.lo, g.big)
-    return np.ascontiguousarray(x)
+    # the loops write the positions of x their canvas covers; zeros first if some are not
+    covered = all(0 <= lo and lo + size <= length for lo, size, length in zip(g.lo, g.big, span))
+    x = (np.empty if covered else np.zeros)((y.shape[0], w.shape[1] * g.groups) + tuple(g.big),
+                                            dtype=dtype)
+    planes = x.reshape(x.shape[0] * x.shape[1], -1)                 # one row per input plane
+    split(_direct.conv_transpose, planes.shape[0], _planes(y, dtype),
+          _planes(w, dtype).reshape(w.shape[:2] + (-1,)), planes, rows, taps, step, g.groups, grid,
+          *_padding(x, g, span))
+    return x
 
 
 def conv_weight(x, y, geometry):
