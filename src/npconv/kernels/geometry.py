@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import shapes
+
 WORK_BYTES = 32 * 2**20  # bound on one work buffer (columns, canvas slab, partial output)
 
 
@@ -26,8 +28,7 @@ class Geometry(NamedTuple):
 
 def extent(blocks, g):
     """Span of the big side that `blocks` windows of g cover: (o-1)*s + (k-1)*d + 1 per dim."""
-    return tuple((o - 1) * s + (k - 1) * d + 1
-                 for o, k, s, d in zip(blocks, g.kernel, g.stride, g.dilation))
+    return shapes.window_span(blocks, g.kernel, g.stride, g.dilation)
 
 
 def row_major(shape):
