@@ -210,7 +210,12 @@ def prepare(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     check_bias(b, w, w.shape[0])
     dtype = compute_dtype(x.dtype)
     return Call(xb.astype(dtype, copy=False), w.astype(dtype, copy=False), b, p, x.dtype,
-                (xb.shape[0], w.shape[0]) + tuple(p.geometry.small))
+                output_shape(xb.shape[0], w, p))
+
+
+def output_shape(batch, w, p):
+    """Batched output shape of a planned conv: (N, C_out, *small)."""
+    return (batch, w.shape[0]) + tuple(p.geometry.small)
 
 
 def run(call, forward_pass):

@@ -80,12 +80,16 @@ def prepare(input, weight, bias=None, stride=1, padding=0, output_padding=0, gro
     yb, unbatched = batched(y, w.ndim - 2)
     p = plan(yb.shape, w, stride, padding, output_padding, groups, dilation, padding_mode,
              unbatched)
-    channels = w.shape[1] * p.geometry.groups
-    check_bias(b, w, channels)
-    size = tuple(s - lo - hi for s, (lo, hi) in zip(p.geometry.big, p.padding))
+    check_bias(b, w, w.shape[1] * p.geometry.groups)
     dtype = compute_dtype(y.dtype)
     return Call(yb.astype(dtype, copy=False), w.astype(dtype, copy=False), b, p, y.dtype,
-                (yb.shape[0], channels) + size)
+                output_shape(yb.shape[0], w, p))
+
+
+def output_shape(batch, w, p):
+    """Batched output shape of a planned transposed conv: the big side less the folded border."""
+    size = tuple(s - lo - hi for s, (lo, hi) in zip(p.geometry.big, p.padding))
+    return (batch, w.shape[1] * p.geometry.groups) + size
 
 
 def apply(call):

@@ -64,7 +64,7 @@ class Axis:
 
     @property
     def extent(self):
-        return self.dilation * (self.kernel - 1) + 1
+        return shapes.effective_kernel((self.kernel,), (self.dilation,))[0]
 
     @property
     def border(self):

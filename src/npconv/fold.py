@@ -17,15 +17,6 @@ from . import shapes, windows
 from .conv import batched, compute_dtype
 
 
-def _labels(n):
-    return {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}.get(
-        n, tuple(f"dim{i}" for i in range(n)))
-
-
-def _spell(label, values, n):
-    return " ".join(f"{label}_{name}: {v}" for name, v in zip(_labels(n), values))
-
-
 def _dims(kernel_size):
     return len(kernel_size) if isinstance(kernel_size, (list, tuple)) else 2
 
@@ -38,15 +29,16 @@ def resolve(kernel_size, dilation, padding, stride):
     stride = args.to_tuple(stride, n, "stride")
     if any(k <= 0 for k in kernel):
         raise ValueError("kernel size should be greater than zero, but got "
-                         + _spell("kernel", kernel, n))
+                         + shapes.spell("kernel", kernel))
     if any(s <= 0 for s in stride):
-        raise ValueError("stride should be greater than zero, but got " + _spell("stride", stride, n))
+        raise ValueError("stride should be greater than zero, but got "
+                         + shapes.spell("stride", stride))
     if any(d <= 0 for d in dilation):
         raise ValueError("dilation should be greater than zero, but got "
-                         + _spell("dilation", dilation, n))
+                         + shapes.spell("dilation", dilation))
     if not args.is_pair_padding(padding) and any(p < 0 for p in args.to_tuple(padding, n, "padding")):
         raise ValueError("padding should be non-negative, but got "
-                         + _spell("pad", args.to_tuple(padding, n, "padding"), n))
+                         + shapes.spell("pad", args.to_tuple(padding, n, "padding")))
     return kernel, dilation, args.padding_pairs(padding, n), stride
 
 

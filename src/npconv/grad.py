@@ -44,12 +44,8 @@ def _grad_call(op, x_shape, w, grad_output, options):
     batched_shape = (1,) + x_shape if unbatched else x_shape
     p = op.plan(batched_shape, w, **options, unbatched=unbatched)
     dtype = conv_op.compute_dtype(g.dtype)
-    if op is conv_op:
-        out_shape = (batched_shape[0], w.shape[0]) + p.geometry.small
-    else:
-        size = tuple(s - lo - hi for s, (lo, hi) in zip(p.geometry.big, p.padding))
-        out_shape = (batched_shape[0], w.shape[1] * p.geometry.groups) + size
-    call = conv_op.Call(None, w.astype(dtype, copy=False), None, p, g.dtype, out_shape)
+    call = conv_op.Call(None, w.astype(dtype, copy=False), None, p, g.dtype,
+                        op.output_shape(batched_shape[0], w, p))
     return call, conv_op.check_grad_output(g, call)
 
 

@@ -24,6 +24,17 @@ def _fmt(values):
     return " x ".join(str(v) for v in values)
 
 
+def dim_labels(n):
+    """Names of n spatial dims in torch's messages: width; height, width; depth, height, width."""
+    return {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}.get(
+        n, tuple(f"dim{i}" for i in range(n)))
+
+
+def spell(label, values):
+    """'stride_height: 2 stride_width: 1', as torch writes per-dim values in messages."""
+    return " ".join(f"{label}_{name}: {v}" for name, v in zip(dim_labels(len(values)), values))
+
+
 def effective_kernel(kernel, dilation):
     """Extent of a dilated kernel: dilation*(kernel-1) + 1 per dim."""
     return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
@@ -63,14 +74,10 @@ def conv_transpose_output_size(size, kernel, stride, padding, dilation, output_p
 def check_conv_transpose_size(size, kernel, stride, padding, dilation, output_padding):
     """Raise torch's errors for output_padding too large or an empty output."""
     if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
-        names = ("depth", "height", "width") if len(size) == 3 else ("height", "width")
-        if len(size) not in (2, 3):
-            names = tuple(f"dim{i}" for i in range(len(size)))
-        parts = ([f"output_padding_{n}: {v}" for n, v in zip(names, output_padding)]
-                 + [f"stride_{n}: {v}" for n, v in zip(names, stride)]
-                 + [f"dilation_{n}: {v}" for n, v in zip(names, dilation)])
         raise ValueError("output padding must be smaller than either stride or dilation, "
-                         "but got " + " ".join(parts))
+                         "but got " + " ".join((spell("output_padding", output_padding),
+                                                spell("stride", stride),
+                                                spell("dilation", dilation))))
     out = conv_transpose_output_size(size, kernel, stride, padding, dilation, output_padding)
     if any(o < 1 for o in out):
         raise ValueError(f"Given input size per channel: ({_fmt(size)}). Calculated output size "
