@@ -144,13 +144,14 @@ def grid(option_list, dims=(1, 2, 3, 4)):
 def conv_operands(rng, n, options, dtype=np.float64, transposed=False):
     """x, w, b for a conv (4 -> 6 channels) or transposed conv (6 -> 4), batch 2."""
     groups = options.get("groups", 1)
+    kernel = options.get("kernel", KERNEL[n])
     if transposed:
         x = random(rng, (2, 6) + SMALL[n], dtype)
-        w = random(rng, (6, 4 // groups) + KERNEL[n], dtype)
+        w = random(rng, (6, 4 // groups) + kernel, dtype)
         b = random(rng, (4,), dtype)
     else:
         x = random(rng, (2, 4) + BIG[n], dtype)
-        w = random(rng, (6, 4 // groups) + KERNEL[n], dtype)
+        w = random(rng, (6, 4 // groups) + kernel, dtype)
         b = random(rng, (6,), dtype)
     if options.get("unbatched"):
         x = x[0]
@@ -161,6 +162,7 @@ def op_options(options, n):
     options = fit(resolve(options, n), n)
     options.pop("unbatched", None)
     options.pop("bias", None)
+    options.pop("kernel", None)
     return options
 
 
@@ -379,6 +381,7 @@ def test_fold_module_backward(n, options):
 
 ALGORITHM_CASES = [
     pytest.param(False, 2, dict(padding=1), id="conv-2d-padding1"),
+    pytest.param(False, 2, dict(padding=(2, 0), kernel=(3, 3)), id="conv-2d-3x3"),
     pytest.param(False, 3, dict(padding="same", dilation=2, groups=2), id="conv-3d-same-groups2"),
     pytest.param(False, 2, dict(stride=(2, 1), padding=ASYMMETRIC, padding_mode="reflect"),
                  id="conv-2d-stride2-reflect"),
@@ -431,7 +434,10 @@ def test_gradients_through_every_algorithm(name, transposed, n, options, monkeyp
     op, function = (conv_transpose_op, F.conv_transpose) if transposed else (conv_op, F.conv)
     check_op(op, function, x, w, b, op_options(options, n), rng)
     stride = options.get("stride", 1)
-    if name in ("gemm", "depthwise") or (name == "phase") == (stride != 1):
+    if name == "winograd":
+        if options.get("kernel") == (3, 3):
+            assert set(ran) == {"conv", "conv_transpose", "conv_weight"}
+    elif name in ("gemm", "depthwise") or (name == "phase") == (stride != 1):
         assert set(ran) == {"conv", "conv_transpose", "conv_weight"}
 
 

@@ -28,6 +28,7 @@ CASES = {
     "large_stride_overlap_add": ((20, 10, 9), (8, 9, 8), 1, ((3, 2), (0, 1), (1, 0)), 1, 2, 3,
                                 (45, 40, 30)),
     "long_rows": (3, 1, 1, (1, 1), 1, 2, 2, (3, 3, 40)),
+    "stride1_groups_asymmetric": (3, 1, 1, (2, 0), 2, 3, 2, (10, 9, 7)),
     "strided_long_rows": (3, 2, 1, (1, 1), 2, 2, 3, (3, 3, 40)),
 }
 
@@ -119,6 +120,32 @@ def test_algorithm_in_tiles(name, case, op, work_bytes, rng, monkeypatch):
     run(kernels.ALGORITHMS[name], op, g, pads, b, m, rng, n=3)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", ["plain", "crop", "stride1_groups_asymmetric"])
+def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):
+    """A one-byte chunk budget gives one band of tile rows per chunk, spread over threads;
+    float32 stays within a few float32 roundings of the loops."""
+    import npconv
+    if not kernels.winograd.supports(geometry_of(case, 2)[0]):
+        pytest.skip("Numba is not installed")
+    monkeypatch.setattr(kernels.winograd, "CHUNK_BYTES", 1)
+    before = npconv.get_num_threads()
+    npconv.set_num_threads(threads)
+    try:
+        for n in (1, 2):
+            g, pads, b, m = geometry_of(case, n)
+            run(kernels.winograd, "conv", g, pads, b, m, rng, n=3)
+            x = rng.standard_normal((3, g.groups * b) + g.big).astype(np.float32)
+            w = rng.standard_normal((g.groups * m, b) + g.kernel).astype(np.float32)
+            out = kernels.winograd.conv(x, w, g)
+            exact = R.conv(x.astype(np.float64), w.astype(np.float64), None, g.stride, pads,
+                           g.dilation, g.groups)
+            assert out.dtype == np.float32
+            assert np.abs(out - exact).max() <= 1e-5 * np.abs(exact).max()
+    finally:
+        npconv.set_num_threads(before)
+
+
 @pytest.mark.parametrize("op", OPS)
 def test_float32_stays_float32(op, rng):
     g, pads, b, m = geometry_of("strided_overlap", 2)
@@ -148,11 +175,13 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
     ("conv_transpose", suite_geometry(2, 2, 0, (64, 64), (32, 32)), 512, 1024, "col2im"),
     # mobilenet_dw: depthwise
     ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28), groups=256), 1, 1, "depthwise"),
-    # resnet_3x3: stride 1 with a thin margin -> shifted slices
-    ("conv", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "shifted"),
+    # resnet_3x3: Winograd; its weight gradient: shifted slices
+    ("conv", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "winograd"),
     ("conv_weight", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "shifted"),
-    # its input gradient: the mirrored conv
+    # its input gradient: the mirrored conv (which is Winograd's again)
     ("conv_transpose", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "mirror"),
+    # conv3d_3x3 and wave-like 1-d: shifted slices (Winograd measured slower there)
+    ("conv", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, "shifted"),
     # resnet_down: strided conv -> im2col
     ("conv", suite_geometry(3, 2, 1, (28, 28), (14, 14)), 128, 256, "gemm"),
     # few big channels under many small ones: col2im's columns are the smaller ones
@@ -171,5 +200,6 @@ def test_planner_without_numba(case, op, rng, monkeypatch):
     monkeypatch.setattr(kernels.col2im, "AVAILABLE", False)
     monkeypatch.setattr(kernels.depthwise, "AVAILABLE", False)
     g, pads, b, m = geometry_of(case, 1)
-    assert kernels.choose(op, g, b, m) not in (kernels.col2im, kernels.depthwise)
+    assert kernels.choose(op, g, b, m) not in (kernels.col2im, kernels.depthwise,
+                                                 kernels.winograd)
     run(kernels, op, g, pads, b, m, rng)

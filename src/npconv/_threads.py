@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 _count = None       # set_num_threads' value; None: every usable CPU
 _workers = None     # ThreadPoolExecutor for split, grown on demand
+_blas = None        # threadpoolctl's controllers of the BLAS pools, found once
 
 
 def _controller():
@@ -78,3 +79,35 @@ def split(loop, count, *args):
     loop(*args, (bounds[-2], bounds[-1]))
     for job in jobs:
         job.result()
+
+
+def _blas_pools():
+    global _blas
+    if _blas is None:
+        try:
+            _blas = [lib for lib in _controller().lib_controllers if lib.user_api == "blas"]
+        except ImportError:  # pragma: no cover
+            _blas = []
+    return _blas
+
+
+def split_blas(loop, count, *args):
+    """split, with NumPy's BLAS single-threaded meanwhile, for loops that call GEMMs.
+
+    Each thread then runs its GEMMs on its own core over data it just wrote (in
+    its cache), where one multi-threaded GEMM at a time would split every small
+    product in two. The BLAS pools get their thread counts back afterwards (the
+    count is process-wide: BLAS calls from other threads meanwhile run serially).
+    """
+    if min(threads(), count) <= 1:
+        loop(*args, (0, count))
+        return
+    pools = _blas_pools()
+    before = [pool.num_threads for pool in pools]
+    for pool in pools:
+        pool.set_num_threads(1)
+    try:
+        split(loop, count, *args)
+    finally:
+        for pool, number in zip(pools, before):
+            pool.set_num_threads(number)

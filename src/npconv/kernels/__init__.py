@@ -27,6 +27,7 @@ against the loop reference):
     phase      stride > 1: a sum of stride-1 problems, one per phase of the big side
     mirror     stride 1: the problem with big and small sides swapped
     depthwise  few channels per group: compiled direct loops (Numba)
+    winograd   stride-1 3-wide kernels: F(m, 3) transforms around P small GEMMs (Numba)
 
 The planner (`choose`) picks one per call; its rules, in order, each the
 faster one measured on the benchmark's layers (bench/suite.json):
@@ -41,10 +42,14 @@ faster one measured on the benchmark's layers (bench/suite.json):
  4. conv / conv_weight: strided or 1x1 -> gemm (the windows waste nothing;
     a strided conv whose kernel covers its stride gathers them channels last,
     gemm.py); phase measured slower there (resnet_down 12 ms vs 8.6 ms);
-    stride 1 -> shifted when the canvas margin adds at most a quarter to the
-    output grid, else gemm.
+    stride 1 -> winograd for 2-d 3x3 kernels with at least WINOGRAD_CHANNELS
+    channels on each side (resnet_3x3 20 -> 12 ms; in 1-d and 3-d it measured
+    slower than shifted: its transforms outweigh the saved multiplies), else
+    shifted when the canvas margin adds at most a quarter to the output grid,
+    else gemm. conv_weight never takes winograd.
 
-Without Numba, depthwise and col2im are never chosen; gemm stands in.
+Without Numba, depthwise, col2im and winograd are never chosen; gemm and
+shifted stand in.
 
 Memory: every algorithm cuts its work into tiles (several samples, or a band
 of one sample's output) whose buffers stay within geometry.WORK_BYTES, and
@@ -57,14 +62,15 @@ from __future__ import annotations
 
 import math
 
-from . import col2im, depthwise, gemm, mirror, phase, shifted
+from . import col2im, depthwise, gemm, mirror, phase, shifted, winograd
 from .geometry import Geometry, extent
 
 ALGORITHMS = {"gemm": gemm, "col2im": col2im, "shifted": shifted, "phase": phase,
-              "mirror": mirror, "depthwise": depthwise}
+              "mirror": mirror, "depthwise": depthwise, "winograd": winograd}
 
 MAX_PHASES = 16
 MAX_MARGIN = 1.25
+WINOGRAD_CHANNELS = 16
 
 
 def _margin(g):
@@ -88,6 +94,9 @@ def choose(op, geometry, b, m):
         return overlap_add
     if strided or pointwise:
         return gemm
+    if (op == "conv" and len(g.kernel) == 2 and min(b, m) >= WINOGRAD_CHANNELS
+            and winograd.supports(g)):
+        return winograd
     return shifted if _margin(g) <= MAX_MARGIN else gemm
 
 

@@ -1,0 +1,187 @@
+"""Winograd's minimal filtering for stride-1 convs with 3-wide kernels, F(m, 3) per dim.
+
+A tile of alpha = m + 2 input points per dim gives m outputs per dim as
+
+    Y = A^T [ (G w G^T) (.) (B^T d B) ] A          (each product taken per dim)
+
+so the channels meet once per transformed point: P = alpha**d GEMMs of
+(T, B) @ (B, M) over T tiles, where im2col does one GEMM with K = 3**d * B over
+every output position. Multiplies per output fall from 3**d to (alpha/m)**d:
+9 -> 2.25 for 2-d F(4, 3); 27 -> 8 for 3-d F(2, 3). The matrices are Lavin and
+Gray's (2016), interpolating at 0, +-1, +-2 (F(4, 3)) or 0, +-1 (F(2, 3)) and
+infinity; F(4, 3) loses about one more decimal digit than a direct sum,
+F(4, 3) in 3-d two, so 3-d uses F(2, 3).
+
+The work goes in chunks of whole tiles (one sample, a band of tile rows along
+the first dim) sized so that a chunk's transformed input and product stay in
+the L2 cache; each of npconv's threads takes whole chunks and runs its GEMMs
+in a single-threaded BLAS (`_threads.split_blas`): channels-last padded slab
+-> input transform (compiled) -> P GEMMs -> output transform (compiled),
+written straight into y.
+
+conv_transpose is the conv of the mirrored geometry (mirror.py), so it runs
+here too; the weight gradient is not a Winograd product and goes to the
+shifted algorithm. Needs Numba; real float dtypes only (others go to shifted).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._threads import split_blas
+from . import depthwise, shifted
+from .geometry import channels, flipped, mirrored, row_major
+
+CHUNK_BYTES = 4 * 2**20  # transformed input + product of one chunk
+
+# (B^T, G, A^T) of F(m, 3), keyed by m
+MATRICES = {
+    2: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+        [[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
+        [[1, 1, 1, 0], [0, 1, -1, -1]]),
+    4: ([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+         [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+        [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+         [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
+}
+
+
+def outputs_per_tile(dims):
+    """m of F(m, 3): 4 up to 2 dims, 2 beyond (accuracy, see the module docstring)."""
+    return 4 if dims <= 2 else 2
+
+
+def supports(geometry):
+    g = geometry
+    return (depthwise.AVAILABLE and all(k == 3 for k in g.kernel)
+            and all(s == 1 for s in g.stride) and all(d == 1 for d in g.dilation))
+
+
+def _real(dtype):
+    return dtype in (np.float32, np.float64)
+
+
+def weights(w, groups, m):
+    """(G*M, B, 3, ..., 3) -> U = G w G^T per dim as GEMM operands, (P, G, B, M), in float64."""
+    gm = np.asarray(MATRICES[m][1])                                 # (alpha, 3)
+    u = np.asarray(w, dtype=np.float64)
+    for axis in range(2, w.ndim):
+        # (..., 3 at axis, ...) -> (..., alpha at axis, ...)
+        u = np.moveaxis(np.tensordot(u, gm, axes=([axis], [1])), -1, axis)
+    mo, b = channels(w, groups)
+    # (G*M, B, *alpha) -> (G, M, B, P) -> (P, G, B, M)
+    return u.reshape(groups, mo, b, -1).transpose(3, 0, 2, 1)
+
+
+def _offsets(sizes, steps):
+    """Flat offsets sum_i v_i * steps_i over the row-major grid v < sizes."""
+    total = np.zeros((), dtype=np.int64)
+    for size, step in zip(sizes, steps):
+        total = np.add.outer(total, np.arange(size, dtype=np.int64) * step)
+    return total.ravel()
+
+
+class _Plan:
+    """Tiles, chunks and the tables of one call."""
+
+    def __init__(self, g, n, channels_in, channels_out, itemsize):
+        self.m = outputs_per_tile(len(g.kernel))
+        self.alpha = self.m + 2
+        self.counts = tuple(-(-s // self.m) for s in g.small)      # tiles per dim
+        self.points = self.alpha ** len(g.kernel)
+        per_tile = self.points * (channels_in + channels_out) * itemsize
+        per_row = math.prod(self.counts[1:])
+        band = max(1, min(self.counts[0], CHUNK_BYTES // (per_tile * per_row)))
+        self.chunks = [(s, r, min(r + band, self.counts[0]))
+                       for s in range(n) for r in range(0, self.counts[0], band)]
+        # slab of a band of `rows` tile rows: (rows*m + 2, counts[1:]*m + 2) positions
+        self.width = tuple(c * self.m + 2 for c in self.counts[1:])
+        self.grid = np.array(tuple(g.small) + row_major(g.small), dtype=np.int64)
+        self.g = g
+
+    def slab_shape(self, rows):
+        return (rows * self.m + 2,) + self.width
+
+    def tables(self, first, last):
+        """(inside, source, origins, points, tiles) of a band of tile rows [first, last):
+        the slab's slices that x fills and the matching slices of x, the slab
+        offsets of each tile's corner and of each tile point, and the tiles'
+        coordinates."""
+        g, m = self.g, self.m
+        shape = self.slab_shape(last - first)
+        starts = (first * m - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
+        inside, source = [], []
+        for start, length, size in zip(starts, shape, g.big):
+            lo, hi = max(start, 0), min(start + length, size)
+            hi = max(hi, lo)
+            source.append(slice(lo, hi))
+            inside.append(slice(lo - start, hi - start))
+        strides = row_major(shape)
+        counts = (last - first,) + self.counts[1:]
+        origins = _offsets(counts, tuple(m * s for s in strides))
+        points = _offsets((self.alpha,) * len(shape), strides)
+        tiles = np.indices(counts).reshape(len(counts), -1).T       # (T, d)
+        tiles[:, 0] += first
+        return tuple(inside), tuple(source), origins, points, np.ascontiguousarray(tiles)
+
+
+def _chunks(x, u, yflat, plan, groups, items):
+    """Chunks [items[0], items[1]) of the plan, start to finish (one thread's share).
+
+    The buffers are allocated once per thread at the largest chunk's size and
+    reused: fresh megabytes per chunk cost a page fault every 4 KiB (~1 ms a chunk)."""
+    from . import _winograd
+    dtype = yflat.dtype
+    dims = len(plan.g.kernel)
+    c, b = x.shape[1], x.shape[1] // groups
+    mo = yflat.shape[1] // groups
+    most = max(last - first for _, first, last in plan.chunks)
+    tiles_most = most * math.prod(plan.counts[1:])
+    slab_buffer = np.empty(math.prod(plan.slab_shape(most)) * c, dtype=dtype)
+    v_buffer = np.empty(plan.points * tiles_most * c, dtype=dtype)
+    product_buffer = np.empty(plan.points * tiles_most * groups * mo, dtype=dtype)
+    channels_last = np.moveaxis(x, 1, -1)                           # (N, *big, C), a view
+    for sample, first, last in plan.chunks[items[0]:items[1]]:
+        inside, source, origins, points, tiles = plan.tables(first, last)
+        count = origins.shape[0]
+        shape = plan.slab_shape(last - first)
+        slab = slab_buffer[:math.prod(shape) * c].reshape(shape + (c,))  # (*slab, C)
+        slab.fill(0)
+        slab[inside] = channels_last[(sample,) + source]
+        slab = slab.reshape(-1, c)                                  # (positions, C)
+        v = v_buffer[:plan.points * count * c].reshape(plan.points, count, c)
+        _winograd.transform_input(slab, origins, points, plan.m, dims, v.reshape(-1, c))
+        product = product_buffer[:plan.points * count * groups * mo].reshape(plan.points, count, -1)
+        for gi in range(groups):
+            # (P, T, B) @ (P, B, M) -> (P, T, M)
+            np.matmul(v[:, :, gi * b:(gi + 1) * b], u[:, gi],
+                      out=product[:, :, gi * mo:(gi + 1) * mo])
+        _winograd.transform_output(product.reshape(-1, groups * mo), plan.m, dims, tiles, plan.grid,
+                                   yflat[sample])
+
+
+def conv(x, w, geometry):
+    """(N, G*B, *big) x (G*M, B, 3, ..., 3) -> (N, G*M, *small), stride 1."""
+    g = geometry
+    dtype = np.result_type(x, w)
+    if not _real(dtype):
+        return shifted.conv(x, w, g)
+    mo, b = channels(w, g.groups)
+    plan = _Plan(g, x.shape[0], g.groups * b, g.groups * mo, dtype.itemsize)
+    u = weights(w, g.groups, plan.m).astype(dtype)                 # (P, G, B, M)
+    y = np.empty((x.shape[0], g.groups * mo) + tuple(g.small), dtype=dtype)
+    split_blas(_chunks, len(plan.chunks), np.ascontiguousarray(x, dtype=dtype), u,
+               y.reshape(y.shape[0], y.shape[1], -1), plan, g.groups)
+    return y
+
+
+def conv_transpose(y, w, geometry):
+    """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big): the mirrored conv of y."""
+    return conv(y, flipped(w, geometry.groups), mirrored(geometry))
+
+
+def conv_weight(x, y, geometry):
+    """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k): the shifted algorithm's."""
+    return shifted.conv_weight(x, y, geometry)
