@@ -111,3 +111,35 @@ def split_blas(loop, count, *args):
     finally:
         for pool, number in zip(pools, before):
             pool.set_num_threads(number)
+
+
+def each(body, items, *args):
+    """body(*args, item) for every item, the items spread over npconv's threads in
+    contiguous shares, each thread with a single-threaded BLAS (split_blas).
+
+    Returns the sum of body's results (each thread sums its share in place, then
+    the shares are added), or None if body returns nothing. The bodies of
+    different items must not write the same memory.
+    """
+    items = list(items)
+    sums = []
+
+    def share(bounds):
+        total = None
+        for item in items[bounds[0]:bounds[1]]:
+            part = body(*args, item)
+            if part is not None:
+                if total is None:
+                    total = part
+                else:
+                    total += part
+        sums.append(total)  # list.append is atomic under the GIL
+
+    split_blas(share, len(items))
+    parts = [total for total in sums if total is not None]
+    if not parts:
+        return None
+    result = parts[0]
+    for part in parts[1:]:
+        result += part
+    return result

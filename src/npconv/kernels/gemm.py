@@ -34,6 +34,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
+from .._threads import each, threads
 from .geometry import bands, channels, extent, group_major, matrix, unmatrix
 
 SHORT = 8  # output rows shorter than this gather channels last
@@ -90,6 +91,26 @@ def _row_bytes(g, channels_per_position, itemsize):
     return math.prod(g.small[1:]) * g.groups * channels_per_position * itemsize
 
 
+def _conv_tile(x, w2, y, g, tile):
+    """y's band of the tile = w2 @ the tile's columns."""
+    samples, rows = tile
+    m = w2.shape[1]
+    last = _channels_last(g)
+    gather_last = last or _gathers_last(g)
+    cols = _columns(x, samples, rows, g, gather_last)
+    out = group_major(y, samples, rows, g.groups)                   # (G, M, nt, rows, ...)
+    if gather_last and not last:
+        # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L), the columns read transposed
+        np.copyto(out, (w2 @ cols.transpose(0, 2, 1)).reshape(out.shape))
+    elif last:
+        # (G, nt*L, K*B) @ (G, K*B, M) -> (G, nt*L, M), copied along M
+        part = (cols @ w2.transpose(0, 2, 1)).reshape(out.shape[:1] + out.shape[2:] + (m,))
+        np.copyto(np.moveaxis(out, 1, -1), part)
+    else:
+        # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L)
+        np.copyto(out, (w2 @ cols).reshape(out.shape))
+
+
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
     g = geometry
@@ -98,23 +119,24 @@ def conv(x, w, geometry):
     dtype = np.result_type(x, w)
     w2 = matrix(w, g.groups)                                        # (G, M, K*B)
     y = np.empty((n, g.groups * m) + tuple(g.small), dtype=dtype)
-    last = _channels_last(g)
-    gather_last = last or _gathers_last(g)
-    for samples, rows in bands(n, g.small[0], _row_bytes(g, w2.shape[2] + m, dtype.itemsize)):
-        cols = _columns(x, samples, rows, g, gather_last)
-        out = group_major(y, samples, rows, g.groups)               # (G, M, nt, rows, ...)
-        if gather_last and not last:
-            # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L), the columns read transposed
-            np.copyto(out, (w2 @ cols.transpose(0, 2, 1)).reshape(out.shape))
-        elif last:
-            # (G, nt*L, K*B) @ (G, K*B, M) -> (G, nt*L, M), copied along M
-            part = (cols @ w2.transpose(0, 2, 1)).reshape(out.shape[:1] + out.shape[2:] + (m,))
-            np.copyto(np.moveaxis(out, 1, -1), part)
-        else:
-            # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L)
-            np.copyto(out, (w2 @ cols).reshape(out.shape))
-        del cols  # one tile's columns alive at a time
+    tiles = bands(n, g.small[0], _row_bytes(g, w2.shape[2] + m, dtype.itemsize), parts=threads())
+    each(_conv_tile, tiles, x, w2, y, g)
     return y
+
+
+def _weight_tile(x, y, g, tile):
+    """The tile's share of the weight gradient, (G, M, K*B)."""
+    samples, rows = tile
+    m = y.shape[1] // g.groups
+    last = _channels_last(g)
+    cols = _columns(x, samples, rows, g, last)
+    part = group_major(y, samples, rows, g.groups)                  # (G, M, nt, rows, ...)
+    if last:
+        part = np.ascontiguousarray(np.moveaxis(part, 1, -1))       # (G, nt, rows, ..., M)
+        # (G, K*B, nt*L) @ (G, nt*L, M) -> (G, K*B, M)
+        return (cols.transpose(0, 2, 1) @ part.reshape(g.groups, -1, m)).transpose(0, 2, 1)
+    # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B)
+    return part.reshape(g.groups, m, -1) @ cols.transpose(0, 2, 1)
 
 
 def conv_weight(x, y, geometry):
@@ -125,20 +147,11 @@ def conv_weight(x, y, geometry):
     m = y.shape[1] // g.groups
     k = math.prod(g.kernel)
     dtype = np.result_type(x, y)
-    grad = np.zeros((g.groups, m, k * b), dtype=dtype)
-    last = _channels_last(g)
-    for samples, rows in bands(n, g.small[0], _row_bytes(g, k * b + m, dtype.itemsize)):
-        cols = _columns(x, samples, rows, g, last)
-        part = group_major(y, samples, rows, g.groups)              # (G, M, nt, rows, ...)
-        if last:
-            part = np.ascontiguousarray(np.moveaxis(part, 1, -1))   # (G, nt, rows, ..., M)
-            # (G, K*B, nt*L) @ (G, nt*L, M) -> (G, K*B, M)
-            grad += (cols.transpose(0, 2, 1) @ part.reshape(g.groups, -1, m)).transpose(0, 2, 1)
-        else:
-            # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B)
-            grad += part.reshape(g.groups, m, -1) @ cols.transpose(0, 2, 1)
-        del cols, part  # one tile's columns alive at a time
-    return unmatrix(grad, g.groups, g.kernel)
+    tiles = bands(n, g.small[0], _row_bytes(g, k * b + m, dtype.itemsize), parts=threads())
+    grad = each(_weight_tile, tiles, x, y, g)
+    if grad is None:  # no samples
+        grad = np.zeros((g.groups, m, k * b), dtype=dtype)
+    return unmatrix(grad.astype(dtype, copy=False), g.groups, g.kernel)
 
 
 def _blocks(k, s, d):

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import shapes
 
-WORK_BYTES = 32 * 2**20  # bound on one work buffer (columns, canvas slab, partial output)
+WORK_BYTES = 8 * 2**20  # bound on one tile's work buffers (columns, canvas slab, partial output)
 
 
 class Geometry(NamedTuple):
@@ -102,15 +102,22 @@ def mirrored(geometry):
     return Geometry(g.kernel, g.stride, g.dilation, lo, g.small, g.big, g.groups)
 
 
-def bands(n, rows, row_bytes, halo=0):
+def bands(n, rows, row_bytes, halo=0, parts=1):
     """(samples, rows) tiles of an (n, rows, ...) grid whose work stays within WORK_BYTES.
 
     A tile of nt samples and r rows costs nt * (r + halo) * row_bytes: several whole
     samples when one fits, else bands of rows of one sample (a row at least).
+    With parts > 1 (the threads that will share the tiles) tiles of whole samples
+    are cut into a multiple of `parts` tiles of equal size where there are enough
+    samples, so that no thread waits for another's extra tile.
     """
     sample = (rows + halo) * row_bytes
     if sample <= WORK_BYTES:
         step = max(1, WORK_BYTES // sample)
+        count = max(1, -(-n // step))
+        if parts > 1 and n >= parts:
+            count = -(-count // parts) * parts                      # a multiple of parts
+        step = -(-n // count)
         for start in range(0, n, step):
             yield slice(start, min(n, start + step)), slice(0, rows)
         return

@@ -13,7 +13,8 @@ dropped by conv, and meet zeros of y in conv_weight. Several samples share
 one flat axis, one canvas after another, so small images still make one
 large GEMM; large ones are cut into bands of rows along the first dim.
 
-Every buffer is per tile and bounded by geometry.WORK_BYTES. Stride 1 only; phase.py
+Every buffer is per tile and bounded by geometry.WORK_BYTES; npconv's threads
+take whole tiles (_threads.each). Stride 1 only; phase.py
 reduces strided geometries to stride-1 ones.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
+from .._threads import each, threads
 from .geometry import (bands, channels, extent, flipped, group_major, matrix, mirrored, row_major,
                        unmatrix)
 
@@ -46,7 +48,8 @@ def tiles(n, g, bytes_per_position):
     """Tiles covering (n, *small) whose canvases stay within the work budget."""
     span = extent(g.small, g)
     halo = span[0] - g.small[0]
-    for samples, rows in bands(n, g.small[0], math.prod(span[1:]) * bytes_per_position, halo):
+    for samples, rows in bands(n, g.small[0], math.prod(span[1:]) * bytes_per_position, halo,
+                               parts=threads()):
         grid = (rows.stop - rows.start + halo,) + span[1:]
         outputs = (rows.stop - rows.start,) + tuple(g.small[1:])
         last = sum((e - 1) * s for e, s in zip(outputs, row_major(grid)))
@@ -83,6 +86,15 @@ def _on_grid(flat, tile, g):
     return grid[(...,) + tuple(slice(0, e) for e in outputs)]
 
 
+def _conv_tile(x, w2, y, g, tile):
+    """y's outputs in the tile = w2 @ the tile's shifted columns."""
+    slab = _slab(x, tile, g)
+    flat = np.empty((g.groups, w2.shape[1], slab.shape[1]), dtype=y.dtype)
+    # (G, M, K*B) @ (G, K*B, L) -> (G, M, L)
+    np.matmul(w2, _columns(slab, tile, g), out=flat[:, :, :tile.length])
+    np.copyto(group_major(y, tile.samples, tile.rows, g.groups), _on_grid(flat, tile, g))
+
+
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small), stride 1."""
     g = geometry
@@ -92,19 +104,22 @@ def conv(x, w, geometry):
     w2 = matrix(w, g.groups)                                        # (G, M, K*B)
     y = np.empty((n, g.groups * m) + tuple(g.small), dtype=dtype)
     per_position = g.groups * (b * math.prod(g.kernel) + b + m) * dtype.itemsize
-    for tile in tiles(n, g, per_position):
-        slab = _slab(x, tile, g)
-        flat = np.empty((g.groups, m, slab.shape[1]), dtype=dtype)
-        # (G, M, K*B) @ (G, K*B, L) -> (G, M, L)
-        np.matmul(w2, _columns(slab, tile, g), out=flat[:, :, :tile.length])
-        np.copyto(group_major(y, tile.samples, tile.rows, g.groups), _on_grid(flat, tile, g))
-        del slab, flat  # one tile's buffers alive at a time
+    each(_conv_tile, tiles(n, g, per_position), x, w2, y, g)
     return y
 
 
 def conv_transpose(y, w, geometry):
     """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big): the mirrored conv of y."""
     return conv(y, flipped(w, geometry.groups), mirrored(geometry))
+
+
+def _weight_tile(x, y, g, tile):
+    """The tile's share of the weight gradient, (G, M, K*B)."""
+    slab = _slab(x, tile, g)
+    flat = np.zeros((g.groups, y.shape[1] // g.groups, slab.shape[1]), dtype=y.dtype)
+    np.copyto(_on_grid(flat, tile, g), group_major(y, tile.samples, tile.rows, g.groups))
+    # (G, M, L) @ (G, L, K*B) -> (G, M, K*B); zeros of flat off the outputs
+    return flat[:, :, :tile.length] @ _columns(slab, tile, g).transpose(0, 2, 1)
 
 
 def conv_weight(x, y, geometry):
@@ -114,13 +129,8 @@ def conv_weight(x, y, geometry):
     b = x.shape[1] // g.groups
     m = y.shape[1] // g.groups
     dtype = np.result_type(x, y)
-    grad = np.zeros((g.groups, m, math.prod(g.kernel) * b), dtype=dtype)
     per_position = g.groups * (b * math.prod(g.kernel) + b + m) * dtype.itemsize
-    for tile in tiles(n, g, per_position):
-        slab = _slab(x, tile, g)
-        flat = np.zeros((g.groups, m, slab.shape[1]), dtype=dtype)  # zero off the outputs
-        np.copyto(_on_grid(flat, tile, g), group_major(y, tile.samples, tile.rows, g.groups))
-        # (G, M, L) @ (G, L, K*B) -> (G, M, K*B)
-        grad += flat[:, :, :tile.length] @ _columns(slab, tile, g).transpose(0, 2, 1)
-        del slab, flat  # one tile's buffers alive at a time
-    return unmatrix(grad, g.groups, g.kernel)
+    grad = each(_weight_tile, tiles(n, g, per_position), x, y.astype(dtype, copy=False), g)
+    if grad is None:  # no samples
+        grad = np.zeros((g.groups, m, math.prod(g.kernel) * b), dtype=dtype)
+    return unmatrix(grad.astype(dtype, copy=False), g.groups, g.kernel)
