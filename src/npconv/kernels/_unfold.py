@@ -1,4 +1,4 @@
-"""Compiled overlap-add (col2im) for col2im.py (Numba, cached on disk, one thread).
+"""Compiled overlap-add (col2im) for col2im.py (Numba, cached on disk, GIL released).
 
 Planes are flattened rows of x: plane (n, c) is x[n, c].ravel(). The
 geometry arrives as tables (col2im.tables), so one loop serves every number
@@ -14,9 +14,10 @@ Tap-major columns: row (g, kr, kl, b) holds every position's value for that
 tap; position (sample nn, flat f) sits at nn * sample_stride + (f - f0), rows
 `row_stride` apart.
 
-The loops run on the calling thread: they sit between GEMMs, and a second
-pool spinning beside BLAS's own threads cost more than it saved (measured on
-resnet-sized problems: 32 ms with two Numba threads, 26 ms with one). Inner
+Each call adds into the planes of x in its range `planes`: col2im.py spreads
+the planes over npconv's own threads (_threads.split; blocking threads, not
+a spinning pool, which beside BLAS's own threads cost more than it saved:
+32 ms with Numba's pool vs 26 ms with one thread, resnet-sized). Inner
 loops index slices with range() counters only: an index like base + t may be
 negative as far as Numba knows, and its wraparound check stops vectorising.
 """
@@ -35,13 +36,14 @@ def _segments(f0, f1, width):
 
 @numba.njit(**OPTIONS)
 def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f1, width,
-           row_stride, sample_stride):
-    """x[(n0 + nn, g, b)] at the window of position f += cols[(g, kr, kl, b), (nn, f)]."""
+           row_stride, sample_stride, planes):
+    """x[(n0 + nn, g, b)] at the window of position f += cols[(g, kr, kl, b), (nn, f)],
+    for the planes p = nn * channels + c in [planes[0], planes[1])."""
     kr_count, kl_count = rows.shape[1], start.shape[0]
     b = count // (groups * kr_count * kl_count)
     channels = groups * b
     r0, r1 = _segments(f0, f1, width)
-    for p in range(nt * channels):
+    for p in range(planes[0], planes[1]):
         nn, c = p // channels, p % channels
         g, bi = c // b, c % b
         plane = x[(n0 + nn) * channels + c]
@@ -72,17 +74,18 @@ def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f
 
 @numba.njit(**OPTIONS)
 def col2im_patches(cols, x, b, c0, bc, kl_count, rows, lo, size, step, dilation, groups, n0, nt,
-                   width):
+                   width, planes):
     """x[(n0 + nn, g, c0 + bb)] at the window of position f += cols[g, (nn, f), bb, kr, kl].
 
     Patch layout: each position's window is contiguous, so the inner loop runs
     along the last kernel dim (long kernels over few positions: fcn, iSTFT).
-    Every position of nt samples, big channels c0 .. c0 + bc of each group.
+    Every position of nt samples, big channels c0 .. c0 + bc of each group; the planes
+    p = (nn * groups + g) * bc + bb in [planes[0], planes[1]).
     """
     kr_count = rows.shape[1]
     patch = kr_count * kl_count
     length = rows.shape[0] * width
-    for p in range(nt * groups * bc):
+    for p in range(planes[0], planes[1]):
         nn, g, bb = p // (groups * bc), (p // bc) % groups, p % bc
         plane = x[((n0 + nn) * groups + g) * b + c0 + bb]
         for f in range(length):

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from .._threads import matmul, split
 from . import gemm
 from .geometry import bands, channels, matrix, row_major, transposed
 
@@ -77,9 +78,9 @@ def _patches(y, w, g, dtype, x):
             ys = samples, transposed(part.transpose(1, 0, 3, 2)).reshape(g.groups, -1, m)
         # (G, nt*L, M) @ (G, M, Bc*K) -> (G, nt*L, Bc*K)
         cols = ys[1] @ wp[:, :, chans].reshape(g.groups, m, -1)
-        _unfold.col2im_patches(cols.ravel(), x, b, chans.start, chans.stop - chans.start,
-                               g.kernel[-1], rows, g.lo[-1], g.big[-1], step, g.dilation[-1],
-                               g.groups, samples.start, nt, width)
+        split(_unfold.col2im_patches, nt * g.groups * (chans.stop - chans.start), cols.ravel(),
+              x, b, chans.start, chans.stop - chans.start, g.kernel[-1], rows, g.lo[-1],
+              g.big[-1], step, g.dilation[-1], g.groups, samples.start, nt, width)
         del cols  # one tile's columns alive at a time
 
 
@@ -104,9 +105,9 @@ def _taps(y, w, g, dtype, x):
         else:
             # (G, K*B, M) @ (nt, G, M, length) -> (nt, G, K*B, length)
             strides = (length, count * length)
-        cols = np.ascontiguousarray(wt @ part)
-        _unfold.col2im(cols.ravel(), count, x, *t[:5], g.groups, samples.start, nt, span.start,
-                       span.stop, t[5], *strides)
+        cols = matmul(wt, part)
+        split(_unfold.col2im, nt * g.groups * b, cols.ravel(), count, x, *t[:5], g.groups,
+              samples.start, nt, span.start, span.stop, t[5], *strides)
         del cols, part  # one tile's columns alive at a time
 
 
