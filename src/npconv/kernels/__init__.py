@@ -54,9 +54,13 @@ shifted stand in.
 Memory: every algorithm cuts its work into tiles (several samples, or a band
 of one sample's output) whose buffers stay within geometry.WORK_BYTES, and
 frees one tile's buffers before the next, so a call needs little beyond its
-operands however large they are. Threads: the GEMMs run in NumPy's BLAS
-pool, the depthwise loops on npconv's own (_threads.split); col2im's loops run
-on the calling thread between GEMMs. npconv.set_num_threads sets both pools.
+operands however large they are. Threads: npconv's own (_threads) take
+whole tiles (gemm, shifted), chunks (winograd) or planes (depthwise, col2im's
+overlap-add), each thread running its GEMMs in a single-threaded BLAS: one
+GEMM of a tile per core, on data that core just wrote, beats one GEMM at a time
+split by the BLAS pool (small-M products run at ~60% of the 2048^2 rate
+there). GEMMs outside tiles (phase, mirror's sub-problems, col2im's tall
+product) use the BLAS pool. npconv.set_num_threads sets both.
 """
 from __future__ import annotations
 
