@@ -59,8 +59,9 @@ whole tiles (gemm, shifted), chunks (winograd) or planes (depthwise, col2im's
 overlap-add), each thread running its GEMMs in a single-threaded BLAS: one
 GEMM of a tile per core, on data that core just wrote, beats one GEMM at a time
 split by the BLAS pool (small-M products run at ~60% of the 2048^2 rate
-there). GEMMs outside tiles (phase, mirror's sub-problems, col2im's tall
-product) use the BLAS pool. npconv.set_num_threads sets both.
+there). col2im cuts a wide product into a column block per thread
+(_threads.matmul) and hands others to the BLAS pool whole.
+npconv.set_num_threads sets both.
 """
 from __future__ import annotations
 
