@@ -182,6 +182,11 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
     ("conv_transpose", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "mirror"),
     # conv3d_3x3 and wave-like 1-d: shifted slices (Winograd measured slower there)
     ("conv", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, "shifted"),
+    # dcgan_g2's backward: its weight gradient by phases, its input gradient by im2col
+    ("conv_weight", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "phase"),
+    ("conv", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "gemm"),
+    # vae_dec's weight gradient, long rows: im2col
+    ("conv_weight", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, "gemm"),
     # resnet_down: strided conv -> im2col
     ("conv", suite_geometry(3, 2, 1, (28, 28), (14, 14)), 128, 256, "gemm"),
     # few big channels under many small ones: col2im's columns are the smaller ones

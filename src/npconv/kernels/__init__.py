@@ -39,7 +39,10 @@ faster one measured on the benchmark's layers (bench/suite.json):
  3. conv_transpose, strided: output rows shorter than gemm.SHORT with at most
     MAX_PHASES phases -> phase (dense channels-last sub-GEMMs, where
     col2im's loops would run over a handful of elements); else col2im;
- 4. conv / conv_weight: strided or 1x1 -> gemm (the windows waste nothing;
+ 4. conv_weight, strided, output rows shorter than gemm.SHORT -> phase, as
+    in rule 3 (dcgan_g2's weight gradient 50 -> 42 ms; vae_dec's, with long
+    rows, is faster by gemm: 21 vs 28 ms);
+ 5. conv / conv_weight: strided or 1x1 -> gemm (the windows waste nothing;
     a strided conv whose kernel covers its stride gathers them channels last,
     gemm.py); phase measured slower there (resnet_down 12 ms vs 8.6 ms);
     stride 1 -> winograd for 2-d 3x3 kernels with at least WINOGRAD_CHANNELS
@@ -97,6 +100,9 @@ def choose(op, geometry, b, m):
         if g.small[-1] < gemm.SHORT and math.prod(g.stride) <= MAX_PHASES:
             return phase
         return overlap_add
+    if op == "conv_weight" and strided and g.small[-1] < gemm.SHORT \
+            and math.prod(g.stride) <= MAX_PHASES:
+        return phase
     if strided or pointwise:
         return gemm
     if (op == "conv" and len(g.kernel) == 2 and min(b, m) >= WINOGRAD_CHANNELS
