@@ -98,17 +98,16 @@ class _Plan:
                        for s in range(n) for r in range(0, self.counts[0], band)]
         # slab of a band of `rows` tile rows: (rows*m + 2, counts[1:]*m + 2) positions
         self.width = tuple(c * self.m + 2 for c in self.counts[1:])
-        self.grid = np.array(tuple(g.small) + row_major(g.small), dtype=np.int64)
         self.g = g
 
     def slab_shape(self, rows):
         return (rows * self.m + 2,) + self.width
 
     def tables(self, first, last):
-        """(inside, source, origins, points, tiles) of a band of tile rows [first, last):
-        the slab's slices that x fills and the matching slices of x, the slab
-        offsets of each tile's corner and of each tile point, and the tiles'
-        coordinates."""
+        """(inside, source, origins, steps, outputs, out_steps) of a band of tile rows
+        [first, last): the slab's slices that x fills and the matching slices of x;
+        per tile the slab row of its corner, and the slab's row-major strides; the
+        same two for the band's channels-last output canvas."""
         g, m = self.g, self.m
         shape = self.slab_shape(last - first)
         starts = (first * m - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
@@ -118,48 +117,58 @@ class _Plan:
             hi = max(hi, lo)
             source.append(slice(lo, hi))
             inside.append(slice(lo - start, hi - start))
-        strides = row_major(shape)
         counts = (last - first,) + self.counts[1:]
-        origins = _offsets(counts, tuple(m * s for s in strides))
-        points = _offsets((self.alpha,) * len(shape), strides)
-        tiles = np.indices(counts).reshape(len(counts), -1).T       # (T, d)
-        tiles[:, 0] += first
-        return tuple(inside), tuple(source), origins, points, np.ascontiguousarray(tiles)
+        strides = row_major(shape)
+        out_strides = row_major(self.out_shape(last - first))
+        return (tuple(inside), tuple(source),
+                _offsets(counts, tuple(m * s for s in strides)), np.array(strides, dtype=np.int64),
+                _offsets(counts, tuple(m * s for s in out_strides)),
+                np.array(out_strides, dtype=np.int64))
+
+    def out_shape(self, rows):
+        """Output canvas of a band of `rows` tile rows: whole tiles, cropped to small after."""
+        return (rows * self.m,) + tuple(c * self.m for c in self.counts[1:])
 
 
-def _chunks(x, u, yflat, plan, groups, items):
+def _chunks(x, u, y, plan, groups, items):
     """Chunks [items[0], items[1]) of the plan, start to finish (one thread's share).
 
     The buffers are allocated once per thread at the largest chunk's size and
     reused: fresh megabytes per chunk cost a page fault every 4 KiB (~1 ms a chunk)."""
     from . import _winograd
-    dtype = yflat.dtype
-    dims = len(plan.g.kernel)
+    g, m = plan.g, plan.m
+    dtype = y.dtype
     c, b = x.shape[1], x.shape[1] // groups
-    mo = yflat.shape[1] // groups
+    mo = y.shape[1] // groups
     most = max(last - first for _, first, last in plan.chunks)
     tiles_most = most * math.prod(plan.counts[1:])
     slab_buffer = np.empty(math.prod(plan.slab_shape(most)) * c, dtype=dtype)
     v_buffer = np.empty(plan.points * tiles_most * c, dtype=dtype)
     product_buffer = np.empty(plan.points * tiles_most * groups * mo, dtype=dtype)
-    channels_last = np.moveaxis(x, 1, -1)                           # (N, *big, C), a view
+    out_buffer = np.empty(math.prod(plan.out_shape(most)) * groups * mo, dtype=dtype)
+    x_last = np.moveaxis(x, 1, -1)                                  # (N, *big, C), a view
+    y_last = np.moveaxis(y, 1, -1)                                  # (N, *small, G*M), a view
     for sample, first, last in plan.chunks[items[0]:items[1]]:
-        inside, source, origins, points, tiles = plan.tables(first, last)
+        inside, source, origins, steps, out_origins, out_steps = plan.tables(first, last)
         count = origins.shape[0]
         shape = plan.slab_shape(last - first)
         slab = slab_buffer[:math.prod(shape) * c].reshape(shape + (c,))  # (*slab, C)
         slab.fill(0)
-        slab[inside] = channels_last[(sample,) + source]
-        slab = slab.reshape(-1, c)                                  # (positions, C)
+        slab[inside] = x_last[(sample,) + source]
         v = v_buffer[:plan.points * count * c].reshape(plan.points, count, c)
-        _winograd.transform_input(slab, origins, points, plan.m, dims, v.reshape(-1, c))
+        _winograd.transform_input(slab.reshape(-1, c), origins, steps, m, v.reshape(-1, c))
         product = product_buffer[:plan.points * count * groups * mo].reshape(plan.points, count, -1)
         for gi in range(groups):
             # (P, T, B) @ (P, B, M) -> (P, T, M)
             np.matmul(v[:, :, gi * b:(gi + 1) * b], u[:, gi],
                       out=product[:, :, gi * mo:(gi + 1) * mo])
-        _winograd.transform_output(product.reshape(-1, groups * mo), plan.m, dims, tiles, plan.grid,
-                                   yflat[sample])
+        shape = plan.out_shape(last - first)
+        out = out_buffer[:math.prod(shape) * groups * mo].reshape(shape + (-1,))  # (*out, G*M)
+        _winograd.transform_output(product.reshape(-1, groups * mo), m, out.reshape(-1, groups * mo),
+                                   out_origins, out_steps)
+        rows = slice(first * m, min(last * m, g.small[0]))
+        valid = (slice(0, rows.stop - rows.start),) + tuple(slice(0, s) for s in g.small[1:])
+        np.copyto(y_last[sample, rows], out[valid])
 
 
 def conv(x, w, geometry):
@@ -172,8 +181,8 @@ def conv(x, w, geometry):
     plan = _Plan(g, x.shape[0], g.groups * b, g.groups * mo, dtype.itemsize)
     u = weights(w, g.groups, plan.m).astype(dtype)                 # (P, G, B, M)
     y = np.empty((x.shape[0], g.groups * mo) + tuple(g.small), dtype=dtype)
-    split_blas(_chunks, len(plan.chunks), np.ascontiguousarray(x, dtype=dtype), u,
-               y.reshape(y.shape[0], y.shape[1], -1), plan, g.groups)
+    split_blas(_chunks, len(plan.chunks), np.ascontiguousarray(x, dtype=dtype), u, y, plan,
+               g.groups)
     return y
 
 
