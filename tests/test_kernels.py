@@ -123,8 +123,9 @@ def test_algorithm_in_tiles(name, case, op, work_bytes, rng, monkeypatch):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", ["plain", "crop", "stride1_groups_asymmetric"])
 def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):
-    """A one-byte chunk budget gives one band of tile rows per chunk, spread over threads;
-    float32 stays within a few float32 roundings of the loops."""
+    """A one-byte chunk budget gives one band of tile rows per chunk, spread over threads
+    (conv and the weight gradient, whose per-thread sums are then added); float32
+    stays within a few float32 roundings of the loops."""
     import npconv
     if not kernels.winograd.supports(geometry_of(case, 2)[0]):
         pytest.skip("Numba is not installed")
@@ -142,6 +143,13 @@ def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):
                            g.dilation, g.groups)
             assert out.dtype == np.float32
             assert np.abs(out - exact).max() <= 1e-5 * np.abs(exact).max()
+            run(kernels.winograd, "conv_weight", g, pads, b, m, rng, n=3)
+            y = rng.standard_normal((3, g.groups * m) + g.small).astype(np.float32)
+            grad = kernels.winograd.conv_weight(x, y, g)
+            exact = R.conv_weight(x.astype(np.float64), y.astype(np.float64), g.kernel, g.stride,
+                                  pads, g.dilation, g.groups)
+            assert grad.dtype == np.float32
+            assert np.abs(grad - exact).max() <= 1e-5 * np.abs(exact).max()
     finally:
         npconv.set_num_threads(before)
 
@@ -175,13 +183,14 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
     ("conv_transpose", suite_geometry(2, 2, 0, (64, 64), (32, 32)), 512, 1024, "col2im"),
     # mobilenet_dw: depthwise
     ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28), groups=256), 1, 1, "depthwise"),
-    # resnet_3x3: Winograd; its weight gradient: shifted slices
+    # resnet_3x3 and its weight gradient: Winograd
     ("conv", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "winograd"),
-    ("conv_weight", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "shifted"),
+    ("conv_weight", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "winograd"),
     # its input gradient: the mirrored conv (which is Winograd's again)
     ("conv_transpose", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "mirror"),
-    # conv3d_3x3 and wave-like 1-d: shifted slices (Winograd measured slower there)
+    # conv3d_3x3: shifted slices (Winograd measured slower there)
     ("conv", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, "shifted"),
+    ("conv_weight", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, "shifted"),
     # dcgan_g2's backward: its weight gradient by phases, its input gradient by im2col
     ("conv_weight", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "phase"),
     ("conv", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "gemm"),

@@ -76,92 +76,106 @@ def _output2(src, r, rs, dst, w, ws):
 
 
 @numba.njit(inline="always")
-def _line(src, r, rs, dst, w, ws, m, forward):
-    if m == 4:
-        if forward:
-            _input4(src, r, rs, dst, w, ws)
-        else:
-            _output4(src, r, rs, dst, w, ws)
-    elif forward:
-        _input2(src, r, rs, dst, w, ws)
-    else:
-        _output2(src, r, rs, dst, w, ws)
+def _gradient4(src, r, rs, dst, w, ws):
+    """F(4, 3) A (the output transform transposed) along one line: 4 rows -> 6 rows."""
+    f2, f4, f8 = np.float32(2), np.float32(4), np.float32(8)
+    for c in range(src.shape[1]):
+        d0, d1, d2, d3 = src[r, c], src[r + rs, c], src[r + 2 * rs, c], src[r + 3 * rs, c]
+        s02, s13 = d0 + d2, d1 + d3
+        dst[w, c] = d0
+        dst[w + ws, c] = s02 + s13
+        dst[w + 2 * ws, c] = s02 - s13
+        dst[w + 3 * ws, c] = d0 + f2 * d1 + f4 * d2 + f8 * d3
+        dst[w + 4 * ws, c] = d0 - f2 * d1 + f4 * d2 - f8 * d3
+        dst[w + 5 * ws, c] = d3
 
 
 @numba.njit(inline="always")
-def _along(src, src_offset, src_steps, dst, dst_offset, dst_steps, m, forward, dim, done):
-    """The 1-D transform of F(m, 3) along tile dim `dim`, every line of the tile.
+def _gradient2(src, r, rs, dst, w, ws):
+    """F(2, 3) A along one line: 2 rows -> 4 rows."""
+    for c in range(src.shape[1]):
+        d0, d1 = src[r, c], src[r + rs, c]
+        dst[w, c] = d0
+        dst[w + ws, c] = d0 + d1
+        dst[w + 2 * ws, c] = d0 - d1
+        dst[w + 3 * ws, c] = -d1
 
-    Lines run over the other dims' points: the first `done` of each dim before
-    `dim` (the output transform shrinks each dim it has passed to m points) and
-    all alpha of each dim after it."""
+
+INPUT, OUTPUT, GRADIENT = 0, 1, 2  # which 1-D transform: B^T, A^T, A
+
+
+@numba.njit(inline="always")
+def _line(src, r, rs, dst, w, ws, m, kind):
+    if m == 4:
+        if kind == INPUT:
+            _input4(src, r, rs, dst, w, ws)
+        elif kind == OUTPUT:
+            _output4(src, r, rs, dst, w, ws)
+        else:
+            _gradient4(src, r, rs, dst, w, ws)
+    elif kind == INPUT:
+        _input2(src, r, rs, dst, w, ws)
+    elif kind == OUTPUT:
+        _output2(src, r, rs, dst, w, ws)
+    else:
+        _gradient2(src, r, rs, dst, w, ws)
+
+
+@numba.njit(inline="always")
+def _along(src, src_offset, src_steps, dst, dst_offset, dst_steps, m, kind, dim):
+    """The 1-D transform `kind` of F(m, 3) along tile dim `dim`, every line of the tile.
+
+    Lines run over the other dims' points: alpha of each dim, except the m that
+    the output transform leaves in the dims it has passed (before `dim`) and the
+    gradient transform has yet to expand (after `dim`)."""
     alpha = m + 2
     dims = src_steps.shape[0]
+    before = m if kind == OUTPUT else alpha
+    after = m if kind == GRADIENT else alpha
     lines = 1
     for i in range(dims):
         if i != dim:
-            lines *= done if i < dim else alpha
+            lines *= before if i < dim else after
     for line in range(lines):
         rest = line
         r, w = src_offset, dst_offset
         for i in range(dims - 1, -1, -1):
             if i == dim:
                 continue
-            extent = done if i < dim else alpha
+            extent = before if i < dim else after
             q = rest % extent
             rest //= extent
             r += q * src_steps[i]
             w += q * dst_steps[i]
-        _line(src, r, src_steps[dim], dst, w, dst_steps[dim], m, forward)
+        _line(src, r, src_steps[dim], dst, w, dst_steps[dim], m, kind)
+
+
+@numba.njit(inline="always")
+def _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, m, kind, a, b, own):
+    """Transform `kind` of every tile t, from rows src_origins[t] + q . src_steps of src
+    to rows dst_origins[t] + p . dst_steps of dst, through scratch tiles a and b."""
+    dims = src_steps.shape[0]
+    for t in range(src_origins.shape[0]):
+        if dims == 1:
+            _along(src, src_origins[t], src_steps, dst, dst_origins[t], dst_steps, m, kind, 0)
+            continue
+        _along(src, src_origins[t], src_steps, a, 0, own, m, kind, 0)
+        for dim in range(1, dims - 1):
+            _along(a, 0, own, b, 0, own, m, kind, dim)
+            a, b = b, a
+        _along(a, 0, own, dst, dst_origins[t], dst_steps, m, kind, dims - 1)
 
 
 @numba.njit(**OPTIONS)
-def transform_input(slab, origins, slab_steps, m, v):
-    """v = B^T d B (per dim) of every tile: tile t's point q at slab row
-    origins[t] + q . slab_steps; v is (P*T, C) with tile t's point p in row p*T + t."""
-    dims = slab_steps.shape[0]
+def transform(src, src_origins, src_steps, dst, dst_origins, dst_steps, m, kind):
+    """Transform `kind` (INPUT, OUTPUT or GRADIENT) of F(m, 3) of every tile t: tile
+    point q in row src_origins[t] + q . src_steps of src, transformed point p to row
+    dst_origins[t] + p . dst_steps of dst; rows of C channels in both."""
+    dims = src_steps.shape[0]
     alpha = m + 2
-    tiles = origins.shape[0]
-    count = alpha ** dims
-    own = np.empty(dims, dtype=np.int64)            # a tile's rows in a scratch tile
-    out = np.empty(dims, dtype=np.int64)            # ... and in v
+    own = np.empty(dims, dtype=np.int64)            # row-major strides of a scratch tile
     for i in range(dims):
         own[i] = alpha ** (dims - 1 - i)
-        out[i] = own[i] * tiles
-    a = np.empty((count, slab.shape[1]), dtype=v.dtype)
-    b = np.empty((count, slab.shape[1]), dtype=v.dtype)
-    for t in range(tiles):
-        if dims == 1:
-            _along(slab, origins[t], slab_steps, v, t, out, m, True, 0, alpha)
-            continue
-        _along(slab, origins[t], slab_steps, a, 0, own, m, True, 0, alpha)
-        for dim in range(1, dims - 1):
-            _along(a, 0, own, b, 0, own, m, True, dim, alpha)
-            a, b = b, a
-        _along(a, 0, own, v, t, out, m, True, dims - 1, alpha)
-
-
-@numba.njit(**OPTIONS)
-def transform_output(mm, m, out, origins, steps):
-    """out = A^T m A (per dim) of every tile: mm is (P*T, M) with tile t's point p in
-    row p*T + t; tile t's output q goes to row origins[t] + q . steps of out."""
-    dims = steps.shape[0]
-    alpha = m + 2
-    tiles = origins.shape[0]
-    count = alpha ** dims
-    own = np.empty(dims, dtype=np.int64)
-    source = np.empty(dims, dtype=np.int64)
-    for i in range(dims):
-        own[i] = alpha ** (dims - 1 - i)
-        source[i] = own[i] * tiles
-    a = np.empty((count, mm.shape[1]), dtype=out.dtype)
-    b = np.empty((count, mm.shape[1]), dtype=out.dtype)
-    for t in range(tiles):
-        if dims == 1:
-            _along(mm, t, source, out, origins[t], steps, m, False, 0, m)
-            continue
-        _along(mm, t, source, a, 0, own, m, False, 0, m)
-        for dim in range(1, dims - 1):
-            _along(a, 0, own, b, 0, own, m, False, dim, m)
-            a, b = b, a
-        _along(a, 0, own, out, origins[t], steps, m, False, dims - 1, m)
+    a = np.empty((alpha ** dims, src.shape[1]), dtype=dst.dtype)
+    b = np.empty((alpha ** dims, src.shape[1]), dtype=dst.dtype)
+    _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, m, kind, a, b, own)

@@ -20,8 +20,8 @@ in a single-threaded BLAS (`_threads.split_blas`): channels-last padded slab
 written straight into y.
 
 conv_transpose is the conv of the mirrored geometry (mirror.py), so it runs
-here too; the weight gradient is not a Winograd product and goes to the
-shifted algorithm. Needs Numba; real float dtypes only (others go to shifted).
+here too; the weight gradient is the same product read the other way (see
+conv_weight). Needs Numba; real float dtypes only (others go to shifted).
 """
 from __future__ import annotations
 
@@ -130,45 +130,68 @@ class _Plan:
         return (rows * self.m,) + tuple(c * self.m for c in self.counts[1:])
 
 
-def _chunks(x, u, y, plan, groups, items):
-    """Chunks [items[0], items[1]) of the plan, start to finish (one thread's share).
+def _points(plan, count):
+    """(tile rows, point steps) of a (P*T, C) array holding tile t's point p in row p*T + t."""
+    dims = len(plan.g.kernel)
+    steps = np.array([plan.alpha ** (dims - 1 - i) * count for i in range(dims)], dtype=np.int64)
+    return np.arange(count, dtype=np.int64), steps
 
-    The buffers are allocated once per thread at the largest chunk's size and
-    reused: fresh megabytes per chunk cost a page fault every 4 KiB (~1 ms a chunk)."""
+
+class _Buffers:
+    """One thread's work arrays, allocated once at the largest chunk's size and reused:
+    fresh megabytes per chunk cost a page fault every 4 KiB (~1 ms a chunk)."""
+
+    def __init__(self, plan, dtype, channels_in, channels_out):
+        most = max(last - first for _, first, last in plan.chunks)
+        tiles = most * math.prod(plan.counts[1:])
+        self.sizes = dict(slab=math.prod(plan.slab_shape(most)) * channels_in,
+                          v=plan.points * tiles * channels_in,
+                          product=plan.points * tiles * channels_out,
+                          out=math.prod(plan.out_shape(most)) * channels_out)
+        self.arrays = {name: np.empty(size, dtype=dtype) for name, size in self.sizes.items()}
+
+    def take(self, name, shape):
+        return self.arrays[name][:math.prod(shape)].reshape(shape)
+
+
+def _slab(buffers, x_last, sample, plan, inside, source, shape):
+    """The band's input, zero-padded, channels last: (prod(slab), C)."""
+    c = x_last.shape[-1]
+    slab = buffers.take("slab", shape + (c,))                       # (*slab, C)
+    slab.fill(0)
+    slab[inside] = x_last[(sample,) + source]
+    return slab.reshape(-1, c)
+
+
+def _chunks(x, u, y, plan, groups, items):
+    """Chunks [items[0], items[1]) of the conv, start to finish (one thread's share)."""
     from . import _winograd
     g, m = plan.g, plan.m
-    dtype = y.dtype
     c, b = x.shape[1], x.shape[1] // groups
     mo = y.shape[1] // groups
-    most = max(last - first for _, first, last in plan.chunks)
-    tiles_most = most * math.prod(plan.counts[1:])
-    slab_buffer = np.empty(math.prod(plan.slab_shape(most)) * c, dtype=dtype)
-    v_buffer = np.empty(plan.points * tiles_most * c, dtype=dtype)
-    product_buffer = np.empty(plan.points * tiles_most * groups * mo, dtype=dtype)
-    out_buffer = np.empty(math.prod(plan.out_shape(most)) * groups * mo, dtype=dtype)
+    buffers = _Buffers(plan, y.dtype, c, groups * mo)
     x_last = np.moveaxis(x, 1, -1)                                  # (N, *big, C), a view
     y_last = np.moveaxis(y, 1, -1)                                  # (N, *small, G*M), a view
     for sample, first, last in plan.chunks[items[0]:items[1]]:
         inside, source, origins, steps, out_origins, out_steps = plan.tables(first, last)
         count = origins.shape[0]
-        shape = plan.slab_shape(last - first)
-        slab = slab_buffer[:math.prod(shape) * c].reshape(shape + (c,))  # (*slab, C)
-        slab.fill(0)
-        slab[inside] = x_last[(sample,) + source]
-        v = v_buffer[:plan.points * count * c].reshape(plan.points, count, c)
-        _winograd.transform_input(slab.reshape(-1, c), origins, steps, m, v.reshape(-1, c))
-        product = product_buffer[:plan.points * count * groups * mo].reshape(plan.points, count, -1)
+        rows, point_steps = _points(plan, count)
+        slab = _slab(buffers, x_last, sample, plan, inside, source, plan.slab_shape(last - first))
+        v = buffers.take("v", (plan.points, count, c))
+        _winograd.transform(slab, origins, steps, v.reshape(-1, c), rows, point_steps, m,
+                            _winograd.INPUT)
+        product = buffers.take("product", (plan.points, count, groups * mo))
         for gi in range(groups):
             # (P, T, B) @ (P, B, M) -> (P, T, M)
             np.matmul(v[:, :, gi * b:(gi + 1) * b], u[:, gi],
                       out=product[:, :, gi * mo:(gi + 1) * mo])
-        shape = plan.out_shape(last - first)
-        out = out_buffer[:math.prod(shape) * groups * mo].reshape(shape + (-1,))  # (*out, G*M)
-        _winograd.transform_output(product.reshape(-1, groups * mo), m, out.reshape(-1, groups * mo),
-                                   out_origins, out_steps)
-        rows = slice(first * m, min(last * m, g.small[0]))
-        valid = (slice(0, rows.stop - rows.start),) + tuple(slice(0, s) for s in g.small[1:])
-        np.copyto(y_last[sample, rows], out[valid])
+        out = buffers.take("out", plan.out_shape(last - first) + (groups * mo,))
+        _winograd.transform(product.reshape(-1, groups * mo), rows, point_steps,
+                            out.reshape(-1, groups * mo), out_origins, out_steps, m,
+                            _winograd.OUTPUT)
+        band = slice(first * m, min(last * m, g.small[0]))
+        valid = (slice(0, band.stop - band.start),) + tuple(slice(0, s) for s in g.small[1:])
+        np.copyto(y_last[sample, band], out[valid])
 
 
 def conv(x, w, geometry):
@@ -186,11 +209,68 @@ def conv(x, w, geometry):
     return y
 
 
+def _weight_chunks(x, y, plan, groups, sums, items):
+    """One thread's share of the weight gradient in the transformed domain:
+    sum over its tiles of (A dy A^T) (.) (B^T x B), as (P, G, M, B)."""
+    from . import _winograd
+    g, m = plan.g, plan.m
+    c, b = x.shape[1], x.shape[1] // groups
+    mo = y.shape[1] // groups
+    buffers = _Buffers(plan, y.dtype, c, groups * mo)
+    x_last = np.moveaxis(x, 1, -1)                                  # (N, *big, C), a view
+    y_last = np.moveaxis(y, 1, -1)                                  # (N, *small, G*M), a view
+    total = np.zeros((plan.points, groups, mo, b), dtype=y.dtype)
+    for sample, first, last in plan.chunks[items[0]:items[1]]:
+        inside, source, origins, steps, out_origins, out_steps = plan.tables(first, last)
+        count = origins.shape[0]
+        rows, point_steps = _points(plan, count)
+        slab = _slab(buffers, x_last, sample, plan, inside, source, plan.slab_shape(last - first))
+        v = buffers.take("v", (plan.points, count, c))
+        _winograd.transform(slab, origins, steps, v.reshape(-1, c), rows, point_steps, m,
+                            _winograd.INPUT)
+        canvas = buffers.take("out", plan.out_shape(last - first) + (groups * mo,))
+        canvas.fill(0)                                              # zeros past small
+        band = slice(first * m, min(last * m, g.small[0]))
+        valid = (slice(0, band.stop - band.start),) + tuple(slice(0, s) for s in g.small[1:])
+        canvas[valid] = y_last[sample, band]
+        dy = buffers.take("product", (plan.points, count, groups * mo))
+        _winograd.transform(canvas.reshape(-1, groups * mo), out_origins, out_steps,
+                            dy.reshape(-1, groups * mo), rows, point_steps, m,
+                            _winograd.GRADIENT)
+        for gi in range(groups):
+            # (P, M, T) @ (P, T, B) -> (P, M, B), summed over the chunk's tiles
+            total[:, gi] += dy[:, :, gi * mo:(gi + 1) * mo].transpose(0, 2, 1) \
+                @ v[:, :, gi * b:(gi + 1) * b]
+    sums.append(total)  # list.append is atomic under the GIL
+
+
 def conv_transpose(y, w, geometry):
     """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big): the mirrored conv of y."""
     return conv(y, flipped(w, geometry.groups), mirrored(geometry))
 
 
 def conv_weight(x, y, geometry):
-    """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k): the shifted algorithm's."""
-    return shifted.conv_weight(x, y, geometry)
+    """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, 3, ..., 3).
+
+    With U = G w G^T the conv is y = A^T (U (.) V) A per tile, so the gradient of
+    the weight is G^T [sum over tiles of (A dy A^T) (.) V] G: P GEMMs of
+    (M, T) @ (T, B), summed over every tile, then one small transform."""
+    g = geometry
+    dtype = np.result_type(x, y)
+    if not _real(dtype):
+        return shifted.conv_weight(x, y, g)
+    b, mo = x.shape[1] // g.groups, y.shape[1] // g.groups
+    plan = _Plan(g, x.shape[0], g.groups * b, g.groups * mo, dtype.itemsize)
+    sums = []
+    split_blas(_weight_chunks, len(plan.chunks), np.ascontiguousarray(x, dtype=dtype),
+               np.ascontiguousarray(y, dtype=dtype), plan, g.groups, sums)
+    total = np.zeros((plan.points, g.groups, mo, b)) if not sums else \
+        np.sum([s.astype(np.float64) for s in sums], axis=0)
+    gt = np.asarray(MATRICES[plan.m][1]).T                          # (3, alpha)
+    dims = len(g.kernel)
+    # (P, G, M, B) -> (G, M, B, alpha, ..., alpha) -> G^T along each point axis -> (.., 3, ..)
+    grad = np.moveaxis(total.reshape((plan.alpha,) * dims + total.shape[1:]),
+                       tuple(range(dims)), tuple(range(3, 3 + dims)))
+    for axis in range(3, 3 + dims):
+        grad = np.moveaxis(np.tensordot(grad, gt, axes=([axis], [1])), -1, axis)
+    return grad.reshape((g.groups * mo, b) + tuple(g.kernel)).astype(dtype)
