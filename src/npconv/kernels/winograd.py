@@ -125,6 +125,12 @@ class _Plan:
                 _offsets(counts, tuple(m * s for s in out_strides)),
                 np.array(out_strides, dtype=np.int64))
 
+    def band(self, first, last):
+        """(rows of y, the canvas's slices inside y) of a band of tile rows [first, last)."""
+        rows = slice(first * self.m, min(last * self.m, self.g.small[0]))
+        return rows, (slice(0, rows.stop - rows.start),) + tuple(slice(0, s)
+                                                                 for s in self.g.small[1:])
+
     def out_shape(self, rows):
         """Output canvas of a band of `rows` tile rows: whole tiles, cropped to small after."""
         return (rows * self.m,) + tuple(c * self.m for c in self.counts[1:])
@@ -154,43 +160,42 @@ class _Buffers:
         return self.arrays[name][:math.prod(shape)].reshape(shape)
 
 
-def _slab(buffers, x_last, sample, plan, inside, source, shape):
-    """The band's input, zero-padded, channels last: (prod(slab), C)."""
+def _transformed_input(buffers, x_last, plan, sample, first, last):
+    """A chunk's input, zero-padded channels last and transformed: V as (P, T, C),
+    with the chunk's (tile rows, point steps) in V and its output canvas tables."""
+    from . import _winograd
+    inside, source, origins, steps, out_origins, out_steps = plan.tables(first, last)
     c = x_last.shape[-1]
-    slab = buffers.take("slab", shape + (c,))                       # (*slab, C)
+    slab = buffers.take("slab", plan.slab_shape(last - first) + (c,))  # (*slab, C)
     slab.fill(0)
     slab[inside] = x_last[(sample,) + source]
-    return slab.reshape(-1, c)
+    points = _points(plan, origins.shape[0])
+    v = buffers.take("v", (plan.points, origins.shape[0], c))
+    _winograd.transform(slab.reshape(-1, c), origins, steps, v.reshape(-1, c), *points, plan.m,
+                        _winograd.INPUT)
+    return v, points, (out_origins, out_steps)
 
 
 def _chunks(x, u, y, plan, groups, items):
     """Chunks [items[0], items[1]) of the conv, start to finish (one thread's share)."""
     from . import _winograd
-    g, m = plan.g, plan.m
+    m = plan.m
     c, b = x.shape[1], x.shape[1] // groups
     mo = y.shape[1] // groups
     buffers = _Buffers(plan, y.dtype, c, groups * mo)
     x_last = np.moveaxis(x, 1, -1)                                  # (N, *big, C), a view
     y_last = np.moveaxis(y, 1, -1)                                  # (N, *small, G*M), a view
     for sample, first, last in plan.chunks[items[0]:items[1]]:
-        inside, source, origins, steps, out_origins, out_steps = plan.tables(first, last)
-        count = origins.shape[0]
-        rows, point_steps = _points(plan, count)
-        slab = _slab(buffers, x_last, sample, plan, inside, source, plan.slab_shape(last - first))
-        v = buffers.take("v", (plan.points, count, c))
-        _winograd.transform(slab, origins, steps, v.reshape(-1, c), rows, point_steps, m,
-                            _winograd.INPUT)
-        product = buffers.take("product", (plan.points, count, groups * mo))
+        v, points, canvas_tables = _transformed_input(buffers, x_last, plan, sample, first, last)
+        product = buffers.take("product", v.shape[:2] + (groups * mo,))
         for gi in range(groups):
             # (P, T, B) @ (P, B, M) -> (P, T, M)
             np.matmul(v[:, :, gi * b:(gi + 1) * b], u[:, gi],
                       out=product[:, :, gi * mo:(gi + 1) * mo])
         out = buffers.take("out", plan.out_shape(last - first) + (groups * mo,))
-        _winograd.transform(product.reshape(-1, groups * mo), rows, point_steps,
-                            out.reshape(-1, groups * mo), out_origins, out_steps, m,
-                            _winograd.OUTPUT)
-        band = slice(first * m, min(last * m, g.small[0]))
-        valid = (slice(0, band.stop - band.start),) + tuple(slice(0, s) for s in g.small[1:])
+        _winograd.transform(product.reshape(-1, groups * mo), *points,
+                            out.reshape(-1, groups * mo), *canvas_tables, m, _winograd.OUTPUT)
+        band, valid = plan.band(first, last)
         np.copyto(y_last[sample, band], out[valid])
 
 
@@ -213,7 +218,7 @@ def _weight_chunks(x, y, plan, groups, sums, items):
     """One thread's share of the weight gradient in the transformed domain:
     sum over its tiles of (A dy A^T) (.) (B^T x B), as (P, G, M, B)."""
     from . import _winograd
-    g, m = plan.g, plan.m
+    m = plan.m
     c, b = x.shape[1], x.shape[1] // groups
     mo = y.shape[1] // groups
     buffers = _Buffers(plan, y.dtype, c, groups * mo)
@@ -221,22 +226,14 @@ def _weight_chunks(x, y, plan, groups, sums, items):
     y_last = np.moveaxis(y, 1, -1)                                  # (N, *small, G*M), a view
     total = np.zeros((plan.points, groups, mo, b), dtype=y.dtype)
     for sample, first, last in plan.chunks[items[0]:items[1]]:
-        inside, source, origins, steps, out_origins, out_steps = plan.tables(first, last)
-        count = origins.shape[0]
-        rows, point_steps = _points(plan, count)
-        slab = _slab(buffers, x_last, sample, plan, inside, source, plan.slab_shape(last - first))
-        v = buffers.take("v", (plan.points, count, c))
-        _winograd.transform(slab, origins, steps, v.reshape(-1, c), rows, point_steps, m,
-                            _winograd.INPUT)
+        v, points, canvas_tables = _transformed_input(buffers, x_last, plan, sample, first, last)
         canvas = buffers.take("out", plan.out_shape(last - first) + (groups * mo,))
         canvas.fill(0)                                              # zeros past small
-        band = slice(first * m, min(last * m, g.small[0]))
-        valid = (slice(0, band.stop - band.start),) + tuple(slice(0, s) for s in g.small[1:])
+        band, valid = plan.band(first, last)
         canvas[valid] = y_last[sample, band]
-        dy = buffers.take("product", (plan.points, count, groups * mo))
-        _winograd.transform(canvas.reshape(-1, groups * mo), out_origins, out_steps,
-                            dy.reshape(-1, groups * mo), rows, point_steps, m,
-                            _winograd.GRADIENT)
+        dy = buffers.take("product", v.shape[:2] + (groups * mo,))
+        _winograd.transform(canvas.reshape(-1, groups * mo), *canvas_tables,
+                            dy.reshape(-1, groups * mo), *points, m, _winograd.GRADIENT)
         for gi in range(groups):
             # (P, M, T) @ (P, T, B) -> (P, M, B), summed over the chunk's tiles
             total[:, gi] += dy[:, :, gi * mo:(gi + 1) * mo].transpose(0, 2, 1) \
