@@ -29,6 +29,7 @@ CASES = {
                                 (45, 40, 30)),
     "long_rows": (3, 1, 1, (1, 1), 1, 2, 2, (3, 3, 40)),
     "stride1_groups_asymmetric": (3, 1, 1, (2, 0), 2, 3, 2, (10, 9, 7)),
+    "dilated_after_first": (3, 1, (1, 2, 3), ((1, 0), (2, 2), (0, 3)), 2, 2, 3, (8, 9, 10)),
     "strided_long_rows": (3, 2, 1, (1, 1), 2, 2, 3, (3, 3, 40)),
 }
 
@@ -118,6 +119,22 @@ def test_algorithm_in_tiles(name, case, op, work_bytes, rng, monkeypatch):
     if not kernels.ALGORITHMS[name].supports(g):
         pytest.skip(f"{name} does not handle {case}")
     run(kernels.ALGORITHMS[name], op, g, pads, b, m, rng, n=3)
+
+
+@pytest.mark.parametrize("work_bytes", [1, 3000, None])
+@pytest.mark.parametrize("op", ["conv", "conv_weight"])
+@pytest.mark.parametrize("case", ["plain", "crop", "stride1_groups_asymmetric", "long_rows",
+                                  "dilated_after_first"])
+@pytest.mark.parametrize("n", [2, 3])
+def test_shifted_by_planes(n, case, op, work_bytes, rng, monkeypatch):
+    """shifted's plane path (columns per plane of the first dim, shared by the output
+    planes that read them), forced on small shapes, in bands of every size."""
+    monkeypatch.setattr(kernels.shifted, "PLANE", 1)
+    if work_bytes is not None:
+        monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
+    g, pads, b, m = geometry_of(case, n)
+    assert kernels.shifted._by_planes(g)
+    run(kernels.shifted, op, g, pads, b, m, rng, n=2)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

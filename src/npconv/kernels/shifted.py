@@ -13,6 +13,16 @@ dropped by conv, and meet zeros of y in conv_weight. Several samples share
 one flat axis, one canvas after another, so small images still make one
 large GEMM; large ones are cut into bands of rows along the first dim.
 
+When the rows of the first dim are planes (3-d and up; PLANE positions or
+more per row), the shift along the first dim is taken from memory instead:
+the columns of each canvas plane are built once, over the other dims only,
+
+    planes[q, (j', b), f] = canvas[b, q, f + off'(j')]      j' = (j_1, ..., j_n)
+
+and output plane r reads planes r .. r + k_0 - 1, which lie one after another
+in memory, so its GEMM operand (k_0 * K' * B, L) is a view: the columns cost
+k' = prod(k[1:]) copies of the input instead of prod(k) (conv3d_3x3: 9 not 27).
+
 Every buffer is per tile and bounded by geometry.WORK_BYTES; npconv's threads
 take whole tiles (_threads.each). Stride 1 only; phase.py
 reduces strided geometries to stride-1 ones.
@@ -31,8 +41,15 @@ from .geometry import (bands, channels, extent, flipped, group_major, matrix, mi
                        unmatrix)
 
 
+PLANE = 512  # positions per row of the first dim from which rows share their columns
+
+
 def supports(geometry):
     return all(s == 1 for s in geometry.stride)
+
+
+def _by_planes(g):
+    return len(g.kernel) > 1 and g.dilation[0] == 1 and math.prod(g.small[1:]) >= PLANE
 
 
 class Tile(NamedTuple):
@@ -95,6 +112,83 @@ def _conv_tile(x, w2, y, g, tile):
     np.copyto(group_major(y, tile.samples, tile.rows, g.groups), _on_grid(flat, tile, g))
 
 
+class Planes(NamedTuple):
+    """Sub-grid of one plane (a row of the first dim): its canvas and output extent."""
+
+    grid: tuple     # span[1:]
+    length: int     # flat positions from the first output of a plane to its last, inclusive
+
+
+def _plane_grid(g):
+    grid = extent(g.small, g)[1:]
+    last = sum((e - 1) * s for e, s in zip(g.small[1:], row_major(grid)))
+    return Planes(grid, last + 1)
+
+
+def _plane_tiles(n, g, bytes_per_position):
+    """(sample, rows) bands: one sample each, rows of output planes in the work budget."""
+    span = extent(g.small, g)
+    halo = span[0] - g.small[0]
+    for samples, rows in bands(n, g.small[0], math.prod(span[1:]) * bytes_per_position, halo,
+                               parts=threads()):
+        for sample in range(samples.start, samples.stop):
+            yield sample, rows
+
+
+def _plane_columns(x, sample, rows, g, planes):
+    """(G, rows + halo, K' * B, length) columns of each canvas plane over dims 1.. only."""
+    halo = g.kernel[0] - 1
+    starts = (rows.start - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
+    slab = np.ascontiguousarray(windows.region(x[sample], starts,
+                                               (rows.stop - rows.start + halo,) + planes.grid))
+    c, count = slab.shape[:2]                                       # (C, rows + halo, *grid)
+    b = c // g.groups
+    step = slab.itemsize
+    view = as_strided(slab, shape=(g.groups, count) + tuple(g.kernel[1:]) + (b, planes.length),
+                      strides=(b * slab.strides[0], slab.strides[1])
+                      + tuple(d * s * step for d, s in zip(g.dilation[1:], row_major(planes.grid)))
+                      + (slab.strides[0], step),
+                      writeable=False)
+    # (G, rows + halo, *k[1:], B, length) -> (G, rows + halo, K'*B, length)
+    return np.ascontiguousarray(view).reshape(g.groups, count, -1, planes.length)
+
+
+def _operand(cols, r, k0):
+    """Output plane r's columns: planes r .. r + k0 - 1 as one (G, k0*K'*B, length) view."""
+    part = cols[:, r:r + k0]                                        # (G, k0, K'*B, length)
+    return part.reshape(part.shape[0], -1, part.shape[-1])
+
+
+def _on_plane(flat, planes, g):
+    """(G, M, prod(grid)) -> the plane's output positions, (G, M, *small[1:])."""
+    grid = flat.reshape(flat.shape[:2] + planes.grid)
+    return grid[(...,) + tuple(slice(0, e) for e in g.small[1:])]
+
+
+def _conv_planes(x, w2, y, g, planes, tile):
+    sample, rows = tile
+    cols = _plane_columns(x, sample, rows, g, planes)
+    flat = np.empty(w2.shape[:2] + (math.prod(planes.grid),), dtype=y.dtype)
+    out = y[sample].reshape((g.groups, -1) + y.shape[2:])          # (G, M, *small)
+    for r in range(rows.stop - rows.start):
+        # (G, M, k0*K'*B) @ (G, k0*K'*B, length) -> (G, M, length)
+        np.matmul(w2, _operand(cols, r, g.kernel[0]), out=flat[:, :, :planes.length])
+        np.copyto(out[:, :, rows.start + r], _on_plane(flat, planes, g))
+
+
+def _weight_planes(x, y, g, planes, tile):
+    sample, rows = tile
+    cols = _plane_columns(x, sample, rows, g, planes)
+    dy = y[sample].reshape((g.groups, -1) + y.shape[2:])            # (G, M, *small)
+    flat = np.zeros(dy.shape[:2] + (math.prod(planes.grid),), dtype=y.dtype)
+    grad = 0
+    for r in range(rows.stop - rows.start):
+        np.copyto(_on_plane(flat, planes, g), dy[:, :, rows.start + r])  # zeros elsewhere
+        # (G, M, length) @ (G, length, k0*K'*B) -> (G, M, k0*K'*B)
+        grad = grad + flat[:, :, :planes.length] @ _operand(cols, r, g.kernel[0]).transpose(0, 2, 1)
+    return grad
+
+
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small), stride 1."""
     g = geometry
@@ -103,6 +197,10 @@ def conv(x, w, geometry):
     dtype = np.result_type(x, w)
     w2 = matrix(w, g.groups)                                        # (G, M, K*B)
     y = np.empty((n, g.groups * m) + tuple(g.small), dtype=dtype)
+    if _by_planes(g):
+        per_position = g.groups * (b * math.prod(g.kernel[1:]) + b + m) * dtype.itemsize
+        each(_conv_planes, _plane_tiles(n, g, per_position), x, w2, y, g, _plane_grid(g))
+        return y
     per_position = g.groups * (b * math.prod(g.kernel) + b + m) * dtype.itemsize
     each(_conv_tile, tiles(n, g, per_position), x, w2, y, g)
     return y
@@ -129,8 +227,13 @@ def conv_weight(x, y, geometry):
     b = x.shape[1] // g.groups
     m = y.shape[1] // g.groups
     dtype = np.result_type(x, y)
-    per_position = g.groups * (b * math.prod(g.kernel) + b + m) * dtype.itemsize
-    grad = each(_weight_tile, tiles(n, g, per_position), x, y.astype(dtype, copy=False), g)
+    if _by_planes(g):
+        per_position = g.groups * (b * math.prod(g.kernel[1:]) + b + m) * dtype.itemsize
+        grad = each(_weight_planes, _plane_tiles(n, g, per_position), x,
+                    y.astype(dtype, copy=False), g, _plane_grid(g))
+    else:
+        per_position = g.groups * (b * math.prod(g.kernel) + b + m) * dtype.itemsize
+        grad = each(_weight_tile, tiles(n, g, per_position), x, y.astype(dtype, copy=False), g)
     if grad is None:  # no samples
         grad = np.zeros((g.groups, m, math.prod(g.kernel) * b), dtype=dtype)
     return unmatrix(grad.astype(dtype, copy=False), g.groups, g.kernel)
