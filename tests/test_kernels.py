@@ -137,6 +137,33 @@ def test_shifted_by_planes(n, case, op, work_bytes, rng, monkeypatch):
     run(kernels.shifted, op, g, pads, b, m, rng, n=2)
 
 
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_winograd_transforms_match_their_matrices(m, dims, rng):
+    """The compiled transforms (written out by hand) against the published matrices
+    B^T, A^T and A = (A^T)^T applied along every dim of a tile, with NumPy."""
+    if not kernels.winograd.supports(geometry_of("plain", 1)[0]):
+        pytest.skip("Numba is not installed")
+    from npconv.kernels import _winograd
+    bt, _, at = (np.asarray(a, dtype=np.float64) for a in kernels.winograd.MATRICES[m])
+    alpha, channels_ = m + 2, 5
+    for kind, matrix in ((_winograd.INPUT, bt), (_winograd.OUTPUT, at), (_winograd.GRADIENT, at.T)):
+        size_in, size_out = matrix.shape[1], matrix.shape[0]
+        tile = rng.standard_normal((size_in,) * dims + (channels_,))
+        expected = tile
+        for axis in range(dims):
+            expected = np.moveaxis(np.tensordot(matrix, expected, axes=([1], [axis])), 0, axis)
+        # source and target laid out as (alpha,)*dims grids of channel rows
+        src = np.zeros((alpha,) * dims + (channels_,))
+        src[(slice(0, size_in),) * dims] = tile
+        dst = np.zeros_like(src)
+        steps = np.array([alpha ** (dims - 1 - i) for i in range(dims)], dtype=np.int64)
+        origin = np.zeros(1, dtype=np.int64)
+        _winograd.transform(src.reshape(-1, channels_), origin, steps, dst.reshape(-1, channels_),
+                            origin, steps, m, kind)
+        assert np.allclose(dst[(slice(0, size_out),) * dims], expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", ["plain", "crop", "stride1_groups_asymmetric"])
 def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):

@@ -23,6 +23,19 @@ from . import _arguments as args
 from . import shapes
 
 
+def overlap(starts, lengths, sizes):
+    """(source, target) slices per dim of a window [start, start + length) over an array
+    of `sizes`: the part inside the array, and where it sits in the window; empty
+    slices where they do not meet."""
+    source, target = [], []
+    for st, ln, sz in zip(starts, lengths, sizes):
+        lo = max(st, 0)
+        hi = max(min(st + ln, sz), lo)
+        source.append(slice(lo, hi))
+        target.append(slice(lo - st, hi - st))
+    return tuple(source), tuple(target)
+
+
 def region(a, starts, lengths):
     """a[..., start:start+length] over the trailing dims, zero outside `a`.
 
@@ -35,14 +48,8 @@ def region(a, starts, lengths):
     if all(0 <= st and st + ln <= sz for st, ln, sz in zip(starts, lengths, size)):
         return a[(...,) + tuple(slice(st, st + ln) for st, ln in zip(starts, lengths))]
     out = np.zeros(lead + tuple(lengths), dtype=a.dtype)
-    src, dst = [], []
-    for st, ln, sz in zip(starts, lengths, size):
-        lo, hi = max(st, 0), min(st + ln, sz)
-        if hi <= lo:
-            return out
-        src.append(slice(lo, hi))
-        dst.append(slice(lo - st, hi - st))
-    out[(...,) + tuple(dst)] = a[(...,) + tuple(src)]
+    src, dst = overlap(starts, lengths, size)
+    out[(...,) + dst] = a[(...,) + src]
     return out
 
 

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .._threads import split
-from .geometry import extent, row_major
+from .geometry import extent, offsets, row_major
 
 AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
 
@@ -31,21 +31,13 @@ def supports(geometry):
     return AVAILABLE
 
 
-def _offsets(sizes, steps, strides):
-    """Flat offsets sum_i v_i * steps_i * strides_i over the row-major grid v < sizes."""
-    total = np.zeros((), dtype=np.int64)
-    for size, step, stride in zip(sizes, steps, strides):
-        total = np.add.outer(total, np.arange(size, dtype=np.int64) * (step * stride))
-    return total.ravel()
-
-
 def _tables(g):
     """(span, rows, taps, step, grid): the canvas every window fits in, the loops' offset
     tables, and whether every stride is 1 (the loops then run over whole planes)."""
     span = extent(g.small, g)
     strides = row_major(span)
-    rows = _offsets(g.small[:-1], g.stride[:-1], strides[:-1])
-    taps = _offsets(g.kernel, g.dilation, strides)
+    rows = offsets(g.small[:-1], [s * t for s, t in zip(g.stride[:-1], strides[:-1])])
+    taps = offsets(g.kernel, [d * t for d, t in zip(g.dilation, strides)])
     return span, rows, taps, g.stride[-1], all(s == 1 for s in g.stride)
 
 

@@ -35,7 +35,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
 from .._threads import each, threads
-from .geometry import bands, channels, extent, group_major, matrix, unmatrix
+from .geometry import bands, channels, extent, gemm_operands, group_major, matrix, unmatrix
 
 SHORT = 8  # output rows shorter than this gather channels last
 
@@ -114,12 +114,10 @@ def _conv_tile(x, w2, y, g, tile):
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
     g = geometry
-    n = x.shape[0]
-    m, b = channels(w, g.groups)
-    dtype = np.result_type(x, w)
-    w2 = matrix(w, g.groups)                                        # (G, M, K*B)
-    y = np.empty((n, g.groups * m) + tuple(g.small), dtype=dtype)
-    tiles = bands(n, g.small[0], _row_bytes(g, w2.shape[2] + m, dtype.itemsize), parts=threads())
+    w2, y = gemm_operands(x, w, g)
+    m = w2.shape[1]
+    tiles = bands(x.shape[0], g.small[0], _row_bytes(g, w2.shape[2] + m, y.itemsize),
+                  parts=threads())
     each(_conv_tile, tiles, x, w2, y, g)
     return y
 

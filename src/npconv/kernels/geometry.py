@@ -41,6 +41,14 @@ def channels(w, groups):
     return w.shape[0] // groups, w.shape[1]
 
 
+def offsets(sizes, steps):
+    """Flat offsets sum_i v_i * steps_i over the row-major grid v < sizes, as int64."""
+    total = np.zeros((), dtype=np.int64)
+    for size, step in zip(sizes, steps):
+        total = np.add.outer(total, np.arange(size, dtype=np.int64) * step)
+    return total.ravel()
+
+
 def flipped(w, groups):
     """The weight of the mirrored geometry: (G*M, B, *k) -> (G*B, M, *k), kernel reversed.
 
@@ -76,6 +84,14 @@ def matrix(w, groups):
     m, b = channels(w, groups)
     wg = w.reshape((groups, m, b) + w.shape[2:])                   # (G, M, B, *k)
     return transposed(np.moveaxis(wg, 2, -1)).reshape(groups, m, -1)
+
+
+def gemm_operands(x, w, g):
+    """(w2, y) of an im2col-style conv: the weight as GEMM rows, (G, M, K*B), and
+    the empty output (N, G*M, *small) in the result dtype."""
+    w2 = matrix(w, g.groups)                                        # (G, M, K*B)
+    y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=np.result_type(x, w))
+    return w2, y
 
 
 def unmatrix(a, groups, kernel):

@@ -37,8 +37,8 @@ from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
 from .._threads import each, threads
-from .geometry import (bands, channels, extent, flipped, group_major, matrix, mirrored, row_major,
-                       unmatrix)
+from .geometry import (bands, channels, extent, flipped, gemm_operands, group_major, mirrored,
+                       row_major, unmatrix)
 
 
 PLANE = 512  # positions per row of the first dim from which rows share their columns
@@ -194,9 +194,8 @@ def conv(x, w, geometry):
     g = geometry
     n = x.shape[0]
     m, b = channels(w, g.groups)
-    dtype = np.result_type(x, w)
-    w2 = matrix(w, g.groups)                                        # (G, M, K*B)
-    y = np.empty((n, g.groups * m) + tuple(g.small), dtype=dtype)
+    w2, y = gemm_operands(x, w, g)
+    dtype = y.dtype
     if _by_planes(g):
         per_position = g.groups * (b * math.prod(g.kernel[1:]) + b + m) * dtype.itemsize
         each(_conv_planes, _plane_tiles(n, g, per_position), x, w2, y, g, _plane_grid(g))

@@ -29,9 +29,10 @@ import math
 
 import numpy as np
 
+from .. import windows
 from .._threads import split_blas
 from . import depthwise, shifted
-from .geometry import channels, flipped, mirrored, row_major
+from .geometry import channels, flipped, mirrored, offsets, row_major
 
 CHUNK_BYTES = 4 * 2**20  # transformed input + product of one chunk
 
@@ -75,14 +76,6 @@ def weights(w, groups, m):
     return u.reshape(groups, mo, b, -1).transpose(3, 0, 2, 1)
 
 
-def _offsets(sizes, steps):
-    """Flat offsets sum_i v_i * steps_i over the row-major grid v < sizes."""
-    total = np.zeros((), dtype=np.int64)
-    for size, step in zip(sizes, steps):
-        total = np.add.outer(total, np.arange(size, dtype=np.int64) * step)
-    return total.ravel()
-
-
 class _Plan:
     """Tiles, chunks and the tables of one call."""
 
@@ -111,18 +104,13 @@ class _Plan:
         g, m = self.g, self.m
         shape = self.slab_shape(last - first)
         starts = (first * m - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
-        inside, source = [], []
-        for start, length, size in zip(starts, shape, g.big):
-            lo, hi = max(start, 0), min(start + length, size)
-            hi = max(hi, lo)
-            source.append(slice(lo, hi))
-            inside.append(slice(lo - start, hi - start))
+        source, inside = windows.overlap(starts, shape, g.big)
         counts = (last - first,) + self.counts[1:]
         strides = row_major(shape)
         out_strides = row_major(self.out_shape(last - first))
-        return (tuple(inside), tuple(source),
-                _offsets(counts, tuple(m * s for s in strides)), np.array(strides, dtype=np.int64),
-                _offsets(counts, tuple(m * s for s in out_strides)),
+        return (inside, source,
+                offsets(counts, tuple(m * s for s in strides)), np.array(strides, dtype=np.int64),
+                offsets(counts, tuple(m * s for s in out_strides)),
                 np.array(out_strides, dtype=np.int64))
 
     def band(self, first, last):
@@ -176,15 +164,19 @@ def _transformed_input(buffers, x_last, plan, sample, first, last):
     return v, points, (out_origins, out_steps)
 
 
+def _share(x, y, plan, groups):
+    """A thread's set-up: channels per group, its buffers, x and y channels-last views."""
+    b, mo = x.shape[1] // groups, y.shape[1] // groups
+    buffers = _Buffers(plan, y.dtype, x.shape[1], y.shape[1])
+    # (N, C, *big) -> (N, *big, C) and (N, G*M, *small) -> (N, *small, G*M), views
+    return b, mo, buffers, np.moveaxis(x, 1, -1), np.moveaxis(y, 1, -1)
+
+
 def _chunks(x, u, y, plan, groups, items):
     """Chunks [items[0], items[1]) of the conv, start to finish (one thread's share)."""
     from . import _winograd
     m = plan.m
-    c, b = x.shape[1], x.shape[1] // groups
-    mo = y.shape[1] // groups
-    buffers = _Buffers(plan, y.dtype, c, groups * mo)
-    x_last = np.moveaxis(x, 1, -1)                                  # (N, *big, C), a view
-    y_last = np.moveaxis(y, 1, -1)                                  # (N, *small, G*M), a view
+    b, mo, buffers, x_last, y_last = _share(x, y, plan, groups)
     for sample, first, last in plan.chunks[items[0]:items[1]]:
         v, points, canvas_tables = _transformed_input(buffers, x_last, plan, sample, first, last)
         product = buffers.take("product", v.shape[:2] + (groups * mo,))
@@ -219,11 +211,7 @@ def _weight_chunks(x, y, plan, groups, sums, items):
     sum over its tiles of (A dy A^T) (.) (B^T x B), as (P, G, M, B)."""
     from . import _winograd
     m = plan.m
-    c, b = x.shape[1], x.shape[1] // groups
-    mo = y.shape[1] // groups
-    buffers = _Buffers(plan, y.dtype, c, groups * mo)
-    x_last = np.moveaxis(x, 1, -1)                                  # (N, *big, C), a view
-    y_last = np.moveaxis(y, 1, -1)                                  # (N, *small, G*M), a view
+    b, mo, buffers, x_last, y_last = _share(x, y, plan, groups)
     total = np.zeros((plan.points, groups, mo, b), dtype=y.dtype)
     for sample, first, last in plan.chunks[items[0]:items[1]]:
         v, points, canvas_tables = _transformed_input(buffers, x_last, plan, sample, first, last)
