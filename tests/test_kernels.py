@@ -137,16 +137,15 @@ def test_shifted_by_planes(n, case, op, work_bytes, rng, monkeypatch):
     run(kernels.shifted, op, g, pads, b, m, rng, n=2)
 
 
-@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("dims", [1, 2, 3])
-def test_winograd_transforms_match_their_matrices(m, dims, rng):
+def test_winograd_transforms_match_their_matrices(dims, rng):
     """The compiled transforms (written out by hand) against the published matrices
     B^T, A^T and A = (A^T)^T applied along every dim of a tile, with NumPy."""
     if not kernels.winograd.supports(geometry_of("plain", 1)[0]):
         pytest.skip("Numba is not installed")
     from npconv.kernels import _winograd
-    bt, _, at = (np.asarray(a, dtype=np.float64) for a in kernels.winograd.MATRICES[m])
-    alpha, channels_ = m + 2, 5
+    bt, _, at = (np.asarray(a, dtype=np.float64) for a in kernels.winograd.MATRICES)
+    alpha, channels_ = kernels.winograd.ALPHA, 5
     for kind, matrix in ((_winograd.INPUT, bt), (_winograd.OUTPUT, at), (_winograd.GRADIENT, at.T)):
         size_in, size_out = matrix.shape[1], matrix.shape[0]
         tile = rng.standard_normal((size_in,) * dims + (channels_,))
@@ -160,7 +159,7 @@ def test_winograd_transforms_match_their_matrices(m, dims, rng):
         steps = np.array([alpha ** (dims - 1 - i) for i in range(dims)], dtype=np.int64)
         origin = np.zeros(1, dtype=np.int64)
         _winograd.transform(src.reshape(-1, channels_), origin, steps, dst.reshape(-1, channels_),
-                            origin, steps, m, kind)
+                            origin, steps, kind)
         assert np.allclose(dst[(slice(0, size_out),) * dims], expected, rtol=1e-12, atol=1e-12)
 
 
@@ -177,7 +176,7 @@ def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):
     before = npconv.get_num_threads()
     npconv.set_num_threads(threads)
     try:
-        for n in (1, 2):
+        for n in (1, 2, 3):
             g, pads, b, m = geometry_of(case, n)
             run(kernels.winograd, "conv", g, pads, b, m, rng, n=3)
             x = rng.standard_normal((3, g.groups * b) + g.big).astype(np.float32)
@@ -196,6 +195,26 @@ def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):
             assert np.abs(grad - exact).max() <= 1e-5 * np.abs(exact).max()
     finally:
         npconv.set_num_threads(before)
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("kernel, pads, big", [
+    ((5, 3, 3), ((2, 1), (1, 1), (0, 2)), (9, 7, 10)),
+    ((2, 3, 3, 3), ((1, 0), (0, 1), (1, 1), (2, 0)), (4, 5, 6, 7)),
+])
+def test_winograd_lead_dims(kernel, pads, big, groups, op, rng, monkeypatch):
+    """Dims before the last two keep their taps (any size), summed inside the GEMMs:
+    one run of consecutive planes per outer tap with one group, a run per tap with
+    several; in bands of every size."""
+    n = len(kernel)
+    small = tuple(s + lo + hi - k + 1 for s, k, (lo, hi) in zip(big, kernel, pads))
+    g = Geometry(kernel, (1,) * n, (1,) * n, tuple(lo for lo, _ in pads), big, small, groups)
+    if not kernels.winograd.supports(g):
+        pytest.skip("Numba is not installed")
+    for chunk in (1, kernels.winograd.CHUNK_BYTES):
+        monkeypatch.setattr(kernels.winograd, "CHUNK_BYTES", chunk)
+        run(kernels.winograd, op, g, pads, 2, 3, rng)
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -232,9 +251,11 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
     ("conv_weight", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "winograd"),
     # its input gradient: the mirrored conv (which is Winograd's again)
     ("conv_transpose", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "mirror"),
-    # conv3d_3x3: shifted slices (Winograd measured slower there)
-    ("conv", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, "shifted"),
-    ("conv_weight", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, "shifted"),
+    # conv3d_3x3: Winograd over the last two dims, the depth taps summed in the GEMMs
+    ("conv", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, "winograd"),
+    ("conv_weight", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, "winograd"),
+    # wave_conv1d: 7 taps, shifted slices
+    ("conv", suite_geometry(7, 1, 3, (16384,), (16384,)), 64, 64, "shifted"),
     # dcgan_g2's backward: its weight gradient by phases, its input gradient by im2col
     ("conv_weight", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "phase"),
     ("conv", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "gemm"),

@@ -27,7 +27,7 @@ against the loop reference):
     phase      stride > 1: a sum of stride-1 problems, one per phase of the big side
     mirror     stride 1: the problem with big and small sides swapped
     depthwise  few channels per group: compiled direct loops (Numba)
-    winograd   stride-1 3-wide kernels: F(m, 3) transforms around P small GEMMs (Numba)
+    winograd   stride 1, 3x3 in the last two dims: F(4, 3) transforms around small GEMMs (Numba)
 
 The planner (`choose`) picks one per call; its rules, in order, each the
 faster one measured on the benchmark's layers (bench/suite.json):
@@ -45,11 +45,13 @@ faster one measured on the benchmark's layers (bench/suite.json):
  5. conv / conv_weight: strided or 1x1 -> gemm (the windows waste nothing;
     a strided conv whose kernel covers its stride gathers them channels last,
     gemm.py); phase measured slower there (resnet_down 12 ms vs 8.6 ms);
-    stride 1 -> winograd for 2-d 3x3 kernels with at least WINOGRAD_CHANNELS
-    channels on each side (resnet_3x3 20 -> 11 ms, its weight gradient
-    19 -> 11 ms; in 1-d and 3-d it measured slower than shifted: its
-    transforms outweigh the saved multiplies), else shifted when the canvas
-    margin adds at most a quarter to the output grid, else gemm.
+    stride 1 -> winograd for kernels 3 wide in their last two dims (2-d and
+    up) with at least WINOGRAD_CHANNELS channels on each side (resnet_3x3
+    20 -> 11 ms, its weight gradient 19 -> 11 ms; conv3d_3x3 13.6 -> 7.3 ms
+    and its weight gradient 18.5 -> 8.2 ms, the depth taps summed inside the
+    GEMMs; in 1-d it measured slower than shifted: its transforms outweigh
+    the saved multiplies), else shifted when the canvas margin adds at most
+    a quarter to the output grid, else gemm.
 
 Without Numba, depthwise, col2im and winograd are never chosen; gemm and
 shifted stand in.
@@ -105,7 +107,7 @@ def choose(op, geometry, b, m):
         return phase
     if strided or pointwise:
         return gemm
-    if len(g.kernel) == 2 and min(b, m) >= WINOGRAD_CHANNELS and winograd.supports(g):
+    if len(g.kernel) >= 2 and min(b, m) >= WINOGRAD_CHANNELS and winograd.supports(g):
         return winograd
     return shifted if _margin(g) <= MAX_MARGIN else gemm
 

@@ -2,13 +2,13 @@
 
 Every array is rows of C channels (channels last), so each step is a loop
 over a contiguous run of channels, which the compiler vectorises. A tile has
-`alpha` points per dim; point (q_0, ..., q_{d-1}) of a tile lives in row
+ALPHA = 6 points per dim; point (q_0, ..., q_{d-1}) of a tile lives in row
 
     offset + sum_i q_i * step[i]
 
 of its array (the padded input slab, a scratch tile, or the (P*T, C)
 transformed input), so one loop serves every number of dims and every
-layout. A 1-D transform along dim i reads the alpha rows step[i] apart of
+layout. A 1-D transform along dim i reads the ALPHA rows step[i] apart of
 every line of the tile and writes its outputs likewise.
 
 The 1-D transforms are the matrices of winograd.MATRICES written out: each
@@ -24,6 +24,8 @@ import numba
 import numpy as np
 
 OPTIONS = dict(cache=True, nogil=True, fastmath={"contract"})
+INPUT, OUTPUT, GRADIENT = 0, 1, 2  # which 1-D transform: B^T, A^T, A
+M, ALPHA = 4, 6                     # outputs and points per dim of a tile
 
 
 @numba.njit(inline="always")
@@ -55,24 +57,6 @@ def _output4(src, r, rs, dst, w, ws):
         dst[w + 3 * ws, c] = d12 + f8 * d34 + src[r + 5 * rs, c]
 
 
-@numba.njit(inline="always")
-def _input2(src, r, rs, dst, w, ws):
-    """F(2, 3) B^T along one line: 4 rows -> 4 rows."""
-    for c in range(src.shape[1]):
-        d1, d2 = src[r + rs, c], src[r + 2 * rs, c]
-        dst[w, c] = src[r, c] - d2
-        dst[w + ws, c] = d1 + d2
-        dst[w + 2 * ws, c] = d2 - d1
-        dst[w + 3 * ws, c] = d1 - src[r + 3 * rs, c]
-
-
-@numba.njit(inline="always")
-def _output2(src, r, rs, dst, w, ws):
-    """F(2, 3) A^T along one line: 4 rows -> 2 rows."""
-    for c in range(src.shape[1]):
-        d1, d2 = src[r + rs, c], src[r + 2 * rs, c]
-        dst[w, c] = src[r, c] + d1 + d2
-        dst[w + ws, c] = d1 - d2 - src[r + 3 * rs, c]
 
 
 @numba.njit(inline="always")
@@ -90,48 +74,27 @@ def _gradient4(src, r, rs, dst, w, ws):
         dst[w + 5 * ws, c] = d3
 
 
-@numba.njit(inline="always")
-def _gradient2(src, r, rs, dst, w, ws):
-    """F(2, 3) A along one line: 2 rows -> 4 rows."""
-    for c in range(src.shape[1]):
-        d0, d1 = src[r, c], src[r + rs, c]
-        dst[w, c] = d0
-        dst[w + ws, c] = d0 + d1
-        dst[w + 2 * ws, c] = d0 - d1
-        dst[w + 3 * ws, c] = -d1
-
-
-INPUT, OUTPUT, GRADIENT = 0, 1, 2  # which 1-D transform: B^T, A^T, A
-
 
 @numba.njit(inline="always")
-def _line(src, r, rs, dst, w, ws, m, kind):
-    if m == 4:
-        if kind == INPUT:
-            _input4(src, r, rs, dst, w, ws)
-        elif kind == OUTPUT:
-            _output4(src, r, rs, dst, w, ws)
-        else:
-            _gradient4(src, r, rs, dst, w, ws)
-    elif kind == INPUT:
-        _input2(src, r, rs, dst, w, ws)
+def _line(src, r, rs, dst, w, ws, kind):
+    if kind == INPUT:
+        _input4(src, r, rs, dst, w, ws)
     elif kind == OUTPUT:
-        _output2(src, r, rs, dst, w, ws)
+        _output4(src, r, rs, dst, w, ws)
     else:
-        _gradient2(src, r, rs, dst, w, ws)
+        _gradient4(src, r, rs, dst, w, ws)
 
 
 @numba.njit(inline="always")
-def _along(src, src_offset, src_steps, dst, dst_offset, dst_steps, m, kind, dim):
-    """The 1-D transform `kind` of F(m, 3) along tile dim `dim`, every line of the tile.
+def _along(src, src_offset, src_steps, dst, dst_offset, dst_steps, kind, dim):
+    """The 1-D transform `kind` of F(4, 3) along tile dim `dim`, every line of the tile.
 
-    Lines run over the other dims' points: alpha of each dim, except the m that
+    Lines run over the other dims' points: ALPHA of each dim, except the M that
     the output transform leaves in the dims it has passed (before `dim`) and the
     gradient transform has yet to expand (after `dim`)."""
-    alpha = m + 2
     dims = src_steps.shape[0]
-    before = m if kind == OUTPUT else alpha
-    after = m if kind == GRADIENT else alpha
+    before = M if kind == OUTPUT else ALPHA
+    after = M if kind == GRADIENT else ALPHA
     lines = 1
     for i in range(dims):
         if i != dim:
@@ -147,35 +110,34 @@ def _along(src, src_offset, src_steps, dst, dst_offset, dst_steps, m, kind, dim)
             rest //= extent
             r += q * src_steps[i]
             w += q * dst_steps[i]
-        _line(src, r, src_steps[dim], dst, w, dst_steps[dim], m, kind)
+        _line(src, r, src_steps[dim], dst, w, dst_steps[dim], kind)
 
 
 @numba.njit(inline="always")
-def _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, m, kind, a, b, own):
+def _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind, a, b, own):
     """Transform `kind` of every tile t, from rows src_origins[t] + q . src_steps of src
     to rows dst_origins[t] + p . dst_steps of dst, through scratch tiles a and b."""
     dims = src_steps.shape[0]
     for t in range(src_origins.shape[0]):
         if dims == 1:
-            _along(src, src_origins[t], src_steps, dst, dst_origins[t], dst_steps, m, kind, 0)
+            _along(src, src_origins[t], src_steps, dst, dst_origins[t], dst_steps, kind, 0)
             continue
-        _along(src, src_origins[t], src_steps, a, 0, own, m, kind, 0)
+        _along(src, src_origins[t], src_steps, a, 0, own, kind, 0)
         for dim in range(1, dims - 1):
-            _along(a, 0, own, b, 0, own, m, kind, dim)
+            _along(a, 0, own, b, 0, own, kind, dim)
             a, b = b, a
-        _along(a, 0, own, dst, dst_origins[t], dst_steps, m, kind, dims - 1)
+        _along(a, 0, own, dst, dst_origins[t], dst_steps, kind, dims - 1)
 
 
 @numba.njit(**OPTIONS)
-def transform(src, src_origins, src_steps, dst, dst_origins, dst_steps, m, kind):
-    """Transform `kind` (INPUT, OUTPUT or GRADIENT) of F(m, 3) of every tile t: tile
+def transform(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind):
+    """Transform `kind` (INPUT, OUTPUT or GRADIENT) of F(4, 3) of every tile t: tile
     point q in row src_origins[t] + q . src_steps of src, transformed point p to row
     dst_origins[t] + p . dst_steps of dst; rows of C channels in both."""
     dims = src_steps.shape[0]
-    alpha = m + 2
     own = np.empty(dims, dtype=np.int64)            # row-major strides of a scratch tile
     for i in range(dims):
-        own[i] = alpha ** (dims - 1 - i)
-    a = np.empty((alpha ** dims, src.shape[1]), dtype=dst.dtype)
-    b = np.empty((alpha ** dims, src.shape[1]), dtype=dst.dtype)
-    _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, m, kind, a, b, own)
+        own[i] = ALPHA ** (dims - 1 - i)
+    a = np.empty((ALPHA ** dims, src.shape[1]), dtype=dst.dtype)
+    b = np.empty((ALPHA ** dims, src.shape[1]), dtype=dst.dtype)
+    _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind, a, b, own)

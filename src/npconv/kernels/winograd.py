@@ -1,23 +1,33 @@
-"""Winograd's minimal filtering for stride-1 convs with 3-wide kernels, F(m, 3) per dim.
+"""Winograd's minimal filtering F(4, 3) for stride-1 convs whose kernels are 3 wide
+in their last two dims (the "inner" dims; a 1-d conv has one).
 
-A tile of alpha = m + 2 input points per dim gives m outputs per dim as
+A tile of alpha = 6 input points per inner dim gives 4 outputs per inner dim as
 
-    Y = A^T [ (G w G^T) (.) (B^T d B) ] A          (each product taken per dim)
+    Y = A^T [ (G w G^T) (.) (B^T d B) ] A          (each product taken per inner dim)
 
-so the channels meet once per transformed point: P = alpha**d GEMMs of
-(T, B) @ (B, M) over T tiles, where im2col does one GEMM with K = 3**d * B over
-every output position. Multiplies per output fall from 3**d to (alpha/m)**d:
-9 -> 2.25 for 2-d F(4, 3); 27 -> 8 for 3-d F(2, 3). The matrices are Lavin and
-Gray's (2016), interpolating at 0, +-1, +-2 (F(4, 3)) or 0, +-1 (F(2, 3)) and
-infinity; F(4, 3) loses about one more decimal digit than a direct sum,
-F(4, 3) in 3-d two, so 3-d uses F(2, 3).
+so the channels meet once per transformed point: P = 6**inner GEMMs over the
+tiles, where im2col does one GEMM with K = 9 * B over every output position;
+multiplies per output fall from 9 to 2.25 in 2-d. The matrices are Lavin and
+Gray's (2016), interpolating at 0, +-1, +-2 and infinity; F(4, 3) loses about
+one decimal digit to a direct sum in 2-d (float32: ~1e-6 relative), two in 3-d,
+which is why dims before the last two ("lead" dims, any kernel size) are not
+transformed: their taps are summed inside the GEMM instead. With the
+transformed input laid out (P, T, Z, C) (points, tiles of a plane, the input
+planes along the lead dims, channels), the k taps of the last lead dim read k
+consecutive planes, so for output plane o
 
-The work goes in chunks of whole tiles (one sample, a band of tile rows along
-the first dim) sized so that a chunk's transformed input and product stay in
-the L2 cache; each of npconv's threads takes whole chunks and runs its GEMMs
-in a single-threaded BLAS (`_threads.split_blas`): channels-last padded slab
--> input transform (compiled) -> P GEMMs -> output transform (compiled),
-written straight into y.
+    product[p] = V[p, :, z(o) : z(o) + k, :] (T, k*C)  @  U[p] (k*C, M)
+
+one GEMM per point with the lead taps concatenated along K, read in place
+(a strided view, no copy). 3x3x3 convs do 4x fewer multiplies than im2col
+with 2-d accuracy.
+
+The work goes in chunks (one sample, a band along the first dim: tile rows
+when there are no lead dims, output planes when there are) sized so that a
+chunk's transformed input and product stay in the L2 cache; each of npconv's
+threads takes whole chunks and runs its GEMMs in a single-threaded BLAS
+(`_threads.split_blas`): channels-last padded slab -> input transform
+(compiled) -> P GEMMs per output plane -> output transform (compiled) -> y.
 
 conv_transpose is the conv of the mirrored geometry (mirror.py), so it runs
 here too; the weight gradient is the same product read the other way (see
@@ -26,37 +36,38 @@ conv_weight). Needs Numba; real float dtypes only (others go to shifted).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
-from .._threads import split_blas
+from .._threads import split_blas, threads
 from . import depthwise, shifted
 from .geometry import channels, flipped, mirrored, offsets, row_major
 
 CHUNK_BYTES = 4 * 2**20  # transformed input + product of one chunk
+INNER = 2                # dims transformed: the last two (all of a 1-d conv)
+M, ALPHA = 4, 6          # outputs and points per inner dim of a tile
 
-# (B^T, G, A^T) of F(m, 3), keyed by m
-MATRICES = {
-    2: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
-        [[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
-        [[1, 1, 1, 0], [0, 1, -1, -1]]),
-    4: ([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-         [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
-        [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-         [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
-        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
-}
+# (B^T, G, A^T) of F(4, 3)
+MATRICES = (
+    [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+     [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+    [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+     [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+    [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+)
 
 
-def outputs_per_tile(dims):
-    """m of F(m, 3): 4 up to 2 dims, 2 beyond (accuracy, see the module docstring)."""
-    return 4 if dims <= 2 else 2
+def _lead(g):
+    """Number of lead (untransformed) dims."""
+    return max(0, len(g.kernel) - INNER)
 
 
 def supports(geometry):
     g = geometry
-    return (depthwise.AVAILABLE and all(k == 3 for k in g.kernel)
+    return (depthwise.AVAILABLE and all(k == 3 for k in g.kernel[_lead(g):])
             and all(s == 1 for s in g.stride) and all(d == 1 for d in g.dilation))
 
 
@@ -64,71 +75,131 @@ def _real(dtype):
     return dtype in (np.float32, np.float64)
 
 
-def weights(w, groups, m):
-    """(G*M, B, 3, ..., 3) -> U = G w G^T per dim as GEMM operands, (P, G, B, M), in float64."""
-    gm = np.asarray(MATRICES[m][1])                                 # (alpha, 3)
-    u = np.asarray(w, dtype=np.float64)
-    for axis in range(2, w.ndim):
-        # (..., 3 at axis, ...) -> (..., alpha at axis, ...)
-        u = np.moveaxis(np.tensordot(u, gm, axes=([axis], [1])), -1, axis)
+def _transform_weight(a, matrix, first):
+    """Apply `matrix` (rows, 3) along every axis from `first` on of a."""
+    for axis in range(first, a.ndim):
+        # (..., 3 at axis, ...) -> (..., rows at axis, ...)
+        a = np.moveaxis(np.tensordot(a, matrix, axes=([axis], [1])), -1, axis)
+    return a
+
+
+def weights(w, groups, lead):
+    """(G*M, B, *lead_k, 3, 3) -> U = G w G^T over the inner dims as GEMM operands,
+    (P, G, K, B, M) with K = prod(lead_k) lead taps, C-contiguous, in float64."""
+    u = _transform_weight(np.asarray(w, dtype=np.float64), np.asarray(MATRICES[1]), 2 + lead)
     mo, b = channels(w, groups)
-    # (G*M, B, *alpha) -> (G, M, B, P) -> (P, G, B, M)
-    return u.reshape(groups, mo, b, -1).transpose(3, 0, 2, 1)
+    taps = math.prod(w.shape[2:2 + lead])
+    # (G*M, B, *lead_k, *alpha) -> (G, M, B, K, P) -> (P, G, K, B, M)
+    return np.ascontiguousarray(u.reshape(groups, mo, b, taps, -1).transpose(4, 0, 3, 2, 1))
+
+
+class _Band(NamedTuple):
+    """The tables of one chunk: a band [first, last) of units of the first dim."""
+
+    slab: tuple            # shape of the padded channels-last input slab
+    inside: tuple          # the slab's slices that x fills ...
+    source: tuple          # ... from these slices of x
+    corners: np.ndarray    # per input tile (plane z, tile t): its corner row in the slab
+    slab_steps: np.ndarray  # the slab's row steps along the inner dims
+    v_rows: np.ndarray     # per input tile: its row t*Z + z in V = (P, T, Z, C)
+    v_steps: np.ndarray    # V's row steps per transformed point
+    sizes: tuple           # (O output planes, T tiles per plane, Z input planes)
+    planes: np.ndarray     # per output plane o: the input plane z of its lead taps (0, ...)
+    rows: np.ndarray       # per output tile (o, t): its row o*P*T + t in the (O, P, T, M) product
+    steps: np.ndarray      # the product's row steps per transformed point
+    canvas: tuple          # shape of the channels-last out canvas (whole tiles)
+    out_corners: np.ndarray  # per output tile: its corner row in the out canvas
+    out_steps: np.ndarray  # the canvas's row steps along the inner dims
+    band: slice            # the band's slice of y's first dim ...
+    valid: tuple           # ... and the canvas's slices that land in y
 
 
 class _Plan:
-    """Tiles, chunks and the tables of one call."""
+    """Chunks, lead-tap runs and per-band tables of one call.
+
+    Per dim, a band counts `unit` output positions per step (1 along a lead dim:
+    output planes; M along an inner dim: tile rows) and reads `extra` input
+    positions beyond them (k - 1 along a lead dim, ALPHA - M along an inner one).
+    Only the first dim is cut into bands; the others are taken whole."""
 
     def __init__(self, g, n, channels_in, channels_out, itemsize):
-        self.m = outputs_per_tile(len(g.kernel))
-        self.alpha = self.m + 2
-        self.counts = tuple(-(-s // self.m) for s in g.small)      # tiles per dim
-        self.points = self.alpha ** len(g.kernel)
-        per_tile = self.points * (channels_in + channels_out) * itemsize
-        per_row = math.prod(self.counts[1:])
-        band = max(1, min(self.counts[0], CHUNK_BYTES // (per_tile * per_row)))
-        self.chunks = [(s, r, min(r + band, self.counts[0]))
-                       for s in range(n) for r in range(0, self.counts[0], band)]
-        # slab of a band of `rows` tile rows: (rows*m + 2, counts[1:]*m + 2) positions
-        self.width = tuple(c * self.m + 2 for c in self.counts[1:])
         self.g = g
+        self.lead = lead = _lead(g)
+        nd = len(g.kernel)
+        self.points = ALPHA ** (nd - lead)
+        self.taps = math.prod(g.kernel[:lead])
+        self.unit = (1,) * lead + (M,) * (nd - lead)
+        self.extra = tuple(k - 1 for k in g.kernel[:lead]) + (ALPHA - M,) * (nd - lead)
+        self.units = tuple(-(-s // u) for s, u in zip(g.small, self.unit))
+        tiles_in, tiles_out = self._grids(0, 1)
+        self.plane_steps = row_major(tiles_in[:lead])
+        per_unit = self.points * itemsize * (math.prod(tiles_in[1:]) * channels_in
+                                             + math.prod(tiles_out[1:]) * channels_out)
+        halo = self.points * itemsize * math.prod(tiles_in[1:]) * channels_in * (tiles_in[0] - 1)
+        first = self.units[0]
+        count = -(-first // max(1, min(first, (CHUNK_BYTES - halo) // per_unit)))
+        parts = threads()
+        while count < first and (n * count < parts or n * count % parts):
+            count += 1                  # every thread gets as many chunks as the others
+        self.chunks = [(s, first * i // count, first * (i + 1) // count)
+                       for s in range(n) for i in range(count)]
 
-    def slab_shape(self, rows):
-        return (rows * self.m + 2,) + self.width
+    def _grids(self, first, last):
+        """(input, output) planes along the lead dims and tiles along the inner dims of a
+        band [first, last) of units of the first dim."""
+        out = (last - first,) + self.units[1:]
+        into = tuple(v + e if i < self.lead else v
+                     for i, (v, e) in enumerate(zip(out, self.extra)))
+        return into, out
 
-    def tables(self, first, last):
-        """(inside, source, origins, steps, outputs, out_steps) of a band of tile rows
-        [first, last): the slab's slices that x fills and the matching slices of x;
-        per tile the slab row of its corner, and the slab's row-major strides; the
-        same two for the band's channels-last output canvas."""
-        g, m = self.g, self.m
-        shape = self.slab_shape(last - first)
-        starts = (first * m - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
-        source, inside = windows.overlap(starts, shape, g.big)
-        counts = (last - first,) + self.counts[1:]
-        strides = row_major(shape)
-        out_strides = row_major(self.out_shape(last - first))
-        return (inside, source,
-                offsets(counts, tuple(m * s for s in strides)), np.array(strides, dtype=np.int64),
-                offsets(counts, tuple(m * s for s in out_strides)),
-                np.array(out_strides, dtype=np.int64))
+    def runs(self, groups):
+        """Lead taps as GEMM operands: (plane shift, first tap, count) per run of taps
+        that read consecutive input planes. With one group the taps of the last lead dim
+        are one run (consecutive planes, and their channels one run in V); else one run
+        per tap."""
+        shifts = offsets(self.g.kernel[:self.lead], self.plane_steps)
+        count = self.g.kernel[self.lead - 1] if self.lead and groups == 1 else 1
+        return [(int(shifts[i]), i, count) for i in range(0, self.taps, count)]
 
     def band(self, first, last):
-        """(rows of y, the canvas's slices inside y) of a band of tile rows [first, last)."""
-        rows = slice(first * self.m, min(last * self.m, self.g.small[0]))
-        return rows, (slice(0, rows.stop - rows.start),) + tuple(slice(0, s)
-                                                                 for s in self.g.small[1:])
+        g, lead = self.g, self.lead
+        tiles_in, tiles_out = self._grids(first, last)
+        slab = tuple(v * u + e for v, u, e in zip((last - first,) + self.units[1:], self.unit,
+                                                   self.extra))
+        canvas = tuple(v * u for v, u in zip(tiles_out, self.unit))
+        starts = (first * self.unit[0] - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
+        source, inside = windows.overlap(starts, slab, g.big)
+        o, t, z = math.prod(tiles_out[:lead]), math.prod(tiles_out[lead:]), math.prod(tiles_in[:lead])
+        point = np.array(row_major((ALPHA,) * (len(slab) - lead)), dtype=np.int64)
+        steps, out_steps = row_major(slab), row_major(canvas)
+        corner = [s * u for s, u in zip(steps, self.unit)]
+        out_corner = [s * u for s, u in zip(out_steps, self.unit)]
+        rows = slice(first * self.unit[0], min(last * self.unit[0], g.small[0]))
+        return _Band(
+            slab, inside, source,
+            # input tiles ordered (plane z, tile t)
+            np.add.outer(offsets(tiles_in[:lead], corner[:lead]),
+                         offsets(tiles_in[lead:], corner[lead:])).ravel(),
+            np.array(steps[lead:], dtype=np.int64),
+            np.add.outer(np.arange(z, dtype=np.int64), np.arange(t, dtype=np.int64) * z).ravel(),
+            point * t * z, (o, t, z),
+            offsets(tiles_out[:lead], self.plane_steps),
+            # output tiles ordered (plane o, tile t)
+            np.add.outer(np.arange(o, dtype=np.int64) * self.points * t,
+                         np.arange(t, dtype=np.int64)).ravel(),
+            point * t, canvas,
+            np.add.outer(offsets(tiles_out[:lead], out_corner[:lead]),
+                         offsets(tiles_out[lead:], out_corner[lead:])).ravel(),
+            np.array(out_steps[lead:], dtype=np.int64),
+            rows, (slice(0, rows.stop - rows.start),) + tuple(slice(0, s) for s in g.small[1:]))
 
-    def out_shape(self, rows):
-        """Output canvas of a band of `rows` tile rows: whole tiles, cropped to small after."""
-        return (rows * self.m,) + tuple(c * self.m for c in self.counts[1:])
-
-
-def _points(plan, count):
-    """(tile rows, point steps) of a (P*T, C) array holding tile t's point p in row p*T + t."""
-    dims = len(plan.g.kernel)
-    steps = np.array([plan.alpha ** (dims - 1 - i) * count for i in range(dims)], dtype=np.int64)
-    return np.arange(count, dtype=np.int64), steps
+    def largest(self):
+        """Element counts (slab, V, product, canvas) per channel of the largest chunk."""
+        first, last = max(((f, l) for _, f, l in self.chunks), key=lambda c: c[1] - c[0])
+        band = self.band(first, last)
+        o, t, z = band.sizes
+        return math.prod(band.slab), self.points * t * z, self.points * t * o, \
+            math.prod(band.canvas)
 
 
 class _Buffers:
@@ -136,32 +207,39 @@ class _Buffers:
     fresh megabytes per chunk cost a page fault every 4 KiB (~1 ms a chunk)."""
 
     def __init__(self, plan, dtype, channels_in, channels_out):
-        most = max(last - first for _, first, last in plan.chunks)
-        tiles = most * math.prod(plan.counts[1:])
-        self.sizes = dict(slab=math.prod(plan.slab_shape(most)) * channels_in,
-                          v=plan.points * tiles * channels_in,
-                          product=plan.points * tiles * channels_out,
-                          out=math.prod(plan.out_shape(most)) * channels_out)
-        self.arrays = {name: np.empty(size, dtype=dtype) for name, size in self.sizes.items()}
+        slab, v, product, canvas = plan.largest()
+        self.arrays = dict(slab=np.empty(slab * channels_in, dtype=dtype),
+                           v=np.empty(v * channels_in, dtype=dtype),
+                           product=np.empty(product * channels_out, dtype=dtype),
+                           out=np.empty(canvas * channels_out, dtype=dtype))
 
     def take(self, name, shape):
         return self.arrays[name][:math.prod(shape)].reshape(shape)
 
 
+def _operand(v, plane, count, first, width):
+    """(P, T, count*width) view of V = (P, T, Z, C): channels [first, first + width) of
+    input planes plane .. plane + count - 1, a run in memory when count == 1 or
+    width == C."""
+    part = v[:, :, plane:, first:first + width]
+    return as_strided(part, part.shape[:2] + (count * width,), part.strides[:2]
+                      + part.strides[3:], writeable=False)
+
+
 def _transformed_input(buffers, x_last, plan, sample, first, last):
-    """A chunk's input, zero-padded channels last and transformed: V as (P, T, C),
-    with the chunk's (tile rows, point steps) in V and its output canvas tables."""
+    """A chunk's input, zero-padded channels last and transformed: V as (P, T, Z, C),
+    with the chunk's tables."""
     from . import _winograd
-    inside, source, origins, steps, out_origins, out_steps = plan.tables(first, last)
+    band = plan.band(first, last)
     c = x_last.shape[-1]
-    slab = buffers.take("slab", plan.slab_shape(last - first) + (c,))  # (*slab, C)
+    slab = buffers.take("slab", band.slab + (c,))                   # (*slab, C)
     slab.fill(0)
-    slab[inside] = x_last[(sample,) + source]
-    points = _points(plan, origins.shape[0])
-    v = buffers.take("v", (plan.points, origins.shape[0], c))
-    _winograd.transform(slab.reshape(-1, c), origins, steps, v.reshape(-1, c), *points, plan.m,
-                        _winograd.INPUT)
-    return v, points, (out_origins, out_steps)
+    slab[band.inside] = x_last[(sample,) + band.source]
+    o, t, z = band.sizes
+    v = buffers.take("v", (plan.points, t, z, c))
+    _winograd.transform(slab.reshape(-1, c), band.corners, band.slab_steps, v.reshape(-1, c),
+                        band.v_rows, band.v_steps, _winograd.INPUT)
+    return v, band
 
 
 def _share(x, y, plan, groups):
@@ -175,31 +253,41 @@ def _share(x, y, plan, groups):
 def _chunks(x, u, y, plan, groups, items):
     """Chunks [items[0], items[1]) of the conv, start to finish (one thread's share)."""
     from . import _winograd
-    m = plan.m
     b, mo, buffers, x_last, y_last = _share(x, y, plan, groups)
+    runs = plan.runs(groups)
+    # per group and run: (P, count*B, M), the run's taps stacked along K
+    operands = [[u[:, gi, tap:tap + count].reshape(plan.points, count * b, mo)
+                 for _, tap, count in runs] for gi in range(groups)]
     for sample, first, last in plan.chunks[items[0]:items[1]]:
-        v, points, canvas_tables = _transformed_input(buffers, x_last, plan, sample, first, last)
-        product = buffers.take("product", v.shape[:2] + (groups * mo,))
-        for gi in range(groups):
-            # (P, T, B) @ (P, B, M) -> (P, T, M)
-            np.matmul(v[:, :, gi * b:(gi + 1) * b], u[:, gi],
-                      out=product[:, :, gi * mo:(gi + 1) * mo])
-        out = buffers.take("out", plan.out_shape(last - first) + (groups * mo,))
-        _winograd.transform(product.reshape(-1, groups * mo), *points,
-                            out.reshape(-1, groups * mo), *canvas_tables, m, _winograd.OUTPUT)
-        band, valid = plan.band(first, last)
-        np.copyto(y_last[sample, band], out[valid])
+        v, band = _transformed_input(buffers, x_last, plan, sample, first, last)
+        o, t, _ = band.sizes
+        product = buffers.take("product", (o, plan.points, t, groups * mo))
+        for plane, target in zip(band.planes, product):
+            for gi in range(groups):
+                part = target[:, :, gi * mo:(gi + 1) * mo]          # (P, T, M)
+                for i, ((shift, _, count), w) in enumerate(zip(runs, operands[gi])):
+                    a = _operand(v, plane + shift, count, gi * b, b)
+                    if i == 0:
+                        # (P, T, count*B) @ (P, count*B, M) -> (P, T, M)
+                        np.matmul(a, w, out=part)
+                    else:
+                        part += a @ w                               # (P, T, M)
+        out = buffers.take("out", band.canvas + (groups * mo,))
+        _winograd.transform(product.reshape(-1, groups * mo), band.rows, band.steps,
+                            out.reshape(-1, groups * mo), band.out_corners, band.out_steps,
+                            _winograd.OUTPUT)
+        np.copyto(y_last[sample, band.band], out[band.valid])
 
 
 def conv(x, w, geometry):
-    """(N, G*B, *big) x (G*M, B, 3, ..., 3) -> (N, G*M, *small), stride 1."""
+    """(N, G*B, *big) x (G*M, B, *lead_k, 3, 3) -> (N, G*M, *small), stride 1."""
     g = geometry
     dtype = np.result_type(x, w)
     if not _real(dtype):
         return shifted.conv(x, w, g)
     mo, b = channels(w, g.groups)
     plan = _Plan(g, x.shape[0], g.groups * b, g.groups * mo, dtype.itemsize)
-    u = weights(w, g.groups, plan.m).astype(dtype)                 # (P, G, B, M)
+    u = weights(w, g.groups, plan.lead).astype(dtype)              # (P, G, K, B, M)
     y = np.empty((x.shape[0], g.groups * mo) + tuple(g.small), dtype=dtype)
     split_blas(_chunks, len(plan.chunks), np.ascontiguousarray(x, dtype=dtype), u, y, plan,
                g.groups)
@@ -208,24 +296,29 @@ def conv(x, w, geometry):
 
 def _weight_chunks(x, y, plan, groups, sums, items):
     """One thread's share of the weight gradient in the transformed domain:
-    sum over its tiles of (A dy A^T) (.) (B^T x B), as (P, G, M, B)."""
+    sum over its tiles of (A dy A^T) (.) (B^T x B), as (P, G, M, K, B)."""
     from . import _winograd
-    m = plan.m
     b, mo, buffers, x_last, y_last = _share(x, y, plan, groups)
-    total = np.zeros((plan.points, groups, mo, b), dtype=y.dtype)
+    runs = plan.runs(groups)
+    total = np.zeros((plan.points, groups, mo, plan.taps, b), dtype=y.dtype)
     for sample, first, last in plan.chunks[items[0]:items[1]]:
-        v, points, canvas_tables = _transformed_input(buffers, x_last, plan, sample, first, last)
-        canvas = buffers.take("out", plan.out_shape(last - first) + (groups * mo,))
+        v, band = _transformed_input(buffers, x_last, plan, sample, first, last)
+        o, t, _ = band.sizes
+        canvas = buffers.take("out", band.canvas + (groups * mo,))
         canvas.fill(0)                                              # zeros past small
-        band, valid = plan.band(first, last)
-        canvas[valid] = y_last[sample, band]
-        dy = buffers.take("product", v.shape[:2] + (groups * mo,))
-        _winograd.transform(canvas.reshape(-1, groups * mo), *canvas_tables,
-                            dy.reshape(-1, groups * mo), *points, m, _winograd.GRADIENT)
-        for gi in range(groups):
-            # (P, M, T) @ (P, T, B) -> (P, M, B), summed over the chunk's tiles
-            total[:, gi] += dy[:, :, gi * mo:(gi + 1) * mo].transpose(0, 2, 1) \
-                @ v[:, :, gi * b:(gi + 1) * b]
+        canvas[band.valid] = y_last[sample, band.band]
+        dy = buffers.take("product", (o, plan.points, t, groups * mo))
+        _winograd.transform(canvas.reshape(-1, groups * mo), band.out_corners, band.out_steps,
+                            dy.reshape(-1, groups * mo), band.rows, band.steps,
+                            _winograd.GRADIENT)
+        for plane, part in zip(band.planes, dy):
+            for gi in range(groups):
+                d = part[:, :, gi * mo:(gi + 1) * mo].transpose(0, 2, 1)  # (P, M, T)
+                for shift, tap, count in runs:
+                    a = _operand(v, plane + shift, count, gi * b, b)
+                    # (P, M, T) @ (P, T, count*B) -> (P, M, count*B), summed over the tiles
+                    total[:, gi, :, tap:tap + count] += (d @ a).reshape(
+                        plan.points, mo, count, b)
     sums.append(total)  # list.append is atomic under the GIL
 
 
@@ -235,11 +328,11 @@ def conv_transpose(y, w, geometry):
 
 
 def conv_weight(x, y, geometry):
-    """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, 3, ..., 3).
+    """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *lead_k, 3, 3).
 
     With U = G w G^T the conv is y = A^T (U (.) V) A per tile, so the gradient of
     the weight is G^T [sum over tiles of (A dy A^T) (.) V] G: P GEMMs of
-    (M, T) @ (T, B), summed over every tile, then one small transform."""
+    (M, T) @ (T, B) per lead tap, summed over every tile, then one small transform."""
     g = geometry
     dtype = np.result_type(x, y)
     if not _real(dtype):
@@ -249,13 +342,11 @@ def conv_weight(x, y, geometry):
     sums = []
     split_blas(_weight_chunks, len(plan.chunks), np.ascontiguousarray(x, dtype=dtype),
                np.ascontiguousarray(y, dtype=dtype), plan, g.groups, sums)
-    total = np.zeros((plan.points, g.groups, mo, b)) if not sums else \
+    total = np.zeros((plan.points, g.groups, mo, plan.taps, b)) if not sums else \
         np.sum([s.astype(np.float64) for s in sums], axis=0)
-    gt = np.asarray(MATRICES[plan.m][1]).T                          # (3, alpha)
-    dims = len(g.kernel)
-    # (P, G, M, B) -> (G, M, B, alpha, ..., alpha) -> G^T along each point axis -> (.., 3, ..)
-    grad = np.moveaxis(total.reshape((plan.alpha,) * dims + total.shape[1:]),
-                       tuple(range(dims)), tuple(range(3, 3 + dims)))
-    for axis in range(3, 3 + dims):
-        grad = np.moveaxis(np.tensordot(grad, gt, axes=([axis], [1])), -1, axis)
+    inner = len(g.kernel) - plan.lead
+    # (P, G, M, K, B) -> (G, M, B, K, alpha, ..., alpha) -> G^T along each point axis
+    grad = np.moveaxis(total.reshape((ALPHA,) * inner + total.shape[1:]), tuple(range(inner)),
+                       tuple(range(-inner, 0))).swapaxes(2, 3)
+    grad = _transform_weight(grad, np.asarray(MATRICES[1]).T, 4)
     return grad.reshape((g.groups * mo, b) + tuple(g.kernel)).astype(dtype)
