@@ -574,7 +574,7 @@ def layout(e):
     numbers = cell <= 64
     cell = cell if numbers else 24
     gap = 32
-    x, widths, heights = _MARGIN, [], []
+    x = _MARGIN
     grids = []
     for i, (depth, kdepth) in enumerate(panels(e)):
         canvas = _as2d(e.canvas, n, depth).shape
