@@ -110,7 +110,7 @@ class _Band(NamedTuple):
     canvas: tuple          # shape of the channels-last out canvas (whole tiles)
     out_corners: np.ndarray  # per output tile: its corner row in the out canvas
     out_steps: np.ndarray  # the canvas's row steps along the inner dims
-    band: slice            # the band's slice of y's first dim ...
+    y_rows: slice          # the band's slice of y's first dim ...
     valid: tuple           # ... and the canvas's slices that land in y
 
 
@@ -162,19 +162,20 @@ class _Plan:
         return [(int(shifts[i]), i, count) for i in range(0, self.taps, count)]
 
     def band(self, first, last):
+        """The _Band tables of a band [first, last) of units of the first dim."""
         g, lead = self.g, self.lead
         tiles_in, tiles_out = self._grids(first, last)
-        slab = tuple(v * u + e for v, u, e in zip((last - first,) + self.units[1:], self.unit,
-                                                   self.extra))
+        slab = tuple(v * u + e for v, u, e in zip(tiles_out, self.unit, self.extra))
         canvas = tuple(v * u for v, u in zip(tiles_out, self.unit))
         starts = (first * self.unit[0] - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
         source, inside = windows.overlap(starts, slab, g.big)
-        o, t, z = math.prod(tiles_out[:lead]), math.prod(tiles_out[lead:]), math.prod(tiles_in[:lead])
+        o, t = math.prod(tiles_out[:lead]), math.prod(tiles_out[lead:])
+        z = math.prod(tiles_in[:lead])
         point = np.array(row_major((ALPHA,) * (len(slab) - lead)), dtype=np.int64)
         steps, out_steps = row_major(slab), row_major(canvas)
         corner = [s * u for s, u in zip(steps, self.unit)]
         out_corner = [s * u for s, u in zip(out_steps, self.unit)]
-        rows = slice(first * self.unit[0], min(last * self.unit[0], g.small[0]))
+        y_rows = slice(first * self.unit[0], min(last * self.unit[0], g.small[0]))
         return _Band(
             slab, inside, source,
             # input tiles ordered (plane z, tile t)
@@ -191,7 +192,8 @@ class _Plan:
             np.add.outer(offsets(tiles_out[:lead], out_corner[:lead]),
                          offsets(tiles_out[lead:], out_corner[lead:])).ravel(),
             np.array(out_steps[lead:], dtype=np.int64),
-            rows, (slice(0, rows.stop - rows.start),) + tuple(slice(0, s) for s in g.small[1:]))
+            y_rows, (slice(0, y_rows.stop - y_rows.start),)
+            + tuple(slice(0, s) for s in g.small[1:]))
 
     def largest(self):
         """Element counts (slab, V, product, canvas) per channel of the largest chunk."""
@@ -235,7 +237,7 @@ def _transformed_input(buffers, x_last, plan, sample, first, last):
     slab = buffers.take("slab", band.slab + (c,))                   # (*slab, C)
     slab.fill(0)
     slab[band.inside] = x_last[(sample,) + band.source]
-    o, t, z = band.sizes
+    _, t, z = band.sizes
     v = buffers.take("v", (plan.points, t, z, c))
     _winograd.transform(slab.reshape(-1, c), band.corners, band.slab_steps, v.reshape(-1, c),
                         band.v_rows, band.v_steps, _winograd.INPUT)
@@ -276,7 +278,7 @@ def _chunks(x, u, y, plan, groups, items):
         _winograd.transform(product.reshape(-1, groups * mo), band.rows, band.steps,
                             out.reshape(-1, groups * mo), band.out_corners, band.out_steps,
                             _winograd.OUTPUT)
-        np.copyto(y_last[sample, band.band], out[band.valid])
+        np.copyto(y_last[sample, band.y_rows], out[band.valid])
 
 
 def conv(x, w, geometry):
@@ -306,7 +308,7 @@ def _weight_chunks(x, y, plan, groups, sums, items):
         o, t, _ = band.sizes
         canvas = buffers.take("out", band.canvas + (groups * mo,))
         canvas.fill(0)                                              # zeros past small
-        canvas[band.valid] = y_last[sample, band.band]
+        canvas[band.valid] = y_last[sample, band.y_rows]
         dy = buffers.take("product", (o, plan.points, t, groups * mo))
         _winograd.transform(canvas.reshape(-1, groups * mo), band.out_corners, band.out_steps,
                             dy.reshape(-1, groups * mo), band.rows, band.steps,
