@@ -97,3 +97,14 @@ def test_unknown_case_is_a_clear_error(capsys):
 def test_relative_error_is_scaled_by_the_reference():
     reference = [np.array([2.0, -4.0], np.float32)]
     assert bench.measure.relative_error([np.array([2.0, -3.0], np.float32)], reference) == 0.25
+
+
+def test_blocks_take_turns_and_cover_the_repeats():
+    log = []
+    calls = {name: (lambda name=name: log.append(name)) for name in ("a", "b", "c")}
+    ms = bench.measure.median_times(calls, repeat=7, warmup=1, settle=0, rounds=3)
+    assert set(ms) == {"a", "b", "c"}
+    # three blocks each: a warm-up then ceil(7 / 3) = 3 timed calls; the order rotates
+    blocks = [log[i:i + 4] for i in range(0, len(log), 4)]
+    assert [block[0] for block in blocks] == list("abcbcacab")
+    assert all(len(set(block)) == 1 and len(block) == 4 for block in blocks)

@@ -33,8 +33,11 @@ def add_arguments(parser):
     parser.add_argument("--threads", type=int, default=2,
                         help="threads for every system (default: 2)")
     parser.add_argument("--repeat", type=int,
-                        help="timed runs per system, the median is reported (default: 7; "
+                        help="timed runs per system, the median is reported (default: 9; "
                         "1 with --smoke)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="blocks per system, the systems taking turns; the --repeat runs "
+                        "are spread over them (default: 3)")
     parser.add_argument("--interleave", action="store_true",
                         help="time the systems round by round instead of each in its own block")
     parser.add_argument("--smoke", action="store_true",
@@ -75,7 +78,8 @@ def setup(peers, threads, notes):
     return ready
 
 
-def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleave=False):
+def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleave=False,
+                 rounds=1):
     """One table row: every system's median time and npconv's rate, error and memory."""
     data = cases.make(case)
     calls, notes, outputs = {}, {}, {}
@@ -94,7 +98,7 @@ def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleav
               if reference is not None and name != "torch"}
     del outputs
     ms = measure.median_times(calls, repeat, warmup=0 if interleave else 1,
-                              interleave=interleave, settle=0.25)
+                              interleave=interleave, settle=0.25, rounds=rounds)
     peer_ms = {name: value for name, value in ms.items() if name != "npconv"}
     best = min(peer_ms, key=peer_ms.get) if peer_ms else None
     gflops = case.flops / (ms["npconv"] / 1e3) / 1e9
@@ -118,9 +122,11 @@ def run(options, out=None):
     out = out or sys.stdout
     if options.threads < 1:
         raise ValueError(f"--threads must be at least 1, but got {options.threads}")
-    repeat = options.repeat or (1 if options.smoke else 7)
+    repeat = options.repeat or (1 if options.smoke else 9)
     if repeat < 1:
         raise ValueError(f"--repeat must be at least 1, but got {repeat}")
+    if options.rounds < 1:
+        raise ValueError(f"--rounds must be at least 1, but got {options.rounds}")
     chosen = cases.select(cases.load(options.suite), _names(options.cases))
     if options.smoke:
         chosen = [cases.shrink(case) for case in chosen]
@@ -134,7 +140,8 @@ def run(options, out=None):
         for i, case in enumerate(chosen, 1):
             print(f"[{i}/{len(chosen)}] {case.name}", file=sys.stderr, flush=True)
             rows.append(measure_case(case, ready, repeat, sgemm, options.threads,
-                                     not options.no_first_call, options.interleave))
+                                     not options.no_first_call, options.interleave,
+                                     options.rounds))
     finally:
         for system in ready:
             system.close()
@@ -147,7 +154,7 @@ def run(options, out=None):
     imports = [row["import_ms"] for row in rows if row["import_ms"] is not None]
     result = {
         "settings": {"threads": options.threads, "repeat": repeat, "smoke": options.smoke,
-                     "interleave": options.interleave,
+                     "interleave": options.interleave, "rounds": options.rounds,
                      "peers": peers, "seed": cases.SEED},
         "machine": measure.machine(),
         "versions": {system.name: system.version for system in ready},

@@ -1,12 +1,16 @@
 """How the benchmark measures: time, error, memory, the SGEMM yardstick, the first call.
 
-time        each system on its own: a warm-up call, a pause of `settle` seconds
-            (the thread pools of the system timed before it spin for a while
-            after their last call and would steal its cores), then `repeat`
-            calls back to back; the median, in ms. With interleave=True, rounds
-            call every system once in turn instead (spreads a burst of outside
-            load over all systems, but each pays for the previous one's spinning
-            threads).
+time        each system in blocks of its own: a warm-up call, a pause of
+            `settle` seconds (the thread pools of the system timed before it
+            spin for a while after their last call and would steal its cores),
+            then calls back to back. `rounds` blocks per system, the systems
+            taking turns (in a rotated order each round), `repeat` calls in all
+            at least; the median over every block, in ms. Several shorter blocks
+            spread a burst of outside load (a shared machine) over all systems
+            instead of letting it land on one system's only block. With
+            interleave=True, rounds call every system once in turn instead
+            (spreads load the most, but each pays for the previous one's
+            spinning threads).
 error       max|a - b| / max|b| against torch, the largest over the outputs.
 memory      tracemalloc's peak during one npconv call, minus what was traced
             before it and minus the outputs' bytes. NumPy reports every array
@@ -38,9 +42,9 @@ def _timed(call):
     return time.perf_counter() - start
 
 
-def median_times(calls, repeat, warmup=1, interleave=False, settle=0.25):
-    """{name: median ms} for zero-argument callables, each timed in its own block
-    (or round by round with interleave=True)."""
+def median_times(calls, repeat, warmup=1, interleave=False, settle=0.25, rounds=1):
+    """{name: median ms} for zero-argument callables, each timed in `rounds` blocks of
+    its own (or round by round with interleave=True)."""
     samples = {name: [] for name in calls}
     if interleave:
         for call in calls.values():
@@ -50,11 +54,15 @@ def median_times(calls, repeat, warmup=1, interleave=False, settle=0.25):
             for name, call in calls.items():
                 samples[name].append(_timed(call))
     else:
-        for name, call in calls.items():
-            for _ in range(max(warmup, 1)):
-                call()
-            time.sleep(settle)
-            samples[name] = [_timed(call) for _ in range(repeat)]
+        rounds = max(1, min(rounds, repeat))
+        per_block = -(-repeat // rounds)
+        names = list(calls)
+        for turn in range(rounds):
+            for name in names[turn % len(names):] + names[:turn % len(names)]:
+                for _ in range(max(warmup, 1)):
+                    calls[name]()
+                time.sleep(settle)
+                samples[name] += [_timed(calls[name]) for _ in range(per_block)]
     return {name: 1e3 * statistics.median(values) for name, values in samples.items()}
 
 

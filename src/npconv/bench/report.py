@@ -39,7 +39,9 @@ def header_lines(result):
     settings, machine = result["settings"], result["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in result["versions"].items())
     lines = [f"npconv benchmark: {len(result['rows'])} cases, float32, {settings['threads']} "
-             f"thread(s), median of {settings['repeat']} run(s) after a warm-up"
+             f"thread(s), median of {settings['repeat']} run(s) in "
+             f"{min(settings.get('rounds', 1), settings['repeat'])} block(s) per system, "
+             f"each after a warm-up"
              + (", SMOKE (tiny shapes)" if settings["smoke"] else ""),
              f"machine: {machine['processor']}, {machine['cpus']} usable CPU(s), "
              f"{machine['system']}, Python {machine['python']}",
