@@ -102,7 +102,7 @@ def test_relative_error_is_scaled_by_the_reference():
 def test_blocks_take_turns_and_cover_the_repeats():
     log = []
     calls = {name: (lambda name=name: log.append(name)) for name in ("a", "b", "c")}
-    ms = bench.measure.median_times(calls, repeat=7, warmup=1, settle=0, rounds=3)
+    ms = bench.measure.median_times(calls, repeat=7, warmup=1, settle=0, rounds=3, warm=0)
     assert set(ms) == {"a", "b", "c"}
     # three blocks each: a warm-up then ceil(7 / 3) = 3 timed calls; the order rotates
     blocks = [log[i:i + 4] for i in range(0, len(log), 4)]

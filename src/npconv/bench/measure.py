@@ -1,9 +1,11 @@
 """How the benchmark measures: time, error, memory, the SGEMM yardstick, the first call.
 
-time        each system in blocks of its own: a warm-up call, a pause of
-            `settle` seconds (the thread pools of the system timed before it
-            spin for a while after their last call and would steal its cores),
-            then calls back to back. `rounds` blocks per system, the systems
+time        each system in blocks of its own: a pause of `settle` seconds
+            (the thread pools of the system timed before it spin for a while
+            after their last call and would steal its cores), warm-up calls
+            for at least `warm` seconds (a system whose threads sleep between
+            calls, rather than spin, needs a few calls to get its cores back
+            after the pause), then calls back to back. `rounds` blocks per system, the systems
             taking turns (in a rotated order each round), `repeat` calls in all
             at least; the median over every block, in ms. Several shorter blocks
             spread a burst of outside load (a shared machine) over all systems
@@ -42,7 +44,7 @@ def _timed(call):
     return time.perf_counter() - start
 
 
-def median_times(calls, repeat, warmup=1, interleave=False, settle=0.25, rounds=1):
+def median_times(calls, repeat, warmup=1, interleave=False, settle=0.25, rounds=1, warm=0.05):
     """{name: median ms} for zero-argument callables, each timed in `rounds` blocks of
     its own (or round by round with interleave=True)."""
     samples = {name: [] for name in calls}
@@ -59,9 +61,11 @@ def median_times(calls, repeat, warmup=1, interleave=False, settle=0.25, rounds=
         names = list(calls)
         for turn in range(rounds):
             for name in names[turn % len(names):] + names[:turn % len(names)]:
-                for _ in range(max(warmup, 1)):
-                    calls[name]()
                 time.sleep(settle)
+                start, done = time.perf_counter(), 0
+                while done < max(warmup, 1) or time.perf_counter() - start < warm:
+                    calls[name]()
+                    done += 1
                 samples[name] += [_timed(calls[name]) for _ in range(per_block)]
     return {name: 1e3 * statistics.median(values) for name, values in samples.items()}
 
