@@ -141,3 +141,15 @@ def transform(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind):
     a = np.empty((ALPHA ** dims, src.shape[1]), dtype=dst.dtype)
     b = np.empty((ALPHA ** dims, src.shape[1]), dtype=dst.dtype)
     _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind, a, b, own)
+
+
+@numba.njit(**OPTIONS)
+def to_planes(src, dst):
+    """dst[l, w, c] = src[l, w, c] for (L, W, C) arrays: src rows of C channels, dst a view
+    of channels-first planes (W runs along memory). The loop runs along dst's rows, so
+    the writes are contiguous and the strided reads hit the cached canvas (resnet_3x3's
+    output: 0.6 vs 2.4 ms for NumPy's copy, which runs along the channels)."""
+    for line in range(dst.shape[0]):
+        for c in range(dst.shape[2]):
+            for w in range(dst.shape[1]):
+                dst[line, w, c] = src[line, w, c]

@@ -278,7 +278,10 @@ def _chunks(x, u, y, plan, groups, items):
         _winograd.transform(product.reshape(-1, groups * mo), band.rows, band.steps,
                             out.reshape(-1, groups * mo), band.out_corners, band.out_steps,
                             _winograd.OUTPUT)
-        np.copyto(y_last[sample, band.y_rows], out[band.valid])
+        # (rows, *S[1:], C), with a unit line axis in 1-d: (L, W, C) blocks of lines
+        target, canvas = y_last[None, sample, band.y_rows], out[None][(slice(None),) + band.valid]
+        for line in np.ndindex(target.shape[:-3]):
+            _winograd.to_planes(canvas[line], target[line])
 
 
 def conv(x, w, geometry):
