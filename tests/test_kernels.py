@@ -27,6 +27,8 @@ CASES = {
     "depthwise_multiplier": (3, 2, 1, (1, 1), 3, 1, 2, (9, 8, 7)),
     # 2, 4, 8 taps: the depthwise loops' three-tap passes and their remainder
     "depthwise_even_taps": (2, 1, 1, (1, 0), 4, 1, 1, (9, 8, 7)),
+    # the transposed loops' blocks of 2, 3 and 4 taps (stride 2 and 3: the cases above)
+    "depthwise_stride4": (8, 4, 1, (3, 2), 2, 1, 1, (17, 13, 9)),
     "large_stride_overlap_add": ((20, 10, 9), (8, 9, 8), 1, ((3, 2), (0, 1), (1, 0)), 1, 2, 3,
                                 (45, 40, 30)),
     "long_rows": (3, 1, 1, (1, 1), 1, 2, 2, (3, 3, 40)),

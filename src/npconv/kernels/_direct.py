@@ -73,6 +73,37 @@ def _run_axpy(out, start, step, src, wv):
 
 
 @numba.njit(inline="always")
+def _run_block(out, start, src, wv, kk, block):
+    """out[start + t*block + i] += wv[kk + i] * src[t] for i < block, block in 2..4:
+    `block` consecutive taps of a run with stride `block` write consecutive positions,
+    so the run is one contiguous stretch of out, written as an interleaved group that
+    the compiler vectorises (depthwise_up1d's planes: 39 vs 108 ns, tap by tap)."""
+    n = src.shape[0]
+    o = out[start:start + block * n]
+    if block == 2:
+        w0, w1 = wv[kk], wv[kk + 1]
+        for t in range(n):
+            v = src[t]
+            o[2 * t] += w0 * v
+            o[2 * t + 1] += w1 * v
+    elif block == 3:
+        w0, w1, w2 = wv[kk], wv[kk + 1], wv[kk + 2]
+        for t in range(n):
+            v = src[t]
+            o[3 * t] += w0 * v
+            o[3 * t + 1] += w1 * v
+            o[3 * t + 2] += w2 * v
+    else:
+        w0, w1, w2, w3 = wv[kk], wv[kk + 1], wv[kk + 2], wv[kk + 3]
+        for t in range(n):
+            v = src[t]
+            o[4 * t] += w0 * v
+            o[4 * t + 1] += w1 * v
+            o[4 * t + 2] += w2 * v
+            o[4 * t + 3] += w3 * v
+
+
+@numba.njit(inline="always")
 def _dot_run(total, a, src, start, step):
     """total + sum of a * src[start::step][:len(a)]."""
     if step == 1:
@@ -166,10 +197,13 @@ def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size
 
 @numba.njit(**OPTIONS)
 def conv_transpose(yp, w, x, rows, taps, step, groups, grid, sources, first, stop, lo, size,
-                   items):
+                   last, block, items):
     """x[(n, g, b)] = the canvas, cropped, where canvas at the window positions
     += w[c, b, k] * yp[(n, c)]; one canvas of `size` positions per thread, cropped
-    into each plane of x by _pad's tables read backwards (_crop)."""
+    into each plane of x by _pad's tables read backwards (_crop).
+
+    last: the kernel's last dim; block: how many of its consecutive taps a strided run
+    takes at once (_run_block: the stride, when it is 2..4 with dilation 1; else 1)."""
     gm, b, k = w.shape
     m = gm // groups
     count = rows.shape[0]
@@ -190,9 +224,15 @@ def conv_transpose(yp, w, x, rows, taps, step, groups, grid, sources, first, sto
                     _run_axpy(out, taps[kk], 1, scratch, w[c, bi, kk])
                 continue
             for r in range(count):
-                for kk in range(k):
-                    _run_axpy(out, rows[r] + taps[kk], step, src[r * width:(r + 1) * width],
-                              w[c, bi, kk])
+                row = src[r * width:(r + 1) * width]
+                for first_tap in range(0, k, last):
+                    kl = 0
+                    while block > 1 and kl + block <= last:
+                        kk = first_tap + kl
+                        _run_block(out, rows[r] + taps[kk], row, w[c, bi], kk, block)
+                        kl += block
+                    for kk in range(first_tap + kl, first_tap + last):
+                        _run_axpy(out, rows[r] + taps[kk], step, row, w[c, bi, kk])
         _crop(x[p], out, sources, first, stop, lo)
 
 

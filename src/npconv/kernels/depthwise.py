@@ -89,9 +89,10 @@ def conv_transpose(y, w, geometry):
     x = (np.empty if covered else np.zeros)((y.shape[0], w.shape[1] * g.groups) + tuple(g.big),
                                             dtype=dtype)
     planes = x.reshape(x.shape[0] * x.shape[1], -1)                 # one row per input plane
+    block = step if g.dilation[-1] == 1 and 2 <= step <= 4 else 1
     split(_direct.conv_transpose, planes.shape[0], _planes(y, dtype),
           _planes(w, dtype).reshape(w.shape[:2] + (-1,)), planes, rows, taps, step, g.groups, grid,
-          *_padding(x, g, span))
+          *_padding(x, g, span), g.kernel[-1], block)
     return x
 
 
