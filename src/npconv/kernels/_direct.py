@@ -104,6 +104,27 @@ def _run_block(out, start, src, wv, kk, block):
 
 
 @numba.njit(inline="always")
+def _block_axpy(out, src, start, wv, kk, block):
+    """out[t] += sum_{i < block} wv[kk + i] * src[start + t*block + i], block in 2..4: the
+    adjoint of _run_block, reading one contiguous stretch of src as an interleaved group
+    (a strided depthwise conv, MobileNet's stride-2 layers)."""
+    n = out.shape[0]
+    a = src[start:start + block * n]
+    if block == 2:
+        w0, w1 = wv[kk], wv[kk + 1]
+        for t in range(n):
+            out[t] += w0 * a[2 * t] + w1 * a[2 * t + 1]
+    elif block == 3:
+        w0, w1, w2 = wv[kk], wv[kk + 1], wv[kk + 2]
+        for t in range(n):
+            out[t] += w0 * a[3 * t] + w1 * a[3 * t + 1] + w2 * a[3 * t + 2]
+    else:
+        w0, w1, w2, w3 = wv[kk], wv[kk + 1], wv[kk + 2], wv[kk + 3]
+        for t in range(n):
+            out[t] += w0 * a[4 * t] + w1 * a[4 * t + 1] + w2 * a[4 * t + 2] + w3 * a[4 * t + 3]
+
+
+@numba.njit(inline="always")
 def _dot_run(total, a, src, start, step):
     """total + sum of a * src[start::step][:len(a)]."""
     if step == 1:
@@ -155,11 +176,13 @@ def _crop(plane, canvas, sources, first, stop, lo):
 
 
 @numba.njit(**OPTIONS)
-def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size, items):
+def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size, last, block,
+         items):
     """y[(n, c)] = sum_{b, k} w[c, b, k] * x[(n, g, b)] at the window positions.
 
     Each input plane is first padded into a canvas of `size` positions (_pad's tables).
     grid selects grid mode (every stride 1): one run over canvas positions 0 .. rows[-1] + width.
+    last, block: as in conv_transpose (_block_axpy takes `block` taps of a strided run).
     """
     gm, b, k = w.shape
     m = gm // groups
@@ -191,8 +214,14 @@ def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size
             _pad(canvas, x[plane0 + bi], sources, first, stop, lo)
             for r in range(count):
                 target = out[r * width:(r + 1) * width]
-                for kk in range(k):
-                    _axpy_run(target, canvas, rows[r] + taps[kk], step, w[c, bi, kk])
+                for first_tap in range(0, k, last):
+                    kl = 0
+                    while block > 1 and kl + block <= last:
+                        kk = first_tap + kl
+                        _block_axpy(target, canvas, rows[r] + taps[kk], w[c, bi], kk, block)
+                        kl += block
+                    for kk in range(first_tap + kl, first_tap + last):
+                        _axpy_run(target, canvas, rows[r] + taps[kk], step, w[c, bi, kk])
 
 
 @numba.njit(**OPTIONS)

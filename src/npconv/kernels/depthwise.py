@@ -59,6 +59,13 @@ def _padding(x, g, span):
     return sources, first, min(max(lo + big[-1], first), width), lo, math.prod(span)
 
 
+def _block(g):
+    """Consecutive last-dim taps the strided loops take at once: the stride, when it is
+    2 to 4 with dilation 1 (their runs then cover one contiguous stretch), else 1."""
+    step = g.stride[-1]
+    return step if g.dilation[-1] == 1 and 2 <= step <= 4 else 1
+
+
 def _planes(a, dtype):
     """(n, C, *S) -> contiguous (n*C, prod(S)) in dtype."""
     return np.ascontiguousarray(a, dtype=dtype).reshape(a.shape[0] * a.shape[1], -1)
@@ -74,7 +81,7 @@ def conv(x, w, geometry):
     out = y.reshape(-1, math.prod(g.small))                         # one row per output plane
     split(_direct.conv, out.shape[0], _planes(x, dtype),
           _planes(w, dtype).reshape(w.shape[:2] + (-1,)), out, rows, taps, step, g.groups, grid,
-          *_padding(x, g, span))
+          *_padding(x, g, span), g.kernel[-1], _block(g))
     return y
 
 
@@ -89,10 +96,9 @@ def conv_transpose(y, w, geometry):
     x = (np.empty if covered else np.zeros)((y.shape[0], w.shape[1] * g.groups) + tuple(g.big),
                                             dtype=dtype)
     planes = x.reshape(x.shape[0] * x.shape[1], -1)                 # one row per input plane
-    block = step if g.dilation[-1] == 1 and 2 <= step <= 4 else 1
     split(_direct.conv_transpose, planes.shape[0], _planes(y, dtype),
           _planes(w, dtype).reshape(w.shape[:2] + (-1,)), planes, rows, taps, step, g.groups, grid,
-          *_padding(x, g, span), g.kernel[-1], block)
+          *_padding(x, g, span), g.kernel[-1], _block(g))
     return x
 
 
