@@ -7,9 +7,10 @@ time        each system in blocks of its own: a pause of `settle` seconds
             calls, rather than spin, needs a few calls to get its cores back
             after the pause), then calls back to back. `rounds` blocks per
             system, the systems taking turns (in a rotated order each round),
-            `repeat` calls in all at least; the median over every block, in ms. Several shorter blocks
-            spread a burst of outside load (a shared machine) over all systems
-            instead of letting it land on one system's only block. With
+            `repeat` calls in all at least; the median over every block, in ms.
+            Several shorter blocks spread a burst of outside load (a shared
+            machine) over all systems instead of letting it land on one
+            system's only block. With
             interleave=True, rounds call every system once in turn instead
             (spreads load the most, but each pays for the previous one's
             spinning threads).
