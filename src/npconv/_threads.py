@@ -1,12 +1,13 @@
 """How many threads npconv computes with: NumPy's BLAS pool and npconv's own.
 
 The GEMMs run in whatever BLAS NumPy links (OpenBLAS, MKL, ...), reached
-through threadpoolctl. The compiled depthwise loops run on npconv's own
-threads (`split`): plain OS threads that block while idle, because a pool
-that spins at a barrier (OpenMP's) stalls for a whole scheduler timeslice
-whenever another process takes one of the cores (measured: 8 ms medians for a
-1 ms loop on a shared 2-core machine). Both are set together and stay set
-until the next call.
+through threadpoolctl. The compiled loops (depthwise, col2im, Winograd's
+tiles) run on npconv's own threads (`split`): plain OS threads that block
+while idle, because a pool that spins at a barrier (OpenMP's) stalls for a
+whole scheduler timeslice whenever another process takes one of the cores
+(measured: 8 ms medians for a 1 ms loop on a shared 2-core machine). The
+threads claim slices of the work in turn, and are kept off the caller's CPU.
+Both pools are set together and stay set until the next call.
 
 >>> import npconv
 >>> before = npconv.get_num_threads()
@@ -17,15 +18,19 @@ until the next call.
 """
 from __future__ import annotations
 
+import itertools
 import numbers
 import os
+import queue
+import threading
 
 import numpy as np
-from concurrent.futures import ThreadPoolExecutor
 
-_count = None       # set_num_threads' value; None: every usable CPU
-_workers = None     # ThreadPoolExecutor for split, grown on demand
-_blas = None        # threadpoolctl's controllers of the BLAS pools, found once
+_count = None               # set_num_threads' value; None: every usable CPU
+_pool = None                # the workers of split, grown on demand
+_local = threading.local()  # .worker: True on a pool's threads
+_sched_getcpu = False       # libc's sched_getcpu, looked up on first use (None: none)
+_blas = None                # threadpoolctl's controllers of the BLAS pools, found once
 
 
 def _controller():
@@ -66,21 +71,128 @@ def threads():
         return os.cpu_count() or 1
 
 
-def split(loop, count, *args):
-    """loop(*args, (first, last)) over items [0, count), in one slice per thread.
+class _Pool:
+    """Persistent worker threads, each with its own queue of jobs.
 
-    The caller runs the last slice; `loop` must release the GIL (Numba nogil)
-    and must not let two slices write the same memory.
+    A woken thread lands where the scheduler thinks best, and on Linux that is
+    often the waker's own CPU: after a pause of a quarter second, the first
+    ~80 calls of a 0.4 ms loop ran with both halves on one CPU (sched_getcpu
+    in each half), at 0.6 ms instead of 0.35-0.4. So before each call the
+    workers are kept off the caller's current CPU (`_place`), where the
+    machine has another.
     """
-    global _workers
+
+    def __init__(self, size):
+        self.jobs = [queue.SimpleQueue() for _ in range(size)]
+        self.ids = []           # the workers' native thread ids
+        self.away = None        # the caller's CPU the workers were last kept off
+        started = queue.SimpleQueue()
+        for jobs in self.jobs:
+            threading.Thread(target=self._work, args=(jobs, started), daemon=True,
+                             name="npconv").start()
+        self.ids = [started.get() for _ in self.jobs]
+
+    @staticmethod
+    def _work(jobs, started):
+        _local.worker = True
+        started.put(threading.get_native_id())
+        while True:
+            loop, args, done = jobs.get()
+            try:
+                loop(*args)
+                done.put(None)
+            except BaseException as error:  # handed to the caller, which raises it
+                done.put(error)
+
+    def _place(self):
+        """Keep the workers off the CPU the caller runs on, if it has others."""
+        cpu = _current_cpu()
+        if cpu is None or cpu == self.away:
+            return
+        self.away = cpu
+        others = os.sched_getaffinity(0) - {cpu}
+        for tid in self.ids:
+            try:
+                os.sched_setaffinity(tid, others or {cpu})
+            except OSError:  # pragma: no cover  (a CPU set the worker may not take)
+                pass
+
+    def run(self, loop, args, bounds, threads):
+        """loop(*args, (bounds[i], bounds[i + 1])) for every i, on the caller and threads - 1
+        workers, each claiming the next slice when it is free: a worker that wakes late
+        (tens of microseconds on a virtual machine) or a core that is busy elsewhere
+        then costs only what the others can not take over."""
+        self._place()
+        slices = itertools.count()
+        count = len(bounds) - 1
+
+        def claim():
+            for i in slices:  # next() on a count is atomic under the GIL
+                if i >= count:
+                    return
+                loop(*args, (bounds[i], bounds[i + 1]))
+
+        done = queue.SimpleQueue()
+        for jobs in self.jobs[:threads - 1]:
+            jobs.put((claim, (), done))
+        error = None
+        try:
+            claim()
+        except BaseException as raised:
+            error = raised
+        for _ in range(threads - 1):
+            failed = done.get()
+            error = error or failed
+        if error is not None:
+            raise error
+
+
+def _getcpu():
+    """libc's sched_getcpu, or None where there is none."""
+    try:
+        import ctypes
+        getcpu = ctypes.CDLL(None).sched_getcpu
+    except (ImportError, OSError, AttributeError):  # pragma: no cover  (not glibc / musl)
+        return None
+    getcpu.restype = ctypes.c_int
+    getcpu.argtypes = []
+    return getcpu
+
+
+def _current_cpu():
+    global _sched_getcpu
+    if _sched_getcpu is False:
+        _sched_getcpu = _getcpu() if hasattr(os, "sched_setaffinity") else None
+    cpu = _sched_getcpu() if _sched_getcpu is not None else -1
+    return cpu if cpu >= 0 else None
+
+
+def _forget_pool():
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)  # a forked child has no workers
+
+
+def split(loop, count, *args, slices=4):
+    """loop(*args, (first, last)) over items [0, count), in `slices` contiguous slices per
+    thread that the threads claim in turn.
+
+    The caller runs slices too; `loop` must release the GIL (Numba nogil) and must
+    not let two slices write the same memory. Called from inside a slice, it runs
+    the whole range there (the workers are busy).
+    """
+    global _pool
     parts = max(1, min(threads(), count))
-    bounds = [count * i // parts for i in range(parts + 1)]
-    if parts > 1 and (_workers is None or _workers._max_workers < parts - 1):
-        _workers = ThreadPoolExecutor(parts - 1, thread_name_prefix="npconv")
-    jobs = [_workers.submit(loop, *args, (bounds[i], bounds[i + 1])) for i in range(parts - 1)]
-    loop(*args, (bounds[-2], bounds[-1]))
-    for job in jobs:
-        job.result()
+    if parts == 1 or getattr(_local, "worker", False):
+        loop(*args, (0, count))
+        return
+    if _pool is None or len(_pool.jobs) < parts - 1:
+        _pool = _Pool(parts - 1)
+    pieces = min(count, parts * slices)
+    _pool.run(loop, args, [count * i // pieces for i in range(pieces + 1)], parts)
 
 
 def _blas_pools():
@@ -93,7 +205,7 @@ def _blas_pools():
     return _blas
 
 
-def split_blas(loop, count, *args):
+def split_blas(loop, count, *args, slices=4):
     """split, with NumPy's BLAS single-threaded meanwhile, for loops that call GEMMs.
 
     Each thread then runs its GEMMs on its own core over data it just wrote (in
@@ -109,7 +221,7 @@ def split_blas(loop, count, *args):
     for pool in pools:
         pool.set_num_threads(1)
     try:
-        split(loop, count, *args)
+        split(loop, count, *args, slices=slices)
     finally:
         for pool, number in zip(pools, before):
             pool.set_num_threads(number)
@@ -117,14 +229,16 @@ def split_blas(loop, count, *args):
 
 def each(body, items, *args):
     """body(*args, item) for every item, the items spread over npconv's threads in
-    contiguous shares, each thread with a single-threaded BLAS (split_blas).
+    one contiguous share per thread, each thread with a single-threaded BLAS
+    (split_blas).
 
-    Returns the sum of body's results (each thread sums its share in place, then
-    the shares are added), or None if body returns nothing. The bodies of
-    different items must not write the same memory.
+    Returns the sum of body's results (each share summed in place, then the shares
+    added in order, so the result does not depend on which thread took which
+    share), or None if body returns nothing. The bodies of different items must
+    not write the same memory.
     """
     items = list(items)
-    sums = []
+    sums = {}
 
     def share(bounds):
         total = None
@@ -135,10 +249,10 @@ def each(body, items, *args):
                     total = part
                 else:
                     total += part
-        sums.append(total)  # list.append is atomic under the GIL
+        sums[bounds[0]] = total  # dict assignment is atomic under the GIL
 
-    split_blas(share, len(items))
-    parts = [total for total in sums if total is not None]
+    split_blas(share, len(items), slices=1)
+    parts = [sums[first] for first in sorted(sums) if sums[first] is not None]
     if not parts:
         return None
     result = parts[0]

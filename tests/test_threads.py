@@ -1,0 +1,100 @@
+"""npconv's own thread pool (_threads.split, each): every item once, errors raised
+in the caller, nesting runs inline, and the workers kept off the caller's CPU."""
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import npconv
+from npconv import _threads
+
+
+@pytest.fixture(params=[1, 2, 3])
+def threads(request):
+    before = npconv.get_num_threads()
+    npconv.set_num_threads(request.param)
+    yield request.param
+    npconv.set_num_threads(before)
+
+
+@pytest.mark.parametrize("count", [1, 2, 5, 17, 100])
+@pytest.mark.parametrize("slices", [1, 4])
+def test_split_covers_every_item_once(threads, count, slices):
+    seen = np.zeros(count, dtype=np.int64)
+    callers = set()
+
+    def loop(marks, bounds):
+        callers.add(threading.get_ident())
+        marks[bounds[0]:bounds[1]] += 1
+
+    _threads.split(loop, count, seen, slices=slices)
+    np.testing.assert_array_equal(seen, np.ones(count, dtype=np.int64))
+    assert len(callers) <= min(threads, count)
+
+
+def test_split_raises_a_slice_error_in_the_caller(threads):
+    def loop(bounds):
+        if bounds[0] <= 3 < bounds[1]:
+            raise ValueError(f"item 3 in {bounds}")
+
+    with pytest.raises(ValueError, match="item 3"):
+        _threads.split(loop, 8)
+    _threads.split(lambda bounds: None, 8)  # the pool still works afterwards
+
+
+def test_split_inside_a_slice_runs_inline(threads):
+    total = np.zeros(6, dtype=np.int64)
+
+    def inner(row, bounds):
+        total[row] += bounds[1] - bounds[0]
+
+    def outer(bounds):
+        for row in range(*bounds):
+            _threads.split(inner, 10, row)
+
+    _threads.split(outer, 6)
+    np.testing.assert_array_equal(total, np.full(6, 10))
+
+
+def test_each_sums_shares_in_item_order(threads):
+    values = [np.float32(v) for v in (1e8, 1.0, -1e8, 1.0, 3.0)]
+    result = _threads.each(lambda item: np.array([values[item]]), range(len(values)))
+    parts = max(1, min(threads, len(values)))
+    bounds = [len(values) * i // parts for i in range(parts + 1)]
+    expected = None
+    for first, last in zip(bounds[:-1], bounds[1:]):  # the same sums, by hand, in order
+        share = np.array([values[first]])
+        for v in values[first + 1:last]:
+            share += np.array([v])
+        expected = share if expected is None else expected + share
+    np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux CPU affinity and two usable CPUs")
+def test_workers_stay_off_the_callers_cpu():
+    before = npconv.get_num_threads()
+    npconv.set_num_threads(2)
+    try:
+        placed = {}
+
+        def loop(bounds):
+            if threading.get_native_id() != caller:
+                placed["worker"] = os.sched_getaffinity(0)
+            time.sleep(0.002)  # lets the worker claim the other slice
+
+        caller = threading.get_native_id()
+        for _ in range(20):
+            cpu = _threads._current_cpu()
+            if cpu is None:
+                pytest.skip("no sched_getcpu in this C library")
+            placed.clear()
+            _threads.split(loop, 2, slices=1)
+            if "worker" in placed and _threads._current_cpu() == cpu:
+                assert cpu not in placed["worker"]
+                return
+        pytest.skip("the worker never took a slice, or the caller moved CPUs every time")
+    finally:
+        npconv.set_num_threads(before)
