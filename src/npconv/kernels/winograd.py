@@ -143,6 +143,7 @@ class _Plan:
             count += 1                  # every thread gets as many chunks as the others
         self.chunks = [(s, first * i // count, first * (i + 1) // count)
                        for s in range(n) for i in range(count)]
+        self.bands = {}
 
     def _grids(self, first, last):
         """(input, output) planes along the lead dims and tiles along the inner dims of a
@@ -162,7 +163,14 @@ class _Plan:
         return [(int(shifts[i]), i, count) for i in range(0, self.taps, count)]
 
     def band(self, first, last):
-        """The _Band tables of a band [first, last) of units of the first dim."""
+        """The _Band tables of a band [first, last) of units of the first dim, built once
+        per band (every sample's chunks share them)."""
+        key = first, last
+        if key not in self.bands:
+            self.bands[key] = self._band(first, last)  # a race builds the same tables twice
+        return self.bands[key]
+
+    def _band(self, first, last):
         g, lead = self.g, self.lead
         tiles_in, tiles_out = self._grids(first, last)
         slab = tuple(v * u + e for v, u, e in zip(tiles_out, self.unit, self.extra))
@@ -228,6 +236,14 @@ def _operand(v, plane, count, first, width):
                       + part.strides[3:], writeable=False)
 
 
+def _zero_margins(a, inside):
+    """Zero a outside the slices `inside` of its leading dims (the rest is overwritten)."""
+    for axis, part in enumerate(inside):
+        before = (slice(None),) * axis
+        a[before + (slice(0, part.start),)] = 0
+        a[before + (slice(part.stop, None),)] = 0
+
+
 def _transformed_input(buffers, x_last, plan, sample, first, last):
     """A chunk's input, zero-padded channels last and transformed: V as (P, T, Z, C),
     with the chunk's tables."""
@@ -235,7 +251,7 @@ def _transformed_input(buffers, x_last, plan, sample, first, last):
     band = plan.band(first, last)
     c = x_last.shape[-1]
     slab = buffers.take("slab", band.slab + (c,))                   # (*slab, C)
-    slab.fill(0)
+    _zero_margins(slab, band.inside)
     slab[band.inside] = x_last[(sample,) + band.source]
     _, t, z = band.sizes
     v = buffers.take("v", (plan.points, t, z, c))
@@ -310,7 +326,7 @@ def _weight_chunks(x, y, plan, groups, sums, items):
         v, band = _transformed_input(buffers, x_last, plan, sample, first, last)
         o, t, _ = band.sizes
         canvas = buffers.take("out", band.canvas + (groups * mo,))
-        canvas.fill(0)                                              # zeros past small
+        _zero_margins(canvas, band.valid)                           # zeros past small
         canvas[band.valid] = y_last[sample, band.y_rows]
         dy = buffers.take("product", (o, plan.points, t, groups * mo))
         _winograd.transform(canvas.reshape(-1, groups * mo), band.out_corners, band.out_steps,
