@@ -102,6 +102,24 @@ def test_algorithm_against_loops(name, n, case, op, rng):
     run(algorithm, op, g, pads, b, m, rng)
 
 
+@pytest.mark.parametrize("work_bytes", [None, 3000])
+@pytest.mark.parametrize("case", ["plain", "strided_overlap", "kernel_lt_stride", "mixed_dims",
+                                  "strided_long_rows", "long_rows", "dilated_groups"])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_gemm_conv_both_against_loops(n, case, work_bytes, rng, monkeypatch):
+    """One gather feeding a conv and a weight gradient, in every column layout."""
+    from npconv.kernels import gemm
+    if work_bytes is not None:
+        monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
+    g, pads, b, m = geometry_of(case, n)
+    x = rng.standard_normal((2, g.groups * b) + g.big)
+    w = rng.standard_normal((g.groups * m, b) + g.kernel)
+    dy = rng.standard_normal((2, g.groups * m) + g.small)
+    y, grad = gemm.conv_both(x, w, dy, g)
+    assert_close(y, expected("conv", g, pads, x, w, dy))
+    assert_close(grad, expected("conv_weight", g, pads, x, w, dy))
+
+
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("name", sorted(kernels.ALGORITHMS))
 def test_algorithm_complex(name, op, rng):

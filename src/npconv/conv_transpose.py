@@ -67,6 +67,8 @@ def forward(y, w, p):
 def backward(grad_output, y, w, p, need_input=True, need_weight=True):
     """(dy, dw) of forward for a batched grad_output; None where not needed."""
     padded = windows.pad(grad_output, p.padding, p.mode)
+    if need_input and need_weight:
+        return kernels.conv_both(padded, conj(w), conj(y), p.geometry)
     dy = kernels.conv(padded, conj(w), p.geometry) if need_input else None
     dw = kernels.conv_weight(padded, conj(y), p.geometry) if need_weight else None
     return dy, dw

@@ -91,24 +91,54 @@ def _row_bytes(g, channels_per_position, itemsize):
     return math.prod(g.small[1:]) * g.groups * channels_per_position * itemsize
 
 
-def _conv_tile(x, w2, y, g, tile):
-    """y's band of the tile = w2 @ the tile's columns."""
+def _conv_product(cols, gathered_last, w2, y, g, tile):
+    """Write y's band of the tile = w2 @ the tile's columns."""
     samples, rows = tile
     m = w2.shape[1]
-    last = _channels_last(g)
-    gather_last = last or _gathers_last(g)
-    cols = _columns(x, samples, rows, g, gather_last)
     out = group_major(y, samples, rows, g.groups)                   # (G, M, nt, rows, ...)
-    if gather_last and not last:
-        # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L), the columns read transposed
-        np.copyto(out, (w2 @ cols.transpose(0, 2, 1)).reshape(out.shape))
-    elif last:
+    if _channels_last(g):
         # (G, nt*L, K*B) @ (G, K*B, M) -> (G, nt*L, M), copied along M
         part = (cols @ w2.transpose(0, 2, 1)).reshape(out.shape[:1] + out.shape[2:] + (m,))
         np.copyto(np.moveaxis(out, 1, -1), part)
+    elif gathered_last:
+        # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L), the columns read transposed
+        np.copyto(out, (w2 @ cols.transpose(0, 2, 1)).reshape(out.shape))
     else:
         # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L)
         np.copyto(out, (w2 @ cols).reshape(out.shape))
+
+
+def _weight_product(cols, gathered_last, y, g, tile):
+    """The tile's share of the weight gradient from its columns, (G, M, K*B)."""
+    samples, rows = tile
+    m = y.shape[1] // g.groups
+    part = group_major(y, samples, rows, g.groups)                  # (G, M, nt, rows, ...)
+    if _channels_last(g):
+        part = np.ascontiguousarray(np.moveaxis(part, 1, -1))       # (G, nt, rows, ..., M)
+        # (G, K*B, nt*L) @ (G, nt*L, M) -> (G, K*B, M)
+        return (cols.transpose(0, 2, 1) @ part.reshape(g.groups, -1, m)).transpose(0, 2, 1)
+    if gathered_last:
+        # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B)
+        return part.reshape(g.groups, m, -1) @ cols
+    # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B), the columns read transposed
+    return part.reshape(g.groups, m, -1) @ cols.transpose(0, 2, 1)
+
+
+def _conv_tile(x, w2, y, g, tile):
+    gathered_last = _channels_last(g) or _gathers_last(g)
+    _conv_product(_columns(x, *tile, g, gathered_last), gathered_last, w2, y, g, tile)
+
+
+def _weight_tile(x, y, g, tile):
+    gathered_last = _channels_last(g)
+    return _weight_product(_columns(x, *tile, g, gathered_last), gathered_last, y, g, tile)
+
+
+def _both_tile(x, w2, y, dy, g, tile):
+    gathered_last = _channels_last(g) or _gathers_last(g)
+    cols = _columns(x, *tile, g, gathered_last)
+    _conv_product(cols, gathered_last, w2, y, g, tile)
+    return _weight_product(cols, gathered_last, dy, g, tile)
 
 
 def conv(x, w, geometry):
@@ -122,34 +152,35 @@ def conv(x, w, geometry):
     return y
 
 
-def _weight_tile(x, y, g, tile):
-    """The tile's share of the weight gradient, (G, M, K*B)."""
-    samples, rows = tile
-    m = y.shape[1] // g.groups
-    last = _channels_last(g)
-    cols = _columns(x, samples, rows, g, last)
-    part = group_major(y, samples, rows, g.groups)                  # (G, M, nt, rows, ...)
-    if last:
-        part = np.ascontiguousarray(np.moveaxis(part, 1, -1))       # (G, nt, rows, ..., M)
-        # (G, K*B, nt*L) @ (G, nt*L, M) -> (G, K*B, M)
-        return (cols.transpose(0, 2, 1) @ part.reshape(g.groups, -1, m)).transpose(0, 2, 1)
-    # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B)
-    return part.reshape(g.groups, m, -1) @ cols.transpose(0, 2, 1)
+def _weight(grad, g, m, b, dtype):
+    """each's (G, M, K*B) sum as the (G*M, B, *k) gradient (zeros for no samples)."""
+    if grad is None:
+        grad = np.zeros((g.groups, m, math.prod(g.kernel) * b), dtype=dtype)
+    return unmatrix(grad.astype(dtype, copy=False), g.groups, g.kernel)
 
 
 def conv_weight(x, y, geometry):
     """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k)."""
     g = geometry
-    n = x.shape[0]
     b = x.shape[1] // g.groups
     m = y.shape[1] // g.groups
-    k = math.prod(g.kernel)
     dtype = np.result_type(x, y)
-    tiles = bands(n, g.small[0], _row_bytes(g, k * b + m, dtype.itemsize), parts=threads())
-    grad = each(_weight_tile, tiles, x, y, g)
-    if grad is None:  # no samples
-        grad = np.zeros((g.groups, m, k * b), dtype=dtype)
-    return unmatrix(grad.astype(dtype, copy=False), g.groups, g.kernel)
+    tiles = bands(x.shape[0], g.small[0],
+                  _row_bytes(g, math.prod(g.kernel) * b + m, dtype.itemsize), parts=threads())
+    return _weight(each(_weight_tile, tiles, x, y, g), g, m, b, dtype)
+
+
+def conv_both(x, w, dy, geometry):
+    """(conv(x, w), conv_weight(x, dy)) from one gather of x's windows per tile: the two
+    products of a transposed conv's backward, which read the same columns.
+    (N, G*B, *big) x (G*M, B, *k), (N, G*M, *small) -> (N, G*M, *small), (G*M, B, *k)."""
+    g = geometry
+    w2, y = gemm_operands(x, w, g)
+    m, b = w2.shape[1], x.shape[1] // g.groups
+    dtype = np.result_type(x, dy)
+    tiles = bands(x.shape[0], g.small[0], _row_bytes(g, w2.shape[2] + 2 * m, y.itemsize),
+                  parts=threads())
+    return y, _weight(each(_both_tile, tiles, x, w2, y, dy, g), g, m, b, dtype)
 
 
 def _blocks(k, s, d):
