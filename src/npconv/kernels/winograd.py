@@ -35,6 +35,7 @@ conv_weight). Needs Numba; real float dtypes only (others go to shifted).
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -76,11 +77,13 @@ def _real(dtype):
 
 
 def _transform_weight(a, matrix, first):
-    """Apply `matrix` (rows, 3) along every axis from `first` on of a."""
-    for axis in range(first, a.ndim):
-        # (..., 3 at axis, ...) -> (..., rows at axis, ...)
-        a = np.moveaxis(np.tensordot(a, matrix, axes=([axis], [1])), -1, axis)
-    return a
+    """Apply `matrix` (rows, cols) along every axis from `first` on of a, as one product
+    with its Kronecker power (a tensordot per axis cost 0.7 ms on resnet_3x3's weight)."""
+    inner = a.ndim - first
+    power = functools.reduce(np.kron, [matrix] * inner)            # (rows^inner, cols^inner)
+    # (..., cols^inner) @ (cols^inner, rows^inner) -> (..., rows^inner)
+    out = a.reshape(a.shape[:first] + (-1,)) @ power.T
+    return out.reshape(a.shape[:first] + (matrix.shape[0],) * inner)
 
 
 def weights(w, groups, lead):
