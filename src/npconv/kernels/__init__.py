@@ -69,13 +69,15 @@ overlap-add), each thread running its GEMMs in a single-threaded BLAS: one
 GEMM of a tile per core, on data that core just wrote, beats one GEMM at a time
 split by the BLAS pool (small-M products run at ~60% of the 2048^2 rate
 there). col2im cuts a wide product into a column block per thread
-(_threads.matmul) and hands others to the BLAS pool whole.
-npconv.set_num_threads sets both.
+(_threads.matmul). The BLAS pool itself stays single-threaded for the length
+of a call (_threads.serial_blas): a pool woken for one product spins on the
+cores long after it. npconv.set_num_threads sets both.
 """
 from __future__ import annotations
 
 import math
 
+from .._threads import serial_blas
 from . import col2im, depthwise, gemm, mirror, phase, shifted, winograd
 from .geometry import Geometry, extent
 
@@ -119,13 +121,15 @@ def choose(op, geometry, b, m):
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
     algorithm = choose("conv", geometry, w.shape[1], w.shape[0] // geometry.groups)
-    return algorithm.conv(x, w, geometry)
+    with serial_blas():
+        return algorithm.conv(x, w, geometry)
 
 
 def conv_transpose(y, w, geometry):
     """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big)."""
     algorithm = choose("conv_transpose", geometry, w.shape[1], w.shape[0] // geometry.groups)
-    return algorithm.conv_transpose(y, w, geometry)
+    with serial_blas():
+        return algorithm.conv_transpose(y, w, geometry)
 
 
 def conv_both(x, w, y, geometry):
@@ -135,13 +139,15 @@ def conv_both(x, w, y, geometry):
     g = geometry
     b, m = w.shape[1], w.shape[0] // g.groups
     forward, weight = choose("conv", g, b, m), choose("conv_weight", g, b, m)
-    if forward is weight and hasattr(forward, "conv_both"):
-        return forward.conv_both(x, w, y, g)
-    return forward.conv(x, w, g), weight.conv_weight(x, y, g)
+    with serial_blas():
+        if forward is weight and hasattr(forward, "conv_both"):
+            return forward.conv_both(x, w, y, g)
+        return forward.conv(x, w, g), weight.conv_weight(x, y, g)
 
 
 def conv_weight(x, y, geometry):
     """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k)."""
     g = geometry
     algorithm = choose("conv_weight", g, x.shape[1] // g.groups, y.shape[1] // g.groups)
-    return algorithm.conv_weight(x, y, g)
+    with serial_blas():
+        return algorithm.conv_weight(x, y, g)

@@ -77,7 +77,7 @@ def _patches(y, w, g, dtype, x):
             part = y[samples].reshape(nt, g.groups, m, positions)  # (nt, G, M, L)
             ys = samples, transposed(part.transpose(1, 0, 3, 2)).reshape(g.groups, -1, m)
         # (G, nt*L, M) @ (G, M, Bc*K) -> (G, nt*L, Bc*K)
-        cols = ys[1] @ wp[:, :, chans].reshape(g.groups, m, -1)
+        cols = matmul(ys[1], wp[:, :, chans].reshape(g.groups, m, -1))
         split(_unfold.col2im_patches, nt * g.groups * (chans.stop - chans.start), cols.ravel(),
               x, b, chans.start, chans.stop - chans.start, g.kernel[-1], rows, g.lo[-1],
               g.big[-1], step, g.dilation[-1], g.groups, samples.start, nt, width)

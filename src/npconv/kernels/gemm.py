@@ -34,7 +34,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
-from .._threads import each, threads
+from .._threads import each, matmul, threads
 from .geometry import bands, channels, extent, gemm_operands, group_major, matrix, unmatrix
 
 SHORT = 8  # output rows shorter than this gather channels last
@@ -222,14 +222,14 @@ def conv_transpose(y, w, geometry):
                 part = np.ascontiguousarray(part.transpose(1, 0, 3, 2))  # (G, nt, L, M)
                 transposed = samples, part.reshape(g.groups, -1, m)  # (G, nt*L, M)
             # (G, nt*L, M) @ (G, M, K*Bc) -> (G, nt*L, K*Bc)
-            cols = (transposed[1] @ wc).reshape((g.groups, nt) + tuple(g.small)
+            cols = matmul(transposed[1], wc).reshape((g.groups, nt) + tuple(g.small)
                                                 + tuple(g.kernel) + (bc,))
             # (G, nt, *small, *k, Bc) -> (G, nt, Bc, small_1, k_1, ..., small_n, k_n)
             order = (0, 1, 2 + 2 * nd) + tuple(v for i in range(nd) for v in (2 + i, 2 + nd + i))
         else:
             part = y[samples].reshape((nt, g.groups, m, -1))         # (nt, G, M, L)
             # (G, K*Bc, M) @ (nt, G, M, L) -> (nt, G, K*Bc, L)
-            cols = (wc.transpose(0, 2, 1) @ part).reshape((nt, g.groups) + tuple(g.kernel)
+            cols = matmul(wc.transpose(0, 2, 1), part).reshape((nt, g.groups) + tuple(g.kernel)
                                                           + (bc,) + tuple(g.small))
             cols = cols.swapaxes(0, 1)                              # (G, nt, *k, Bc, *small)
             # -> (G, nt, Bc, small_1, k_1, ..., small_n, k_n)
