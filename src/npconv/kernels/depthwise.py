@@ -16,6 +16,7 @@ groups with few channels here. Needs Numba; without it the planner never picks t
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 
@@ -31,21 +32,24 @@ def supports(geometry):
     return AVAILABLE
 
 
+@functools.lru_cache(maxsize=64)
 def _tables(g):
-    """(span, rows, taps, step, grid): the canvas every window fits in, the loops' offset
-    tables, and whether every stride is 1 (the loops then run over whole planes)."""
+    """(span, rows, taps, step, grid, padding): the canvas every window fits in, the loops'
+    offset tables, whether every stride is 1 (the loops then run over whole planes),
+    and _padding's tables. Built once per geometry (tens of microseconds a call
+    otherwise); the loops only read them."""
     span = extent(g.small, g)
     strides = row_major(span)
     rows = offsets(g.small[:-1], [s * t for s, t in zip(g.stride[:-1], strides[:-1])])
     taps = offsets(g.kernel, [d * t for d, t in zip(g.dilation, strides)])
-    return span, rows, taps, g.stride[-1], all(s == 1 for s in g.stride)
+    return span, rows, taps, g.stride[-1], all(s == 1 for s in g.stride), _padding(g, span)
 
 
-def _padding(x, g, span):
+def _padding(g, span):
     """Tables that pad a plane of x into the canvas inside the loops (_direct._pad):
     per canvas row its source row offset (-1: padding), and the canvas columns
     [first, stop) of the last dim that come from x (column c from c - lo)."""
-    big = x.shape[2:]
+    big = g.big
     strides = row_major(big)
     offset = np.zeros((), dtype=np.int64)
     valid = np.ones((), dtype=bool)
@@ -76,12 +80,12 @@ def conv(x, w, geometry):
     from . import _direct
     g = geometry
     dtype = np.result_type(x, w)
-    span, rows, taps, step, grid = _tables(g)
+    span, rows, taps, step, grid, padding = _tables(g)
     y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=dtype)
     out = y.reshape(-1, math.prod(g.small))                         # one row per output plane
     split(_direct.conv, out.shape[0], _planes(x, dtype),
           _planes(w, dtype).reshape(w.shape[:2] + (-1,)), out, rows, taps, step, g.groups, grid,
-          *_padding(x, g, span), g.kernel[-1], _block(g))
+          *padding, g.kernel[-1], _block(g))
     return y
 
 
@@ -90,7 +94,7 @@ def conv_transpose(y, w, geometry):
     from . import _direct
     g = geometry
     dtype = np.result_type(y, w)
-    span, rows, taps, step, grid = _tables(g)
+    span, rows, taps, step, grid, padding = _tables(g)
     # the loops write the positions of x their canvas covers; zeros first if some are not
     covered = all(0 <= lo and lo + size <= length for lo, size, length in zip(g.lo, g.big, span))
     x = (np.empty if covered else np.zeros)((y.shape[0], w.shape[1] * g.groups) + tuple(g.big),
@@ -98,7 +102,7 @@ def conv_transpose(y, w, geometry):
     planes = x.reshape(x.shape[0] * x.shape[1], -1)                 # one row per input plane
     split(_direct.conv_transpose, planes.shape[0], _planes(y, dtype),
           _planes(w, dtype).reshape(w.shape[:2] + (-1,)), planes, rows, taps, step, g.groups, grid,
-          *_padding(x, g, span), g.kernel[-1], _block(g))
+          *padding, g.kernel[-1], _block(g))
     return x
 
 
@@ -107,9 +111,9 @@ def conv_weight(x, y, geometry):
     from . import _direct
     g = geometry
     dtype = np.result_type(x, y)
-    span, rows, taps, step, grid = _tables(g)
+    span, rows, taps, step, grid, padding = _tables(g)
     grad = np.empty((y.shape[1], x.shape[1] // g.groups) + tuple(g.kernel), dtype=dtype)
     split(_direct.conv_weight, grad.shape[0] * grad.shape[1], _planes(x, dtype),
           _planes(y, dtype), grad.reshape(grad.shape[:2] + (-1,)), rows, taps, step, g.groups,
-          grid, *_padding(x, g, span))
+          grid, *padding)
     return grad
