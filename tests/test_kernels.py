@@ -304,3 +304,22 @@ def test_planner_without_numba(case, op, rng, monkeypatch):
     assert kernels.choose(op, g, b, m) not in (kernels.col2im, kernels.depthwise,
                                                  kernels.winograd)
     run(kernels, op, g, pads, b, m, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+@pytest.mark.parametrize("shape", [(2, 3, 5), (3, 4, 70, 90), (2, 5, 6, 30, 40), (1, 2, 1)])
+def test_add_bias_matches_broadcast(shape, dtype, rng):
+    """Large real outputs take the compiled per-plane loop, the rest NumPy's add."""
+    y = rng.standard_normal(shape).astype(dtype)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    expected = y + b.reshape((1, -1) + (1,) * (len(shape) - 2))
+    kernels.add_bias(y, b)
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_add_bias_on_a_strided_output(rng):
+    y = rng.standard_normal((3, 4, 200, 200))[:, :, ::2]
+    b = rng.standard_normal(4)
+    expected = y + b[:, None, None]
+    kernels.add_bias(y, b)
+    np.testing.assert_array_equal(y, expected)

@@ -103,7 +103,7 @@ def compute_dtype(dtype):
 
 def add_bias(y, b):
     if b is not None:
-        y += b.reshape((1, -1) + (1,) * (y.ndim - 2)).astype(y.dtype, copy=False)
+        kernels.add_bias(y, b.astype(y.dtype, copy=False))
     return y
 
 
