@@ -98,3 +98,19 @@ def test_workers_stay_off_the_callers_cpu():
         pytest.skip("the worker never took a slice, or the caller moved CPUs every time")
     finally:
         npconv.set_num_threads(before)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="needs Linux CPU affinity")
+def test_the_callers_cpus_come_back(threads):
+    """The caller is held on one CPU only for the length of a call, failed or not."""
+    before = os.sched_getaffinity(0)
+    _threads.split(lambda bounds: time.sleep(0.001), 4)
+    assert os.sched_getaffinity(0) == before
+
+    def fails(bounds):
+        time.sleep(0.001)
+        raise RuntimeError("slice failed")
+
+    with pytest.raises(RuntimeError):
+        _threads.split(fails, 4)
+    assert os.sched_getaffinity(0) == before

@@ -127,7 +127,10 @@ class _Pool:
                     os.sched_setaffinity(tid, others)
                 except OSError:  # pragma: no cover  (a CPU set the worker may not take)
                     pass
-        os.sched_setaffinity(0, {cpu})
+        try:
+            os.sched_setaffinity(0, {cpu})
+        except OSError:  # pragma: no cover  (the CPU left the caller's cpuset meanwhile)
+            return None
         return mine
 
     def run(self, loop, args, bounds, threads):
@@ -135,7 +138,6 @@ class _Pool:
         workers, each claiming the next slice when it is free: a worker that wakes late
         (tens of microseconds on a virtual machine) or a core that is busy elsewhere
         then costs only what the others can not take over."""
-        held = self._place()
         slices = itertools.count()
         count = len(bounds) - 1
 
@@ -145,19 +147,25 @@ class _Pool:
                     return
                 loop(*args, (bounds[i], bounds[i + 1]))
 
-        done = queue.SimpleQueue()
-        for jobs in self.jobs[:threads - 1]:
-            jobs.put((claim, (), done))
-        error = None
+        held = self._place()
         try:
-            claim()
-        except BaseException as raised:
-            error = raised
-        for _ in range(threads - 1):
-            failed = done.get()
-            error = error or failed
-        if held is not None:
-            os.sched_setaffinity(0, held)
+            done = queue.SimpleQueue()
+            for jobs in self.jobs[:threads - 1]:
+                jobs.put((claim, (), done))
+            error = None
+            try:
+                claim()
+            except BaseException as raised:
+                error = raised
+            for _ in range(threads - 1):
+                failed = done.get()
+                error = error or failed
+        finally:
+            if held is not None:
+                try:
+                    os.sched_setaffinity(0, held)
+                except OSError:  # pragma: no cover  (the cpuset changed meanwhile)
+                    pass
         if error is not None:
             raise error
 
