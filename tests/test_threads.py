@@ -114,3 +114,24 @@ def test_the_callers_cpus_come_back(threads):
     with pytest.raises(RuntimeError):
         _threads.split(fails, 4)
     assert os.sched_getaffinity(0) == before
+
+
+def test_calls_from_two_threads_at_once(threads, rng):
+    """Two callers share the pool: each gets its own results, as when called alone."""
+    from npconv import functional as F
+    xs = [rng.standard_normal((4, 6, 20, 20)).astype(np.float32) for _ in range(2)]
+    w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
+    alone = [F.conv(x, w, padding=1, groups=6) for x in xs]
+    together = [None, None]
+
+    def run(i):
+        for _ in range(20):
+            together[i] = F.conv(xs[i], w, padding=1, groups=6)
+
+    callers = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    for a, b in zip(together, alone):
+        np.testing.assert_array_equal(a, b)
