@@ -47,10 +47,20 @@ def region(a, starts, lengths):
     lead = a.shape[:-n]
     if all(0 <= st and st + ln <= sz for st, ln, sz in zip(starts, lengths, size)):
         return a[(...,) + tuple(slice(st, st + ln) for st, ln in zip(starts, lengths))]
-    out = np.zeros(lead + tuple(lengths), dtype=a.dtype)
+    out = np.empty(lead + tuple(lengths), dtype=a.dtype)
     src, dst = overlap(starts, lengths, size)
+    zero_outside(out, (slice(None),) * len(lead) + dst)
     out[(...,) + dst] = a[(...,) + src]
     return out
+
+
+def zero_outside(a, inside):
+    """Zero a outside the slices `inside` of its leading dims: the margins of a region whose
+    inside is written next (one pass over the margins, not a fill of the whole array)."""
+    for axis, part in enumerate(inside):
+        before = (slice(None),) * axis
+        a[before + (slice(0, part.start),)] = 0
+        a[before + (slice(part.stop, None),)] = 0
 
 
 def gather(x, kernel, stride, dilation, lo, blocks):

@@ -249,14 +249,6 @@ def _operand(v, plane, count, first, width):
                       + part.strides[3:], writeable=False)
 
 
-def _zero_margins(a, inside):
-    """Zero a outside the slices `inside` of its leading dims (the rest is overwritten)."""
-    for axis, part in enumerate(inside):
-        before = (slice(None),) * axis
-        a[before + (slice(0, part.start),)] = 0
-        a[before + (slice(part.stop, None),)] = 0
-
-
 def _transformed_input(buffers, x_last, plan, sample, first, last):
     """A chunk's input, zero-padded channels last and transformed: V as (P, T, Z, C),
     with the chunk's tables."""
@@ -264,7 +256,7 @@ def _transformed_input(buffers, x_last, plan, sample, first, last):
     band = plan.band(first, last)
     c = x_last.shape[-1]
     slab = buffers.take("slab", band.slab + (c,))                   # (*slab, C)
-    _zero_margins(slab, band.inside)
+    windows.zero_outside(slab, band.inside)
     slab[band.inside] = x_last[(sample,) + band.source]
     _, t, z = band.sizes
     v = buffers.take("v", (plan.points, t, z, c))
@@ -339,7 +331,7 @@ def _weight_chunks(x, y, plan, groups, sums, items):
         v, band = _transformed_input(buffers, x_last, plan, sample, first, last)
         o, t, _ = band.sizes
         canvas = buffers.take("out", band.canvas + (groups * mo,))
-        _zero_margins(canvas, band.valid)                           # zeros past small
+        windows.zero_outside(canvas, band.valid)                    # zeros past small
         canvas[band.valid] = y_last[sample, band.y_rows]
         dy = buffers.take("product", (o, plan.points, t, groups * mo))
         _winograd.transform(canvas.reshape(-1, groups * mo), band.out_corners, band.out_steps,
