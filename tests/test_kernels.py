@@ -102,6 +102,24 @@ def test_algorithm_against_loops(name, n, case, op, rng):
     run(algorithm, op, g, pads, b, m, rng)
 
 
+@pytest.mark.parametrize("kernel, stride, pads, big", [
+    ((7,), (3,), ((2, 1),), (30,)),             # a block of 3 taps and one tap alone
+    ((8,), (4,), ((3, 2),), (41,)),             # two blocks of 4
+    ((6,), (2,), ((0, 3),), (23,)),             # three blocks of 2
+    ((3, 8), (2, 4), ((1, 1), (5, 0)), (5, 37)),  # blocks in the last dim only
+])
+def test_col2im_tap_blocks_against_loops(kernel, stride, pads, big, rng, monkeypatch):
+    """The overlap-add's blocks of `stride` taps, with their edges tap by tap, on rows long
+    enough for the tap-major path (kernel no longer than the rows); blocks forced on."""
+    from npconv.kernels import col2im
+    monkeypatch.setattr(col2im, "BLOCK_ROWS", 1)
+    small = tuple((s + lo + hi - (k - 1) - 1) // st + 1
+                  for s, k, st, (lo, hi) in zip(big, kernel, stride, pads))
+    assert kernel[-1] <= small[-1]
+    g = Geometry(kernel, stride, (1,) * len(kernel), tuple(lo for lo, _ in pads), big, small, 1)
+    run(col2im, "conv_transpose", g, pads, 3, 2, rng)
+
+
 @pytest.mark.parametrize("work_bytes", [None, 3000])
 @pytest.mark.parametrize("case", ["plain", "strided_overlap", "kernel_lt_stride", "mixed_dims",
                                   "strided_long_rows", "long_rows", "dilated_groups"])

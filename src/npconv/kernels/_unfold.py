@@ -34,11 +34,57 @@ def _segments(f0, f1, width):
     return f0 // width, (f1 - 1) // width + 1
 
 
+@numba.njit(inline="always")
+def _add_run(plane, base, step, seg):
+    """plane[base + t*step] += seg[t] for t < len(seg)."""
+    n = seg.shape[0]
+    if step == 1:
+        dst = plane[base:base + n]
+    else:
+        dst = plane[base:base + (n - 1) * step + 1:step]
+    for t in range(n):
+        dst[t] += seg[t]
+
+
+@numba.njit(inline="always")
+def _add_block(out, s0, s1, s2, s3, block):
+    """out[t*block + i] += s_i[t] for i < block, block in 2..4: `block` consecutive taps of
+    a run with stride `block` write one contiguous stretch, an interleaved group that the
+    compiler vectorises (each tap alone is a scalar loop of strided adds)."""
+    n = s0.shape[0]
+    if block == 2:
+        for t in range(n):
+            out[2 * t] += s0[t]
+            out[2 * t + 1] += s1[t]
+    elif block == 3:
+        for t in range(n):
+            out[3 * t] += s0[t]
+            out[3 * t + 1] += s1[t]
+            out[3 * t + 2] += s2[t]
+    else:
+        for t in range(n):
+            out[4 * t] += s0[t]
+            out[4 * t + 1] += s1[t]
+            out[4 * t + 2] += s2[t]
+            out[4 * t + 3] += s3[t]
+
+
+@numba.njit(inline="always")
+def _inside(first, stop, kl, lo, hi):
+    """The t of tap kl inside x and inside the row's positions [lo, hi)."""
+    a = min(max(first[kl], lo), hi)
+    return a, max(min(stop[kl], hi), a)
+
+
 @numba.njit(**OPTIONS)
 def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f1, width,
-           row_stride, sample_stride, planes):
+           row_stride, sample_stride, block, planes):
     """x[(n0 + nn, g, b)] at the window of position f += cols[(g, kr, kl, b), (nn, f)],
-    for the planes p = nn * channels + c in [planes[0], planes[1])."""
+    for the planes p = nn * channels + c in [planes[0], planes[1]).
+
+    block: how many consecutive taps of the last dim go at once (_add_block: the stride,
+    when it is 2..4 with dilation 1; else 1); each block adds the positions where all
+    its taps land inside x together, and the rest tap by tap."""
     kr_count, kl_count = rows.shape[1], start.shape[0]
     b = count // (groups * kr_count * kl_count)
     channels = groups * b
@@ -48,28 +94,43 @@ def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f
         g, bi = c // b, c % b
         plane = x[(n0 + nn) * channels + c]
         for kr in range(kr_count):
-            for kl in range(kl_count):
+            kl = 0
+            while kl < kl_count:
+                taps = block if block > 1 and kl + block <= kl_count else 1
                 row = ((g * kr_count + kr) * kl_count + kl) * b + bi
-                src = cols[row * row_stride + nn * sample_stride:]
                 for r in range(r0, r1):
                     target = rows[r, kr]
                     if target < 0:
                         continue
                     lo = max(r * width, f0) - r * width
                     hi = min((r + 1) * width, f1) - r * width
-                    a = min(max(first[kl], lo), hi)
-                    z = max(min(stop[kl], hi), a)
-                    if z <= a:
-                        continue
-                    seg = src[r * width + a - f0:r * width + z - f0]
-                    base = target + start[kl]
-                    if step == 1:
-                        dst = plane[base + a:base + z]
+                    src = row * row_stride + nn * sample_stride + r * width - f0
+                    common_a, common_z = lo, hi                 # where every tap lands in x
+                    for i in range(taps):
+                        a, z = _inside(first, stop, kl + i, lo, hi)
+                        common_a, common_z = max(common_a, a), min(common_z, z)
+                    if taps == 1 or common_z <= common_a:
+                        common_a = common_z = hi                # tap by tap throughout
                     else:
-                        dst = plane[base + a * step:base + (z - 1) * step + 1:step]
-                    for t in range(z - a):
-                        dst[t] += seg[t]
-
+                        n = common_z - common_a
+                        at, apart = src + common_a, b * row_stride  # tap i: row + i*b
+                        s0 = cols[at:at + n]
+                        s1 = cols[at + apart:at + apart + n]
+                        s2 = cols[at + 2 * apart:at + 2 * apart + n] if taps > 2 else s1
+                        s3 = cols[at + 3 * apart:at + 3 * apart + n] if taps > 3 else s2
+                        base = target + start[kl] + common_a * step
+                        _add_block(plane[base:base + n * step], s0, s1, s2, s3, taps)
+                    for i in range(taps):                       # the rest, tap by tap
+                        a, z = _inside(first, stop, kl + i, lo, hi)
+                        at = src + i * b * row_stride
+                        base = target + start[kl + i]
+                        u = min(z, common_a)
+                        if u > a:
+                            _add_run(plane, base + a * step, step, cols[at + a:at + u])
+                        u = max(a, common_z)
+                        if z > u:
+                            _add_run(plane, base + u * step, step, cols[at + u:at + z])
+                kl += taps
 
 
 @numba.njit(**OPTIONS)

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from .._threads import split
-from .geometry import extent, offsets, row_major
+from .geometry import extent, offsets, row_major, tap_block
 
 AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
 
@@ -63,13 +63,6 @@ def _padding(g, span):
     return sources, first, min(max(lo + big[-1], first), width), lo, math.prod(span)
 
 
-def _block(g):
-    """Consecutive last-dim taps the strided loops take at once: the stride, when it is
-    2 to 4 with dilation 1 (their runs then cover one contiguous stretch), else 1."""
-    step = g.stride[-1]
-    return step if g.dilation[-1] == 1 and 2 <= step <= 4 else 1
-
-
 def _planes(a, dtype):
     """(n, C, *S) -> contiguous (n*C, prod(S)) in dtype."""
     return np.ascontiguousarray(a, dtype=dtype).reshape(a.shape[0] * a.shape[1], -1)
@@ -85,7 +78,7 @@ def conv(x, w, geometry):
     out = y.reshape(-1, math.prod(g.small))                         # one row per output plane
     split(_direct.conv, out.shape[0], _planes(x, dtype),
           _planes(w, dtype).reshape(w.shape[:2] + (-1,)), out, rows, taps, step, g.groups, grid,
-          *padding, g.kernel[-1], _block(g))
+          *padding, g.kernel[-1], tap_block(g))
     return y
 
 
@@ -102,7 +95,7 @@ def conv_transpose(y, w, geometry):
     planes = x.reshape(x.shape[0] * x.shape[1], -1)                 # one row per input plane
     split(_direct.conv_transpose, planes.shape[0], _planes(y, dtype),
           _planes(w, dtype).reshape(w.shape[:2] + (-1,)), planes, rows, taps, step, g.groups, grid,
-          *padding, g.kernel[-1], _block(g))
+          *padding, g.kernel[-1], tap_block(g))
     return x
 
 

@@ -149,3 +149,11 @@ def group_major(a, samples, rows, groups):
     # (nt, G*C, rows, ...) -> (nt, G, C, rows, ...) -> (G, C, nt, rows, ...)
     part = part.reshape((part.shape[0], groups, -1) + part.shape[2:])
     return np.moveaxis(part, 0, 2)
+
+
+def tap_block(g):
+    """Consecutive last-dim taps a compiled loop takes at once: the stride, when it is 2 to
+    4 with dilation 1 (a strided run of each of those taps then interleaves with the
+    others' into one contiguous stretch), else 1."""
+    step = g.stride[-1]
+    return step if g.dilation[-1] == 1 and 2 <= step <= 4 else 1
