@@ -135,3 +135,32 @@ def test_calls_from_two_threads_at_once(threads, rng):
         caller.join()
     for a, b in zip(together, alone):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_its_own_workers(rng):
+    """The parent's workers do not exist in a forked child: it must not wait for them."""
+    from npconv import functional as F
+    before = npconv.get_num_threads()
+    npconv.set_num_threads(2)
+    try:
+        x = rng.standard_normal((4, 6, 20, 20)).astype(np.float32)
+        w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
+        expected = F.conv(x, w, padding=1, groups=6)               # the parent's pool exists
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover  (the child reports through its exit code)
+            same = np.array_equal(F.conv(x, w, padding=1, groups=6), expected)
+            os._exit(0 if same else 1)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child waited for workers it does not have")
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        npconv.set_num_threads(before)

@@ -183,6 +183,7 @@ def _getcpu():
 
 
 def _current_cpu():
+    """The CPU the calling thread runs on, or None where that can not be asked."""
     global _sched_getcpu
     if _sched_getcpu is False:
         _sched_getcpu = _getcpu() if hasattr(os, "sched_setaffinity") else None
@@ -190,13 +191,15 @@ def _current_cpu():
     return cpu if cpu >= 0 else None
 
 
-def _forget_pool():
-    global _pool
+def _after_fork():
+    """A forked child has none of the parent's workers, and only the forking thread."""
+    global _pool, _serial_lock, _serial_depth
     _pool = None
+    _serial_lock, _serial_depth = threading.Lock(), 0
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)  # a forked child has no workers
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def split(loop, count, *args, slices=4):

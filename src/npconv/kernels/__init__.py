@@ -77,6 +77,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .._threads import serial_blas, split
 from . import col2im, depthwise, gemm, mirror, phase, shifted, winograd
 from .geometry import Geometry, extent
@@ -161,7 +163,7 @@ def add_bias(y, b):
     depthwise_up1d's 3 MiB output, more than half its conv); large real outputs go
     plane by plane through a compiled loop on npconv's threads instead."""
     if y.size < BIAS_SPLIT or not depthwise.AVAILABLE or not y.flags.c_contiguous \
-            or y.dtype.kind != "f" or y.ndim < 2:
+            or y.dtype not in (np.float32, np.float64) or y.ndim < 2:
         y += b.reshape((1, -1) + (1,) * (y.ndim - 2))
         return
     from . import _planes
