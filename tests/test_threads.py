@@ -45,17 +45,24 @@ def test_split_raises_a_slice_error_in_the_caller(threads):
 
 
 def test_split_inside_a_slice_runs_inline(threads):
+    """On the caller's slices as on the workers': the other threads are busy."""
     total = np.zeros(6, dtype=np.int64)
+    moved = []
 
-    def inner(row, bounds):
+    def inner(row, outer_thread, bounds):
         total[row] += bounds[1] - bounds[0]
+        if threading.get_ident() != outer_thread:
+            moved.append(row)
+        time.sleep(0.0005)  # a free worker could take the rest
 
     def outer(bounds):
+        time.sleep(0.001)  # lets the workers take slices too
         for row in range(*bounds):
-            _threads.split(inner, 10, row)
+            _threads.split(inner, 10, row, threading.get_ident())
 
     _threads.split(outer, 6)
     np.testing.assert_array_equal(total, np.full(6, 10))
+    assert moved == []
 
 
 def test_each_sums_shares_in_item_order(threads):

@@ -29,7 +29,7 @@ import numpy as np
 
 _count = None               # set_num_threads' value; None: every usable CPU
 _pool = None                # the workers of split, grown on demand
-_local = threading.local()  # .worker: True on a pool's threads
+_local = threading.local()  # .worker: True on a pool's threads, and in the caller's slices
 _sched_getcpu = False       # libc's sched_getcpu, looked up on first use (None: none)
 _blas = None                # threadpoolctl's controllers of the BLAS pools, found once
 _serial_lock = threading.Lock()
@@ -153,10 +153,13 @@ class _Pool:
             for jobs in self.jobs[:threads - 1]:
                 jobs.put((claim, (), done))
             error = None
+            _local.worker = True        # a split inside the caller's slices runs inline too
             try:
                 claim()
             except BaseException as raised:
                 error = raised
+            finally:
+                _local.worker = False
             for _ in range(threads - 1):
                 failed = done.get()
                 error = error or failed
@@ -206,9 +209,10 @@ def split(loop, count, *args, slices=4):
     """loop(*args, (first, last)) over items [0, count), in `slices` contiguous slices per
     thread that the threads claim in turn.
 
-    The caller runs slices too; `loop` must release the GIL (Numba nogil) and must
-    not let two slices write the same memory. Called from inside a slice, it runs
-    the whole range there (the workers are busy).
+    The caller runs slices too; `loop` must release the GIL (Numba nogil, BLAS,
+    NumPy's copies) and must not let two slices write the same memory. Called from
+    inside a slice, on any thread, it runs the whole range there (the others are
+    busy with their own slices).
     """
     global _pool
     parts = max(1, min(threads(), count))

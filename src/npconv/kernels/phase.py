@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._threads import split_blas
 from .geometry import Geometry
 
 
@@ -97,12 +98,15 @@ def conv_transpose(y, w, geometry):
     from . import conv_transpose as solve
     g = geometry
     x = np.empty((y.shape[0], w.shape[1] * g.groups) + tuple(g.big), dtype=np.result_type(y, w))
-    for p in phases(g):
+
+    def phase(p):
         target = x[(...,) + p.big]
         if p.taps is None:
             target[...] = 0
         elif not _empty(p):
             target[...] = solve(y, w[(...,) + p.taps], p.geometry)
+
+    _each_phase(phase, list(phases(g)))
     return x
 
 
@@ -112,7 +116,24 @@ def conv_weight(x, y, geometry):
     g = geometry
     grad = np.zeros((y.shape[1], x.shape[1] // g.groups) + tuple(g.kernel),
                     dtype=np.result_type(x, y))
-    for p in phases(g):
+
+    def phase(p):
         if p.taps is not None and not _empty(p):
             grad[(...,) + p.taps] = solve(x[(...,) + p.big], y, p.geometry)
+
+    _each_phase(phase, list(phases(g)))
     return grad
+
+
+def _each_phase(body, found):
+    """body(p) for every phase, the threads claiming whole phases, largest first: their
+    outputs are disjoint, and a phase solved on one thread leaves nothing serial between
+    GEMMs (dcgan_g2's weight gradient gained 1.34x from a second thread phase by phase,
+    its tiles split across the threads)."""
+    found.sort(key=lambda p: -math.prod(p.geometry.kernel) if p.geometry else 0)
+
+    def run(bounds):
+        for p in found[bounds[0]:bounds[1]]:
+            body(p)
+
+    split_blas(run, len(found), slices=len(found))
