@@ -150,7 +150,8 @@ def test_algorithm_complex(name, op, rng):
 
 @pytest.mark.parametrize("work_bytes", [1, 3000])
 @pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("case", ["plain", "strided_overlap", "large_stride_overlap_add"])
+@pytest.mark.parametrize("case", ["plain", "strided_overlap", "large_stride_overlap_add",
+                                  "kernel_eq_stride", "kernel_lt_stride"])
 @pytest.mark.parametrize("name", sorted(kernels.ALGORITHMS))
 def test_algorithm_in_tiles(name, case, op, work_bytes, rng, monkeypatch):
     """A tiny work budget cuts every call into bands of rows or groups of samples."""

