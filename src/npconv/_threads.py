@@ -90,13 +90,12 @@ class _Pool:
 
     def __init__(self, size):
         self.jobs = [queue.SimpleQueue() for _ in range(size)]
-        self.ids = []           # the workers' native thread ids
         self.away = None        # the caller's CPU the workers were last kept off
         started = queue.SimpleQueue()
         for jobs in self.jobs:
             threading.Thread(target=self._work, args=(jobs, started), daemon=True,
                              name="npconv").start()
-        self.ids = [started.get() for _ in self.jobs]
+        self.ids = [started.get() for _ in self.jobs]  # the workers' native thread ids
 
     @staticmethod
     def _work(jobs, started):

@@ -113,11 +113,11 @@ def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f
                         common_a = common_z = hi                # tap by tap throughout
                     else:
                         n = common_z - common_a
-                        at, apart = src + common_a, b * row_stride  # tap i: row + i*b
+                        at, tap_rows = src + common_a, b * row_stride  # tap i: row + i*b
                         s0 = cols[at:at + n]
-                        s1 = cols[at + apart:at + apart + n]
-                        s2 = cols[at + 2 * apart:at + 2 * apart + n] if taps > 2 else s1
-                        s3 = cols[at + 3 * apart:at + 3 * apart + n] if taps > 3 else s2
+                        s1 = cols[at + tap_rows:at + tap_rows + n]
+                        s2 = cols[at + 2 * tap_rows:at + 2 * tap_rows + n] if taps > 2 else s1
+                        s3 = cols[at + 3 * tap_rows:at + 3 * tap_rows + n] if taps > 3 else s2
                         base = target + start[kl] + common_a * step
                         _add_block(plane[base:base + n * step], s0, s1, s2, s3, taps)
                     for i in range(taps):                       # the rest, tap by tap

@@ -125,12 +125,13 @@ def _taps(y, w, g, dtype, x):
         split(_unfold.col2im, nt * g.groups * b, cols.ravel(), count, x, *t[:5], g.groups,
               samples.start, nt, span.start, span.stop, t[5], *strides, block)
 
+    per_position = (count + g.groups * m) * dtype.itemsize
     apart = all((k - 1) * d < s for k, s, d in zip(g.kernel, g.stride, g.dilation))
-    tiles = list(bands(n, positions, (count + g.groups * m) * dtype.itemsize, parts=threads()))
+    tiles = list(bands(n, positions, per_position, parts=threads()))
     if apart or all(span.stop - span.start == positions for _, span in tiles):
         each(add, tiles)
         return
-    for tile in bands(n, positions, (count + g.groups * m) * dtype.itemsize):
+    for tile in bands(n, positions, per_position):
         add(tile)                         # one tile's columns alive at a time
 
 
