@@ -342,3 +342,29 @@ def test_add_bias_on_a_strided_output(rng):
     expected = y + b[:, None, None]
     kernels.add_bias(y, b)
     np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.parametrize("n, rows, row_bytes, halo", [
+    (1, 1024, 12288, 0),     # one sample in bands: 683 + 341 rows before bands were equal
+    (3, 100, 7, 2), (1, 65536, 1536, 0), (5, 9, 3000, 1), (64, 16, 40000, 0), (2, 7, 10**8, 0)])
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_bands_cover_within_budget_equally(n, rows, row_bytes, halo, parts, monkeypatch):
+    """Every (sample, row) in exactly one tile; each tile within WORK_BYTES unless a
+    single row is over it; bands of one sample differ by at most one row, and with
+    parts > 1 their count is a multiple of parts, as is that of whole-sample tiles
+    where there are at least `parts` samples."""
+    budget = 8 * 2**20
+    monkeypatch.setattr(geometry_module, "WORK_BYTES", budget)
+    tiles = list(geometry_module.bands(n, rows, row_bytes, halo, parts=parts))
+    seen = np.zeros((n, rows), dtype=int)
+    for samples, span in tiles:
+        seen[samples, span] += 1
+        cost = (samples.stop - samples.start) * (span.stop - span.start + halo) * row_bytes
+        assert cost <= budget or (samples.stop - samples.start, span.stop - span.start) == (1, 1)
+    assert (seen == 1).all()
+    if tiles[0][1] != slice(0, rows):                                # bands of one sample
+        per_sample = [span.stop - span.start for samples, span in tiles if samples.start == 0]
+        assert max(per_sample) - min(per_sample) <= 1
+        assert len(per_sample) % parts == 0 or len(per_sample) == rows
+    elif n >= parts:
+        assert len(tiles) % parts == 0

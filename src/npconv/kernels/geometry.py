@@ -123,9 +123,10 @@ def bands(n, rows, row_bytes, halo=0, parts=1):
 
     A tile of nt samples and r rows costs nt * (r + halo) * row_bytes: several whole
     samples when one fits, else bands of rows of one sample (a row at least).
-    With parts > 1 (the threads that will share the tiles) tiles of whole samples
-    are cut into a multiple of `parts` tiles of equal size where there are enough
-    samples, so that no thread waits for another's extra tile.
+    Bands of one sample are of equal size. With parts > 1 (the threads that will
+    share the tiles) tiles are cut into a multiple of `parts` tiles of equal size
+    (where there are enough samples, for whole samples), so that no thread waits
+    for another's extra tile.
     """
     sample = (rows + halo) * row_bytes
     if sample <= WORK_BYTES:
@@ -138,9 +139,14 @@ def bands(n, rows, row_bytes, halo=0, parts=1):
             yield slice(start, min(n, start + step)), slice(0, rows)
         return
     band = max(1, WORK_BYTES // row_bytes - halo)
+    count = -(-rows // band)
+    if parts > 1:
+        count = -(-count // parts) * parts                          # a multiple of parts
+    count = min(count, rows)
+    edges = [rows * i // count for i in range(count + 1)]          # sizes differ by 1 at most
     for sample in range(n):
-        for start in range(0, rows, band):
-            yield slice(sample, sample + 1), slice(start, min(rows, start + band))
+        for start, stop in zip(edges, edges[1:]):
+            yield slice(sample, sample + 1), slice(start, stop)
 
 
 def group_major(a, samples, rows, groups):
