@@ -120,6 +120,37 @@ def test_col2im_tap_blocks_against_loops(kernel, stride, pads, big, rng, monkeyp
     run(col2im, "conv_transpose", g, pads, 3, 2, rng)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("work_bytes", [None, 1, 5000])
+@pytest.mark.parametrize("kernel, stride, pads, big", [
+    ((16,), (8,), ((4, 4),), (160,)),           # hifigan's: a large stride, rows longer than k
+    ((12,), (8,), ((3, 0),), (99,)),            # windows that leave gaps between blocks
+    ((3, 9), (2, 8), ((1, 0), (2, 5)), (6, 95)),
+])
+def test_col2im_patches_for_large_strides(kernel, stride, pads, big, work_bytes, threads, rng,
+                                          monkeypatch):
+    """Large last-dim strides take the patch-major overlap-add even where rows are longer
+    than the kernel; in channel tiles of every size, each thread taking whole tiles
+    where there is one per thread, else each step split across the threads."""
+    import npconv
+    from npconv.kernels import col2im
+    if work_bytes is not None:
+        monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
+    small = tuple((s + lo + hi - (k - 1) - 1) // st + 1
+                  for s, k, st, (lo, hi) in zip(big, kernel, stride, pads))
+    assert kernel[-1] <= small[-1]
+    g = Geometry(kernel, stride, (1,) * len(kernel), tuple(lo for lo, _ in pads), big, small, 2)
+    calls = []
+    monkeypatch.setattr(col2im, "_taps", lambda *a: calls.append(a))
+    previous = npconv.get_num_threads()
+    npconv.set_num_threads(threads)
+    try:
+        run(col2im, "conv_transpose", g, pads, 5, 3, rng)
+    finally:
+        npconv.set_num_threads(previous)
+    assert not calls
+
+
 @pytest.mark.parametrize("work_bytes", [None, 3000])
 @pytest.mark.parametrize("case", ["plain", "strided_overlap", "kernel_lt_stride", "mixed_dims",
                                   "strided_long_rows", "long_rows", "dilated_groups"])
