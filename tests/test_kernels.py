@@ -310,8 +310,8 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
 
 
 @pytest.mark.parametrize("op, g, b, m, chosen", [
-    # dcgan_g2: 4x4 inputs -> four dense sub-convolutions
-    ("conv_transpose", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "phase"),
+    # dcgan_g2: rows of 4 -> channels-last columns and canvas
+    ("conv_transpose", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "gemm"),
     # vae_dec, fcn32s, unet_up1: one tall GEMM and the compiled overlap-add
     ("conv_transpose", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, "col2im"),
     ("conv_transpose", suite_geometry(64, 32, 0, (544, 544), (16, 16)), 21, 21, "col2im"),
@@ -399,3 +399,22 @@ def test_bands_cover_within_budget_equally(n, rows, row_bytes, halo, parts, monk
         assert len(per_sample) % parts == 0 or len(per_sample) == rows
     elif n >= parts:
         assert len(tiles) % parts == 0
+
+
+@pytest.mark.parametrize("shape, axes", [((3, 130, 7), (0, 2, 1)), ((5, 4, 64, 3), (2, 0, 3, 1)),
+                                         ((1, 1), (1, 0)), ((600, 700), (1, 0))])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_transposed_copies_in_bands_on_threads(shape, axes, threads, rng, monkeypatch):
+    """geometry.transposed equals NumPy's contiguous copy, its bands split over any
+    number of threads (SPLIT_BYTES forced to 0) or copied on the caller."""
+    import npconv
+    monkeypatch.setattr(geometry_module, "SPLIT_BYTES", 0)
+    a = rng.standard_normal(shape).transpose(axes)
+    previous = npconv.get_num_threads()
+    npconv.set_num_threads(threads)
+    try:
+        out = geometry_module.transposed(a, block=16)
+    finally:
+        npconv.set_num_threads(previous)
+    assert out.flags.c_contiguous
+    np.testing.assert_array_equal(out, np.ascontiguousarray(a))

@@ -36,12 +36,14 @@ faster one measured on the benchmark's layers (bench/suite.json):
  2. conv_transpose, stride 1 -> mirror (the conv of the small side, whose
     columns for a 1x1 kernel are the array itself), unless B < M/4: then
     col2im's columns are the smaller ones;
- 3. conv_transpose, strided: output rows shorter than gemm.SHORT with at most
-    MAX_PHASES phases -> phase (dense channels-last sub-GEMMs, where
-    col2im's loops would run over a handful of elements); else col2im;
- 4. conv_weight, strided, output rows shorter than gemm.SHORT -> phase, as
-    in rule 3 (dcgan_g2's weight gradient 50 -> 42 ms; vae_dec's, with long
-    rows, is faster by gemm: 21 vs 28 ms);
+ 3. conv_transpose, strided: output rows shorter than gemm.SHORT -> gemm
+    (channels-last columns and canvas, where col2im's loops would run over a
+    handful of elements; dcgan_g2 0.9x the time of its four phases' dense
+    sub-GEMMs); else col2im;
+ 4. conv_weight, strided, output rows shorter than gemm.SHORT with at most
+    MAX_PHASES phases -> phase: dense channels-last sub-GEMMs, one per phase
+    (dcgan_g2's weight gradient 50 -> 42 ms; vae_dec's, with long rows, is
+    faster by gemm: 21 vs 28 ms);
  5. conv / conv_weight: strided or 1x1 -> gemm (the windows waste nothing;
     a strided conv whose kernel covers its stride gathers them channels last,
     gemm.py); phase measured slower there (resnet_down 12 ms vs 8.6 ms);
@@ -108,9 +110,7 @@ def choose(op, geometry, b, m):
     if op == "conv_transpose":
         if not strided:
             return mirror if 4 * b >= m or pointwise else overlap_add
-        if g.small[-1] < gemm.SHORT and math.prod(g.stride) <= MAX_PHASES:
-            return phase
-        return overlap_add
+        return gemm if g.small[-1] < gemm.SHORT else overlap_add
     if op == "conv_weight" and strided and g.small[-1] < gemm.SHORT \
             and math.prod(g.stride) <= MAX_PHASES:
         return phase

