@@ -50,8 +50,20 @@ def region(a, starts, lengths):
     out = np.empty(lead + tuple(lengths), dtype=a.dtype)
     src, dst = overlap(starts, lengths, size)
     zero_outside(out, (slice(None),) * len(lead) + dst)
-    out[(...,) + dst] = a[(...,) + src]
+    copy(out[(...,) + dst], a[(...,) + src])
     return out
+
+
+def copy(out, a, block=64):
+    """out[...] = a, in bands of `block` along the last axis where a strides through memory
+    there (a transposed view): copied whole, each element of a run comes from a new cache
+    line, and the next run re-reads the same lines long after; in bands they stay in
+    cache (the channels-last copy of dcgan_g2's gradient, 2 MiB: 1.17 -> 0.8 ms)."""
+    if a.ndim == 0 or a.strides[-1] in (0, a.itemsize) or a.shape[-1] <= block:
+        np.copyto(out, a)
+        return
+    for start in range(0, a.shape[-1], block):
+        np.copyto(out[..., start:start + block], a[..., start:start + block])
 
 
 def zero_outside(a, inside):
