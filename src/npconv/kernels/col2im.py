@@ -10,8 +10,8 @@ runs along them. When the kernel's last dim is longer than the rows (fcn,
 iSTFT: few positions, long kernels) or its stride is gemm.SHORT or more
 (hifigan_up1's 8: a tap's run would step 8 elements at a time, 15.8 -> 13.8 ms
 patch-major), they are patch-major, (position, b, k), and the loop runs along
-the kernel. conv and conv_weight are gemm's (the
-gathering side gains nothing from compiled loops: NumPy's copies are as fast).
+the kernel. conv and conv_weight are gemm's (the gathering side gains nothing
+from compiled loops: NumPy's copies are as fast).
 
 Tiles are several samples, or a range of flat positions of one sample,
 within geometry.WORK_BYTES; samples with fewer than FOLD positions share one

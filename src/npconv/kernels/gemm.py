@@ -14,7 +14,9 @@ row's windows are strided runs; a window's channels are one run) and hands
 BLAS the columns transposed: resnet_down's im2col 2.9 -> 1.6 ms, and its
 GEMM 5.3 -> 3.0 ms with K*B contiguous in both operands.
 
-col2im with a large stride adds whole blocks of taps at once. Per dim, write
+col2im with short output rows (fewer than SHORT) adds each tap into a
+channels-last canvas, from channels-last columns: every add runs along the
+channels. With a large stride it adds whole blocks of taps at once. Per dim, write
 j*d = t*s + r with 0 <= r < s: tap j of window o lands on canvas position
 (o + t)*s + r, so with the canvas viewed as (blocks, s) all taps sharing t
 go into one slab,
@@ -225,8 +227,8 @@ def _transpose_tile(y, w2, x, g, span, tile):
 
 def _conv_transpose_last(y, w, g):
     """Short output rows: channels-last columns and canvas, so that every tap's add runs
-    along the channels, not along rows of a few positions (dcgan_g2's rows of 4: 0.8x
-    the time of its phases' stride-1 GEMMs). Tiles of samples and big channels write
+    along the channels, not along rows of a few positions (dcgan_g2's rows of 4: 0.9x
+    the time of its phases' stride-1 GEMMs, interleaved A/B). Tiles of samples and big channels write
     disjoint parts of x, so each thread takes whole tiles, GEMM then overlap-add."""
     n = y.shape[0]
     m, b = channels(w, g.groups)
