@@ -228,14 +228,14 @@ def _transpose_tile(y, w2, x, g, span, tile):
 def _conv_transpose_last(y, w, g):
     """Short output rows: channels-last columns and canvas, so that every tap's add runs
     along the channels, not along rows of a few positions (dcgan_g2's rows of 4: 0.9x
-    the time of its phases' stride-1 GEMMs, interleaved A/B). Tiles of samples and big channels write
-    disjoint parts of x, so each thread takes whole tiles, GEMM then overlap-add."""
+    the time of its phases' stride-1 GEMMs, interleaved A/B). Tiles of samples and big
+    channels write disjoint parts of x, so each thread takes whole tiles, GEMM then
+    overlap-add."""
     n = y.shape[0]
     m, b = channels(w, g.groups)
     dtype = np.result_type(y, w)
     w2 = matrix(w, g.groups).astype(dtype, copy=False)             # (G, M, K*B)
-    span = tuple((o - 1) * s + (k - 1) * d + 1
-                 for o, k, s, d in zip(g.small, g.kernel, g.stride, g.dilation))
+    span = extent(g.small, g)                                       # the canvas: every window
     x = np.empty((n, g.groups * b) + tuple(g.big), dtype=dtype)
     channel_bytes = g.groups * (math.prod(g.small) * math.prod(g.kernel) + math.prod(span))
     tiles = bands(n, b, channel_bytes * dtype.itemsize, parts=threads())
