@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import reference as R
-from npconv import kernels
+from npconv import kernels, windows
 from npconv.kernels import Geometry, geometry as geometry_module
 
 # name: (kernel, stride, dilation, (lo, hi) per dim, groups, B, M, big); written for 3 dims
@@ -418,3 +418,31 @@ def test_transposed_copies_in_bands_on_threads(shape, axes, threads, rng, monkey
         npconv.set_num_threads(previous)
     assert out.flags.c_contiguous
     np.testing.assert_array_equal(out, np.ascontiguousarray(a))
+
+
+@pytest.mark.parametrize("shape, axes", [((130,), (0,)), ((7, 130), (1, 0)),
+                                         ((3, 9, 70), (0, 2, 1)), ((2, 5, 4, 66), (0, 2, 3, 1)),
+                                         ((2, 3, 4, 5, 67), (0, 2, 3, 4, 1)),
+                                         ((2, 2, 3, 4, 5, 65), (5, 0, 2, 1, 3, 4))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_copy_of_transposed_views(shape, axes, dtype, compiled, rng, monkeypatch):
+    """windows.copy writes a strided (transposed, sliced) view into a strided target
+    exactly as NumPy's copyto, by the compiled loop and by NumPy's bands."""
+    monkeypatch.setattr(windows, "COMPILED", compiled and windows.COMPILED)
+    a = (rng.standard_normal(shape) * 100).astype(dtype).transpose(axes)[..., 1:]
+    canvas = np.zeros(tuple(s + 2 for s in a.shape), dtype=dtype)
+    inside = tuple(slice(1, 1 + s) for s in a.shape[:-1]) + (slice(2, 2 + a.shape[-1]),)
+    windows.copy(canvas[inside], a, block=16)
+    expected = np.zeros_like(canvas)
+    expected[inside] = a
+    np.testing.assert_array_equal(canvas, expected)
+
+
+def test_zero_outside_keeps_whole_axes():
+    """zero_outside zeroes the margins only: slice(None) marks an axis with no margin."""
+    a = np.ones((3, 5, 6))
+    windows.zero_outside(a, (slice(None), slice(1, 4), slice(2, None)))
+    expected = np.zeros((3, 5, 6))
+    expected[:, 1:4, 2:] = 1
+    np.testing.assert_array_equal(a, expected)
