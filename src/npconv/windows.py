@@ -14,7 +14,6 @@ start, a negative one crops it; the far end follows from the sizes.
 """
 from __future__ import annotations
 
-import importlib.util
 import itertools
 
 import numpy as np
@@ -22,8 +21,6 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import _arguments as args
 from . import shapes
-
-COMPILED = importlib.util.find_spec("numba") is not None  # copy's compiled loop
 
 
 def overlap(starts, lengths, sizes):
@@ -58,25 +55,15 @@ def region(a, starts, lengths):
 
 
 def copy(out, a, block=64):
-    """out[...] = a, for a view that strides through memory along its last axis (a
-    transposed view) as well. Copied whole by NumPy, each element of a run comes from a
-    new cache line and the next run re-reads the same lines long after. So real floats
-    go through a compiled loop along out's rows (resnet_down's channels-last input:
-    0.44 -> 0.21 ms), where Numba is installed, and else NumPy copies bands of `block`
-    along the last axis, whose lines stay in cache (dcgan_g2's gradient channels last,
-    2 MiB: 1.17 -> 0.72 ms)."""
-    if a.ndim == 0 or a.strides[-1] in (0, a.itemsize):
+    """out[...] = a, in bands of `block` along the last axis where a strides through memory
+    there (a transposed view): copied whole, each element of a run comes from a new cache
+    line, and the next run re-reads the same lines long after; in bands they stay in
+    cache (the channels-last copy of dcgan_g2's gradient, 2 MiB: 1.17 -> 0.72 ms)."""
+    if a.ndim == 0 or a.strides[-1] in (0, a.itemsize) or a.shape[-1] <= block:
         np.copyto(out, a)
-    elif COMPILED and out.dtype == a.dtype and out.dtype in (np.float32, np.float64) \
-            and out.strides[-1] == out.itemsize:
-        from .kernels import _planes
-        lead = max(0, a.ndim - 4)
-        pad = (None,) * max(0, 4 - a.ndim)                         # 4-d views
-        for index in np.ndindex(a.shape[:lead]):
-            _planes.copy4(out[index + pad], a[index + pad])
-    else:
-        for start in range(0, a.shape[-1], block):
-            np.copyto(out[..., start:start + block], a[..., start:start + block])
+        return
+    for start in range(0, a.shape[-1], block):
+        np.copyto(out[..., start:start + block], a[..., start:start + block])
 
 
 def zero_outside(a, inside):
