@@ -444,3 +444,27 @@ def test_zero_outside_keeps_whole_axes():
     expected = np.zeros((3, 5, 6))
     expected[:, 1:4, 2:] = 1
     np.testing.assert_array_equal(a, expected)
+
+
+@pytest.mark.parametrize("work_bytes", [1, 3000, None])
+@pytest.mark.parametrize("op", ["conv", "conv_weight"])
+@pytest.mark.parametrize("case", ["plain", "crop", "dilated_groups", "stride1_groups_asymmetric"])
+@pytest.mark.parametrize("samples", [1, 3])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_shifted_bands_of_a_signal(samples, threads, case, op, work_bytes, rng, monkeypatch):
+    """A 1-d conv in bands of one signal (inside it and at its padded edges) or of several
+    samples, on any number of threads."""
+    import npconv
+    if work_bytes is not None:
+        monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
+    kernel, stride, dilation, pads, groups, b, m, _ = CASES[case]
+    pads = pads[:1] if isinstance(pads[0], tuple) else (pads,)
+    big = (40,)
+    small = ((big[0] + sum(pads[0]) - dilation * (kernel - 1) - 1) // stride + 1,)
+    g = Geometry((kernel,), (stride,), (dilation,), (pads[0][0],), big, small, groups)
+    previous = npconv.get_num_threads()
+    npconv.set_num_threads(threads)
+    try:
+        run(kernels.shifted, op, g, pads, b, m, rng, n=samples)
+    finally:
+        npconv.set_num_threads(previous)
