@@ -17,7 +17,7 @@ from npconv.cli import main as cli_main
 ROOT = Path(__file__).resolve().parent.parent
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 ROW_KEYS = {"name", "op", "pass", "case", "gflop", "ms", "best_peer", "ratio", "gflops",
-            "sgemm_fraction", "max_error", "peer_errors", "extra_mib", "first_call_ms",
+            "sgemm_gflops", "sgemm_fraction", "max_error", "peer_errors", "extra_mib", "first_call_ms",
             "import_ms", "notes"}
 
 
@@ -64,9 +64,14 @@ def test_smoke_run_in_process(tmp_path, capsys):
     result = json.loads(files["json"].read_text())
     assert {"settings", "machine", "versions", "sgemm", "rows", "geomean_ratio"} <= set(result)
     assert [row["name"] for row in result["rows"]] == names
+    low, high = result["sgemm"]["range"]
+    assert low <= result["sgemm"]["gflops"] <= high
     for row in result["rows"]:
         assert ROW_KEYS <= set(row)
         assert row["ms"]["npconv"] > 0 and row["extra_mib"] >= 0
+        # the yardstick is timed with the case, and is not one of its systems
+        assert "sgemm" not in row["ms"] and low <= row["sgemm_gflops"] <= high
+        assert row["sgemm_fraction"] == pytest.approx(row["gflops"] / row["sgemm_gflops"])
         assert row["first_call_ms"] is not None, row["notes"]
         if HAS_TORCH:
             assert row["max_error"] < 1e-5 and row["ratio"] > 0

@@ -22,6 +22,7 @@ from . import cases, measure, report, systems
 DEFAULT_PEERS = ("torch", "ort", "jax")
 SMOKE_PEERS = ("torch", "ort")      # jax costs seconds to import and compile
 PEER_TOLERANCE = 1e-3               # a peer further than this from torch is noted as suspect
+SGEMM = "sgemm"                     # the yardstick's name among each case's timed calls
 
 
 def add_arguments(parser):
@@ -80,9 +81,10 @@ def setup(peers, threads, notes):
 
 def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleave=False,
                  rounds=1):
-    """One table row: every system's median time and npconv's rate, error and memory."""
+    """One table row: every system's median time and npconv's rate, error and memory.
+    sgemm is the yardstick's (call, flop), timed with the systems (measure.py)."""
     data = cases.make(case)
-    calls, notes, outputs = {}, {}, {}
+    calls, notes, outputs = {SGEMM: sgemm[0]}, {}, {}
     for system in ready:
         try:
             calls[system.name] = system.prepare(case, data)
@@ -99,13 +101,14 @@ def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleav
     del outputs
     ms = measure.median_times(calls, repeat, warmup=0 if interleave else 1,
                               interleave=interleave, settle=0.25, rounds=rounds)
+    yardstick = sgemm[1] / (ms.pop(SGEMM) / 1e3) / 1e9
     peer_ms = {name: value for name, value in ms.items() if name != "npconv"}
     best = min(peer_ms, key=peer_ms.get) if peer_ms else None
     gflops = case.flops / (ms["npconv"] / 1e3) / 1e9
     row = {"name": case.name, "op": case.op, "pass": case.pass_, "case": case.to_json(),
            "gflop": case.flops / 1e9, "ms": ms, "best_peer": best,
            "ratio": ms["npconv"] / peer_ms[best] if best else None,
-           "gflops": gflops, "sgemm_fraction": gflops / sgemm,
+           "gflops": gflops, "sgemm_gflops": yardstick, "sgemm_fraction": gflops / yardstick,
            "max_error": errors.pop("npconv", None), "peer_errors": errors,
            "extra_mib": measure.peak_extra_bytes(calls["npconv"]) / 2 ** 20,
            "first_call_ms": None, "import_ms": None, "notes": notes}
@@ -135,7 +138,7 @@ def run(options, out=None):
     ready = setup(peers, options.threads, notes)
     try:
         sgemm_size = 256 if options.smoke else 2048
-        sgemm = measure.sgemm_gflops(sgemm_size)
+        sgemm = measure.sgemm_call(sgemm_size)
         rows = []
         for i, case in enumerate(chosen, 1):
             print(f"[{i}/{len(chosen)}] {case.name}", file=sys.stderr, flush=True)
@@ -151,6 +154,7 @@ def run(options, out=None):
                   for name, error in row["peer_errors"].items()
                   if error > PEER_TOLERANCE]
     ratios = [row["ratio"] for row in rows if row["ratio"]]
+    yardsticks = [row["sgemm_gflops"] for row in rows]
     imports = [row["import_ms"] for row in rows if row["import_ms"] is not None]
     result = {
         "settings": {"threads": options.threads, "repeat": repeat, "smoke": options.smoke,
@@ -158,7 +162,9 @@ def run(options, out=None):
                      "peers": peers, "seed": cases.SEED},
         "machine": measure.machine(),
         "versions": {system.name: system.version for system in ready},
-        "sgemm": {"size": sgemm_size, "gflops": sgemm},
+        "sgemm": {"size": sgemm_size,
+                  "gflops": statistics.median(yardsticks) if yardsticks else None,
+                  "range": [min(yardsticks), max(yardsticks)] if yardsticks else None},
         "import_ms": statistics.median(imports) if imports else None,
         "notes": notes,
         "rows": rows,

@@ -20,8 +20,13 @@ memory      tracemalloc's peak during one npconv call, minus what was traced
             buffer to tracemalloc, so this is the temporary arrays npconv needs
             beyond its operands and results; memory a BLAS library or a
             compiled kernel allocates for itself is not seen.
-sgemm       the best of three NumPy float32 matmuls of two n x n matrices, as
-            GFLOP/s: the rate the machine's BLAS reaches with these threads.
+sgemm       NumPy's float32 matmul of two n x n matrices, as GFLOP/s: the rate
+            the machine's BLAS reaches with these threads. Timed within every
+            case as one more system, in the same rotated blocks and as the same
+            median, so that "of SGEMM" compares npconv with the yardstick at the
+            same moments: on a host whose speed drifts by a third within
+            minutes, one yardstick taken at the start of the run misstates every
+            later case's fraction.
 first call  a fresh Python process imports npconv and makes the case's data,
             then times its first call: what a script pays once, including any
             lazy set-up (planning, compilation) that warm-up hides.
@@ -98,18 +103,13 @@ def peak_extra_bytes(call):
     return max(0, peak - before - kept)
 
 
-def sgemm_gflops(n=2048, tries=3, seed=0):
-    """GFLOP/s of NumPy's float32 matmul on n x n matrices: best of `tries` after a warm-up."""
+def sgemm_call(n=2048, seed=0):
+    """(call, flop): a zero-argument float32 matmul of two n x n matrices, and its FLOP."""
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    out = a @ b
-    best = float("inf")
-    for _ in range(tries):
-        start = time.perf_counter()
-        np.matmul(a, b, out=out)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best / 1e9
+    out = np.empty((n, n), dtype=np.float32)
+    return (lambda: np.matmul(a, b, out=out)), 2 * n ** 3
 
 
 _CHILD = ("import sys, time; start = time.perf_counter(); import npconv; "

@@ -47,14 +47,21 @@ def header_lines(result):
              f"{machine['system']}, Python {machine['python']}",
              f"versions: {versions}",
              f"SGEMM yardstick: NumPy matmul {result['sgemm']['size']}x{result['sgemm']['size']} "
-             f"float32 = {result['sgemm']['gflops']:.1f} GFLOP/s ('of SGEMM' is npconv's "
-             f"GFLOP/s over this)",
+             f"float32, timed with each case's systems: median "
+             f"{_number(result['sgemm']['gflops'], '.1f')} GFLOP/s over the cases"
+             f"{_spread(result['sgemm'])} ('of SGEMM' is npconv's GFLOP/s over the "
+             f"yardstick of its own case)",
              "ratio = npconv ms / fastest peer ms (below 1: npconv is faster)"]
     if result.get("import_ms") is not None:
         lines.append(f"import npconv in a fresh process: {result['import_ms']:.0f} ms "
                      f"(median over cases; not part of '1st call ms')")
     lines += result["notes"]
     return lines
+
+
+def _spread(sgemm):
+    low, high = sgemm.get("range") or (None, None)
+    return f", {low:.0f}-{high:.0f} across them" if low is not None else ""
 
 
 def footer_line(result):
