@@ -17,8 +17,8 @@ from npconv.cli import main as cli_main
 ROOT = Path(__file__).resolve().parent.parent
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 ROW_KEYS = {"name", "op", "pass", "case", "gflop", "ms", "best_peer", "ratio", "gflops",
-            "sgemm_gflops", "sgemm_fraction", "max_error", "peer_errors", "extra_mib", "first_call_ms",
-            "import_ms", "notes"}
+            "sgemm_gflops", "sgemm_fraction", "max_error", "peer_errors", "extra_mib",
+            "first_call_ms", "import_ms", "notes"}
 
 
 def test_packaged_suite_is_the_repository_suite():

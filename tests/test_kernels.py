@@ -345,7 +345,8 @@ def test_planner_rules(op, g, b, m, chosen):
 
 
 @pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("case", ["depthwise_strided", "strided_overlap", "large_stride_overlap_add"])
+@pytest.mark.parametrize("case", ["depthwise_strided", "strided_overlap",
+                                  "large_stride_overlap_add"])
 def test_planner_without_numba(case, op, rng, monkeypatch):
     """Without Numba the compiled algorithms are never chosen, and results stay exact."""
     monkeypatch.setattr(kernels.col2im, "AVAILABLE", False)
@@ -457,11 +458,7 @@ def test_shifted_bands_of_a_signal(samples, threads, case, op, work_bytes, rng, 
     import npconv
     if work_bytes is not None:
         monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
-    kernel, stride, dilation, pads, groups, b, m, _ = CASES[case]
-    pads = pads[:1] if isinstance(pads[0], tuple) else (pads,)
-    big = (40,)
-    small = ((big[0] + sum(pads[0]) - dilation * (kernel - 1) - 1) // stride + 1,)
-    g = Geometry((kernel,), (stride,), (dilation,), (pads[0][0],), big, small, groups)
+    g, pads, b, m = geometry_of(case, 1)
     previous = npconv.get_num_threads()
     npconv.set_num_threads(threads)
     try:
