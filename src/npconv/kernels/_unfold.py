@@ -10,9 +10,9 @@ of dims and nothing is written outside x:
     start[kl]       target index, in the last dim, of t = 0 through tap kl
     first, stop     the t whose target start[kl] + t*step is inside x
 
-Tap-major columns: row (g, kr, kl, b) holds every position's value for that
-tap; position (sample nn, flat f) sits at nn * sample_stride + (f - f0), rows
-`row_stride` apart.
+Channel-major columns: row (g, b, kr, kl) holds every position's value for that
+channel and tap (the weight's own order, so the GEMM reads it in place); position
+(sample nn, flat f) sits at nn * sample_stride + (f - f0), rows `row_stride` apart.
 
 Each call adds into the planes of x in its range `planes`: col2im.py spreads
 the planes over npconv's own threads (_threads.split; blocking threads, not
@@ -79,7 +79,7 @@ def _inside(first, stop, kl, lo, hi):
 @numba.njit(**OPTIONS)
 def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f1, width,
            row_stride, sample_stride, block, planes):
-    """x[(n0 + nn, g, b)] at the window of position f += cols[(g, kr, kl, b), (nn, f)],
+    """x[(n0 + nn, g, b)] at the window of position f += cols[(g, b, kr, kl), (nn, f)],
     for the planes p = nn * channels + c in [planes[0], planes[1]).
 
     block: how many consecutive taps of the last dim go at once (_add_block: the stride,
@@ -97,7 +97,7 @@ def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f
             kl = 0
             while kl < kl_count:
                 taps = block if block > 1 and kl + block <= kl_count else 1
-                row = ((g * kr_count + kr) * kl_count + kl) * b + bi
+                row = ((g * b + bi) * kr_count + kr) * kl_count + kl
                 for r in range(r0, r1):
                     target = rows[r, kr]
                     if target < 0:
@@ -113,7 +113,7 @@ def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f
                         common_a = common_z = hi                # tap by tap throughout
                     else:
                         n = common_z - common_a
-                        at, tap_rows = src + common_a, b * row_stride  # tap i: row + i*b
+                        at, tap_rows = src + common_a, row_stride   # tap i: row + i
                         s0 = cols[at:at + n]
                         s1 = cols[at + tap_rows:at + tap_rows + n]
                         s2 = cols[at + 2 * tap_rows:at + 2 * tap_rows + n] if taps > 2 else s1
@@ -122,7 +122,7 @@ def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f
                         _add_block(plane[base:base + n * step], s0, s1, s2, s3, taps)
                     for i in range(taps):                       # the rest, tap by tap
                         a, z = _inside(first, stop, kl + i, lo, hi)
-                        at = src + i * b * row_stride
+                        at = src + i * row_stride
                         base = target + start[kl + i]
                         u = min(z, common_a)
                         if u > a:
