@@ -344,6 +344,34 @@ def test_planner_rules(op, g, b, m, chosen):
     assert kernels.choose(op, g, b, m) is kernels.ALGORITHMS[chosen]
 
 
+@pytest.mark.parametrize("g, b, m, both", [
+    # dcgan_g2's backward (fewer channels): phase would take its weight gradient alone;
+    # beside gemm's conv the two share one gather
+    (suite_geometry(4, 2, 1, (8, 8), (4, 4)), 8, 16, True),
+    # vae_dec's backward (smaller): gemm for both anyway
+    (suite_geometry(3, 2, 1, (16, 16), (8, 8)), 4, 8, True),
+    # resnet_3x3-like, stride 1: Winograd for both, one call each
+    (suite_geometry(3, 1, 1, (8, 8), (8, 8)), 16, 16, False),
+])
+def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
+    """conv_both gathers once (gemm.conv_both) where gemm takes the conv; the results are
+    the loop reference's either way."""
+    from npconv.kernels import gemm
+    if not both and not kernels.winograd.supports(g):
+        pytest.skip("Numba is not installed")
+    calls = []
+    shared = gemm.conv_both
+    monkeypatch.setattr(gemm, "conv_both", lambda *a: calls.append(1) or shared(*a))
+    x = rng.standard_normal((2, b) + g.big)
+    w = rng.standard_normal((m, b) + g.kernel)
+    dy = rng.standard_normal((2, m) + g.small)
+    y, grad = kernels.conv_both(x, w, dy, g)
+    assert bool(calls) == both
+    pads = tuple((lo, lo) for lo in g.lo)
+    assert_close(y, expected("conv", g, pads, x, w, dy))
+    assert_close(grad, expected("conv_weight", g, pads, x, w, dy))
+
+
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("case", ["depthwise_strided", "strided_overlap",
                                   "large_stride_overlap_add"])

@@ -56,8 +56,9 @@ faster one measured on the benchmark's layers (bench/suite.json):
     a quarter to the output grid, else gemm.
 
 A transposed conv's backward needs conv(g, w) and conv_weight(g, y), which
-read the same windows of g; where the planner gives both to gemm, `conv_both`
-gathers them once per tile for the two GEMMs (vae_dec's backward 34 -> 28 ms).
+read the same windows of g; where the planner gives the conv to gemm, `conv_both`
+gathers them once per tile for the two GEMMs (vae_dec's backward 34 -> 28 ms), the
+weight gradient going to gemm even where alone it would take phase (rule 4).
 
 Without Numba, depthwise, col2im and winograd are never chosen; gemm and
 shifted stand in.
@@ -138,10 +139,15 @@ def conv_transpose(y, w, geometry):
 def conv_both(x, w, y, geometry):
     """(conv(x, w), conv_weight(x, y)), the two products of a transposed conv's backward,
     which read the same windows of x: from one gather of them where both take the
-    same algorithm and it has conv_both (gemm), else one call each."""
+    same algorithm and it has conv_both (gemm), else one call each. Beside a gemm conv
+    the weight gradient goes to gemm too, not to phase (rule 4 is for it alone): the
+    shared gather wins (dcgan_g2's backward 0.95x the time; GAN-like layers with rows
+    of 4-7, 2-d and 3-d, 0.49-0.87x; interleaved A/B)."""
     g = geometry
     b, m = w.shape[1], w.shape[0] // g.groups
     forward, weight = choose("conv", g, b, m), choose("conv_weight", g, b, m)
+    if forward is gemm and weight is phase:
+        weight = gemm
     with serial_blas():
         if forward is weight and hasattr(forward, "conv_both"):
             return forward.conv_both(x, w, y, g)
