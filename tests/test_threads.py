@@ -79,6 +79,41 @@ def test_each_sums_shares_in_item_order(threads):
     np.testing.assert_array_equal(result, expected)
 
 
+@pytest.mark.parametrize("slow", [None, "caller", "worker"])
+def test_shares_in_scratch_keep_apart(threads, slow):
+    """With a slot, every body returns the same scratch buffer of its thread and each share
+    is summed in a scratch buffer of its own, even where one thread claims every share
+    (a slow worker) or runs a share whose first item's part it then overwrites."""
+    caller = threading.get_ident()
+
+    def body(item):
+        if slow == ("caller" if threading.get_ident() == caller else "worker"):
+            time.sleep(0.002)
+        part = _threads.scratch("part", (3,), np.float64)
+        part[...] = 10.0 ** item
+        return part
+
+    for _ in range(5):
+        sums = _threads.shares(body, range(6), slot="sum")
+        parts = max(1, min(threads, 6))
+        bounds = [6 * i // parts for i in range(parts + 1)]
+        expected = [sum(10.0 ** i for i in range(a, z)) for a, z in zip(bounds, bounds[1:])]
+        assert [s[0] for s in sums] == expected
+
+
+def test_scratch_reuses_a_slot_and_grows_it():
+    a = _threads.scratch("test slot", (4, 5), np.float32)
+    b = _threads.scratch("test slot", (2, 3), np.float64)
+    assert a.shape == (4, 5) and a.dtype == np.float32 and b.dtype == np.float64
+    assert np.shares_memory(a, b)                   # the same buffer, read another way
+    c = _threads.scratch("test slot", (100, 100), np.float32)
+    assert c.shape == (100, 100) and not np.shares_memory(a, c)
+    assert not np.shares_memory(c, _threads.scratch("other slot", (100, 100), np.float32))
+    big = _threads.SCRATCH_BYTES // 4 + 1
+    assert not np.shares_memory(_threads.scratch("test slot", (big,), np.float32),
+                                _threads.scratch("test slot", (big,), np.float32))
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="needs Linux CPU affinity and two usable CPUs")
 def test_workers_stay_off_the_callers_cpu():

@@ -36,18 +36,20 @@ def overlap(starts, lengths, sizes):
     return tuple(source), tuple(target)
 
 
-def region(a, starts, lengths):
+def region(a, starts, lengths, out=None):
     """a[..., start:start+length] over the trailing dims, zero outside `a`.
 
     `starts` may be negative and the region may run past the end: the parts
-    outside `a` read as zeros. Returns a view when no zeros are needed.
+    outside `a` read as zeros. Returns a view when no zeros are needed, else a new
+    array, or `out` (of the region's shape and a's dtype) filled.
     """
     n = len(starts)
     size = a.shape[-n:]
     lead = a.shape[:-n]
     if all(0 <= st and st + ln <= sz for st, ln, sz in zip(starts, lengths, size)):
         return a[(...,) + tuple(slice(st, st + ln) for st, ln in zip(starts, lengths))]
-    out = np.empty(lead + tuple(lengths), dtype=a.dtype)
+    if out is None:
+        out = np.empty(lead + tuple(lengths), dtype=a.dtype)
     src, dst = overlap(starts, lengths, size)
     zero_outside(out, (slice(None),) * len(lead) + dst)
     copy(out[(...,) + dst], a[(...,) + src])

@@ -36,8 +36,9 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
-from .._threads import each, matmul, threads
-from .geometry import bands, channels, extent, gemm_operands, group_major, matrix, unmatrix
+from .._threads import each, matmul, scratch, shares, split, threads
+from .geometry import (SPLIT_BYTES, bands, channels, extent, gemm_operands, group_major,
+                       matrix, unmatrix)
 
 SHORT = 8  # output rows shorter than this gather channels last
 
@@ -63,7 +64,8 @@ def _columns(x, samples, rows, g, last):
         c = x.shape[1]
         span = extent(blocks, g)
         padded = windows.region(np.moveaxis(x[samples], 1, -1), tuple(-v for v in lo) + (0,),
-                                span + (c,))                        # (nt, *span, C)
+                                span + (c,), out=scratch("region", (nt,) + span + (c,),
+                                                         x.dtype))  # (nt, *span, C)
         step = padded.strides[1:-1]
         view = as_strided(padded, (nt,) + blocks + tuple(g.kernel) + (g.groups, c // g.groups),
                           (padded.strides[0],) + tuple(t * s for t, s in zip(step, g.stride))
@@ -71,19 +73,23 @@ def _columns(x, samples, rows, g, last):
                           + (c // g.groups * padded.strides[-1], padded.strides[-1]),
                           writeable=False)                          # (nt, *blocks, *k, G, B)
         # (nt, *blocks, *k, G, B) -> (G, nt, *blocks, *k, B)
-        cols = np.ascontiguousarray(np.moveaxis(view, -2, 0))
+        view = np.moveaxis(view, -2, 0)
+        cols = scratch("columns", view.shape, x.dtype)
+        np.copyto(cols, view)
         return cols.reshape(g.groups, nt * math.prod(blocks), -1)
     view = windows.gather(x[samples], g.kernel, g.stride, g.dilation, lo, blocks)
     view = view.reshape((nt, g.groups, -1) + view.shape[2:])       # (nt, G, B, *k, *blocks)
     taps, space = tuple(range(3, 3 + nd)), tuple(range(3 + nd, 3 + 2 * nd))
     # (nt, G, B, *k, *blocks) -> (G, *k, B, nt, *blocks)
-    cols = np.ascontiguousarray(view.transpose((1,) + taps + (2, 0) + space))
+    view = view.transpose((1,) + taps + (2, 0) + space)
+    cols = scratch("columns", view.shape, x.dtype)
+    np.copyto(cols, view)
     return cols.reshape(g.groups, -1, nt * math.prod(blocks))
 
 
 def _gathers_last(g):
     """Gather channels last for long output rows too: runs of B channels copy faster than
-    strided runs along a row, and BLAS reads the columns transposed at no cost. Only where
+    strided runs along a row, and the product takes them on the left. Only where
     the windows cover the input (prod(k) >= prod(s)), so that the padded channels-last copy
     of the input is no larger than the columns."""
     return math.prod(g.kernel) >= math.prod(g.stride) > 1
@@ -102,11 +108,14 @@ def _conv_product(cols, gathered_last, w2, y, g, tile):
         # (G, nt*L, K*B) @ (G, K*B, M) -> (G, nt*L, M), copied along M: the long side
         # first runs at 0.97x the time of (G, M, K*B) @ the columns read transposed
         # (vae_dec's backward, resnet_down; interleaved A/B)
-        part = (cols @ w2.transpose(0, 2, 1)).reshape(out.shape[:1] + out.shape[2:] + (m,))
-        np.copyto(np.moveaxis(out, 1, -1), part)
+        part = np.matmul(cols, w2.transpose(0, 2, 1), out=scratch(
+            "product", cols.shape[:2] + (m,), np.result_type(cols, w2)))
+        np.copyto(np.moveaxis(out, 1, -1), part.reshape(out.shape[:1] + out.shape[2:] + (m,)))
     else:
         # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L)
-        np.copyto(out, (w2 @ cols).reshape(out.shape))
+        part = np.matmul(w2, cols, out=scratch("product", (g.groups, m, cols.shape[2]),
+                                               np.result_type(cols, w2)))
+        np.copyto(out, part.reshape(out.shape))
 
 
 def _weight_product(cols, gathered_last, y, g, tile):
@@ -116,11 +125,12 @@ def _weight_product(cols, gathered_last, y, g, tile):
     samples, rows = tile
     m = y.shape[1] // g.groups
     part = group_major(y, samples, rows, g.groups)                  # (G, M, nt, rows, ...)
-    if gathered_last:
-        # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B)
-        return part.reshape(g.groups, m, -1) @ cols
-    # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B), the columns read transposed
-    return part.reshape(g.groups, m, -1) @ cols.transpose(0, 2, 1)
+    part = part.reshape(g.groups, m, -1)                            # (G, M, nt*L)
+    if not gathered_last:
+        cols = cols.transpose(0, 2, 1)                              # read transposed
+    # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B)
+    return np.matmul(part, cols, out=scratch("weight", (g.groups, m, cols.shape[2]),
+                                             np.result_type(part, cols)))
 
 
 def _conv_tile(x, w2, y, g, tile):
@@ -151,11 +161,28 @@ def conv(x, w, geometry):
     return y
 
 
-def _weight(grad, g, m, b, dtype):
-    """each's (G, M, K*B) sum as the (G*M, B, *k) gradient (zeros for no samples)."""
-    if grad is None:
-        grad = np.zeros((g.groups, m, math.prod(g.kernel) * b), dtype=dtype)
-    return unmatrix(grad.astype(dtype, copy=False), g.groups, g.kernel)
+def _weight(parts, g, m, b, dtype):
+    """The (G*M, B, *k) gradient from shares' (G, M, K*B) partial sums (zeros for none):
+    the sum and unmatrix's reorder in one pass over a band of M rows at a time, the
+    bands on npconv's threads for large weights (dcgan_g2's 8 MiB: 3.5 ms serial as
+    a sum, then a reorder)."""
+    if not parts:
+        return np.zeros((g.groups * m, b) + tuple(g.kernel), dtype=dtype)
+    grad = np.empty((g.groups * m, b) + tuple(g.kernel), dtype=dtype)
+    bands4 = grad.reshape((g.groups, m, b) + tuple(g.kernel))      # (G, M, B, *k)
+
+    def rows(bounds):
+        band = slice(*bounds)
+        total = parts[0][:, band].astype(dtype)                     # (G, Mb, K*B), a copy
+        for part in parts[1:]:
+            total += part[:, band]
+        unmatrix(total, g.groups, g.kernel, out=bands4[:, band])
+
+    if grad.nbytes >= SPLIT_BYTES:
+        split(rows, m)
+    else:
+        rows((0, m))
+    return grad
 
 
 def conv_weight(x, y, geometry):
@@ -166,7 +193,7 @@ def conv_weight(x, y, geometry):
     dtype = np.result_type(x, y)
     tiles = bands(x.shape[0], g.small[0],
                   _row_bytes(g, math.prod(g.kernel) * b + m, dtype.itemsize), parts=threads())
-    return _weight(each(_weight_tile, tiles, x, y, g), g, m, b, dtype)
+    return _weight(shares(_weight_tile, tiles, x, y, g, slot="weight sum"), g, m, b, dtype)
 
 
 def conv_both(x, w, dy, geometry):
@@ -179,7 +206,8 @@ def conv_both(x, w, dy, geometry):
     dtype = np.result_type(x, dy)
     tiles = bands(x.shape[0], g.small[0], _row_bytes(g, w2.shape[2] + 2 * m, y.itemsize),
                   parts=threads())
-    return y, _weight(each(_both_tile, tiles, x, w2, y, dy, g), g, m, b, dtype)
+    return y, _weight(shares(_both_tile, tiles, x, w2, y, dy, g, slot="weight sum"), g, m, b,
+                      dtype)
 
 
 def _blocks(k, s, d):

@@ -103,11 +103,12 @@ def gemm_operands(x, w, g):
     return w2, y
 
 
-def unmatrix(a, groups, kernel):
-    """(G, M, K*B) -> (G*M, B, *k), the inverse of matrix."""
+def unmatrix(a, groups, kernel, out=None):
+    """(G, M, K*B) -> (G*M, B, *k), the inverse of matrix; or into `out`, a (G, M, B, *k)
+    array or view of M rows, returned."""
     m = a.shape[1]
     b = a.shape[2] // math.prod(kernel)
-    w = np.empty((groups * m, b) + tuple(kernel), dtype=a.dtype)
+    w = np.empty((groups * m, b) + tuple(kernel), dtype=a.dtype) if out is None else out
     # copy along B: (G, M, *k, B) views of both
     np.copyto(np.moveaxis(w.reshape((groups, m, b) + tuple(kernel)), 2, -1),
               a.reshape((groups, m) + tuple(kernel) + (b,)))
