@@ -113,3 +113,15 @@ def test_blocks_take_turns_and_cover_the_repeats():
     blocks = [log[i:i + 4] for i in range(0, len(log), 4)]
     assert [block[0] for block in blocks] == list("abcbcacab")
     assert all(len(set(block)) == 1 and len(block) == 4 for block in blocks)
+
+
+def test_extra_memory_counts_the_work_buffers_kept_between_calls():
+    """A strided conv gathers its columns (positions x taps x channels) into work buffers its
+    threads keep; a warm call allocates none, yet the harness must count them."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 16, 32, 32), dtype=np.float32)
+    w = rng.standard_normal((32, 16, 3, 3), dtype=np.float32)
+    call = lambda: [F.conv(x, w, None, stride=2, padding=1)]  # noqa: E731
+    call()                                                      # the buffers now exist
+    columns = 2 * 16 * 16 * (9 * 16) * 4                        # both samples' windows
+    assert bench.measure.peak_extra_bytes(call) >= columns // 2  # at least one tile's

@@ -35,6 +35,7 @@ _blas = None                # threadpoolctl's controllers of the BLAS pools, fou
 _serial_lock = threading.Lock()
 _serial_depth = 0           # serial_blas blocks open (nested calls, other threads)
 _serial_before = []         # the pools' thread counts before the outermost one
+_scratch = {}               # thread id -> {slot: the thread's work buffer} (scratch)
 SMALL = 1 << 22             # multiply-adds below which matmul does not split a product
 SCRATCH_BYTES = 64 << 20    # the largest work buffer a thread keeps between calls (scratch)
 
@@ -340,11 +341,16 @@ def scratch(slot, shape, dtype):
         size *= v
     if size > SCRATCH_BYTES:
         return np.empty(shape, dtype=dtype)
-    buffers = _local.__dict__.setdefault("scratch", {})
+    buffers = _scratch.setdefault(threading.get_ident(), {})
     buffer = buffers.get(slot)
     if buffer is None or buffer.nbytes < size:
         buffer = buffers[slot] = np.empty(max(size, 1), dtype=np.uint8)
     return buffer[:size].view(dtype).reshape(shape)
+
+
+def drop_scratch():
+    """Let go of every thread's work buffers (the next calls allocate them again)."""
+    _scratch.clear()
 
 
 def matmul(a, b):

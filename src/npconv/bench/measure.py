@@ -19,7 +19,9 @@ memory      tracemalloc's peak during one npconv call, minus what was traced
             before it and minus the outputs' bytes. NumPy reports every array
             buffer to tracemalloc, so this is the temporary arrays npconv needs
             beyond its operands and results; memory a BLAS library or a
-            compiled kernel allocates for itself is not seen.
+            compiled kernel allocates for itself is not seen. The work buffers
+            npconv's threads keep between calls are dropped before that call,
+            so it allocates, and this counts, them.
 sgemm       NumPy's float32 matmul of two n x n matrices, as GFLOP/s: the rate
             the machine's BLAS reaches with these threads. Timed within every
             case as one more system, in the same rotated blocks and as the same
@@ -87,7 +89,11 @@ def relative_error(outputs, reference):
 
 
 def peak_extra_bytes(call):
-    """Bytes npconv holds at its peak during call() beyond what existed before and its outputs."""
+    """Bytes npconv holds at its peak during call() beyond what existed before and its outputs.
+    The work buffers npconv's threads keep between calls are dropped first, so that the
+    call allocates, and this counts, them again."""
+    from npconv import _threads
+    _threads.drop_scratch()
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()

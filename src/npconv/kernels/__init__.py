@@ -66,7 +66,9 @@ shifted stand in.
 Memory: every algorithm cuts its work into tiles (several samples, or a band
 of one sample's output) whose buffers stay within geometry.WORK_BYTES, and
 frees one tile's buffers before the next, so a call needs little beyond its
-operands however large they are. Threads: npconv's own (_threads) take
+operands however large they are. gemm's tiles reuse work buffers each thread
+keeps between calls (_threads.scratch, up to SCRATCH_BYTES each): fresh ones
+cost a page fault per 4 KiB whenever glibc has handed freed memory back. Threads: npconv's own (_threads) take
 whole tiles (gemm, shifted), chunks (winograd) or planes (depthwise, col2im's
 overlap-add), each thread running its GEMMs in a single-threaded BLAS: one
 GEMM of a tile per core, on data that core just wrote, beats one GEMM at a time
