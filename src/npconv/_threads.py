@@ -293,6 +293,7 @@ def shares(body, items, *args, slot=None):
     """
     items = list(items)
     sums = {}
+    claimed = {}  # thread id -> shares it has summed in scratch so far in this call
 
     def share(bounds):
         total = None
@@ -300,8 +301,11 @@ def shares(body, items, *args, slot=None):
             part = body(*args, item)
             if part is not None:
                 if total is None and slot is not None:
-                    # one buffer per share: a thread may claim several shares
-                    total = scratch((slot, bounds[0]), part.shape, part.dtype)
+                    # a buffer per share of this thread's: it may claim several, but
+                    # mostly one, so that is all it keeps between calls
+                    thread = threading.get_ident()
+                    claimed[thread] = claimed.get(thread, -1) + 1
+                    total = scratch((slot, claimed[thread]), part.shape, part.dtype)
                     np.copyto(total, part)
                 elif total is None:
                     total = part
