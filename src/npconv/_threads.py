@@ -349,7 +349,7 @@ def scratch(slot, shape, dtype):
     buffer = buffers.get(slot)
     if buffer is None or buffer.nbytes < size:
         buffer = buffers[slot] = np.empty(max(size, 1), dtype=np.uint8)
-    return buffer[:size].view(dtype).reshape(shape)
+    return buffer[:size].view(dtype).reshape(shape)                # (size,) bytes -> shape
 
 
 def drop_scratch():
