@@ -36,10 +36,10 @@ faster one measured on the benchmark's layers (bench/suite.json):
  2. conv_transpose, stride 1 -> mirror (the conv of the small side, whose
     columns for a 1x1 kernel are the array itself), unless B < M/4: then
     col2im's columns are the smaller ones;
- 3. conv_transpose, strided: output rows shorter than gemm.SHORT -> gemm
-    (channels-last columns and canvas, where col2im's loops would run over a
-    handful of elements; dcgan_g2 0.9x the time of its four phases' dense
-    sub-GEMMs); else col2im;
+ 3. conv_transpose, strided -> col2im. Output rows shorter than gemm.SHORT take
+    gemm's channels-last columns and canvas (dcgan_g2 0.9x the time of its four
+    phases' dense sub-GEMMs), with col2im's compiled add of a run of channels per
+    window and tap (dcgan_g2 0.95x the time with NumPy's strided slab per tap);
  4. conv_weight, strided, output rows shorter than gemm.SHORT with at most
     MAX_PHASES phases -> phase: dense channels-last sub-GEMMs, one per phase
     (dcgan_g2's weight gradient 50 -> 42 ms; vae_dec's, with long rows, is
@@ -68,8 +68,9 @@ of one sample's output) whose buffers stay within geometry.WORK_BYTES, and
 frees one tile's buffers before the next, so a call needs little beyond its
 operands however large they are. gemm's tiles reuse work buffers each thread
 keeps between calls (_threads.scratch, up to SCRATCH_BYTES each): fresh ones
-cost a page fault per 4 KiB whenever glibc has handed freed memory back. Threads: npconv's own (_threads) take
-whole tiles (gemm, shifted), chunks (winograd) or planes (depthwise, col2im's
+cost a page fault per 4 KiB whenever glibc has handed freed memory back.
+
+Threads: npconv's own (_threads) take whole tiles (gemm, shifted), chunks (winograd) or planes (depthwise, col2im's
 overlap-add), each thread running its GEMMs in a single-threaded BLAS: one
 GEMM of a tile per core, on data that core just wrote, beats one GEMM at a time
 split by the BLAS pool (small-M products run at ~60% of the 2048^2 rate
@@ -113,7 +114,7 @@ def choose(op, geometry, b, m):
     if op == "conv_transpose":
         if not strided:
             return mirror if 4 * b >= m or pointwise else overlap_add
-        return gemm if g.small[-1] < gemm.SHORT else overlap_add
+        return overlap_add
     if op == "conv_weight" and strided and g.small[-1] < gemm.SHORT \
             and math.prod(g.stride) <= MAX_PHASES:
         return phase

@@ -169,3 +169,18 @@ def col2im_patches(cols, x, b, c0, bc, kl_count, rows, lo, size, step, dilation,
                     dst = plane[first:first + (z - a - 1) * dilation + 1:dilation]
                 for u in range(z - a):
                     dst[u] += src[u]
+
+
+@numba.njit(**OPTIONS)
+def col2im_last(cols, canvas, offsets):
+    """canvas[s, offsets[p, t]] += cols[s, p, t] for every sample s, window p and tap t,
+    each a run of channels: channels-last columns (S, L, K, C) added into a channels-last
+    canvas (S, P, C), offsets (L, K) the flat canvas position each window's tap reaches.
+    For output rows of a few positions, where NumPy's strided slab per tap pays per run."""
+    for s in range(cols.shape[0]):
+        for p in range(cols.shape[1]):
+            for t in range(cols.shape[2]):
+                dst = canvas[s, offsets[p, t]]
+                src = cols[s, p, t]
+                for c in range(src.shape[0]):
+                    dst[c] += src[c]

@@ -7,12 +7,15 @@
 
 Columns are channel-major, rows (g, b, k) as in the weight, which the GEMM
 then reads in place (unet_up1's 8 MiB weight took 3.6 ms to copy tap-major,
-0.92x the time without), when output rows are long: the loop runs along them. When the kernel's last dim is longer than the rows (fcn,
-iSTFT: few positions, long kernels) or its stride is gemm.SHORT or more
-(hifigan_up1's 8: a tap's run would step 8 elements at a time, 15.8 -> 13.8 ms
-patch-major), they are patch-major, (position, b, k), and the loop runs along
-the kernel. conv and conv_weight are gemm's (the gathering side gains nothing
-from compiled loops: NumPy's copies are as fast).
+0.92x the time without), when output rows are long: the loop runs along them.
+When the kernel's last dim is longer than the rows (fcn, iSTFT: few positions,
+long kernels) or its stride is gemm.SHORT or more (hifigan_up1's 8: a tap's
+run would step 8 elements at a time, 15.8 -> 13.8 ms patch-major), they are
+patch-major, (position, b, k), and the loop runs along the kernel. Output rows
+shorter than gemm.SHORT take gemm's channels-last columns and canvas, with a
+compiled add of a run of channels per window and tap (_add_last). conv and
+conv_weight are gemm's (the gathering side gains nothing from compiled loops:
+NumPy's copies are as fast).
 
 Tiles are several samples, or a range of flat positions of one sample,
 within geometry.WORK_BYTES; samples with fewer than FOLD positions share one
@@ -28,7 +31,7 @@ import numpy as np
 
 from .._threads import each, matmul, split, threads
 from . import gemm
-from .geometry import bands, channels, row_major, tap_block, transposed
+from .geometry import bands, channels, extent, row_major, tap_block, transposed
 
 AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
 FOLD = 1024
@@ -158,9 +161,35 @@ def _taps(y, w, g, dtype, x):
         add(tile)                         # one tile's columns alive at a time
 
 
+def _offsets(g):
+    """(L, K) flat position, in the (*span) canvas of gemm's short rows, that tap t of window
+    p reaches: sum over dims of (o*s + j*d) * the canvas' row-major stride."""
+    nd, span = len(g.kernel), extent(g.small, g)
+    strides = row_major(span)
+    offsets = np.zeros(tuple(g.small) + tuple(g.kernel), dtype=np.int64)   # (*small, *k)
+    for i in range(nd):
+        o = np.arange(g.small[i]).reshape((-1,) + (1,) * (2 * nd - 1 - i))
+        j = np.arange(g.kernel[i]).reshape((-1,) + (1,) * (nd - 1 - i))
+        offsets = offsets + (o * g.stride[i] + j * g.dilation[i]) * strides[i]
+    return offsets.reshape(math.prod(g.small), math.prod(g.kernel))   # (L, K)
+
+
+def _add_last(cols, canvas, g):
+    """gemm's overlap-add into its channels-last canvas, by compiled loops: a run of
+    channels per window and tap (dcgan_g2 0.95x the time with NumPy's strided slab per
+    tap, interleaved A/B)."""
+    from . import _unfold
+    s = cols.shape[0] * cols.shape[1]
+    # (G, nt, *small, *k, Bc) -> (G*nt, L, K, Bc); (G, nt, *span, Bc) -> (G*nt, P, Bc)
+    _unfold.col2im_last(cols.reshape(s, math.prod(g.small), math.prod(g.kernel), -1),
+                        canvas.reshape(s, -1, canvas.shape[-1]), _offsets(g))
+
+
 def conv_transpose(y, w, geometry):
     """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big)."""
     g = geometry
+    if g.small[-1] < gemm.SHORT:
+        return gemm.conv_transpose_last(y, w, g, add=_add_last)
     n = y.shape[0]
     m, b = channels(w, g.groups)
     dtype = np.result_type(y, w)

@@ -225,11 +225,21 @@ def _tap_blocks(k, s, d):
     return [(j * d // s, slice(j, j + 1), slice(j * d % s, j * d % s + 1)) for j in range(k)]
 
 
-def _transpose_tile(y, w2, x, g, span, tile):
-    """x's samples and big channels of the tile: one GEMM into channels-last columns, each
-    tap added into a channels-last canvas, the canvas cropped into x."""
+def _add_taps(cols, canvas, g):
+    """canvas[:, :, o*s + j*d] += cols[:, :, o, j], tap by tap, each a strided slab:
+    (G, nt, *small, *k, Bc) columns into a (G, nt, *span, Bc) canvas."""
+    nd = len(g.kernel)
+    for tap in itertools.product(*(range(k) for k in g.kernel)):
+        target = tuple(slice(j * d, j * d + (o - 1) * s + 1, s)
+                       for j, d, o, s in zip(tap, g.dilation, g.small, g.stride))
+        canvas[(slice(None),) * 2 + target] += cols[(slice(None),) * (2 + nd) + tap]
+
+
+def _transpose_tile(y, w2, x, g, span, add, tile):
+    """x's samples and big channels of the tile: one GEMM into channels-last columns, added
+    into a channels-last canvas by add(cols, canvas, g), the canvas cropped into x."""
     samples, chans = tile
-    nt, bc, nd = samples.stop - samples.start, chans.stop - chans.start, len(g.kernel)
+    nt, bc = samples.stop - samples.start, chans.stop - chans.start
     m, positions = w2.shape[1], math.prod(g.small)
     part = y[samples].reshape(nt, g.groups, m, positions)          # (nt, G, M, L)
     # (nt, G, M, L) -> (G, nt, L, M) -> (G, nt*L, M)
@@ -239,10 +249,7 @@ def _transpose_tile(y, w2, x, g, span, tile):
     cols = part @ wc.reshape(g.groups, m, -1)
     cols = cols.reshape((g.groups, nt) + tuple(g.small) + tuple(g.kernel) + (bc,))
     canvas = np.zeros((g.groups, nt) + span + (bc,), dtype=x.dtype)   # (G, nt, *span, Bc)
-    for tap in itertools.product(*(range(k) for k in g.kernel)):
-        target = tuple(slice(j * d, j * d + (o - 1) * s + 1, s)
-                       for j, d, o, s in zip(tap, g.dilation, g.small, g.stride))
-        canvas[(slice(None),) * 2 + target] += cols[(slice(None),) * (2 + nd) + tap]
+    add(cols, canvas, g)
     out = x[samples].reshape((nt, g.groups, -1) + tuple(g.big))[:, :, chans]  # (nt, G, Bc, *big)
     source, inside = windows.overlap(g.lo, g.big, span)
     windows.zero_outside(out, (slice(None),) * 3 + inside)
@@ -250,12 +257,12 @@ def _transpose_tile(y, w2, x, g, span, tile):
     np.copyto(out[(...,) + inside], np.moveaxis(canvas, -1, 2).swapaxes(0, 1)[(...,) + source])
 
 
-def _conv_transpose_last(y, w, g):
+def conv_transpose_last(y, w, g, add=_add_taps):
     """Short output rows: channels-last columns and canvas, so that every tap's add runs
     along the channels, not along rows of a few positions (dcgan_g2's rows of 4: 0.9x
     the time of its phases' stride-1 GEMMs, interleaved A/B). Tiles of samples and big
     channels write disjoint parts of x, so each thread takes whole tiles, GEMM then
-    overlap-add."""
+    overlap-add, by `add` (NumPy slabs here; col2im passes compiled loops)."""
     n = y.shape[0]
     m, b = channels(w, g.groups)
     dtype = np.result_type(y, w)
@@ -264,7 +271,7 @@ def _conv_transpose_last(y, w, g):
     x = np.empty((n, g.groups * b) + tuple(g.big), dtype=dtype)
     channel_bytes = g.groups * (math.prod(g.small) * math.prod(g.kernel) + math.prod(span))
     tiles = bands(n, b, channel_bytes * dtype.itemsize, parts=threads())
-    each(_transpose_tile, tiles, y, w2, x, g, span)
+    each(_transpose_tile, tiles, y, w2, x, g, span, add)
     return x
 
 
@@ -272,7 +279,7 @@ def conv_transpose(y, w, geometry):
     """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big): GEMM, then overlap-add."""
     g = geometry
     if _channels_last(g):
-        return _conv_transpose_last(y, w, g)
+        return conv_transpose_last(y, w, g)
     n, nd = y.shape[0], len(g.kernel)
     m, b = channels(w, g.groups)
     dtype = np.result_type(y, w)
