@@ -70,8 +70,9 @@ operands however large they are. gemm's tiles reuse work buffers each thread
 keeps between calls (_threads.scratch, up to SCRATCH_BYTES each): fresh ones
 cost a page fault per 4 KiB whenever glibc has handed freed memory back.
 
-Threads: npconv's own (_threads) take whole tiles (gemm, shifted), chunks (winograd) or planes (depthwise, col2im's
-overlap-add), each thread running its GEMMs in a single-threaded BLAS: one
+Threads: npconv's own (_threads) take whole tiles (gemm, shifted), chunks
+(winograd) or planes (depthwise, col2im's overlap-add), each thread running its
+GEMMs in a single-threaded BLAS: one
 GEMM of a tile per core, on data that core just wrote, beats one GEMM at a time
 split by the BLAS pool (small-M products run at ~60% of the 2048^2 rate
 there). col2im cuts a wide product into a column block per thread
