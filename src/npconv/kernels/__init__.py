@@ -72,13 +72,12 @@ cost a page fault per 4 KiB whenever glibc has handed freed memory back.
 
 Threads: npconv's own (_threads) take whole tiles (gemm, shifted), chunks
 (winograd) or planes (depthwise, col2im's overlap-add), each thread running its
-GEMMs in a single-threaded BLAS: one
-GEMM of a tile per core, on data that core just wrote, beats one GEMM at a time
-split by the BLAS pool (small-M products run at ~60% of the 2048^2 rate
-there). col2im cuts a wide product into a column block per thread
-(_threads.matmul). The BLAS pool itself stays single-threaded for the length
-of a call (_threads.serial_blas): a pool woken for one product spins on the
-cores long after it. npconv.set_num_threads sets both.
+GEMMs in a single-threaded BLAS: one GEMM of a tile per core, on data that core
+just wrote, beats one GEMM at a time split by the BLAS pool (small-M products
+run at ~60% of the 2048^2 rate there). col2im cuts a wide product into a column
+block per thread (_threads.matmul). The BLAS pool itself stays single-threaded
+for the length of a call (_threads.serial_blas): a pool woken for one product
+spins on the cores long after it. npconv.set_num_threads sets both.
 """
 from __future__ import annotations
 
