@@ -101,6 +101,35 @@ def test_shares_in_scratch_keep_apart(threads, slow):
         assert [s[0] for s in sums] == expected
 
 
+def test_shares_in_scratch_survive_another_callers_shares():
+    """A caller's share sums stay intact while another thread's call runs shares on the
+    same workers: the sums are the caller's scratch, not the worker's that summed them."""
+    before = npconv.get_num_threads()
+    npconv.set_num_threads(2)
+    try:
+        def body(value, item):
+            if threading.get_ident() == callers[-1]:
+                time.sleep(0.005)   # lets the worker claim a share of this call
+            part = _threads.scratch("part", (2,), np.float64)
+            part[...] = value + item
+            return part
+
+        callers = [threading.get_ident()]
+        first = _threads.shares(body, range(2), 100.0, slot="sum")
+        kept = [s.copy() for s in first]
+
+        def other():
+            callers.append(threading.get_ident())
+            _threads.shares(body, range(2), 200.0, slot="sum")
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+        assert [s.tolist() for s in first] == [k.tolist() for k in kept]
+    finally:
+        npconv.set_num_threads(before)
+
+
 def test_scratch_reuses_a_slot_and_grows_it():
     a = _threads.scratch("test slot", (4, 5), np.float32)
     b = _threads.scratch("test slot", (2, 3), np.float64)

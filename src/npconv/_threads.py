@@ -289,11 +289,13 @@ def shares(body, items, *args, slot=None):
     the items, leaving out shares whose bodies return nothing. The bodies of
     different items must not write the same memory. With a `slot`, body may return
     its thread's scratch arrays: each share is summed in a scratch buffer of the
-    thread that ran it, valid until that thread's next shares() with this slot.
+    calling thread's, valid until its next shares() with this slot. (Not the worker's:
+    a worker may go on to a share of another caller's call before this one reads
+    its sums.)
     """
     items = list(items)
     sums = {}
-    claimed = {}  # thread id -> shares it has summed in scratch so far in this call
+    owner, order = threading.get_ident(), itertools.count()
 
     def share(bounds):
         total = None
@@ -301,11 +303,9 @@ def shares(body, items, *args, slot=None):
             part = body(*args, item)
             if part is not None:
                 if total is None and slot is not None:
-                    # a buffer per share of this thread's: it may claim several, but
-                    # mostly one, so that is all it keeps between calls
-                    thread = threading.get_ident()
-                    claimed[thread] = claimed.get(thread, -1) + 1
-                    total = scratch((slot, claimed[thread]), part.shape, part.dtype)
+                    # one buffer per share, numbered as they start (next() on a count is
+                    # atomic under the GIL): as many as there are threads
+                    total = scratch((slot, next(order)), part.shape, part.dtype, owner)
                     np.copyto(total, part)
                 elif total is None:
                     total = part
@@ -330,12 +330,12 @@ def each(body, items, *args):
     return result
 
 
-def scratch(slot, shape, dtype):
+def scratch(slot, shape, dtype, owner=None):
     """An uninitialised array of `shape` and `dtype` in this thread's work buffer `slot`,
     which the thread keeps (up to SCRATCH_BYTES) for its next call.
 
     Valid until this thread's next scratch(slot); for a tile's temporaries only, never
-    for a result. A fresh buffer costs a page fault per 4 KiB page on every call once
+    for a result. With `owner` (a thread id), the buffer is that thread's. A fresh buffer costs a page fault per 4 KiB page on every call once
     glibc returns freed memory to the system: dcgan_g2's backward faulted 16 MiB a call,
     14 ms of system time in 60 ms on two cores.
     """
@@ -345,7 +345,7 @@ def scratch(slot, shape, dtype):
         size *= v
     if size > SCRATCH_BYTES:
         return np.empty(shape, dtype=dtype)
-    buffers = _scratch.setdefault(threading.get_ident(), {})
+    buffers = _scratch.setdefault(threading.get_ident() if owner is None else owner, {})
     buffer = buffers.get(slot)
     if buffer is None or buffer.nbytes < size:
         buffer = buffers[slot] = np.empty(max(size, 1), dtype=np.uint8)
