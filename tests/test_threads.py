@@ -208,6 +208,31 @@ def test_calls_from_two_threads_at_once(threads, rng):
         np.testing.assert_array_equal(a, b)
 
 
+def test_weight_gradients_from_two_threads_at_once(threads, rng, monkeypatch):
+    """Two callers' weight gradients by tiles (partial sums kept in work buffers between
+    calls) on the same workers: each as when computed alone."""
+    from npconv.kernels import Geometry, gemm, geometry
+    monkeypatch.setattr(geometry, "WORK_BYTES", 20000)         # several tiles a call
+    g = Geometry((3, 3), (2, 2), (1, 1), (1, 1), (16, 16), (8, 8), 1)
+    xs = [rng.standard_normal((4, 8) + g.big) for _ in range(2)]
+    ys = [rng.standard_normal((4, 16) + g.small) for _ in range(2)]
+    alone = [gemm.conv_weight(x, y, g) for x, y in zip(xs, ys)]
+    together = [[], []]
+
+    def run(i):
+        for _ in range(20):
+            together[i].append(gemm.conv_weight(xs[i], ys[i], g))
+
+    callers = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    for results, expected in zip(together, alone):
+        for result in results:
+            np.testing.assert_array_equal(result, expected)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_starts_its_own_workers(rng):
     """The parent's workers do not exist in a forked child: it must not wait for them."""
