@@ -130,6 +130,21 @@ def test_shares_in_scratch_survive_another_callers_shares():
         npconv.set_num_threads(before)
 
 
+def test_a_finished_threads_buffers_go_with_it():
+    """Buffers are per thread and die with it: short-lived callers leave nothing behind."""
+    import gc
+    before = len(_threads._every_scratch)
+    done = []
+    for _ in range(3):
+        caller = threading.Thread(
+            target=lambda: done.append(_threads.scratch("x", (1000,), np.float32).shape))
+        caller.start()
+        caller.join()
+    gc.collect()
+    assert done == [(1000,)] * 3
+    assert len(_threads._every_scratch) == before
+
+
 def test_scratch_reuses_a_slot_and_grows_it():
     a = _threads.scratch("test slot", (4, 5), np.float32)
     b = _threads.scratch("test slot", (2, 3), np.float64)

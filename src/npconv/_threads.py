@@ -24,6 +24,7 @@ import numbers
 import os
 import queue
 import threading
+import weakref
 
 import numpy as np
 
@@ -35,7 +36,7 @@ _blas = None                # threadpoolctl's controllers of the BLAS pools, fou
 _serial_lock = threading.Lock()
 _serial_depth = 0           # serial_blas blocks open (nested calls, other threads)
 _serial_before = []         # the pools' thread counts before the outermost one
-_scratch = {}               # thread id -> {slot: the thread's work buffer} (scratch)
+_every_scratch = weakref.WeakSet()  # every thread's _Scratch, for drop_scratch
 SMALL = 1 << 22             # multiply-adds below which matmul does not split a product
 SCRATCH_BYTES = 64 << 20    # the largest work buffer a thread keeps between calls (scratch)
 
@@ -295,7 +296,7 @@ def shares(body, items, *args, slot=None):
     """
     items = list(items)
     sums = {}
-    owner, order = threading.get_ident(), itertools.count()
+    owner, order = _own_scratch(), itertools.count()
 
     def share(bounds):
         total = None
@@ -330,12 +331,28 @@ def each(body, items, *args):
     return result
 
 
+class _Scratch:
+    """One thread's work buffers, {slot: 1-d uint8 array}; freed with its thread."""
+
+    def __init__(self):
+        self.buffers = {}
+
+
+def _own_scratch():
+    buffers = getattr(_local, "scratch", None)
+    if buffers is None:
+        buffers = _local.scratch = _Scratch()
+        _every_scratch.add(buffers)
+    return buffers
+
+
 def scratch(slot, shape, dtype, owner=None):
     """An uninitialised array of `shape` and `dtype` in this thread's work buffer `slot`,
     which the thread keeps (up to SCRATCH_BYTES) for its next call.
 
     Valid until this thread's next scratch(slot); for a tile's temporaries only, never
-    for a result. With `owner` (a thread id), the buffer is that thread's. A fresh buffer costs a page fault per 4 KiB page on every call once
+    for a result. With `owner` (another thread's _own_scratch()), the buffer is that
+    thread's. A fresh buffer costs a page fault per 4 KiB page on every call once
     glibc returns freed memory to the system: dcgan_g2's backward faulted 16 MiB a call,
     14 ms of system time in 60 ms on two cores.
     """
@@ -345,7 +362,7 @@ def scratch(slot, shape, dtype, owner=None):
         size *= v
     if size > SCRATCH_BYTES:
         return np.empty(shape, dtype=dtype)
-    buffers = _scratch.setdefault(threading.get_ident() if owner is None else owner, {})
+    buffers = (_own_scratch() if owner is None else owner).buffers
     buffer = buffers.get(slot)
     if buffer is None or buffer.nbytes < size:
         buffer = buffers[slot] = np.empty(max(size, 1), dtype=np.uint8)
@@ -354,7 +371,8 @@ def scratch(slot, shape, dtype, owner=None):
 
 def drop_scratch():
     """Let go of every thread's work buffers (the next calls allocate them again)."""
-    _scratch.clear()
+    for owner in list(_every_scratch):
+        owner.buffers.clear()
 
 
 def matmul(a, b):
