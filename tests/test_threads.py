@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import npconv
+import reference as R
 from npconv import _threads
 
 
@@ -202,6 +203,15 @@ def test_the_callers_cpus_come_back(threads):
     assert os.sched_getaffinity(0) == before
 
 
+def at_once(run):
+    """run(0) and run(1) on two threads of their own, started together."""
+    callers = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+
+
 def test_calls_from_two_threads_at_once(threads, rng):
     """Two callers share the pool: each gets its own results, as when called alone."""
     from npconv import functional as F
@@ -214,11 +224,7 @@ def test_calls_from_two_threads_at_once(threads, rng):
         for _ in range(20):
             together[i] = F.conv(xs[i], w, padding=1, groups=6)
 
-    callers = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for caller in callers:
-        caller.start()
-    for caller in callers:
-        caller.join()
+    at_once(run)
     for a, b in zip(together, alone):
         np.testing.assert_array_equal(a, b)
 
@@ -232,17 +238,16 @@ def test_weight_gradients_from_two_threads_at_once(threads, rng, monkeypatch):
     xs = [rng.standard_normal((4, 8) + g.big) for _ in range(2)]
     ys = [rng.standard_normal((4, 16) + g.small) for _ in range(2)]
     alone = [gemm.conv_weight(x, y, g) for x, y in zip(xs, ys)]
+    for x, y, a in zip(xs, ys, alone):                          # right alone, by the loops
+        np.testing.assert_allclose(a, R.conv_weight(x, y, g.kernel, g.stride, 1), rtol=1e-10,
+                                   atol=1e-10)
     together = [[], []]
 
     def run(i):
         for _ in range(20):
             together[i].append(gemm.conv_weight(xs[i], ys[i], g))
 
-    callers = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for caller in callers:
-        caller.start()
-    for caller in callers:
-        caller.join()
+    at_once(run)
     for results, expected in zip(together, alone):
         for result in results:
             np.testing.assert_array_equal(result, expected)

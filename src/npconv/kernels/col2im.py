@@ -179,10 +179,10 @@ def _add_last(cols, canvas, g):
     channels per window and tap (dcgan_g2 0.95x the time with NumPy's strided slab per
     tap, interleaved A/B)."""
     from . import _unfold
-    s = cols.shape[0] * cols.shape[1]
+    planes = cols.shape[0] * cols.shape[1]                          # G*nt
     # (G, nt, *small, *k, Bc) -> (G*nt, L, K, Bc); (G, nt, *span, Bc) -> (G*nt, P, Bc)
-    _unfold.col2im_last(cols.reshape(s, math.prod(g.small), math.prod(g.kernel), -1),
-                        canvas.reshape(s, -1, canvas.shape[-1]), _offsets(g))
+    _unfold.col2im_last(cols.reshape(planes, math.prod(g.small), math.prod(g.kernel), -1),
+                        canvas.reshape(planes, -1, canvas.shape[-1]), _offsets(g))
 
 
 def conv_transpose(y, w, geometry):
