@@ -269,6 +269,31 @@ def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):
         npconv.set_num_threads(before)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("n", [1, 3, 5])
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("case", ["plain", "crop", "stride1_groups_asymmetric"])
+def test_winograd_several_samples_per_chunk(case, dims, n, threads, rng, monkeypatch):
+    """Small samples share a chunk, their tiles one GEMM per point; runs of samples of
+    every length, over 1-3 threads (each thread's weight-gradient sums then added)."""
+    import npconv
+    g, pads, b, m = geometry_of(case, dims)
+    if not kernels.winograd.supports(g):
+        pytest.skip("Numba is not installed")
+    sample = kernels.winograd._Plan(g, n, g.groups * b, g.groups * m, 8).sample_bytes
+    monkeypatch.setattr(kernels.winograd, "CHUNK_BYTES", 2 * sample)   # two samples a chunk
+    plan = kernels.winograd._Plan(g, n, g.groups * b, g.groups * m, 8)
+    if n > 1:
+        assert max(c[0].stop - c[0].start for c in plan.chunks) > 1
+    before = npconv.get_num_threads()
+    npconv.set_num_threads(threads)
+    try:
+        for op in OPS:
+            run(kernels.winograd, op, g, pads, b, m, rng, n=n)
+    finally:
+        npconv.set_num_threads(before)
+
+
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("kernel, pads, big", [
@@ -309,39 +334,44 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
     return Geometry((kernel,) * n, (stride,) * n, (1,) * n, (lo,) * n, big, small, groups)
 
 
-@pytest.mark.parametrize("op, g, b, m, chosen", [
+@pytest.mark.parametrize("op, g, b, m, n, chosen", [
     # dcgan_g2: rows of 4 -> gemm's channels-last columns and canvas, col2im's compiled add
-    ("conv_transpose", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "col2im"),
+    ("conv_transpose", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, 64, "col2im"),
     # vae_dec, fcn32s, unet_up1: one tall GEMM and the compiled overlap-add
-    ("conv_transpose", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, "col2im"),
-    ("conv_transpose", suite_geometry(64, 32, 0, (544, 544), (16, 16)), 21, 21, "col2im"),
-    ("conv_transpose", suite_geometry(2, 2, 0, (64, 64), (32, 32)), 512, 1024, "col2im"),
+    ("conv_transpose", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, 16, "col2im"),
+    ("conv_transpose", suite_geometry(64, 32, 0, (544, 544), (16, 16)), 21, 21, 1, "col2im"),
+    ("conv_transpose", suite_geometry(2, 2, 0, (64, 64), (32, 32)), 512, 1024, 1, "col2im"),
     # mobilenet_dw: depthwise
-    ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28), groups=256), 1, 1, "depthwise"),
+    ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28), groups=256), 1, 1, 8, "depthwise"),
     # resnet_3x3 and its weight gradient: Winograd
-    ("conv", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "winograd"),
-    ("conv_weight", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "winograd"),
+    ("conv", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, 8, "winograd"),
+    ("conv_weight", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, 8, "winograd"),
     # its input gradient: the mirrored conv (which is Winograd's again)
-    ("conv_transpose", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, "mirror"),
+    ("conv_transpose", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, 8, "mirror"),
     # conv3d_3x3: Winograd over the last two dims, the depth taps summed in the GEMMs
-    ("conv", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, "winograd"),
-    ("conv_weight", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, "winograd"),
+    ("conv", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, 1, "winograd"),
+    ("conv_weight", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, 1, "winograd"),
+    # ResNet's 3x3 layers on 14x14 and 7x7 (128 and 32 tiles): too few tiles to repay
+    # Winograd's weight transform; their margins are too wide for shifted
+    ("conv", suite_geometry(3, 1, 1, (14, 14), (14, 14)), 256, 256, 8, "gemm"),
+    ("conv_weight", suite_geometry(3, 1, 1, (7, 7), (7, 7)), 512, 512, 8, "gemm"),
+    ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28)), 128, 128, 8, "winograd"),
     # wave_conv1d: 7 taps, shifted slices
-    ("conv", suite_geometry(7, 1, 3, (16384,), (16384,)), 64, 64, "shifted"),
+    ("conv", suite_geometry(7, 1, 3, (16384,), (16384,)), 64, 64, 4, "shifted"),
     # dcgan_g2's backward: its weight gradient by phases, its input gradient by im2col
-    ("conv_weight", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "phase"),
-    ("conv", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, "gemm"),
+    ("conv_weight", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, 64, "phase"),
+    ("conv", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, 64, "gemm"),
     # vae_dec's weight gradient, long rows: im2col
-    ("conv_weight", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, "gemm"),
+    ("conv_weight", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, 16, "gemm"),
     # resnet_down: strided conv -> im2col
-    ("conv", suite_geometry(3, 2, 1, (28, 28), (14, 14)), 128, 256, "gemm"),
+    ("conv", suite_geometry(3, 2, 1, (28, 28), (14, 14)), 128, 256, 8, "gemm"),
     # few big channels under many small ones: col2im's columns are the smaller ones
-    ("conv_transpose", suite_geometry(2, 1, 1, (32, 32), (32, 32)), 3, 64, "col2im"),
+    ("conv_transpose", suite_geometry(2, 1, 1, (32, 32), (32, 32)), 3, 64, 1, "col2im"),
 ])
-def test_planner_rules(op, g, b, m, chosen):
+def test_planner_rules(op, g, b, m, n, chosen):
     if not kernels.ALGORITHMS[chosen].supports(g):
         pytest.skip("Numba is not installed")
-    assert kernels.choose(op, g, b, m) is kernels.ALGORITHMS[chosen]
+    assert kernels.choose(op, g, b, m, n) is kernels.ALGORITHMS[chosen]
 
 
 @pytest.mark.parametrize("g, b, m, both", [
@@ -350,8 +380,8 @@ def test_planner_rules(op, g, b, m, chosen):
     (suite_geometry(4, 2, 1, (8, 8), (4, 4)), 8, 16, True),
     # vae_dec's backward (smaller): gemm for both anyway
     (suite_geometry(3, 2, 1, (16, 16), (8, 8)), 4, 8, True),
-    # resnet_3x3-like, stride 1: Winograd for both, one call each
-    (suite_geometry(3, 1, 1, (8, 8), (8, 8)), 16, 16, False),
+    # resnet_3x3-like, stride 1, 512 tiles: Winograd for both, one call each
+    (suite_geometry(3, 1, 1, (64, 64), (64, 64)), 16, 16, False),
 ])
 def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
     """conv_both gathers once (gemm.conv_both) where gemm takes the conv; the results are
@@ -380,7 +410,7 @@ def test_planner_without_numba(case, op, rng, monkeypatch):
     monkeypatch.setattr(kernels.col2im, "AVAILABLE", False)
     monkeypatch.setattr(kernels.depthwise, "AVAILABLE", False)
     g, pads, b, m = geometry_of(case, 1)
-    assert kernels.choose(op, g, b, m) not in (kernels.col2im, kernels.depthwise,
+    assert kernels.choose(op, g, b, m, 2) not in (kernels.col2im, kernels.depthwise,
                                                  kernels.winograd)
     run(kernels, op, g, pads, b, m, rng)
 

@@ -48,12 +48,18 @@ faster one measured on the benchmark's layers (bench/suite.json):
     a strided conv whose kernel covers its stride gathers them channels last,
     gemm.py); phase measured slower there (resnet_down 12 ms vs 8.6 ms);
     stride 1 -> winograd for kernels 3 wide in their last two dims (2-d and
-    up) with at least WINOGRAD_CHANNELS channels on each side (resnet_3x3
-    20 -> 11 ms, its weight gradient 19 -> 11 ms; conv3d_3x3 13.6 -> 7.3 ms
-    and its weight gradient 18.5 -> 8.2 ms, the depth taps summed inside the
-    GEMMs; in 1-d it measured slower than shifted: its transforms outweigh
-    the saved multiplies), else shifted when the canvas margin adds at most
-    a quarter to the output grid, else gemm.
+    up) with at least WINOGRAD_CHANNELS channels on each side and at least
+    WINOGRAD_TILES tiles in the call (resnet_3x3 20 -> 11 ms, its weight
+    gradient 19 -> 11 ms; conv3d_3x3 13.6 -> 7.3 ms and its weight gradient
+    18.5 -> 8.2 ms, the depth taps summed inside the GEMMs; in 1-d it
+    measured slower than shifted: its transforms outweigh the saved
+    multiplies), else shifted when the canvas margin adds at most a quarter
+    to the output grid, else gemm. Below WINOGRAD_TILES the weight's
+    transform, made once per call, and GEMMs of a few tile rows outweigh the
+    saved multiplies: ResNet's 512-channel 7x7 layers (batch 8, 32 tiles)
+    took 48 ms by Winograd and 12 ms by gemm, their weight gradient 125 ms
+    and 9 ms; its 256-channel 14x14 ones (128 tiles) 9.9 and 7.8 ms; at 256
+    tiles and more Winograd is the faster.
 
 A transposed conv's backward needs conv(g, w) and conv_weight(g, y), which
 read the same windows of g; where the planner gives the conv to gemm, `conv_both`
@@ -96,6 +102,7 @@ BIAS_SPLIT = 1 << 16  # elements from which add_bias runs on npconv's threads
 MAX_PHASES = 16
 MAX_MARGIN = 1.25
 WINOGRAD_CHANNELS = 16
+WINOGRAD_TILES = 256
 
 
 def _margin(g):
@@ -103,8 +110,9 @@ def _margin(g):
     return math.prod(extent(g.small, g)) / max(1, math.prod(g.small))
 
 
-def choose(op, geometry, b, m):
-    """The algorithm module for `op` on `geometry` with b big and m small channels per group."""
+def choose(op, geometry, b, m, n):
+    """The algorithm module for `op` on `geometry` with b big and m small channels per group,
+    for n samples."""
     g = geometry
     if g.groups > 1 and b * m <= 4 and depthwise.supports(g):
         return depthwise
@@ -120,21 +128,23 @@ def choose(op, geometry, b, m):
         return phase
     if strided or pointwise:
         return gemm
-    if len(g.kernel) >= 2 and min(b, m) >= WINOGRAD_CHANNELS and winograd.supports(g):
+    if len(g.kernel) >= 2 and min(b, m) >= WINOGRAD_CHANNELS and winograd.supports(g) \
+            and winograd.tiles(g, n) >= WINOGRAD_TILES:
         return winograd
     return shifted if _margin(g) <= MAX_MARGIN else gemm
 
 
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
-    algorithm = choose("conv", geometry, w.shape[1], w.shape[0] // geometry.groups)
+    algorithm = choose("conv", geometry, w.shape[1], w.shape[0] // geometry.groups, x.shape[0])
     with serial_blas():
         return algorithm.conv(x, w, geometry)
 
 
 def conv_transpose(y, w, geometry):
     """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big)."""
-    algorithm = choose("conv_transpose", geometry, w.shape[1], w.shape[0] // geometry.groups)
+    algorithm = choose("conv_transpose", geometry, w.shape[1], w.shape[0] // geometry.groups,
+                       y.shape[0])
     with serial_blas():
         return algorithm.conv_transpose(y, w, geometry)
 
@@ -148,7 +158,8 @@ def conv_both(x, w, y, geometry):
     of 4-7, 2-d and 3-d, 0.49-0.87x; interleaved A/B)."""
     g = geometry
     b, m = w.shape[1], w.shape[0] // g.groups
-    forward, weight = choose("conv", g, b, m), choose("conv_weight", g, b, m)
+    n = x.shape[0]
+    forward, weight = choose("conv", g, b, m, n), choose("conv_weight", g, b, m, n)
     if forward is gemm and weight is phase:
         weight = gemm
     with serial_blas():
@@ -160,7 +171,8 @@ def conv_both(x, w, y, geometry):
 def conv_weight(x, y, geometry):
     """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k)."""
     g = geometry
-    algorithm = choose("conv_weight", g, x.shape[1] // g.groups, y.shape[1] // g.groups)
+    algorithm = choose("conv_weight", g, x.shape[1] // g.groups, y.shape[1] // g.groups,
+                       x.shape[0])
     with serial_blas():
         return algorithm.conv_weight(x, y, g)
 

@@ -22,12 +22,14 @@ one GEMM per point with the lead taps concatenated along K, read in place
 (a strided view, no copy). 3x3x3 convs do 4x fewer multiplies than im2col
 with 2-d accuracy.
 
-The work goes in chunks (one sample, a band along the first dim: tile rows
-when there are no lead dims, output planes when there are) sized so that a
-chunk's transformed input and product stay in the L2 cache; each of npconv's
-threads takes whole chunks and runs its GEMMs in a single-threaded BLAS
-(`_threads.split_blas`): channels-last padded slab -> input transform
-(compiled) -> P GEMMs per output plane -> output transform (compiled) -> y.
+The work goes in chunks sized so that a chunk's transformed input and product
+stay in the L2 cache: a band along the first dim of one sample (tile rows when
+there are no lead dims, output planes when there are), or, where a whole
+sample is smaller than that, several samples, whose tiles then share each
+GEMM. Each of npconv's threads takes whole chunks and runs its GEMMs in a
+single-threaded BLAS (`_threads.split_blas`): channels-last padded slab ->
+input transform (compiled) -> P GEMMs per output plane -> output transform
+(compiled) -> y.
 
 conv_transpose is the conv of the mirrored geometry (mirror.py), so it runs
 here too; the weight gradient is the same product read the other way (see
@@ -45,7 +47,7 @@ from numpy.lib.stride_tricks import as_strided
 from .. import windows
 from .._threads import split_blas, threads
 from . import depthwise, shifted
-from .geometry import channels, flipped, mirrored, offsets, row_major
+from .geometry import channels, flipped, mirrored, offsets, row_major, transposed
 
 CHUNK_BYTES = 4 * 2**20  # transformed input + product of one chunk
 INNER = 2                # dims transformed: the last two (all of a 1-d conv)
@@ -72,6 +74,16 @@ def supports(geometry):
             and all(s == 1 for s in g.stride) and all(d == 1 for d in g.dilation))
 
 
+
+
+def tiles(geometry, n):
+    """Tiles of a call on n samples: output planes along the lead dims times M x M tiles of
+    each (the rows that the call's GEMMs share out)."""
+    g = geometry
+    lead = _lead(g)
+    return n * math.prod(g.small[:lead]) * math.prod(-(-s // M) for s in g.small[lead:])
+
+
 def _real(dtype):
     return dtype in (np.float32, np.float64)
 
@@ -94,24 +106,29 @@ def _transform_weight(a, matrix, first):
 def weights(w, groups, lead):
     """(G*M, B, *lead_k, 3, 3) -> U = G w G^T over the inner dims as GEMM operands,
     (P, G, K, B, M) with K = prod(lead_k) lead taps, C-contiguous, in float64.
-    One product by G's Kronecker power, on the weight already in the operands' order
-    (per-axis tensordots and a transposing copy of U cost 0.7 ms on resnet_3x3)."""
+
+    One transposing copy of w into the operands' order, in w's dtype, then one product
+    by G's Kronecker power (per-axis tensordots and a transposing copy of U cost
+    0.7 ms on resnet_3x3; the float64 copy of w first, then a reshape of a transposed
+    view that copies again, 3.5 ms on a 512-channel layer's 9 MiB weight)."""
     mo, b = channels(w, groups)
-    taps = math.prod(w.shape[2:2 + lead])
-    # (G*M, B, *lead_k, *3s) -> (G, M, B, K, 3^inner) -> (3^inner, G, K, B, M)
-    flat = np.asarray(w, dtype=np.float64).reshape(groups, mo, b, taps, -1).transpose(4, 0, 3, 2, 1)
-    power = _power(MATRICES[1], w.ndim - 2 - lead)
+    inner = w.ndim - 2 - lead
+    wg = w.reshape((groups, mo) + w.shape[1:])                      # (G, M, B, *lead_k, 3, 3)
+    # (G, M, B, *lead_k, 3, 3) -> (3, 3, G, *lead_k, B, M), copied -> (3^inner, G*K*B*M)
+    axes = tuple(range(3 + lead, wg.ndim)) + (0,) + tuple(range(3, 3 + lead)) + (2, 1)
+    flat = transposed(wg.transpose(axes)).reshape(3 ** inner, -1).astype(np.float64)
     # (P, 3^inner) @ (3^inner, G*K*B*M) -> (P, G*K*B*M)
-    u = power @ flat.reshape(flat.shape[0], -1)
-    return u.reshape(len(power), groups, taps, b, mo)
+    u = _power(MATRICES[1], inner) @ flat
+    return u.reshape(len(u), groups, math.prod(w.shape[2:2 + lead]), b, mo)
 
 
 class _Band(NamedTuple):
-    """The tables of one chunk: a band [first, last) of units of the first dim."""
+    """The tables of one chunk: a band [first, last) of units of the first dim, of each of
+    nt samples. Tiles t of a plane run over (sample, tile of the sample's plane)."""
 
-    slab: tuple            # shape of the padded channels-last input slab
+    slab: tuple            # shape of the padded channels-last input slab, (nt, *slab)
     inside: tuple          # the slab's slices that x fills ...
-    source: tuple          # ... from these slices of x
+    source: tuple          # ... from these slices of x (after the samples)
     corners: np.ndarray    # per input tile (plane z, tile t): its corner row in the slab
     slab_steps: np.ndarray  # the slab's row steps along the inner dims
     v_rows: np.ndarray     # per input tile: its row t*Z + z in V = (P, T, Z, C)
@@ -120,7 +137,7 @@ class _Band(NamedTuple):
     planes: np.ndarray     # per output plane o: the input plane z of its lead taps (0, ...)
     rows: np.ndarray       # per output tile (o, t): its row o*P*T + t in the (O, P, T, M) product
     steps: np.ndarray      # the product's row steps per transformed point
-    canvas: tuple          # shape of the channels-last out canvas (whole tiles)
+    canvas: tuple          # shape of the channels-last out canvas (whole tiles), (nt, ...)
     out_corners: np.ndarray  # per output tile: its corner row in the out canvas
     out_steps: np.ndarray  # the canvas's row steps along the inner dims
     y_rows: slice          # the band's slice of y's first dim ...
@@ -133,7 +150,8 @@ class _Plan:
     Per dim, a band counts `unit` output positions per step (1 along a lead dim:
     output planes; M along an inner dim: tile rows) and reads `extra` input
     positions beyond them (k - 1 along a lead dim, ALPHA - M along an inner one).
-    Only the first dim is cut into bands; the others are taken whole."""
+    Only the first dim is cut into bands; the others are taken whole. A chunk is
+    (samples, first, last): a band of one sample, or the whole of several."""
 
     def __init__(self, g, n, channels_in, channels_out, itemsize):
         self.g = g
@@ -150,13 +168,26 @@ class _Plan:
                                              + math.prod(tiles_out[1:]) * channels_out)
         halo = self.points * itemsize * math.prod(tiles_in[1:]) * channels_in * (tiles_in[0] - 1)
         first = self.units[0]
-        count = -(-first // max(1, min(first, (CHUNK_BYTES - halo) // per_unit)))
         parts = threads()
-        while count < first and (n * count < parts or n * count % parts):
-            count += 1                  # every thread gets as many chunks as the others
-        self.chunks = [(s, first * i // count, first * (i + 1) // count)
-                       for s in range(n) for i in range(count)]
+        self.sample_bytes = whole = per_unit * first + halo          # one sample's chunk
+        if n > 1 and 2 * whole <= CHUNK_BYTES:
+            self.chunks = [(samples, 0, first) for samples in self._samples(n, whole, parts)]
+        else:
+            count = -(-first // max(1, min(first, (CHUNK_BYTES - halo) // per_unit)))
+            while count < first and (n * count < parts or n * count % parts):
+                count += 1              # every thread gets as many chunks as the others
+            self.chunks = [(slice(s, s + 1), first * i // count, first * (i + 1) // count)
+                           for s in range(n) for i in range(count)]
         self.bands = {}
+
+    @staticmethod
+    def _samples(n, whole, parts):
+        """Runs of whole samples within CHUNK_BYTES, as many per thread where there are
+        enough samples."""
+        count = -(-n // max(1, CHUNK_BYTES // whole))
+        if n >= parts:
+            count = -(-count // parts) * parts
+        return [slice(n * i // count, n * (i + 1) // count) for i in range(count)]
 
     def _grids(self, first, last):
         """(input, output) planes along the lead dims and tiles along the inner dims of a
@@ -175,33 +206,37 @@ class _Plan:
         count = self.g.kernel[self.lead - 1] if self.lead and groups == 1 else 1
         return [(int(shifts[i]), i, count) for i in range(0, self.taps, count)]
 
-    def band(self, first, last):
-        """The _Band tables of a band [first, last) of units of the first dim, built once
-        per band (every sample's chunks share them)."""
-        key = first, last
+    def band(self, samples, first, last):
+        """The _Band tables of a band [first, last) of units of the first dim of the
+        chunk's samples, built once per band and sample count (chunks share them)."""
+        key = samples.stop - samples.start, first, last
         if key not in self.bands:
-            self.bands[key] = self._band(first, last)  # a race builds the same tables twice
+            self.bands[key] = self._band(*key)  # a race builds the same tables twice
         return self.bands[key]
 
-    def _band(self, first, last):
+    def _band(self, nt, first, last):
         g, lead = self.g, self.lead
         tiles_in, tiles_out = self._grids(first, last)
         slab = tuple(v * u + e for v, u, e in zip(tiles_out, self.unit, self.extra))
         canvas = tuple(v * u for v, u in zip(tiles_out, self.unit))
         starts = (first * self.unit[0] - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
         source, inside = windows.overlap(starts, slab, g.big)
-        o, t = math.prod(tiles_out[:lead]), math.prod(tiles_out[lead:])
-        z = math.prod(tiles_in[:lead])
+        o, z = math.prod(tiles_out[:lead]), math.prod(tiles_in[:lead])
+        t = nt * math.prod(tiles_out[lead:])
         point = np.array(row_major((ALPHA,) * (len(slab) - lead)), dtype=np.int64)
         steps, out_steps = row_major(slab), row_major(canvas)
         corner = [s * u for s, u in zip(steps, self.unit)]
         out_corner = [s * u for s, u in zip(out_steps, self.unit)]
+        # a plane's tiles: (sample, tile of the sample), each sample one slab / canvas on
+        in_tiles = np.add.outer(np.arange(nt, dtype=np.int64) * math.prod(slab),
+                                offsets(tiles_in[lead:], corner[lead:])).ravel()
+        out_tiles = np.add.outer(np.arange(nt, dtype=np.int64) * math.prod(canvas),
+                                 offsets(tiles_out[lead:], out_corner[lead:])).ravel()
         y_rows = slice(first * self.unit[0], min(last * self.unit[0], g.small[0]))
         return _Band(
-            slab, inside, source,
+            (nt,) + slab, (slice(None),) + inside, source,
             # input tiles ordered (plane z, tile t)
-            np.add.outer(offsets(tiles_in[:lead], corner[:lead]),
-                         offsets(tiles_in[lead:], corner[lead:])).ravel(),
+            np.add.outer(offsets(tiles_in[:lead], corner[:lead]), in_tiles).ravel(),
             np.array(steps[lead:], dtype=np.int64),
             np.add.outer(np.arange(z, dtype=np.int64), np.arange(t, dtype=np.int64) * z).ravel(),
             point * t * z, (o, t, z),
@@ -209,17 +244,16 @@ class _Plan:
             # output tiles ordered (plane o, tile t)
             np.add.outer(np.arange(o, dtype=np.int64) * self.points * t,
                          np.arange(t, dtype=np.int64)).ravel(),
-            point * t, canvas,
-            np.add.outer(offsets(tiles_out[:lead], out_corner[:lead]),
-                         offsets(tiles_out[lead:], out_corner[lead:])).ravel(),
+            point * t, (nt,) + canvas,
+            np.add.outer(offsets(tiles_out[:lead], out_corner[:lead]), out_tiles).ravel(),
             np.array(out_steps[lead:], dtype=np.int64),
-            y_rows, (slice(0, y_rows.stop - y_rows.start),)
+            y_rows, (slice(None), slice(0, y_rows.stop - y_rows.start))
             + tuple(slice(0, s) for s in g.small[1:]))
 
     def largest(self):
         """Element counts (slab, V, product, canvas) per channel of the largest chunk."""
-        first, last = max(((f, l) for _, f, l in self.chunks), key=lambda c: c[1] - c[0])
-        band = self.band(first, last)
+        chunk = max(self.chunks, key=lambda c: (c[0].stop - c[0].start) * (c[2] - c[1]))
+        band = self.band(*chunk)
         o, t, z = band.sizes
         return math.prod(band.slab), self.points * t * z, self.points * t * o, \
             math.prod(band.canvas)
@@ -249,15 +283,15 @@ def _operand(v, plane, count, first, width):
                       + part.strides[3:], writeable=False)
 
 
-def _transformed_input(buffers, x_last, plan, sample, first, last):
+def _transformed_input(buffers, x_last, plan, samples, first, last):
     """A chunk's input, zero-padded channels last and transformed: V as (P, T, Z, C),
     with the chunk's tables."""
     from . import _winograd
-    band = plan.band(first, last)
+    band = plan.band(samples, first, last)
     c = x_last.shape[-1]
-    slab = buffers.take("slab", band.slab + (c,))                   # (*slab, C)
+    slab = buffers.take("slab", band.slab + (c,))                   # (nt, *slab, C)
     windows.zero_outside(slab, band.inside)
-    slab[band.inside] = x_last[(sample,) + band.source]
+    slab[band.inside] = x_last[(samples,) + band.source]
     _, t, z = band.sizes
     v = buffers.take("v", (plan.points, t, z, c))
     _winograd.transform(slab.reshape(-1, c), band.corners, band.slab_steps, v.reshape(-1, c),
@@ -281,8 +315,8 @@ def _chunks(x, u, y, plan, groups, items):
     # per group and run: (P, count*B, M), the run's taps stacked along K
     operands = [[u[:, gi, tap:tap + count].reshape(plan.points, count * b, mo)
                  for _, tap, count in runs] for gi in range(groups)]
-    for sample, first, last in plan.chunks[items[0]:items[1]]:
-        v, band = _transformed_input(buffers, x_last, plan, sample, first, last)
+    for samples, first, last in plan.chunks[items[0]:items[1]]:
+        v, band = _transformed_input(buffers, x_last, plan, samples, first, last)
         o, t, _ = band.sizes
         product = buffers.take("product", (o, plan.points, t, groups * mo))
         for plane, target in zip(band.planes, product):
@@ -299,8 +333,8 @@ def _chunks(x, u, y, plan, groups, items):
         _winograd.transform(product.reshape(-1, groups * mo), band.rows, band.steps,
                             out.reshape(-1, groups * mo), band.out_corners, band.out_steps,
                             _winograd.OUTPUT)
-        # (rows, *S[1:], C), with a unit line axis in 1-d: (L, W, C) blocks of lines
-        target, canvas = y_last[None, sample, band.y_rows], out[None][(slice(None),) + band.valid]
+        # (nt, rows, *S[1:], C): (L, W, C) blocks of lines (in 1-d, the samples' rows)
+        target, canvas = y_last[samples, band.y_rows], out[band.valid]
         for line in np.ndindex(target.shape[:-3]):
             _winograd.to_planes(canvas[line], target[line])
 
@@ -327,12 +361,12 @@ def _weight_chunks(x, y, plan, groups, sums, items):
     b, mo, buffers, x_last, y_last = _share(x, y, plan, groups)
     runs = plan.runs(groups)
     total = np.zeros((plan.points, groups, mo, plan.taps, b), dtype=y.dtype)
-    for sample, first, last in plan.chunks[items[0]:items[1]]:
-        v, band = _transformed_input(buffers, x_last, plan, sample, first, last)
+    for samples, first, last in plan.chunks[items[0]:items[1]]:
+        v, band = _transformed_input(buffers, x_last, plan, samples, first, last)
         o, t, _ = band.sizes
         canvas = buffers.take("out", band.canvas + (groups * mo,))
         windows.zero_outside(canvas, band.valid)                    # zeros past small
-        canvas[band.valid] = y_last[sample, band.y_rows]
+        canvas[band.valid] = y_last[samples, band.y_rows]
         dy = buffers.take("product", (o, plan.points, t, groups * mo))
         _winograd.transform(canvas.reshape(-1, groups * mo), band.out_corners, band.out_steps,
                             dy.reshape(-1, groups * mo), band.rows, band.steps,
@@ -372,7 +406,7 @@ def conv_weight(x, y, geometry):
         np.sum([s.astype(np.float64) for s in sums], axis=0)
     inner = len(g.kernel) - plan.lead
     # (P, G, M, K, B) -> (G, M, B, K, alpha, ..., alpha) -> G^T along each point axis
-    grad = np.moveaxis(total.reshape((ALPHA,) * inner + total.shape[1:]), tuple(range(inner)),
-                       tuple(range(-inner, 0))).swapaxes(2, 3)
+    points = total.reshape((ALPHA,) * inner + total.shape[1:])
+    grad = np.moveaxis(points, tuple(range(inner)), tuple(range(-inner, 0))).swapaxes(2, 3)
     grad = _transform_weight(grad, np.asarray(MATRICES[1]).T, 4)
     return grad.reshape((g.groups * mo, b) + tuple(g.kernel)).astype(dtype)
