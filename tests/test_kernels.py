@@ -2,6 +2,8 @@
 loop reference on geometries chosen to reach each of its code paths; and the
 planner's choices on the benchmark's layer shapes.
 """
+import math
+
 import numpy as np
 import pytest
 
@@ -167,6 +169,35 @@ def test_gemm_conv_both_against_loops(n, case, work_bytes, rng, monkeypatch):
     y, grad = gemm.conv_both(x, w, dy, g)
     assert_close(y, expected("conv", g, pads, x, w, dy))
     assert_close(grad, expected("conv_weight", g, pads, x, w, dy))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("case", ["plain", "strided_long_rows"])
+def test_gemm_one_tile_on_every_thread(case, threads, rng):
+    """A call of one tile (one sample within the work budget) splits its products across
+    the threads: conv, weight gradient and both at once, in both column layouts."""
+    import npconv
+    from npconv import _threads
+    from npconv.kernels import gemm
+    kernel, stride, pads = (3, 3), {"plain": (1, 1), "strided_long_rows": (2, 2)}[case], (1, 1)
+    big = {"plain": (24, 40), "strided_long_rows": (48, 60)}[case]
+    small = tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(big, kernel, stride, pads))
+    g = Geometry(kernel, stride, (1, 1), pads, big, small, 1)
+    b, m = 40, 48
+    x = rng.standard_normal((1, b) + big)
+    w = rng.standard_normal((m, b) + kernel)
+    dy = rng.standard_normal((1, m) + small)
+    assert m * b * 9 * math.prod(small) >= _threads.SMALL
+    assert len(list(geometry_module.bands(1, small[0], 1, parts=threads))) == 1
+    before = npconv.get_num_threads()
+    npconv.set_num_threads(threads)
+    try:
+        both = gemm.conv_both(x, w, dy, g)
+        for y, grad in ((gemm.conv(x, w, g), gemm.conv_weight(x, dy, g)), both):
+            assert_close(y, expected("conv", g, tuple(zip(pads, pads)), x, w, dy))
+            assert_close(grad, expected("conv_weight", g, tuple(zip(pads, pads)), x, w, dy))
+    finally:
+        npconv.set_num_threads(before)
 
 
 @pytest.mark.parametrize("op", OPS)

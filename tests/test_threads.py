@@ -280,3 +280,20 @@ def test_a_forked_child_starts_its_own_workers(rng):
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         npconv.set_num_threads(before)
+
+
+@pytest.mark.parametrize("shape", [(300, 40, 500), (700, 30, 260), (2, 200, 64, 400)])
+def test_matmul_splits_into_out(shape, threads, rng):
+    """Products over SMALL multiply-adds split across the threads by blocks of the longer
+    side, into a given `out` (a view of a larger buffer) as into a fresh array."""
+    *batch, m, k, n = shape
+    a = rng.standard_normal(tuple(batch) + (m, k))
+    b = rng.standard_normal(tuple(batch) + (k, n))
+    assert a.size * n >= _threads.SMALL
+    expected = np.einsum("...mk,...kn->...mn", a, b)
+    np.testing.assert_allclose(_threads.matmul(a, b), expected, rtol=1e-12, atol=1e-12)
+    buffer = np.full(expected.size + 7, np.nan)
+    out = buffer[3:3 + expected.size].reshape(expected.shape)
+    assert _threads.matmul(a, b, out=out) is out
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    assert np.isnan(buffer[:3]).all() and np.isnan(buffer[3 + expected.size:]).all()

@@ -375,15 +375,17 @@ def drop_scratch():
         owner.buffers.clear()
 
 
-def matmul(a, b):
+def matmul(a, b, out=None):
     """a @ b for (..., M, K) @ (..., K, L) on npconv's threads, each multiplying a block of
     the longer of M and L in a single-threaded BLAS (serial_blas: the BLAS pool stays
-    asleep). Measured against OpenBLAS's own two threads, with its pool idle before
-    each: within 3% on (2048, 1024, 1024), (1024, 512, 4096) and (256, 128, 65536).
-    Products under SMALL multiply-adds run whole on the caller."""
+    asleep); into `out` if given. Measured against OpenBLAS's own two threads, with its
+    pool idle before each: within 3% on (2048, 1024, 1024), (1024, 512, 4096) and
+    (256, 128, 65536). Products under SMALL multiply-adds run whole on the caller, and
+    so does every product inside one of npconv's threads' shares (split runs there)."""
     m, l = a.shape[-2], b.shape[-1]
-    out = np.empty(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (m, l),
-                   dtype=np.result_type(a, b))
+    if out is None:
+        out = np.empty(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (m, l),
+                       dtype=np.result_type(a, b))
     longer = max(m, l)
     parts = max(1, min(threads(), longer // 64))
     if parts == 1 or out.size * a.shape[-1] < SMALL:

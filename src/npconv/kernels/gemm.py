@@ -108,13 +108,13 @@ def _conv_product(cols, gathered_last, w2, y, g, tile):
         # (G, nt*L, K*B) @ (G, K*B, M) -> (G, nt*L, M), copied along M: the long side
         # first runs at 0.97x the time of (G, M, K*B) @ the columns read transposed
         # (vae_dec's backward, resnet_down; interleaved A/B)
-        part = np.matmul(cols, w2.transpose(0, 2, 1), out=scratch(
+        part = matmul(cols, w2.transpose(0, 2, 1), out=scratch(
             "product", cols.shape[:2] + (m,), np.result_type(cols, w2)))
         np.copyto(np.moveaxis(out, 1, -1), part.reshape(out.shape[:1] + out.shape[2:] + (m,)))
     else:
         # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L)
-        part = np.matmul(w2, cols, out=scratch("product", (g.groups, m, cols.shape[2]),
-                                               np.result_type(cols, w2)))
+        part = matmul(w2, cols, out=scratch("product", (g.groups, m, cols.shape[2]),
+                                            np.result_type(cols, w2)))
         np.copyto(out, part.reshape(out.shape))
 
 
@@ -129,8 +129,8 @@ def _weight_product(cols, gathered_last, y, g, tile):
     if not gathered_last:
         cols = cols.transpose(0, 2, 1)                              # read transposed
     # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B)
-    return np.matmul(part, cols, out=scratch("weight", (g.groups, m, cols.shape[2]),
-                                             np.result_type(part, cols)))
+    return matmul(part, cols, out=scratch("weight", (g.groups, m, cols.shape[2]),
+                                          np.result_type(part, cols)))
 
 
 def _conv_tile(x, w2, y, g, tile):
