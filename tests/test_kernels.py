@@ -200,6 +200,30 @@ def test_gemm_one_tile_on_every_thread(case, threads, rng):
         npconv.set_num_threads(before)
 
 
+@pytest.mark.parametrize("case", ["plain", "strided_overlap", "mixed_dims", "dilated_groups"])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_gemm_weight_larger_than_columns(n, case, rng, monkeypatch):
+    """Short rows whose call has fewer positions than the weight has rows gather positions
+    last: in the weight's own order, or offsets outer for a strided view of a weight;
+    conv, weight gradient and both at once."""
+    from npconv.kernels import gemm
+    monkeypatch.setattr(gemm, "SHORT", 64)             # every row here is short
+    g, pads, b, _ = geometry_of(case, n)
+    m = 2 * math.prod(g.small) + 1                      # more rows than two samples' positions
+    x = rng.standard_normal((2, g.groups * b) + g.big)
+    dy = rng.standard_normal((2, g.groups * m) + g.small)
+    w = rng.standard_normal((g.groups * m, b) + g.kernel)
+    view = np.flip(rng.standard_normal((g.groups * m, b) + g.kernel), axis=1)
+    assert gemm._layout(g, 2, 1, w) == gemm.LAST
+    assert gemm._layout(g, 2, m) == gemm.OWN
+    for weight, layout in ((w, gemm.OWN), (view, gemm.TAPS)):
+        assert gemm._layout(g, 2, m, weight) == layout
+        both = gemm.conv_both(x, weight, dy, g)
+        for y, grad in ((gemm.conv(x, weight, g), gemm.conv_weight(x, dy, g)), both):
+            assert_close(y, expected("conv", g, pads, x, weight, dy))
+            assert_close(grad, expected("conv_weight", g, pads, x, weight, dy))
+
+
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("name", sorted(kernels.ALGORITHMS))
 def test_algorithm_complex(name, op, rng):

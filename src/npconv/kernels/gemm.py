@@ -37,8 +37,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
 from .._threads import each, matmul, scratch, shares, split, threads
-from .geometry import (SPLIT_BYTES, bands, channels, extent, gemm_operands, group_major,
-                       matrix, unmatrix)
+from .geometry import SPLIT_BYTES, bands, channels, extent, group_major, matrix, unmatrix
 
 SHORT = 8  # output rows shorter than this gather channels last
 
@@ -51,15 +50,22 @@ def _channels_last(g):
     return g.small[-1] < SHORT
 
 
-def _columns(x, samples, rows, g, last):
-    """Windows of x[samples] for a band of output rows, kernel offsets outer, channels inner:
+# Column layouts: (G, nt*L, K*B) channels last, kernel offsets outer; (G, K*B, nt*L)
+# positions last, kernel offsets outer; (G, B*K, nt*L) positions last in the weight's own
+# order, channels outer. The weight's GEMM rows follow them (_operand).
+LAST, TAPS, OWN = "channels last", "taps outer", "own order"
 
-    (G, K*B, nt*L) positions last, or (G, nt*L, K*B) channels last.
+
+def _columns(x, samples, rows, g, layout):
+    """Windows of x[samples] for a band of output rows, in `layout`.
+
+    Channels last, every copy runs along the channels; positions last, along the rows
+    (whatever the order of channels and offsets).
     """
     lo = (g.lo[0] - rows.start * g.stride[0],) + tuple(g.lo[1:])
     blocks = (rows.stop - rows.start,) + tuple(g.small[1:])
     nt, nd = samples.stop - samples.start, len(g.kernel)
-    if last:
+    if layout == LAST:
         # pad channels last, so that every copy runs along the channels
         c = x.shape[1]
         span = extent(blocks, g)
@@ -80,11 +86,37 @@ def _columns(x, samples, rows, g, last):
     view = windows.gather(x[samples], g.kernel, g.stride, g.dilation, lo, blocks)
     view = view.reshape((nt, g.groups, -1) + view.shape[2:])       # (nt, G, B, *k, *blocks)
     taps, space = tuple(range(3, 3 + nd)), tuple(range(3 + nd, 3 + 2 * nd))
-    # (nt, G, B, *k, *blocks) -> (G, *k, B, nt, *blocks)
-    view = view.transpose((1,) + taps + (2, 0) + space)
+    # (nt, G, B, *k, *blocks) -> (G, *k, B, nt, *blocks) or (G, B, *k, nt, *blocks)
+    view = view.transpose(((1,) + taps + (2,) if layout == TAPS else (1, 2) + taps)
+                          + (0,) + space)
     cols = scratch("columns", view.shape, x.dtype)
     np.copyto(cols, view)
     return cols.reshape(g.groups, -1, nt * math.prod(blocks))
+
+
+def _operand(w, g, layout):
+    """The weight as GEMM rows in the columns' order: (G, M, K*B), kernel offsets outer (a
+    copy), or (G, M, B*K) in w's own order (a view where w is contiguous)."""
+    if layout == OWN:
+        return w.reshape(g.groups, w.shape[0] // g.groups, -1)
+    return matrix(w, g.groups)
+
+
+def _layout(g, n, m, w=None):
+    """The column layout of a call on n samples with m small channels per group (and, for
+    a conv, its weight w).
+
+    Channels last for short rows, and for a conv also where strided windows cover the
+    input (_gathers_last); but not where the call has fewer positions than the weight has
+    rows (n*L < M): the weight, copied offsets outer for channels-last columns, then
+    outweighs the columns (ResNet's 512-channel 7x7 layers, batch 1-8: 0.57-0.89x the
+    time positions last). Positions last, in the weight's own order, which the GEMM
+    reads in place; unless w is a strided view (the mirrored weight of a transposed
+    conv): its copy goes faster to offsets outer, along the channels (matrix)."""
+    if n * math.prod(g.small) >= m and (_channels_last(g) or (w is not None
+                                                               and _gathers_last(g))):
+        return LAST
+    return TAPS if w is not None and not w.flags.c_contiguous else OWN
 
 
 def _gathers_last(g):
@@ -99,12 +131,12 @@ def _row_bytes(g, channels_per_position, itemsize):
     return math.prod(g.small[1:]) * g.groups * channels_per_position * itemsize
 
 
-def _conv_product(cols, gathered_last, w2, y, g, tile):
+def _conv_product(cols, layout, w2, y, g, tile):
     """Write y's band of the tile = w2 @ the tile's columns."""
     samples, rows = tile
     m = w2.shape[1]
     out = group_major(y, samples, rows, g.groups)                   # (G, M, nt, rows, ...)
-    if gathered_last:
+    if layout == LAST:
         # (G, nt*L, K*B) @ (G, K*B, M) -> (G, nt*L, M), copied along M: the long side
         # first runs at 0.97x the time of (G, M, K*B) @ the columns read transposed
         # (vae_dec's backward, resnet_down; interleaved A/B)
@@ -118,61 +150,67 @@ def _conv_product(cols, gathered_last, w2, y, g, tile):
         np.copyto(out, part.reshape(out.shape))
 
 
-def _weight_product(cols, gathered_last, y, g, tile):
-    """The tile's share of the weight gradient from its columns, (G, M, K*B), in the
-    order unmatrix copies from: a (G, K*B, M) product read transposed made it copy across
-    both strides (dcgan_g2's backward 0.96x the time; interleaved A/B)."""
+def _weight_product(cols, layout, y, g, tile):
+    """The tile's share of the weight gradient from its columns, (G, M, K*B) in their
+    order, the one unmatrix copies from: a (G, K*B, M) product read transposed made it
+    copy across both strides (dcgan_g2's backward 0.96x the time; interleaved A/B)."""
     samples, rows = tile
     m = y.shape[1] // g.groups
     part = group_major(y, samples, rows, g.groups)                  # (G, M, nt, rows, ...)
     part = part.reshape(g.groups, m, -1)                            # (G, M, nt*L)
-    if not gathered_last:
+    if layout != LAST:
         cols = cols.transpose(0, 2, 1)                              # read transposed
     # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B)
     return matmul(part, cols, out=scratch("weight", (g.groups, m, cols.shape[2]),
                                           np.result_type(part, cols)))
 
 
-def _conv_tile(x, w2, y, g, tile):
-    gathered_last = _channels_last(g) or _gathers_last(g)
-    _conv_product(_columns(x, *tile, g, gathered_last), gathered_last, w2, y, g, tile)
+def _conv_tile(x, w2, y, g, layout, tile):
+    _conv_product(_columns(x, *tile, g, layout), layout, w2, y, g, tile)
 
 
-def _weight_tile(x, y, g, tile):
-    gathered_last = _channels_last(g)
-    return _weight_product(_columns(x, *tile, g, gathered_last), gathered_last, y, g, tile)
+def _weight_tile(x, y, g, layout, tile):
+    return _weight_product(_columns(x, *tile, g, layout), layout, y, g, tile)
 
 
-def _both_tile(x, w2, y, dy, g, tile):
-    gathered_last = _channels_last(g) or _gathers_last(g)
-    cols = _columns(x, *tile, g, gathered_last)
-    _conv_product(cols, gathered_last, w2, y, g, tile)
-    return _weight_product(cols, gathered_last, dy, g, tile)
+def _both_tile(x, w2, y, dy, g, layout, tile):
+    cols = _columns(x, *tile, g, layout)
+    _conv_product(cols, layout, w2, y, g, tile)
+    return _weight_product(cols, layout, dy, g, tile)
 
 
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
     g = geometry
-    w2, y = gemm_operands(x, w, g)
+    layout = _layout(g, x.shape[0], w.shape[0] // g.groups, w)
+    w2 = _operand(w, g, layout)                                     # (G, M, K*B)
     m = w2.shape[1]
+    y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=np.result_type(x, w))
     tiles = bands(x.shape[0], g.small[0], _row_bytes(g, w2.shape[2] + m, y.itemsize),
                   parts=threads())
-    each(_conv_tile, tiles, x, w2, y, g)
+    each(_conv_tile, tiles, x, w2, y, g, layout)
     return y
 
 
-def _weight(parts, g, m, b, dtype):
-    """The (G*M, B, *k) gradient from shares' (G, M, K*B) partial sums (zeros for none):
-    the sum and unmatrix's reorder in one pass over a band of M rows at a time, the
-    bands on npconv's threads for large weights (dcgan_g2's 8 MiB: 3.5 ms serial as a
-    sum, then a reorder; 2.2 ms so)."""
+def _weight(parts, g, m, b, dtype, layout):
+    """The (G*M, B, *k) gradient from shares' (G, M, K*B) partial sums in the columns'
+    order (zeros for none), in one pass over a band of M rows at a time: the sum, and
+    unmatrix's reorder where kernel offsets are outer. The bands go on npconv's threads
+    for large weights (dcgan_g2's 8 MiB: 3.5 ms serial as a sum, then a reorder; 2.2 ms
+    so)."""
     if not parts:
         return np.zeros((g.groups * m, b) + tuple(g.kernel), dtype=dtype)
     grad = np.empty((g.groups * m, b) + tuple(g.kernel), dtype=dtype)
     bands4 = grad.reshape((g.groups, m, b) + tuple(g.kernel))      # (G, M, B, *k)
+    rows3 = grad.reshape(g.groups, m, -1)                           # (G, M, B*K)
 
     def rows(bounds):
         band = slice(*bounds)
+        if layout == OWN:
+            np.copyto(rows3[:, band], parts[0][:, band])
+            for part in parts[1:]:
+                rows3[:, band] += part[:, band]
+            return
         total = parts[0][:, band].astype(dtype)                     # (G, Mb, K*B), a copy
         for part in parts[1:]:
             total += part[:, band]
@@ -191,9 +229,11 @@ def conv_weight(x, y, geometry):
     b = x.shape[1] // g.groups
     m = y.shape[1] // g.groups
     dtype = np.result_type(x, y)
+    layout = _layout(g, x.shape[0], m)
     tiles = bands(x.shape[0], g.small[0],
                   _row_bytes(g, math.prod(g.kernel) * b + m, dtype.itemsize), parts=threads())
-    return _weight(shares(_weight_tile, tiles, x, y, g, slot="weight sum"), g, m, b, dtype)
+    return _weight(shares(_weight_tile, tiles, x, y, g, layout, slot="weight sum"), g, m, b,
+                   dtype, layout)
 
 
 def conv_both(x, w, dy, geometry):
@@ -201,13 +241,15 @@ def conv_both(x, w, dy, geometry):
     products of a transposed conv's backward, which read the same columns.
     (N, G*B, *big) x (G*M, B, *k), (N, G*M, *small) -> (N, G*M, *small), (G*M, B, *k)."""
     g = geometry
-    w2, y = gemm_operands(x, w, g)
+    layout = _layout(g, x.shape[0], w.shape[0] // g.groups, w)
+    w2 = _operand(w, g, layout)                                     # (G, M, K*B)
     m, b = w2.shape[1], x.shape[1] // g.groups
+    y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=np.result_type(x, w))
     dtype = np.result_type(x, dy)
     tiles = bands(x.shape[0], g.small[0], _row_bytes(g, w2.shape[2] + 2 * m, y.itemsize),
                   parts=threads())
-    return y, _weight(shares(_both_tile, tiles, x, w2, y, dy, g, slot="weight sum"), g, m, b,
-                      dtype)
+    parts = shares(_both_tile, tiles, x, w2, y, dy, g, layout, slot="weight sum")
+    return y, _weight(parts, g, m, b, dtype, layout)
 
 
 def _blocks(k, s, d):
