@@ -7,12 +7,16 @@ images still make one large product. Tiles are several whole samples, or
 bands of output rows of one sample, sized to geometry.WORK_BYTES.
 
 Layouts follow the longest contiguous run, since numpy copies and adds pay
-per run: columns are (K*B, L) "positions last" when output rows are long,
-(L, K*B) "channels last" when rows are shorter than SHORT. A strided conv
-whose windows cover the input gathers channels last whatever its rows (a
-row's windows are strided runs; a window's channels are one run), and its
-product is (L, K*B) @ (K*B, M), copied into y along M: resnet_down's im2col
-2.9 -> 1.6 ms, and its GEMM 5.3 -> 3.0 ms with K*B contiguous in both operands.
+per run: columns are (B*K, L) "positions last" when output rows are long, in
+the weight's own order, so that the GEMM reads the weight in place, and
+(L, K*B) "channels last" when rows are shorter than SHORT, for which the
+weight is copied offsets outer. A strided conv whose windows cover the input
+gathers channels last whatever its rows (a row's windows are strided runs; a
+window's channels are one run), and its product is (L, K*B) @ (K*B, M),
+copied into y along M: resnet_down's im2col 2.9 -> 1.6 ms, and its GEMM
+5.3 -> 3.0 ms with K*B contiguous in both operands. A call with fewer
+positions than the weight has rows gathers positions last whatever its rows:
+there the weight's copy would cost more than the columns' (_layout).
 
 col2im with short output rows (fewer than SHORT) adds each tap into a
 channels-last canvas, from channels-last columns: every add runs along the
