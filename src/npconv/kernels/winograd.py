@@ -74,8 +74,6 @@ def supports(geometry):
             and all(s == 1 for s in g.stride) and all(d == 1 for d in g.dilation))
 
 
-
-
 def tiles(geometry, n):
     """Tiles of a call on n samples: output planes along the lead dims times M x M tiles of
     each (the rows that the call's GEMMs share out)."""
