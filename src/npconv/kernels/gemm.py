@@ -41,7 +41,8 @@ from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
 from .._threads import each, matmul, scratch, shares, split, threads
-from .geometry import SPLIT_BYTES, bands, channels, extent, group_major, matrix, unmatrix
+from .geometry import (SPLIT_BYTES, bands, channels, conv_output, extent, group_major, matrix,
+                       unmatrix)
 
 SHORT = 8  # output rows shorter than this gather channels last
 
@@ -183,13 +184,18 @@ def _both_tile(x, w2, y, dy, g, layout, tile):
     return _weight_product(cols, layout, dy, g, tile)
 
 
+def _conv_operands(x, w, g):
+    """(layout, w2, y) of a conv: the columns' layout, the weight as GEMM rows in their
+    order, (G, M, K*B), and the empty output."""
+    layout = _layout(g, x.shape[0], w.shape[0] // g.groups, w)
+    return layout, _operand(w, g, layout), conv_output(x, w, g)
+
+
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
     g = geometry
-    layout = _layout(g, x.shape[0], w.shape[0] // g.groups, w)
-    w2 = _operand(w, g, layout)                                     # (G, M, K*B)
+    layout, w2, y = _conv_operands(x, w, g)                         # w2: (G, M, K*B)
     m = w2.shape[1]
-    y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=np.result_type(x, w))
     tiles = bands(x.shape[0], g.small[0], _row_bytes(g, w2.shape[2] + m, y.itemsize),
                   parts=threads())
     each(_conv_tile, tiles, x, w2, y, g, layout)
@@ -245,10 +251,8 @@ def conv_both(x, w, dy, geometry):
     products of a transposed conv's backward, which read the same columns.
     (N, G*B, *big) x (G*M, B, *k), (N, G*M, *small) -> (N, G*M, *small), (G*M, B, *k)."""
     g = geometry
-    layout = _layout(g, x.shape[0], w.shape[0] // g.groups, w)
-    w2 = _operand(w, g, layout)                                     # (G, M, K*B)
+    layout, w2, y = _conv_operands(x, w, g)                         # w2: (G, M, K*B)
     m, b = w2.shape[1], x.shape[1] // g.groups
-    y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=np.result_type(x, w))
     dtype = np.result_type(x, dy)
     tiles = bands(x.shape[0], g.small[0], _row_bytes(g, w2.shape[2] + 2 * m, y.itemsize),
                   parts=threads())

@@ -95,12 +95,15 @@ def matrix(w, groups):
     return transposed(np.moveaxis(wg, 2, -1)).reshape(groups, m, -1)
 
 
+def conv_output(x, w, g):
+    """The empty output (N, G*M, *small) of a conv of x with w, in the result dtype."""
+    return np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=np.result_type(x, w))
+
+
 def gemm_operands(x, w, g):
     """(w2, y) of an im2col-style conv: the weight as GEMM rows, (G, M, K*B), and
     the empty output (N, G*M, *small) in the result dtype."""
-    w2 = matrix(w, g.groups)                                        # (G, M, K*B)
-    y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=np.result_type(x, w))
-    return w2, y
+    return matrix(w, g.groups), conv_output(x, w, g)               # (G, M, K*B), y
 
 
 def unmatrix(a, groups, kernel, out=None):
