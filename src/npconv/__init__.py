@@ -9,8 +9,11 @@ forward and backward.
 from . import functional, nn, optim, shapes
 from ._random import manual_seed
 from ._threads import get_num_threads, set_num_threads
+from .kernels.planner import (algorithms, forget_wisdom, get_planner, load_wisdom, plan,
+                              save_wisdom, set_planner, use_algorithm)
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "get_num_threads", "manual_seed", "nn", "optim", "set_num_threads",
-           "shapes", "__version__"]
+__all__ = ["algorithms", "forget_wisdom", "functional", "get_num_threads", "get_planner",
+           "load_wisdom", "manual_seed", "nn", "optim", "plan", "save_wisdom", "set_num_threads",
+           "set_planner", "shapes", "use_algorithm", "__version__"]

@@ -249,6 +249,9 @@ def serial_blas():
     threads meanwhile run serially).
     """
     global _serial_depth, _serial_before
+    if getattr(_local, "inline", False):
+        yield                       # inline work leaves the BLAS as it is (see inline)
+        return
     with _serial_lock:
         _serial_depth += 1
         if _serial_depth == 1:
@@ -264,6 +267,20 @@ def serial_blas():
             if _serial_depth == 0:
                 for pool, number in zip(_blas_pools(), _serial_before):
                     pool.set_num_threads(number)
+
+
+@contextlib.contextmanager
+def inline():
+    """Run npconv's work inside the block on the calling thread alone: `split` runs its whole
+    range here and `serial_blas` leaves the BLAS's thread count as it is. For problems so
+    small that waking a worker or switching the BLAS costs more than a second core saves
+    (the BLAS itself runs such small products on one thread)."""
+    before = getattr(_local, "worker", False), getattr(_local, "inline", False)
+    _local.worker = _local.inline = True
+    try:
+        yield
+    finally:
+        _local.worker, _local.inline = before
 
 
 def split_blas(loop, count, *args, slices=1):

@@ -47,8 +47,21 @@ BLOCK_ROWS = 128
 
 
 
+OPS = ("conv_transpose",)   # conv and conv_weight above are gemm's
+
+
 def supports(geometry):
     return AVAILABLE
+
+
+def variant(p):
+    """Which of the three overlap-adds the planner's problem p runs with."""
+    g = p.geometry
+    if g.small[-1] < gemm.SHORT:
+        return "channels-last columns, compiled add"
+    if g.kernel[-1] > g.small[-1] or g.stride[-1] >= gemm.SHORT:
+        return "patch-major columns"
+    return "tap-major columns"
 
 
 def tables(g):

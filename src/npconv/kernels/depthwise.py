@@ -32,6 +32,10 @@ def supports(geometry):
     return AVAILABLE
 
 
+def variant(p):
+    return "compiled direct loops"
+
+
 @functools.lru_cache(maxsize=64)
 def _tables(g):
     """(span, rows, taps, step, grid, padding): the canvas every window fits in, the loops'

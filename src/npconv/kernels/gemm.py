@@ -44,7 +44,7 @@ from .._threads import each, matmul, scratch, shares, split, threads
 from .geometry import (SPLIT_BYTES, bands, channels, conv_output, extent, group_major, matrix,
                        unmatrix)
 
-SHORT = 8  # output rows shorter than this gather channels last
+from .tuning import SHORT  # output rows shorter than this gather channels last
 
 
 def supports(geometry):
@@ -122,6 +122,18 @@ def _layout(g, n, m, w=None):
                                                                and _gathers_last(g))):
         return LAST
     return TAPS if w is not None and not w.flags.c_contiguous else OWN
+
+
+def variant(p):
+    """The column layout (and overlap-add) the planner's problem p runs with."""
+    g, n, m = p.geometry, p.batch, p.small_channels
+    if p.op == "conv_transpose":
+        if _channels_last(g):
+            return "channels-last columns and canvas"
+        return "overlap-add by blocks of taps" if g.stride[-1] >= SHORT else "overlap-add by taps"
+    last = n * math.prod(g.small) >= m and (_channels_last(g) or (p.op == "conv"
+                                                                 and _gathers_last(g)))
+    return f"columns {LAST if last else OWN}"
 
 
 def _gathers_last(g):

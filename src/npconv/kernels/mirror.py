@@ -23,6 +23,15 @@ def supports(geometry):
     return all(s == 1 for s in geometry.stride)
 
 
+def variant(p):
+    """The algorithm the mirrored problem (big and small sides swapped) runs by."""
+    from . import planner
+    swapped = {"conv": "conv_transpose", "conv_transpose": "conv"}.get(p.op, p.op)
+    inner = p._replace(op=swapped, geometry=mirrored(p.geometry), big_channels=p.small_channels,
+                       small_channels=p.big_channels)
+    return f"mirrored {swapped} by {planner.heuristic_plan(inner).algorithm}"
+
+
 def conv(x, w, geometry):
     from . import conv_transpose as solve
     return solve(x, flipped(w, geometry.groups), mirrored(geometry))

@@ -42,6 +42,10 @@ def supports(geometry):
     return any(s > 1 for s in geometry.stride)
 
 
+def variant(p):
+    return f"{math.prod(p.geometry.stride)} stride phases"
+
+
 def _dim_phases(k, s, d, lo, big):
     """Per dim: (big slice, tap slice or None, kernel, dilation, lo, size) for each phase p."""
     e = s // math.gcd(s, d)

@@ -48,6 +48,10 @@ def supports(geometry):
     return all(s == 1 for s in geometry.stride)
 
 
+def variant(p):
+    return "columns shared by planes" if _by_planes(p.geometry) else "flat canvas"
+
+
 def _by_planes(g):
     return len(g.kernel) > 1 and g.dilation[0] == 1 and math.prod(g.small[1:]) >= PLANE
 

@@ -68,6 +68,16 @@ def _lead(g):
     return max(0, len(g.kernel) - INNER)
 
 
+DTYPES = ("float32", "float64")   # transforms in real arithmetic
+EXACT_NONFINITE = False           # a tile's transform mixes every value of the tile
+
+
+def variant(p):
+    lead = _lead(p.geometry)
+    name = "F(4, 3)" if len(p.geometry.kernel) == 1 else "F(4x4, 3x3)"
+    return name + (f", {lead} lead dim(s) summed in the GEMMs" if lead else "")
+
+
 def supports(geometry):
     g = geometry
     return (depthwise.AVAILABLE and all(k == 3 for k in g.kernel[_lead(g):])

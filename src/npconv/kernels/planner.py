@@ -1,0 +1,519 @@
+"""The planner: one function takes a whole problem and returns the plan that runs it.
+
+A problem is one contraction of the trilinear form (see kernels/__init__): its op
+(conv, conv_transpose or conv_weight), its Geometry, the big and small channels per
+group, the batch, the dtype and the thread count. A plan names the algorithm (a
+module of ALGORITHMS), its variant, and why it was chosen. Every algorithm says what
+it supports (`supports(geometry)`, the ops it defines, `DTYPES` where it is limited
+to some), so the planner only ever picks one that can run the problem.
+
+How the choice is made, first match wins:
+
+ 1. forced: `use_algorithm(name)` (or NPCONV_ALGORITHM) names an algorithm that
+    supports the problem; only the outermost contraction of a call is forced, since
+    mirror and phase solve theirs through the planner again;
+ 2. measured: in `set_planner("measure")`, the first call of a problem times every
+    candidate on the call's own operands (after a warm-up run that also compiles) and
+    keeps the fastest, per problem, in the process's wisdom (save_wisdom/load_wisdom);
+ 3. heuristic: structural rules over the problem's shape, with thresholds from
+    tuning.py.
+
+Then, whatever the source: an algorithm whose transforms mix values
+(`EXACT_NONFINITE = False`: Winograd's tiles, FFT's spectra) does not run on operands
+holding NaN or Inf; the heuristic's choice among the exact algorithms does, so a
+non-finite value reaches exactly the outputs a direct convolution gives it.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import threading
+import time
+from types import ModuleType
+from typing import Iterator, NamedTuple
+
+import numpy as np
+
+from .. import _threads
+from . import col2im, depthwise, gemm, mirror, phase, shifted, tuning, winograd
+from .geometry import Geometry, extent
+
+OPS = ("conv", "conv_transpose", "conv_weight")
+ALGORITHMS: dict[str, ModuleType] = {
+    "gemm": gemm, "col2im": col2im, "shifted": shifted, "phase": phase, "mirror": mirror,
+    "depthwise": depthwise, "winograd": winograd}
+MODES = ("heuristic", "measure")
+ENVIRONMENT = "NPCONV_ALGORITHM"
+WISDOM_FORMAT = 1
+
+_local = threading.local()       # .forced: stack of use_algorithm names; .depth: nesting
+_lock = threading.Lock()
+_mode = "heuristic"
+_wisdom: dict[str, str] = {}     # problem key -> algorithm, from measuring or load_wisdom
+_heuristic_plans: dict = {}      # Problem -> Plan, the heuristic's choices so far
+_CACHE_SIZE = 4096
+
+
+class Problem(NamedTuple):
+    """One contraction of the trilinear form, as the planner sees it."""
+
+    op: str                 # "conv", "conv_transpose" or "conv_weight"
+    geometry: Geometry
+    big_channels: int       # B: channels per group on the conv-input side
+    small_channels: int     # M: channels per group on the conv-output side
+    batch: int
+    dtype: str              # the computation's dtype, by name
+    threads: int
+
+    @property
+    def macs(self) -> int:
+        """Multiply-adds of the contraction (the same count for all three ops)."""
+        g = self.geometry
+        return (self.batch * g.groups * self.big_channels * self.small_channels
+                * math.prod(g.kernel) * math.prod(g.small))
+
+    def key(self) -> str:
+        """The problem as a wisdom key: every field but the thread count."""
+        g = self.geometry
+        return (f"{self.op} k={g.kernel} s={g.stride} d={g.dilation} lo={g.lo} big={g.big} "
+                f"small={g.small} groups={g.groups} B={self.big_channels} "
+                f"M={self.small_channels} N={self.batch} {self.dtype}").replace(" ", "")
+
+
+class Plan(NamedTuple):
+    """The planner's answer for one problem: which algorithm runs it, how, and why."""
+
+    algorithm: str
+    variant: str
+    reason: str
+    problem: Problem
+
+    def __repr__(self) -> str:
+        variant = f" ({self.variant})" if self.variant else ""
+        return f"Plan({self.problem.op}: {self.algorithm}{variant}; {self.reason})"
+
+
+# --- what each algorithm supports ---------------------------------------------------------
+
+def algorithms() -> tuple[str, ...]:
+    """The names of every algorithm the planner can choose or be told to use."""
+    return tuple(ALGORITHMS)
+
+
+def _ops(module: ModuleType) -> tuple[str, ...]:
+    return getattr(module, "OPS", OPS)
+
+
+def supports(name: str, p: Problem) -> bool:
+    """Whether algorithm `name` can run problem p."""
+    module = ALGORITHMS[name]
+    dtypes = getattr(module, "DTYPES", None)
+    return (p.op in _ops(module) and (dtypes is None or p.dtype in dtypes)
+            and module.supports(p.geometry))
+
+
+def candidates(p: Problem) -> list[str]:
+    """Every algorithm that supports p, in ALGORITHMS' order."""
+    return [name for name in ALGORITHMS if supports(name, p)]
+
+
+def _exact(name: str) -> bool:
+    return getattr(ALGORITHMS[name], "EXACT_NONFINITE", True)
+
+
+# --- the heuristic ------------------------------------------------------------------------
+
+def _margin(g: Geometry) -> float:
+    """Canvas positions per output position of the shifted algorithm."""
+    return math.prod(extent(g.small, g)) / max(1, math.prod(g.small))
+
+
+def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
+    """(algorithm, reason) by the structural rules; with `exact`, among the algorithms that
+    keep NaN and Inf where a direct convolution puts them."""
+    g, b, m = p.geometry, p.big_channels, p.small_channels
+
+    def able(name):
+        return supports(name, p) and (not exact or _exact(name))
+
+    if g.groups > 1 and b * m <= tuning.DEPTHWISE_PAIRS and able("depthwise"):
+        return "depthwise", f"groups of at most {tuning.DEPTHWISE_PAIRS} channel pairs"
+    strided = any(s > 1 for s in g.stride)
+    pointwise = all(k == 1 for k in g.kernel)
+    overlap_add = "col2im" if able("col2im") else "gemm"
+    if p.op == "conv_transpose":
+        if not strided and (tuning.MIRROR_RATIO * b >= m or pointwise):
+            return "mirror", "stride 1: the conv of the small side"
+        return overlap_add, "GEMM, then overlap-add"
+    if p.op == "conv_weight" and strided and g.small[-1] < tuning.SHORT \
+            and math.prod(g.stride) <= tuning.MAX_PHASES and able("phase"):
+        return "phase", f"short rows, at most {tuning.MAX_PHASES} stride phases"
+    if strided or pointwise:
+        return "gemm", "strided or 1x1: the windows waste nothing"
+    if (len(g.kernel) >= 2 and min(b, m) >= tuning.WINOGRAD_CHANNELS and able("winograd")
+            and winograd.tiles(g, p.batch) >= tuning.WINOGRAD_TILES):
+        return "winograd", "3x3, enough channels and tiles"
+    if _margin(g) <= tuning.MAX_MARGIN and able("shifted"):
+        return "shifted", "stride 1, narrow canvas margin"
+    return "gemm", "the general algorithm"
+
+
+# --- modes and forcing --------------------------------------------------------------------
+
+def _check_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {what}={name!r}; npconv.algorithms() lists "
+                         f"{', '.join(ALGORITHMS)}")
+    return name
+
+
+def _forced() -> str | None:
+    stack = getattr(_local, "forced", None)
+    if stack:
+        return stack[-1]
+    name = os.environ.get(ENVIRONMENT)
+    if not name:
+        return None
+    return _check_name(name, ENVIRONMENT)
+
+
+@contextlib.contextmanager
+def use_algorithm(name: str) -> Iterator[None]:
+    """Within the block, every convolution on this thread runs by algorithm `name` wherever
+    that algorithm supports the problem (elsewhere the planner chooses as usual).
+
+    >>> import numpy as np, npconv
+    >>> with npconv.use_algorithm("gemm"):
+    ...     y = npconv.functional.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3)))
+    >>> y[0, 0, 0, 0]
+    18.0
+    """
+    _check_name(name, "name")
+    stack = getattr(_local, "forced", None)
+    if stack is None:
+        stack = _local.forced = []
+    stack.append(name)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def set_planner(mode: str) -> None:
+    """'heuristic' (the default: structural rules, nothing timed) or 'measure' (time the
+    candidates the first time a problem is seen and keep the fastest)."""
+    global _mode
+    if mode not in MODES:
+        raise ValueError(f"set_planner expects one of {', '.join(map(repr, MODES))}, but got "
+                         f"mode={mode!r}")
+    _mode = mode
+
+
+def get_planner() -> str:
+    """The planner's mode: 'heuristic' or 'measure'."""
+    return _mode
+
+
+# --- wisdom -------------------------------------------------------------------------------
+
+def _machine() -> dict:
+    from .. import __version__
+    return {"npconv": __version__, "machine": platform.machine(), "cpus": os.cpu_count()}
+
+
+def save_wisdom(path: str | os.PathLike) -> int:
+    """Write every measured choice of this process to `path` (JSON); returns their count."""
+    with _lock:
+        entries = dict(_wisdom)
+    document = {"format": WISDOM_FORMAT, **_machine(), "entries": entries}
+    with open(path, "w") as file:
+        json.dump(document, file, indent=1, sort_keys=True)
+    return len(entries)
+
+
+def load_wisdom(path: str | os.PathLike) -> int:
+    """Take the choices saved in `path` by save_wisdom; returns how many were taken.
+
+    Entries from another npconv version, another kind of machine or another CPU count
+    are ignored (their timings do not carry over), and so are entries naming an
+    algorithm this npconv does not have; each entry's key holds its thread count.
+    """
+    with open(path) as file:
+        try:
+            document = json.load(file)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{os.fspath(path)!r} is not a wisdom file: {error}") from None
+    if not isinstance(document, dict) or document.get("format") != WISDOM_FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not a wisdom file of format {WISDOM_FORMAT}")
+    if any(document.get(field) != value for field, value in _machine().items()):
+        return 0
+    entries = {key: name for key, name in document.get("entries", {}).items()
+               if isinstance(key, str) and name in ALGORITHMS}
+    with _lock:
+        _wisdom.update(entries)
+    return len(entries)
+
+
+def forget_wisdom() -> None:
+    """Drop every measured choice (the next calls in measure mode time them again)."""
+    with _lock:
+        _wisdom.clear()
+
+
+def _wisdom_key(p: Problem) -> str:
+    return f"{p.key()}|threads={p.threads}"
+
+
+# --- choosing -----------------------------------------------------------------------------
+
+def problem(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> Problem:
+    """The Problem of kernels.<op>(first, second, g)."""
+    if op == "conv_weight":
+        b, m = first.shape[1] // g.groups, second.shape[1] // g.groups
+    else:
+        b, m = second.shape[1], second.shape[0] // g.groups
+    dtype = np.result_type(first, second).name
+    return Problem(op, g, b, m, first.shape[0], dtype, _threads.threads())
+
+
+def _variant(name: str, p: Problem) -> str:
+    describe = getattr(ALGORITHMS[name], "variant", None)
+    return describe(p) if describe is not None else ""
+
+
+def heuristic_plan(p: Problem) -> Plan:
+    """The heuristic's plan for p, cached per problem."""
+    plan = _heuristic_plans.get(p)
+    if plan is None:
+        name, reason = heuristic(p)
+        plan = Plan(name, _variant(name, p), f"heuristic: {reason}", p)
+        if len(_heuristic_plans) >= _CACHE_SIZE:
+            _heuristic_plans.clear()
+        _heuristic_plans[p] = plan
+    return plan
+
+
+def choose(p: Problem, outermost: bool = True) -> Plan:
+    """The plan for p without running anything: forced, then measured wisdom, then the
+    heuristic (a problem not yet measured gets the heuristic's plan)."""
+    if outermost:
+        forced = _forced()
+        if forced is not None and supports(forced, p):
+            return Plan(forced, _variant(forced, p), "forced by use_algorithm", p)
+        if _mode == "measure":
+            name = _wisdom.get(_wisdom_key(p))
+            if name is not None and supports(name, p):
+                return Plan(name, _variant(name, p), "measured", p)
+    return heuristic_plan(p)
+
+
+def _finite(*arrays: np.ndarray) -> bool:
+    """No NaN or Inf in any of the arrays: one summing pass each (a sum that overflows
+    only sends the call to an exact algorithm)."""
+    with np.errstate(all="ignore"):
+        return all(bool(np.isfinite(a.sum())) for a in arrays)
+
+
+def _exact_plan(p: Problem) -> Plan:
+    name, reason = heuristic(p, exact=True)
+    return Plan(name, _variant(name, p), f"operands not finite: {reason}", p)
+
+
+def _execute(name: str, op: str, first, second, g: Geometry, p: Problem):
+    function = getattr(ALGORITHMS[name], op)
+    if p.macs < tuning.INLINE_MACS:
+        with _threads.inline():
+            return function(first, second, g)
+    with _threads.serial_blas():
+        return function(first, second, g)
+
+
+def _timed(name, op, first, second, g, p):
+    """(best seconds, output) of algorithm `name` on the call's operands."""
+    out = _execute(name, op, first, second, g, p)        # warm-up: compiles, faults pages
+    best = math.inf
+    runs = tuning.MEASURE_RUNS
+    done = 0
+    while done < runs:
+        start = time.perf_counter()
+        out = _execute(name, op, first, second, g, p)
+        best = min(best, time.perf_counter() - start)
+        done += 1
+        if done == runs and best < tuning.MEASURE_FAST_SECONDS:
+            runs = tuning.MEASURE_FAST_RUNS
+    return best, out
+
+
+def _worth_measuring(name: str, p: Problem) -> bool:
+    """Candidates that could win: the direct loops only on few channel pairs per group,
+    and algorithms with a cost model only where it gives them a chance."""
+    if name == "depthwise":
+        return p.big_channels * p.small_channels <= tuning.MEASURE_DEPTHWISE_PAIRS
+    worth = getattr(ALGORITHMS[name], "worth_measuring", None)
+    return worth is None or worth(p)
+
+
+def _measure(p: Problem, first, second, g: Geometry, exact: bool):
+    """(name, output) of the fastest candidate on these operands, remembered as wisdom."""
+    names = [name for name in candidates(p)
+             if _worth_measuring(name, p) and (not exact or _exact(name))]
+    best = None
+    for name in names:
+        seconds, out = _timed(name, p.op, first, second, g, p)
+        if best is None or seconds < best[0]:
+            best = seconds, name, out
+        del out
+    if not exact:
+        with _lock:
+            _wisdom[_wisdom_key(p)] = best[1]
+    return best[1], best[2]
+
+
+@contextlib.contextmanager
+def _nested() -> Iterator[bool]:
+    """Yields whether this is the outermost contraction of a call on this thread."""
+    depth = getattr(_local, "depth", 0)
+    _local.depth = depth + 1
+    try:
+        yield depth == 0
+    finally:
+        _local.depth = depth
+
+
+def run(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> np.ndarray:
+    """kernels.<op>(first, second, g) by the planner's algorithm for it."""
+    p = problem(op, first, second, g)
+    with _nested() as outermost:
+        plan = choose(p, outermost)
+        measuring = (outermost and _mode == "measure" and plan.reason.startswith("heuristic")
+                     and _forced() is None)
+        finite = None
+        if measuring or not _exact(plan.algorithm):
+            finite = _finite(first, second)
+        if measuring:
+            return _measure(p, first, second, g, exact=not finite)[1]
+        if finite is False:
+            plan = _exact_plan(p)
+        return _execute(plan.algorithm, op, first, second, g, p)
+
+
+def both(forward: Plan, weight: Plan) -> tuple[Plan, Plan]:
+    """The plans of a conv and a weight gradient on the same windows, run together: beside
+    gemm's conv the heuristic's phase weight gradient goes to gemm, to share the gather."""
+    if forward.algorithm == "gemm" and weight.algorithm == "phase" \
+            and weight.reason.startswith("heuristic"):
+        weight = Plan("gemm", _variant("gemm", weight.problem),
+                      "heuristic: beside gemm's conv, one gather for both", weight.problem)
+    return forward, weight
+
+
+def run_both(x: np.ndarray, w: np.ndarray, dy: np.ndarray, g: Geometry):
+    """(conv(x, w), conv_weight(x, dy)): a transposed conv's backward, whose two products
+    read the same windows of x. Where both go to gemm they share one gather of them
+    (gemm.conv_both); so beside a gemm conv the weight gradient goes to gemm rather than
+    to phase, which the heuristic gives it alone."""
+    forward, weight = both(choose(problem("conv", x, w, g)),
+                           choose(problem("conv_weight", x, dy, g)))
+    measuring = _mode == "measure" and _forced() is None and (
+        forward.reason.startswith("heuristic") or weight.reason.startswith("heuristic"))
+    if not measuring and forward.algorithm == weight.algorithm == "gemm":
+        p = forward.problem
+        if p.macs < tuning.INLINE_MACS:
+            with _nested(), _threads.inline():
+                return gemm.conv_both(x, w, dy, g)
+        with _nested(), _threads.serial_blas():
+            return gemm.conv_both(x, w, dy, g)
+    return run("conv", x, w, g), run("conv_weight", x, dy, g)
+
+
+# --- the public question: which algorithms would a call use? ------------------------------
+
+class LayerPlan(NamedTuple):
+    """The plans of one layer call: its forward contraction and its two gradients'."""
+
+    forward: Plan
+    input_gradient: Plan
+    weight_gradient: Plan
+
+    @property
+    def algorithm(self) -> str:
+        """The forward's algorithm."""
+        return self.forward.algorithm
+
+    @property
+    def variant(self) -> str:
+        return self.forward.variant
+
+    def __repr__(self) -> str:
+        return (f"LayerPlan(forward={self.forward!r},\n          input_gradient="
+                f"{self.input_gradient!r},\n          weight_gradient={self.weight_gradient!r})")
+
+
+_CONV_OPTIONS = dict(stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros")
+_CONV_TRANSPOSE_OPTIONS = dict(stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                               padding_mode="zeros")
+
+
+def _validated(op, shape, weight, options):
+    """conv.plan / conv_transpose.plan of the call, with the op's defaults."""
+    from .. import conv as conv_op
+    from .. import conv_transpose as conv_transpose_op
+    defaults = _CONV_OPTIONS if op == "conv" else _CONV_TRANSPOSE_OPTIONS
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise TypeError(f"plan got unexpected keyword argument(s) {', '.join(unknown)} for "
+                        f"op={op!r}; it takes {', '.join(defaults)}")
+    values = {**defaults, **options}
+    if op == "conv":
+        return conv_op.plan(shape, weight, values["stride"], values["padding"],
+                            values["dilation"], values["groups"], values["padding_mode"])
+    return conv_transpose_op.plan(shape, weight, values["stride"], values["padding"],
+                                  values["output_padding"], values["groups"],
+                                  values["dilation"], values["padding_mode"])
+
+
+def plan(op: str, input_shape, weight_shape, dtype="float32", **options) -> LayerPlan:
+    """The algorithms npconv would use for a layer call, without computing anything.
+
+    op is 'conv' or 'conv_transpose'; input_shape is batched (N, C, *S) or unbatched;
+    options are the op's keyword arguments (stride, padding, dilation, groups,
+    padding_mode, and output_padding for conv_transpose). Forcing (use_algorithm) and
+    measured wisdom apply as they would to the call.
+
+    >>> import npconv
+    >>> p = npconv.plan("conv", (8, 64, 56, 56), (64, 64, 3, 3), padding=1)
+    >>> p.algorithm in npconv.algorithms()
+    True
+    """
+    from .. import conv as conv_op
+    if op not in ("conv", "conv_transpose"):
+        raise ValueError(f"plan expects op='conv' or op='conv_transpose', but got op={op!r}")
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "fc":
+        raise TypeError(f"plan expects a floating or complex dtype, but got dtype={dtype}")
+    compute = conv_op.compute_dtype(dtype)
+    shape = tuple(int(v) for v in input_shape)
+    weight = np.broadcast_to(np.zeros((), compute), tuple(int(v) for v in weight_shape))
+    n = weight.ndim - 2
+    if len(shape) == n + 1:
+        shape = (1,) + shape
+    if len(shape) != n + 2:
+        raise ValueError(f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input_shape for "
+                         f"a weight of {weight.ndim} dims, but got input_shape={list(shape)}")
+    g = _validated(op, shape, weight, options).geometry
+    threads = _threads.threads()
+    m, b = weight.shape[0] // g.groups, weight.shape[1]
+    name = compute.name
+
+    def one(contraction, batch):
+        return choose(Problem(contraction, g, b, m, batch, name, threads))
+
+    batch = shape[0]
+    if op == "conv":
+        return LayerPlan(one("conv", batch), one("conv_transpose", batch),
+                         one("conv_weight", batch))
+    return LayerPlan(one("conv_transpose", batch), *both(one("conv", batch),
+                                                         one("conv_weight", batch)))

@@ -1,0 +1,58 @@
+"""Every threshold the planner's heuristic rules use, each with what it trades.
+
+The figures that justify each value are in docs/benchmarks.md ("Planner
+thresholds"), measured over bench/zoo.json and bench/suite.json;
+bench/derive_tuning.py measures them again on a new machine with the measured
+planner and prints the values it finds.
+"""
+from __future__ import annotations
+
+# Groups with at most this many (big x small) channel pairs run the direct loops:
+# below it a GEMM per group is all call overhead; above it the loops' scalar
+# multiply-adds fall behind a GEMM's vector ones.
+DEPTHWISE_PAIRS = 4
+
+# A transposed stride-1 conv is mirrored (a conv of the small side) unless the big
+# side has fewer than 1/MIRROR_RATIO of the small side's channels: then col2im's
+# columns, sized by the big side, are the smaller ones.
+MIRROR_RATIO = 4
+
+# Output rows shorter than this gather columns channels last (gemm) and take the
+# channels-last overlap-add (col2im): runs along channels are longer than along rows.
+SHORT = 8
+
+# A strided weight gradient with short rows runs as a sum of stride-1 phases when
+# there are at most this many: each phase is a dense GEMM without the zero
+# taps, but each costs a gather and a GEMM call of its own.
+MAX_PHASES = 16
+
+# Winograd F(4, 3) needs at least this many channels on each side: its transforms
+# cost per channel what the GEMMs save per channel pair.
+WINOGRAD_CHANNELS = 16
+
+# ... and at least this many 4x4 output tiles in the call: the weight's transform is
+# made once per call and GEMMs of a few tile rows run far below the BLAS's peak.
+WINOGRAD_TILES = 256
+
+# shifted (implicit im2col on a flat canvas) computes every canvas position,
+# including the margin beyond the output grid; above this many canvas positions per
+# output position the waste outweighs the columns it saves.
+MAX_MARGIN = 1.25
+
+# Outputs of at least this many elements add their bias plane by plane on npconv's
+# threads: NumPy's broadcast add runs one short loop per plane on one core.
+BIAS_SPLIT = 1 << 16
+
+# Problems of fewer multiply-adds than this run on the calling thread alone: no
+# hand-off to npconv's workers and no change of the BLAS's thread count, whose
+# fixed costs exceed what a second core saves on so little work.
+INLINE_MACS = 1 << 18
+
+# The measured planner times each candidate this many times (after one untimed
+# warm-up run, which also compiles) and keeps the best; more for fast problems.
+MEASURE_RUNS = 2
+MEASURE_FAST_RUNS = 5
+MEASURE_FAST_SECONDS = 2e-3
+# ... and does not try the direct loops on groups with more channel pairs than this:
+# they would take minutes where a GEMM takes milliseconds.
+MEASURE_DEPTHWISE_PAIRS = 64
