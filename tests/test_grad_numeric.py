@@ -396,35 +396,37 @@ ALGORITHM_CASES = [
 
 
 def force_algorithm(monkeypatch, name):
-    """Run every top-level contraction with algorithm `name` where it applies.
+    """Run every top-level contraction with algorithm `name` where it supports the problem
+    (npconv.use_algorithm, for the rest of the test). Returns the names of the
+    contractions the algorithm actually ran, and of those it supports."""
+    import npconv
+    from npconv.kernels import planner
+    ran, supported = [], []
+    real = planner._execute
 
-    Sub-problems (phase and mirror split a call into smaller ones) go to the
-    planner, since forcing those too would recurse forever. Returns the names
-    of the contractions the algorithm actually ran.
-    """
-    from npconv import kernels
-    algorithm = kernels.ALGORITHMS[name]
-    active, ran = [], []
-    for op in ("conv", "conv_transpose", "conv_weight"):
-        def run(a, b, geometry, op=op, planned=getattr(kernels, op)):
-            if active or not algorithm.supports(geometry):
-                return planned(a, b, geometry)
-            active.append(op)
-            ran.append(op)
-            try:
-                return getattr(algorithm, op)(a, b, geometry)
-            finally:
-                active.pop()
-        monkeypatch.setattr(kernels, op, run)
-    # a transposed conv's backward asks for both products at once: the two forced ones
-    monkeypatch.setattr(kernels, "conv_both",
-                        lambda x, w, y, g: (kernels.conv(x, w, g), kernels.conv_weight(x, y, g)))
-    return ran
+    def spy(algorithm, op, first, second, g, p):
+        if getattr(planner._local, "depth", 0) == 1:
+            if planner.supports(name, p):
+                supported.append(op)
+            if algorithm == name:
+                ran.append(op)
+        return real(algorithm, op, first, second, g, p)
+
+    monkeypatch.setattr(planner, "_execute", spy)
+    npconv.use_algorithm(name).__enter__()          # left by _stop_forcing after the test
+    return ran, supported
+
+
+@pytest.fixture(autouse=True)
+def _stop_forcing():
+    yield
+    from npconv.kernels import planner
+    planner._local.forced = []
 
 
 def algorithm_names():
-    from npconv import kernels
-    return sorted(getattr(kernels, "ALGORITHMS", {"gemm": None}))
+    from npconv.kernels import planner
+    return list(planner.algorithms())
 
 
 @pytest.mark.parametrize("transposed, n, options", ALGORITHM_CASES)
@@ -433,15 +435,10 @@ def test_gradients_through_every_algorithm(name, transposed, n, options, monkeyp
     """The planner picks by size, so tiny tests would only ever see one algorithm."""
     rng = np.random.default_rng(100 + n)
     x, w, b = conv_operands(rng, n, options, transposed=transposed)
-    ran = force_algorithm(monkeypatch, name)
+    ran, supported = force_algorithm(monkeypatch, name)
     op, function = (conv_transpose_op, F.conv_transpose) if transposed else (conv_op, F.conv)
     check_op(op, function, x, w, b, op_options(options, n), rng)
-    stride = options.get("stride", 1)
-    if name == "winograd":
-        if options.get("kernel") == (3, 3):
-            assert set(ran) == {"conv", "conv_transpose", "conv_weight"}
-    elif name in ("gemm", "depthwise") or (name == "phase") == (stride != 1):
-        assert set(ran) == {"conv", "conv_transpose", "conv_weight"}
+    assert set(ran) == set(supported)           # forced wherever it supports the problem
 
 
 @pytest.mark.parametrize("work_bytes", [1, 8000], ids=["row-bands", "sample-tiles"])

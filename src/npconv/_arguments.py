@@ -144,3 +144,49 @@ def resolve_dtype(dtype):
         raise TypeError(f"dtype={resolved} is not supported; use one of float16, float32, "
                         "float64, complex64, complex128")
     return resolved
+
+
+class _Uncacheable(Exception):
+    """An argument whose value a cache key can not stand for."""
+
+
+def _plain(value):
+    kind = type(value)
+    if kind is int or kind is str or value is None:
+        return value
+    if kind is tuple or kind is list:
+        return (kind.__name__,) + tuple(_plain(v) for v in value)
+    raise _Uncacheable
+
+
+def cache_key(*values):
+    """A hashable key standing for `values`, or None when one of them is anything but
+    None, an int, a str, or a tuple or list of those (nested).
+
+    Exact types only (a bool or a NumPy integer gets no key), so two values with the
+    same key validate identically: a call whose arguments have no key is validated in
+    full, as every first call is.
+    """
+    try:
+        return tuple(_plain(v) for v in values)
+    except _Uncacheable:
+        return None
+
+
+class PlanCache:
+    """Validated calls by cache key, bounded: a model's layers stay, an endless stream of
+    new shapes does not grow it without end."""
+
+    def __init__(self, size=1024):
+        self.size = size
+        self.plans = {}
+
+    def get(self, key):
+        return None if key is None else self.plans.get(key)
+
+    def put(self, key, value):
+        if key is not None:
+            if len(self.plans) >= self.size:
+                self.plans.clear()
+            self.plans[key] = value
+        return value

@@ -27,6 +27,9 @@ from . import kernels, shapes, windows
 from .kernels import Geometry
 
 
+_plans = args.PlanCache()   # validated calls, by their arguments' cache key
+
+
 class Plan(NamedTuple):
     """A validated call: where windows land, and how the big side is padded."""
 
@@ -206,7 +209,10 @@ def prepare(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     w = args.as_array(weight, "weight")
     x, w, b = operands(input, w, bias, op_name("conv", w.ndim - 2))
     xb, unbatched = batched(x, w.ndim - 2)
-    p = plan(xb.shape, w, stride, padding, dilation, groups, padding_mode, unbatched)
+    key = args.cache_key(xb.shape, w.shape, int(unbatched), stride, padding, dilation, groups,
+                         padding_mode)
+    p = _plans.get(key) or _plans.put(key, plan(xb.shape, w, stride, padding, dilation, groups,
+                                                padding_mode, unbatched))
     check_bias(b, w, w.shape[0])
     dtype = compute_dtype(x.dtype)
     return Call(xb.astype(dtype, copy=False), w.astype(dtype, copy=False), b, p, x.dtype,

@@ -22,6 +22,9 @@ from .conv import (Call, Plan, batched, check_bias, check_groups, compute_dtype,
 from .kernels import Geometry
 
 
+_plans = args.PlanCache()   # validated calls, by their arguments' cache key
+
+
 def plan(y_shape, w, stride, padding, output_padding, groups, dilation, padding_mode,
          unbatched=False):
     """Validate a transposed-conv call on a batched input shape."""
@@ -80,8 +83,10 @@ def prepare(input, weight, bias=None, stride=1, padding=0, output_padding=0, gro
     w = args.as_array(weight, "weight")
     y, w, b = operands(input, w, bias, op_name("conv_transpose", w.ndim - 2))
     yb, unbatched = batched(y, w.ndim - 2)
-    p = plan(yb.shape, w, stride, padding, output_padding, groups, dilation, padding_mode,
-             unbatched)
+    key = args.cache_key(yb.shape, w.shape, int(unbatched), stride, padding, output_padding, groups,
+                         dilation, padding_mode)
+    p = _plans.get(key) or _plans.put(key, plan(yb.shape, w, stride, padding, output_padding,
+                                                groups, dilation, padding_mode, unbatched))
     check_bias(b, w, w.shape[1] * p.geometry.groups)
     dtype = compute_dtype(y.dtype)
     return Call(yb.astype(dtype, copy=False), w.astype(dtype, copy=False), b, p, y.dtype,

@@ -17,6 +17,7 @@ import math
 import statistics
 import sys
 
+from ..kernels import planner
 from . import cases, measure, report, systems
 
 DEFAULT_PEERS = ("torch", "ort", "jax")
@@ -79,16 +80,32 @@ def setup(peers, threads, notes):
     return ready
 
 
+def algorithm_names(ran):
+    """The algorithms of a call's contractions, as a table cell: 'winograd', or for a
+    backward pass 'input/weight' (e.g. 'mirror/winograd')."""
+    by_op = {}
+    for op, name in ran:
+        by_op.setdefault(op, name)
+    if not by_op:
+        return "-"
+    names = list(dict.fromkeys(by_op.values()))
+    return "/".join(names)
+
+
 def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleave=False,
                  rounds=1):
     """One table row: every system's median time and npconv's rate, error and memory.
     sgemm is the yardstick's (call, flop), timed with the systems (measure.py)."""
     data = cases.make(case)
     calls, notes, outputs = {SGEMM: sgemm[0]}, {}, {}
+    algorithm = None
     for system in ready:
         try:
             calls[system.name] = system.prepare(case, data)
-            outputs[system.name] = system.numpy(calls[system.name]())   # also the warm-up
+            with planner.recording() as ran:
+                outputs[system.name] = system.numpy(calls[system.name]())   # also the warm-up
+            if system.name == "npconv":
+                algorithm = algorithm_names(ran)
         except Exception as error:  # a peer failing on one case must not end the run
             if system.name == "npconv":
                 raise
@@ -106,6 +123,7 @@ def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleav
     best = min(peer_ms, key=peer_ms.get) if peer_ms else None
     gflops = case.flops / (ms["npconv"] / 1e3) / 1e9
     row = {"name": case.name, "op": case.op, "pass": case.pass_, "case": case.to_json(),
+           "algorithm": algorithm,
            "gflop": case.flops / 1e9, "ms": ms, "best_peer": best,
            "ratio": ms["npconv"] / peer_ms[best] if best else None,
            "gflops": gflops, "sgemm_gflops": yardstick, "sgemm_fraction": gflops / yardstick,

@@ -24,6 +24,7 @@ def columns(peers):
     """(title, cell function) for every column, the chosen peers' times included."""
     return ([("case", lambda r: r["name"]),
              ("pass", lambda r: "bwd" if r["pass"] == "backward" else "fwd"),
+             ("algorithm", lambda r: r.get("algorithm") or "-"),
              ("npconv ms", lambda r: _ms(r["ms"]["npconv"]))]
             + [(f"{peer} ms", lambda r, peer=peer: _ms(r["ms"].get(peer))) for peer in peers]
             + [("ratio", lambda r: _number(r["ratio"], ".2f")),

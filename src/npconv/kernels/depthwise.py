@@ -26,6 +26,9 @@ from .._threads import split
 from .geometry import extent, offsets, row_major, tap_block
 
 AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
+# the ops for which NaN and Inf land exactly where a direct convolution puts them (the
+# others multiply padding or canvas zeros by them)
+EXACT_NONFINITE = ("conv",)
 
 
 def supports(geometry):

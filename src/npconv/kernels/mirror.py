@@ -18,6 +18,11 @@ from __future__ import annotations
 
 from .geometry import flipped, mirrored
 
+# NaN and Inf do not land where a direct convolution puts them: the mirrored problem
+# multiplies the zeros of the other side's border by them, or skips the zeros this side's
+# border would multiply
+EXACT_NONFINITE = False
+
 
 def supports(geometry):
     return all(s == 1 for s in geometry.stride)

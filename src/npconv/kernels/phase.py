@@ -38,6 +38,11 @@ class Phase(NamedTuple):
     geometry: Geometry
 
 
+# the ops for which NaN and Inf land exactly where a direct convolution puts them (the
+# others multiply padding or canvas zeros by them)
+EXACT_NONFINITE = ("conv", "conv_weight")
+
+
 def supports(geometry):
     return any(s > 1 for s in geometry.stride)
 

@@ -38,13 +38,14 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from .. import _threads
-from . import col2im, depthwise, gemm, mirror, phase, shifted, tuning, winograd
+from . import (col2im, depthwise, gemm, indirect, mirror, phase, pointwise, shifted, tuning,
+               winograd)
 from .geometry import Geometry, extent
 
 OPS = ("conv", "conv_transpose", "conv_weight")
 ALGORITHMS: dict[str, ModuleType] = {
     "gemm": gemm, "col2im": col2im, "shifted": shifted, "phase": phase, "mirror": mirror,
-    "depthwise": depthwise, "winograd": winograd}
+    "depthwise": depthwise, "winograd": winograd, "indirect": indirect, "pointwise": pointwise}
 MODES = ("heuristic", "measure")
 ENVIRONMENT = "NPCONV_ALGORITHM"
 WISDOM_FORMAT = 1
@@ -120,8 +121,11 @@ def candidates(p: Problem) -> list[str]:
     return [name for name in ALGORITHMS if supports(name, p)]
 
 
-def _exact(name: str) -> bool:
-    return getattr(ALGORITHMS[name], "EXACT_NONFINITE", True)
+def _exact(name: str, op: str) -> bool:
+    """Whether `name` puts NaN and Inf exactly where a direct convolution does, for op:
+    EXACT_NONFINITE is True (the default), False, or the ops for which it is."""
+    exact = getattr(ALGORITHMS[name], "EXACT_NONFINITE", True)
+    return exact if isinstance(exact, bool) else op in exact
 
 
 # --- the heuristic ------------------------------------------------------------------------
@@ -137,22 +141,26 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
     g, b, m = p.geometry, p.big_channels, p.small_channels
 
     def able(name):
-        return supports(name, p) and (not exact or _exact(name))
+        return supports(name, p) and (not exact or _exact(name, p.op))
 
     if g.groups > 1 and b * m <= tuning.DEPTHWISE_PAIRS and able("depthwise"):
         return "depthwise", f"groups of at most {tuning.DEPTHWISE_PAIRS} channel pairs"
     strided = any(s > 1 for s in g.stride)
     pointwise = all(k == 1 for k in g.kernel)
+    if pointwise and able("pointwise"):
+        return "pointwise", "1x1: one GEMM over the channels, no columns"
+    if p.macs < tuning.INDIRECT_MACS and able("indirect"):
+        return "indirect", "small: one cached gather and one GEMM"
     overlap_add = "col2im" if able("col2im") else "gemm"
     if p.op == "conv_transpose":
-        if not strided and (tuning.MIRROR_RATIO * b >= m or pointwise):
+        if not strided and able("mirror") and (tuning.MIRROR_RATIO * b >= m or pointwise):
             return "mirror", "stride 1: the conv of the small side"
         return overlap_add, "GEMM, then overlap-add"
     if p.op == "conv_weight" and strided and g.small[-1] < tuning.SHORT \
             and math.prod(g.stride) <= tuning.MAX_PHASES and able("phase"):
         return "phase", f"short rows, at most {tuning.MAX_PHASES} stride phases"
     if strided or pointwise:
-        return "gemm", "strided or 1x1: the windows waste nothing"
+        return "gemm", "strided: the windows waste nothing"
     if (len(g.kernel) >= 2 and min(b, m) >= tuning.WINOGRAD_CHANNELS and able("winograd")
             and winograd.tiles(g, p.batch) >= tuning.WINOGRAD_TILES):
         return "winograd", "3x3, enough channels and tiles"
@@ -359,7 +367,7 @@ def _worth_measuring(name: str, p: Problem) -> bool:
 def _measure(p: Problem, first, second, g: Geometry, exact: bool):
     """(name, output) of the fastest candidate on these operands, remembered as wisdom."""
     names = [name for name in candidates(p)
-             if _worth_measuring(name, p) and (not exact or _exact(name))]
+             if _worth_measuring(name, p) and (not exact or _exact(name, p.op))]
     best = None
     for name in names:
         seconds, out = _timed(name, p.op, first, second, g, p)
@@ -370,6 +378,25 @@ def _measure(p: Problem, first, second, g: Geometry, exact: bool):
         with _lock:
             _wisdom[_wisdom_key(p)] = best[1]
     return best[1], best[2]
+
+
+def _note(op: str, name: str) -> None:
+    found = getattr(_local, "record", None)
+    if found is not None:
+        found.append((op, name))
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list]:
+    """Collect (op, algorithm) of every outermost contraction run on this thread within
+    the block: what a call actually ran (the benchmark's 'algorithm' column)."""
+    before = getattr(_local, "record", None)
+    found: list = []
+    _local.record = found
+    try:
+        yield found
+    finally:
+        _local.record = before
 
 
 @contextlib.contextmanager
@@ -391,12 +418,16 @@ def run(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> np.ndarr
         measuring = (outermost and _mode == "measure" and plan.reason.startswith("heuristic")
                      and _forced() is None)
         finite = None
-        if measuring or not _exact(plan.algorithm):
+        if measuring or not _exact(plan.algorithm, op):
             finite = _finite(first, second)
         if measuring:
-            return _measure(p, first, second, g, exact=not finite)[1]
+            name, out = _measure(p, first, second, g, exact=not finite)
+            _note(op, name)
+            return out
         if finite is False:
             plan = _exact_plan(p)
+        if outermost:
+            _note(op, plan.algorithm)
         return _execute(plan.algorithm, op, first, second, g, p)
 
 
@@ -421,6 +452,8 @@ def run_both(x: np.ndarray, w: np.ndarray, dy: np.ndarray, g: Geometry):
         forward.reason.startswith("heuristic") or weight.reason.startswith("heuristic"))
     if not measuring and forward.algorithm == weight.algorithm == "gemm":
         p = forward.problem
+        _note("conv", "gemm")
+        _note("conv_weight", "gemm")
         if p.macs < tuning.INLINE_MACS:
             with _nested(), _threads.inline():
                 return gemm.conv_both(x, w, dy, g)

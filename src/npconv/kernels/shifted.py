@@ -42,6 +42,9 @@ from .geometry import (bands, channels, extent, flipped, gemm_operands, group_ma
 
 
 PLANE = 512  # positions per row of the first dim from which rows share their columns
+# the ops for which NaN and Inf land exactly where a direct convolution puts them (the
+# others multiply padding or canvas zeros by them)
+EXACT_NONFINITE = ("conv",)
 
 
 def supports(geometry):

@@ -1,0 +1,229 @@
+"""Indirect convolution: a cached table of where every window reads, one gather, one GEMM.
+
+For small problems a call's cost is its fixed overhead: padding copies, strided
+views, several small GEMMs. Here the geometry alone fixes, per kernel offset j and
+output position o, the flat position in one channel plane that the window reads
+(the indirection table of Dukhan's indirect convolution, as indices instead of
+pointers). Planes get one zero slot past their end, which every out-of-range tap
+reads, so padding costs no copy of its own:
+
+    conv          cols[n, g, b, j, o] = x[n, g, b, T[j, o]]           T: (K, L) into (P + 1)
+                  y = w (G, M, B*K) @ cols (n, G, B*K, L)
+    conv_weight   dw = sum_n dy (G, M, L) @ cols^T (G, L, B*K)
+    conv_transpose the same gather from the small side, with the table of the
+                  transposed direction: tap j of big position i reads small position
+                  o = (i + lo - j*d) / s where that is a whole number inside the
+                  input, the zero slot elsewhere (the seeds' picture of a transposed
+                  conv: the input spread out by stride-1 zeros, a flipped kernel
+                  sliding over it), then x = w^T (G, B, M*K) @ cols (n, G, M*K, P).
+
+Tables are cached per geometry. Work is cut into bands of output positions and
+groups of samples whose columns stay within geometry.WORK_BYTES. A NaN or Inf
+weight times the zero slot is NaN where a scatter adds nothing, so the transposed
+direction is not exact for non-finite operands; the other two multiply the same
+padding zeros a direct convolution does.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from . import geometry as geometry_module
+from .geometry import Geometry
+
+EXACT_NONFINITE = ("conv", "conv_weight")
+
+
+def supports(geometry: Geometry) -> bool:
+    return True
+
+
+def variant(p) -> str:
+    return "zero-inserted gather" if p.op == "conv_transpose" else "gather"
+
+
+def _grid(sizes):
+    """Index arrays of a row-major grid of `sizes`, one per dim, broadcastable."""
+    return np.meshgrid(*(np.arange(s, dtype=np.int64) for s in sizes), indexing="ij")
+
+
+@functools.lru_cache(maxsize=128)
+def _conv_table(g: Geometry) -> np.ndarray:
+    """(K, L) flat positions in a big-side plane (P: the zero slot) of each tap's read."""
+    planes = math.prod(g.big)
+    strides = geometry_module.row_major(g.big)
+    nd = len(g.kernel)
+    flat = np.zeros(tuple(g.kernel) + tuple(g.small), dtype=np.int64)
+    inside = np.ones(flat.shape, dtype=bool)
+    for axis in range(nd):
+        shape = [1] * (2 * nd)
+        shape[axis] = g.kernel[axis]
+        j = np.arange(g.kernel[axis], dtype=np.int64).reshape(shape)
+        shape = [1] * (2 * nd)
+        shape[nd + axis] = g.small[axis]
+        o = np.arange(g.small[axis], dtype=np.int64).reshape(shape)
+        at = o * g.stride[axis] + j * g.dilation[axis] - g.lo[axis]    # (k..., small...)
+        inside &= (at >= 0) & (at < g.big[axis])
+        flat = flat + at * strides[axis]
+    table = np.where(inside, flat, planes)
+    return table.reshape(math.prod(g.kernel), math.prod(g.small))   # (K, L)
+
+
+def _dim_phases(k, s, d, lo, big, small):
+    """Per dim, the transposed direction split by phase r = i mod s of big position i:
+    (taps (s, T): the kernel offset of each of phase r's T tap slots, -1 for an empty slot;
+    reads (s, T, Q): the small position each slot of big position q*s + r reads, -1 where
+    none does). Q = ceil(big / s) covers every big position (those past big are cropped)."""
+    found = [[j for j in range(k) if (r + lo - j * d) % s == 0] for r in range(s)]
+    width = max(1, max(len(taps) for taps in found))
+    q = -(-big // s)
+    taps = np.full((s, width), -1, dtype=np.int64)
+    for r, js in enumerate(found):
+        taps[r, :len(js)] = js
+    i = np.arange(q, dtype=np.int64)[None, None, :] * s + np.arange(s)[:, None, None]
+    t = i + lo - taps[:, :, None] * d                              # (s, T, Q)
+    o = t // s
+    reads = np.where((taps[:, :, None] >= 0) & (t % s == 0) & (o >= 0) & (o < small), o, -1)
+    return taps, reads
+
+
+@functools.lru_cache(maxsize=64)
+def _transpose_tables(g: Geometry, m: int):
+    """(taps, table, grid): the phase split of the whole geometry.
+
+    taps (R, T): flat kernel offset of each of phase r's T tap slots, -1 for none;
+    table (R, M*T, Q): flat offsets into one sample's group of M small planes of
+    (L + 1) cells (L + 1: a plane's zero slot), M outer; grid: Q per dim. R, T and Q
+    are row-major over the dims' phases, slots and positions."""
+    nd = len(g.kernel)
+    kernel_steps = geometry_module.row_major(g.kernel)
+    small_steps = geometry_module.row_major(g.small)
+    taps = np.zeros((1,) * (2 * nd), dtype=np.int64)
+    tapped = np.ones(taps.shape, dtype=bool)
+    reads = np.zeros((1,) * (3 * nd), dtype=np.int64)
+    inside = np.ones(reads.shape, dtype=bool)
+    for axis, v in enumerate(zip(g.kernel, g.stride, g.dilation, g.lo, g.big, g.small)):
+        dim_taps, dim_reads = _dim_phases(*v)                        # (s, T), (s, T, Q)
+        shape = [1] * (2 * nd)
+        shape[axis], shape[nd + axis] = dim_taps.shape
+        taps = taps + np.maximum(dim_taps, 0).reshape(shape) * kernel_steps[axis]
+        tapped = tapped & (dim_taps >= 0).reshape(shape)
+        shape = [1] * (3 * nd)
+        shape[axis], shape[nd + axis], shape[2 * nd + axis] = dim_reads.shape
+        reads = reads + np.maximum(dim_reads, 0).reshape(shape) * small_steps[axis]
+        inside = inside & (dim_reads >= 0).reshape(shape)
+    phases = math.prod(g.stride)
+    taps = np.where(tapped, taps, -1).reshape(phases, -1)            # (R, T)
+    cells = math.prod(g.small) + 1
+    flat = np.where(inside, reads, cells - 1).reshape(phases, taps.shape[1], -1)  # (R, T, Q)
+    table = (np.arange(m, dtype=np.int64)[None, :, None, None] * cells
+             + flat[:, None, :, :])                                   # (R, M, T, Q)
+    grid = tuple(-(-b // s) for b, s in zip(g.big, g.stride))
+    return taps, table.reshape(phases, -1, flat.shape[-1]), grid
+
+
+def _with_zero_slot(a, groups, sample_slice):
+    """(nt, G, C, S + 1): samples of an (n, G*C, *S) array, each plane with a zero after it."""
+    part = a[sample_slice]
+    nt, channels = part.shape[0], part.shape[1]
+    out = np.empty((nt, channels, math.prod(part.shape[2:]) + 1), dtype=part.dtype)
+    out[:, :, :-1] = part.reshape(nt, channels, -1)                  # (nt, G*C, S)
+    out[:, :, -1] = 0
+    return out.reshape(nt, groups, channels // groups, -1)          # (nt, G, C, S + 1)
+
+
+def _tiles(n, positions, rows, itemsize):
+    """(samples, positions) tiles whose (rows x positions) columns fit the work budget."""
+    per_sample = rows * positions * itemsize
+    budget = geometry_module.WORK_BYTES
+    if per_sample <= budget:
+        step = max(1, budget // max(1, per_sample))
+        for start in range(0, n, step):
+            yield slice(start, min(n, start + step)), slice(0, positions)
+        return
+    band = max(1, budget // max(1, rows * itemsize))
+    for sample in range(n):
+        for start in range(0, positions, band):
+            yield slice(sample, sample + 1), slice(start, min(positions, start + band))
+
+
+def _gather(planes, table, band):
+    """(nt, G, C*K, Lb): every tap's read of the table's band of positions."""
+    cols = np.take(planes, table[:, band], axis=3)                 # (nt, G, C, K, Lb)
+    return cols.reshape(cols.shape[0], cols.shape[1], -1, cols.shape[-1])
+
+
+def conv(x, w, geometry):
+    """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
+    g = geometry
+    n, groups = x.shape[0], g.groups
+    m = w.shape[0] // groups
+    table = _conv_table(g)
+    positions = table.shape[1]
+    dtype = np.result_type(x, w)
+    w2 = w.reshape(groups, m, -1).astype(dtype, copy=False)         # (G, M, B*K)
+    y = np.empty((n, groups, m, positions), dtype=dtype)
+    for samples, band in _tiles(n, positions, w2.shape[2], dtype.itemsize):
+        planes = _with_zero_slot(x, groups, samples)                # (nt, G, B, P + 1)
+        # (G, M, B*K) @ (nt, G, B*K, Lb) -> (nt, G, M, Lb)
+        y[samples, :, :, band] = np.matmul(w2, _gather(planes, table, band))
+    return y.reshape((n, groups * m) + tuple(g.small))
+
+
+def conv_weight(x, y, geometry):
+    """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k)."""
+    g = geometry
+    n, groups = x.shape[0], g.groups
+    b, m = x.shape[1] // groups, y.shape[1] // groups
+    table = _conv_table(g)
+    positions = table.shape[1]
+    dtype = np.result_type(x, y)
+    dy = y.reshape(n, groups, m, positions)                          # (N, G, M, L)
+    grad = np.zeros((groups, m, b * table.shape[0]), dtype=dtype)
+    for samples, band in _tiles(n, positions, b * table.shape[0], dtype.itemsize):
+        cols = _gather(_with_zero_slot(x, groups, samples), table, band)  # (nt, G, B*K, Lb)
+        # (nt, G, M, Lb) @ (nt, G, Lb, B*K) -> (nt, G, M, B*K), summed over the samples
+        grad += np.matmul(dy[samples, :, :, band], cols.swapaxes(-1, -2)).sum(axis=0)
+    return grad.reshape((groups * m, b) + tuple(g.kernel))
+
+
+def _phase_weights(w, g, taps):
+    """(G, R, B, M*T): each phase's weight over its tap slots, zero for empty slots."""
+    groups = g.groups
+    m, b = w.shape[0] // groups, w.shape[1]
+    k = math.prod(g.kernel)
+    wk = w.reshape(groups, m, b, k)                                   # (G, M, B, K)
+    picked = wk[..., np.maximum(taps, 0)]                            # (G, M, B, R, T)
+    picked = np.where(taps >= 0, picked, 0)
+    # (G, M, B, R, T) -> (G, R, B, M, T) -> (G, R, B, M*T)
+    return np.ascontiguousarray(picked.transpose(0, 3, 2, 1, 4)).reshape(
+        groups, taps.shape[0], b, -1)
+
+
+def conv_transpose(y, w, geometry):
+    """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big): per phase of the big side, the
+    taps that reach it gathered from y, one batched GEMM over the phases."""
+    g = geometry
+    n, groups = y.shape[0], g.groups
+    m, b = w.shape[0] // groups, w.shape[1]
+    dtype = np.result_type(y, w)
+    taps, table, grid = _transpose_tables(g, m)                     # table: (R, M*T, Q)
+    wp = _phase_weights(w.astype(dtype, copy=False), g, taps)        # (G, R, B, M*T)
+    nd = len(g.kernel)
+    phases = table.shape[0]
+    out = np.empty((n, groups, phases, b, table.shape[2]), dtype=dtype)
+    for samples, band in _tiles(n, table.shape[2], table.shape[0] * table.shape[1],
+                                dtype.itemsize):
+        planes = _with_zero_slot(y, groups, samples)                # (nt, G, M, L + 1)
+        flat = planes.reshape(planes.shape[0], groups, -1)           # (nt, G, M*(L + 1))
+        cols = np.take(flat, table[:, :, band], axis=2)              # (nt, G, R, M*T, Qb)
+        # (G, R, B, M*T) @ (nt, G, R, M*T, Qb) -> (nt, G, R, B, Qb)
+        out[samples, ..., band] = np.matmul(wp, cols)
+    # (n, G, s_1..s_d, B, Q_1..Q_d) -> (n, G, B, Q_1, s_1, ..., Q_d, s_d): phases interleave
+    full = out.reshape((n, groups) + tuple(g.stride) + (b,) + grid)
+    order = (0, 1, 2 + nd) + tuple(v for i in range(nd) for v in (3 + nd + i, 2 + i))
+    full = full.transpose(order).reshape((n, groups * b) + tuple(q * s for q, s
+                                                                  in zip(grid, g.stride)))
+    return np.ascontiguousarray(full[(slice(None),) * 2 + tuple(slice(0, v) for v in g.big)])

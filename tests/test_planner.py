@@ -1,0 +1,367 @@
+"""The planner: its public switches (plan, algorithms, use_algorithm, NPCONV_ALGORITHM,
+the measured mode and its wisdom), and every algorithm it names, forced through
+use_algorithm, against the loop reference on random geometries it supports.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import npconv
+import reference as R
+from npconv import functional as F
+from npconv import kernels
+from npconv.kernels import Geometry, planner
+
+OPS = ("conv", "conv_transpose", "conv_weight")
+
+
+@pytest.fixture(autouse=True)
+def heuristic_planner():
+    """Every test starts and ends with the default planner and no wisdom."""
+    planner.set_planner("heuristic")
+    planner.forget_wisdom()
+    yield
+    planner.set_planner("heuristic")
+    planner.forget_wisdom()
+
+
+# --- random geometries each algorithm supports -------------------------------------------
+
+def constraints(name):
+    """What algorithm `name` needs of a geometry: (kernel fixed per dim or None, stride 1
+    only, some stride > 1, dilation 1 only, the ops it runs)."""
+    return {
+        "winograd": dict(kernel=3, unit_stride=True, unit_dilation=True),
+        "shifted": dict(unit_stride=True),
+        "mirror": dict(unit_stride=True),
+        "phase": dict(strided=True),
+        "pointwise": dict(kernel=1),
+        "col2im": dict(ops=("conv_transpose",)),
+    }.get(name, {})
+
+
+@st.composite
+def problems(draw, name):
+    """(op, geometry, (lo, hi) pairs, B, M, N) that algorithm `name` supports."""
+    need = constraints(name)
+    op = draw(st.sampled_from(need.get("ops", OPS)))
+    nd = draw(st.integers(1, 3))
+    kernel, stride, dilation, pads, big = [], [], [], [], []
+    for axis in range(nd):
+        fixed = need.get("kernel")
+        if fixed == 3 and axis < nd - 2:
+            fixed = None                     # Winograd transforms the last two dims only
+        k = fixed if fixed is not None else draw(st.integers(1, 4))
+        s = 1 if need.get("unit_stride") else draw(st.integers(1, 3))
+        d = 1 if need.get("unit_dilation") else draw(st.integers(1, 2))
+        lo, hi = draw(st.integers(-1, 2)), draw(st.integers(-1, 2))
+        reach = d * (k - 1) + 1 - lo - hi                       # smallest big with one output
+        size = draw(st.integers(max(1, reach, lo + 1 if lo < 0 else 1), max(1, reach) + 5))
+        kernel.append(k), stride.append(s), dilation.append(d), pads.append((lo, hi))
+        big.append(size)
+    if need.get("strided") and all(s == 1 for s in stride):
+        stride[draw(st.integers(0, nd - 1))] = 2
+    small = tuple((b + lo + hi - d * (k - 1) - 1) // s + 1
+                  for b, k, s, d, (lo, hi) in zip(big, kernel, stride, dilation, pads))
+    groups = draw(st.integers(1, 3))
+    b, m, n = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    g = Geometry(tuple(kernel), tuple(stride), tuple(dilation), tuple(lo for lo, _ in pads),
+                 tuple(big), small, groups)
+    return op, g, tuple(pads), b, m, n
+
+
+def expected(op, g, pads, x, w, y):
+    """The loop reference's answer for one contraction on geometry g."""
+    if op == "conv":
+        return R.conv(x, w, None, g.stride, pads, g.dilation, g.groups)
+    if op == "conv_weight":
+        return R.conv_weight(x, y, g.kernel, g.stride, pads, g.dilation, g.groups)
+    crop = tuple((lo, (o - 1) * s + d * (k - 1) + 1 - lo - size) for lo, o, s, d, k, size
+                 in zip(g.lo, g.small, g.stride, g.dilation, g.kernel, g.big))
+    return R.conv_transpose(y, w, None, g.stride, crop, 0, g.dilation, g.groups)
+
+
+def operands(rng, g, b, m, n, dtype=np.float64):
+    def make(shape):
+        a = rng.standard_normal(shape)
+        if np.dtype(dtype).kind == "c":
+            a = a + 1j * rng.standard_normal(shape)
+        return a.astype(dtype)
+    return (make((n, g.groups * b) + g.big), make((g.groups * m, b) + g.kernel),
+            make((n, g.groups * m) + g.small))
+
+
+def arguments(op, x, w, y):
+    return {"conv": (x, w), "conv_transpose": (y, w), "conv_weight": (x, y)}[op]
+
+
+def ran_with(monkeypatch):
+    """The algorithms that ran each outermost contraction, recorded as they run."""
+    names = []
+    real = planner._execute
+
+    def spy(name, op, first, second, g, p):
+        if getattr(planner._local, "depth", 0) == 1:
+            names.append(name)
+        return real(name, op, first, second, g, p)
+
+    monkeypatch.setattr(planner, "_execute", spy)
+    return names
+
+
+def check_forced(name, problem, dtype, monkeypatch):
+    op, g, pads, b, m, n = problem
+    p = planner.Problem(op, g, b, m, n, np.dtype(dtype).name, 2)
+    assert planner.supports(name, p), (name, p)
+    x, w, y = operands(np.random.default_rng(len(planner.algorithms())), g, b, m, n, dtype)
+    names = ran_with(monkeypatch)
+    with npconv.use_algorithm(name):
+        out = getattr(kernels, op)(*arguments(op, x, w, y), g)
+    assert names[:1] == [name]
+    want = expected(op, g, pads, x, w, y)
+    assert out.shape == want.shape
+    scale = max(1.0, float(np.abs(want).max()))
+    assert float(np.abs(out - want).max()) <= 1e-9 * scale
+
+
+@pytest.mark.parametrize("name", planner.algorithms())
+def test_every_algorithm_forced_against_loops(name, monkeypatch):
+    """Each algorithm alone, on random geometries it supports, all three contractions."""
+    @settings(max_examples=40, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(problems(name))
+    def check(problem):
+        monkeypatch.undo()
+        check_forced(name, problem, np.float64, monkeypatch)
+    check()
+
+
+@pytest.mark.parametrize("name", [n for n in planner.algorithms() if n != "winograd"])
+def test_every_complex_algorithm_forced_against_loops(name, monkeypatch):
+    @settings(max_examples=8, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(problems(name))
+    def check(problem):
+        monkeypatch.undo()
+        check_forced(name, problem, np.complex128, monkeypatch)
+    check()
+
+
+def test_winograd_supports_real_dtypes_only():
+    g = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (8, 8), (8, 8), 1)
+    assert planner.supports("winograd", planner.Problem("conv", g, 2, 2, 1, "float32", 2))
+    assert not planner.supports("winograd", planner.Problem("conv", g, 2, 2, 1,
+                                                            "complex128", 2))
+
+
+# --- NaN and Inf reach exactly the outputs that read them ---------------------------------
+
+NONFINITE_CASES = [
+    # (op, kernel, stride, dilation, pads, big, groups, B, M): 2-d, padded, each algorithm's
+    ("conv", (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (9, 9), 1, 16, 16),
+    ("conv_weight", (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (9, 9), 1, 16, 16),
+    ("conv_transpose", (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (9, 9), 1, 16, 16),
+    ("conv", (4, 4), (2, 2), (1, 1), ((1, 1), (1, 1)), (8, 8), 1, 3, 4),
+    ("conv_transpose", (4, 4), (2, 2), (1, 1), ((1, 1), (1, 1)), (8, 8), 1, 3, 4),
+    ("conv_weight", (4, 4), (2, 2), (1, 1), ((1, 1), (1, 1)), (8, 8), 1, 3, 4),
+    ("conv", (1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)), (5, 5), 1, 3, 4),
+    ("conv_transpose", (1, 1), (2, 2), (1, 1), ((0, 0), (0, 0)), (5, 5), 1, 3, 4),
+]
+
+
+def nonfinite_geometry(case):
+    op, kernel, stride, dilation, pads, big, groups, b, m = case
+    small = tuple((s + lo + hi - d * (k - 1) - 1) // st + 1 for s, k, st, d, (lo, hi)
+                  in zip(big, kernel, stride, dilation, pads))
+    return op, Geometry(kernel, stride, dilation, tuple(lo for lo, _ in pads), big, small,
+                        groups), pads, b, m
+
+
+def same_nonfinite(out, want):
+    """NaN where the reference has NaN, the same infinities, the rest close."""
+    assert out.shape == want.shape
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(out[finite], want[finite], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("where", ["corner", "centre"])
+@pytest.mark.parametrize("operand", [0, 1])
+@pytest.mark.parametrize("case", NONFINITE_CASES,
+                         ids=[f"{c[0]}-k{c[1][0]}s{c[2][0]}" for c in NONFINITE_CASES])
+@pytest.mark.parametrize("name", planner.algorithms())
+def test_nonfinite_like_direct_convolution(name, case, operand, where, value):
+    """Forced or not, an algorithm that mixes values (Winograd) hands non-finite operands
+    to an exact one; every algorithm that runs them matches the loop reference."""
+    op, g, pads, b, m = nonfinite_geometry(case)
+    rng = np.random.default_rng(3)
+    x, w, y = operands(rng, g, b, m, 2)
+    args = list(arguments(op, x, w, y))
+    target = args[operand].copy()
+    index = (0, 0) + ((0,) * len(g.big) if where == "corner"
+                      else tuple(s // 2 for s in target.shape[2:]))
+    target[index] = value
+    args[operand] = target
+    x, w, y = {"conv": (args[0], args[1], y), "conv_transpose": (x, args[1], args[0]),
+               "conv_weight": (args[0], w, args[1])}[op]
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = expected(op, g, pads, x, w, y)
+        with npconv.use_algorithm(name):
+            out = getattr(kernels, op)(*arguments(op, x, w, y), g)
+    same_nonfinite(out, want)
+
+
+def test_winograd_hands_nonfinite_input_to_an_exact_algorithm(monkeypatch):
+    g = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (32, 32), (32, 32), 1)
+    x, w, _ = operands(np.random.default_rng(0), g, 16, 16, 2)
+    names = ran_with(monkeypatch)
+    with npconv.use_algorithm("winograd"):
+        kernels.conv(x, w, g)
+        x[0, 0, 5, 5] = np.nan
+        kernels.conv(x, w, g)
+    assert names[0] == "winograd" and names[1] != "winograd"
+
+
+# --- the public switches ------------------------------------------------------------------
+
+def test_algorithms_are_the_planner_s():
+    names = npconv.algorithms()
+    assert len(names) == len(set(names)) >= 9
+    assert set(names) == set(planner.ALGORITHMS)
+
+
+@pytest.mark.parametrize("bad", ["fast", "", None, 3])
+def test_unknown_algorithm_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        with npconv.use_algorithm(bad):
+            pass
+
+
+def test_environment_variable_forces_process_wide_and_is_checked():
+    code = ("import numpy as np, npconv\n"
+            "p = npconv.plan('conv', (1, 4, 9, 9), (4, 4, 3, 3), padding=1)\n"
+            "print(p.algorithm, p.forward.reason)\n")
+    env = dict(os.environ, NPCONV_ALGORITHM="indirect")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[0] == "indirect" and "forced" in " ".join(out)
+    env["NPCONV_ALGORITHM"] = "nonsense"
+    failed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True)
+    assert failed.returncode != 0
+    assert "NPCONV_ALGORITHM='nonsense'" in failed.stderr
+
+
+def test_plan_names_what_a_call_runs_without_computing(monkeypatch):
+    for name in planner.algorithms():          # plan() must not run any algorithm
+        for op in OPS:
+            monkeypatch.setattr(planner.ALGORITHMS[name], op, None, raising=False)
+    p = npconv.plan("conv", (8, 64, 56, 56), (64, 64, 3, 3), padding=1)
+    assert p.algorithm in npconv.algorithms()
+    assert p.forward.problem.op == "conv"
+    assert p.input_gradient.problem.op == "conv_transpose"
+    assert p.weight_gradient.problem.op == "conv_weight"
+    t = npconv.plan("conv_transpose", (16, 8, 4, 4), (8, 3, 4, 4), stride=2, padding=1)
+    assert t.forward.problem.op == "conv_transpose"
+    assert t.forward.problem.geometry.small == (4, 4)
+    assert t.forward.problem.geometry.big == (8, 8)
+    assert "conv_transpose" in repr(t)
+
+
+def test_plan_agrees_with_the_call(monkeypatch):
+    names = ran_with(monkeypatch)
+    x = np.ones((2, 8, 10, 10), np.float32)
+    w = np.ones((6, 8, 3, 3), np.float32)
+    F.conv2d(x, w, stride=2, padding=1)
+    assert names == [npconv.plan("conv", x.shape, w.shape, stride=2, padding=1).algorithm]
+
+
+def test_plan_rejects_what_the_call_rejects():
+    with pytest.raises(ValueError, match="channels"):
+        npconv.plan("conv", (1, 3, 9, 9), (4, 4, 3, 3))
+    with pytest.raises(ValueError, match="op="):
+        npconv.plan("pool", (1, 4, 9, 9), (4, 4, 3, 3))
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        npconv.plan("conv", (1, 4, 9, 9), (4, 4, 3, 3), output_padding=1)
+    with pytest.raises(TypeError, match="dtype"):
+        npconv.plan("conv", (1, 4, 9, 9), (4, 4, 3, 3), dtype=np.int32)
+
+
+def test_use_algorithm_only_where_supported_and_restores():
+    shape, weight = (1, 4, 9, 9), (4, 4, 3, 3)
+    before = npconv.plan("conv", shape, weight).algorithm
+    with npconv.use_algorithm("pointwise"):              # a 3x3 kernel: not its problem
+        assert npconv.plan("conv", shape, weight).algorithm == before
+        assert npconv.plan("conv", shape, (4, 4, 1, 1)).algorithm == "pointwise"
+        with npconv.use_algorithm("gemm"):
+            assert npconv.plan("conv", shape, weight).algorithm == "gemm"
+    assert npconv.plan("conv", shape, weight).algorithm == before
+
+
+def test_measured_mode_times_once_then_keeps_the_winner(monkeypatch, tmp_path):
+    x = np.random.default_rng(0).standard_normal((2, 8, 12, 12))
+    w = np.random.default_rng(1).standard_normal((8, 8, 3, 3))
+    want = R.conv(x, w, None, 1, 1)
+    npconv.set_planner("measure")
+    assert npconv.get_planner() == "measure"
+    timed = []
+    real = planner._timed
+    monkeypatch.setattr(planner, "_timed", lambda name, *a: timed.append(name) or real(name, *a))
+    np.testing.assert_allclose(F.conv2d(x, w, padding=1), want, rtol=1e-10, atol=1e-10)
+    p = npconv.plan("conv", x.shape, w.shape, dtype=np.float64, padding=1)
+    assert set(timed) == {n for n in npconv.algorithms()
+                          if planner.supports(n, p.forward.problem)
+                          and planner._worth_measuring(n, p.forward.problem)}
+    assert p.forward.reason == "measured" and p.algorithm in timed
+    count = len(timed)
+    np.testing.assert_allclose(F.conv2d(x, w, padding=1), want, rtol=1e-10, atol=1e-10)
+    assert len(timed) == count                                # no second measurement
+
+    path = tmp_path / "wisdom.json"
+    assert npconv.save_wisdom(path) >= 1
+    saved = json.loads(path.read_text())
+    npconv.forget_wisdom()
+    assert npconv.plan("conv", x.shape, w.shape, dtype=np.float64,
+                       padding=1).forward.reason.startswith("heuristic")
+    assert npconv.load_wisdom(path) == len(saved["entries"])
+    assert npconv.plan("conv", x.shape, w.shape, dtype=np.float64, padding=1).forward == p.forward
+
+    npconv.forget_wisdom()                                   # another version: ignored
+    other = dict(saved, npconv="0.0.0")
+    path.write_text(json.dumps(other))
+    assert npconv.load_wisdom(path) == 0
+    other = dict(saved, cpus=saved["cpus"] + 1)              # another machine: ignored
+    path.write_text(json.dumps(other))
+    assert npconv.load_wisdom(path) == 0
+    unknown = dict(saved, entries={key: "nonexistent" for key in saved["entries"]})
+    path.write_text(json.dumps(unknown))
+    assert npconv.load_wisdom(path) == 0
+    path.write_text("not json")
+    with pytest.raises(ValueError, match="wisdom"):
+        npconv.load_wisdom(path)
+
+
+def test_set_planner_rejects_unknown_modes():
+    with pytest.raises(ValueError, match="mode='fastest'"):
+        npconv.set_planner("fastest")
+
+
+def test_heuristic_picks_only_supported_algorithms_on_the_zoo():
+    """Every contraction of every zoo and suite layer gets an algorithm that supports it."""
+    from npconv.bench import cases
+    import pathlib
+    root = pathlib.Path(__file__).parent.parent / "bench"
+    for path in ("suite.json", "zoo.json"):
+        for case in cases.load(root / path):
+            p = npconv.plan(case.op, case.input_shape, case.weight_shape, **case.options())
+            for one in p:
+                assert planner.supports(one.algorithm, one.problem), (case.name, one)
