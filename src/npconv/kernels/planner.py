@@ -143,8 +143,10 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
     def able(name):
         return supports(name, p) and (not exact or _exact(name, p.op))
 
-    if g.groups > 1 and b * m <= tuning.DEPTHWISE_PAIRS and able("depthwise"):
-        return "depthwise", f"groups of at most {tuning.DEPTHWISE_PAIRS} channel pairs"
+    few = b * m <= tuning.DIRECT_PAIRS or (min(b, m) <= tuning.DIRECT_MIN_CHANNELS
+                                           and b * m <= tuning.MEASURE_DEPTHWISE_PAIRS)
+    if few and able("depthwise"):
+        return "depthwise", "few channel pairs per group: direct loops"
     strided = any(s > 1 for s in g.stride)
     pointwise = all(k == 1 for k in g.kernel)
     if pointwise and able("pointwise"):

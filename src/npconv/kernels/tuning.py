@@ -7,10 +7,14 @@ planner and prints the values it finds.
 """
 from __future__ import annotations
 
-# Groups with at most this many (big x small) channel pairs run the direct loops:
-# below it a GEMM per group is all call overhead; above it the loops' scalar
-# multiply-adds fall behind a GEMM's vector ones.
-DEPTHWISE_PAIRS = 4
+# Groups with at most this many (big x small) channel pairs run the direct loops
+# (depthwise): below it a GEMM per group is all call overhead; above it the loops'
+# one multiply-add per tap and pixel falls behind a GEMM's blocked ones.
+DIRECT_PAIRS = 4
+
+# ... and so do groups with at most this many channels on one side (and at most
+# MEASURE_DEPTHWISE_PAIRS pairs): a GEMM with one or two rows runs as a GEMV.
+DIRECT_MIN_CHANNELS = 0
 
 # A transposed stride-1 conv is mirrored (a conv of the small side) unless the big
 # side has fewer than 1/MIRROR_RATIO of the small side's channels: then col2im's
