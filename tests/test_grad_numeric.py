@@ -413,15 +413,20 @@ def force_algorithm(monkeypatch, name):
         return real(algorithm, op, first, second, g, p)
 
     monkeypatch.setattr(planner, "_execute", spy)
-    npconv.use_algorithm(name).__enter__()          # left by _stop_forcing after the test
+    forcing = npconv.use_algorithm(name)
+    forcing.__enter__()
+    _forcing.append(forcing)                         # left by _stop_forcing after the test
     return ran, supported
+
+
+_forcing = []
 
 
 @pytest.fixture(autouse=True)
 def _stop_forcing():
     yield
-    from npconv.kernels import planner
-    planner._local.forced = []
+    while _forcing:
+        _forcing.pop().__exit__(None, None, None)
 
 
 def algorithm_names():

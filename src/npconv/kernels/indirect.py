@@ -189,17 +189,27 @@ def conv_weight(x, y, geometry):
     return grad.reshape((groups * m, b) + tuple(g.kernel))
 
 
-def _phase_weights(w, g, taps):
-    """(G, R, B, M*T): each phase's weight over its tap slots, zero for empty slots."""
-    groups = g.groups
-    m, b = w.shape[0] // groups, w.shape[1]
+@functools.lru_cache(maxsize=64)
+def _phase_weight_index(g: Geometry, m: int, b: int) -> np.ndarray:
+    """(G, R, B, M*T) flat positions in a (G*M*B*K + 1)-long copy of the weight (the last:
+    a zero, for empty tap slots) of each phase's weight over its tap slots."""
+    taps, _, _ = _transpose_tables(g, m)                             # (R, T)
     k = math.prod(g.kernel)
-    wk = w.reshape(groups, m, b, k)                                   # (G, M, B, K)
-    picked = wk[..., np.maximum(taps, 0)]                            # (G, M, B, R, T)
-    picked = np.where(taps >= 0, picked, 0)
-    # (G, M, B, R, T) -> (G, R, B, M, T) -> (G, R, B, M*T)
-    return np.ascontiguousarray(picked.transpose(0, 3, 2, 1, 4)).reshape(
-        groups, taps.shape[0], b, -1)
+    group = np.arange(g.groups, dtype=np.int64).reshape(-1, 1, 1, 1, 1) * m * b * k
+    small = np.arange(m, dtype=np.int64).reshape(1, 1, 1, -1, 1) * b * k
+    big = np.arange(b, dtype=np.int64).reshape(1, 1, -1, 1, 1) * k
+    flat = group + small + big + taps[None, :, None, None, :]       # (G, R, B, M, T)
+    index = np.where(taps[None, :, None, None, :] >= 0, flat, g.groups * m * b * k)
+    return index.reshape(g.groups, taps.shape[0], b, -1)
+
+
+def _phase_weights(w, g):
+    """(G, R, B, M*T): each phase's weight over its tap slots, zero for empty slots."""
+    m, b = w.shape[0] // g.groups, w.shape[1]
+    padded = np.empty(w.size + 1, dtype=w.dtype)
+    padded[:-1] = w.ravel()
+    padded[-1] = 0
+    return np.take(padded, _phase_weight_index(g, m, b))
 
 
 def conv_transpose(y, w, geometry):
@@ -209,8 +219,8 @@ def conv_transpose(y, w, geometry):
     n, groups = y.shape[0], g.groups
     m, b = w.shape[0] // groups, w.shape[1]
     dtype = np.result_type(y, w)
-    taps, table, grid = _transpose_tables(g, m)                     # table: (R, M*T, Q)
-    wp = _phase_weights(w.astype(dtype, copy=False), g, taps)        # (G, R, B, M*T)
+    _, table, grid = _transpose_tables(g, m)                        # table: (R, M*T, Q)
+    wp = _phase_weights(w.astype(dtype, copy=False), g)              # (G, R, B, M*T)
     nd = len(g.kernel)
     phases = table.shape[0]
     out = np.empty((n, groups, phases, b, table.shape[2]), dtype=dtype)

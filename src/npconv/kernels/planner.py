@@ -56,6 +56,7 @@ _mode = "heuristic"
 _wisdom: dict[str, str] = {}     # problem key -> algorithm, from measuring or load_wisdom
 _heuristic_plans: dict = {}      # Problem -> Plan, the heuristic's choices so far
 _CACHE_SIZE = 4096
+_DTYPE_NAMES: dict = {}
 
 
 class Problem(NamedTuple):
@@ -198,7 +199,7 @@ def use_algorithm(name: str) -> Iterator[None]:
     >>> import numpy as np, npconv
     >>> with npconv.use_algorithm("gemm"):
     ...     y = npconv.functional.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3)))
-    >>> y[0, 0, 0, 0]
+    >>> float(y[0, 0, 0, 0])
     18.0
     """
     _check_name(name, "name")
@@ -285,8 +286,11 @@ def problem(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> Prob
         b, m = first.shape[1] // g.groups, second.shape[1] // g.groups
     else:
         b, m = second.shape[1], second.shape[0] // g.groups
-    dtype = np.result_type(first, second).name
-    return Problem(op, g, b, m, first.shape[0], dtype, _threads.threads())
+    dtype = first.dtype if first.dtype == second.dtype else np.result_type(first, second)
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = dtype.name                     # a Python property
+    return Problem(op, g, b, m, first.shape[0], name, _threads.threads())
 
 
 def _variant(name: str, p: Problem) -> str:
@@ -323,8 +327,11 @@ def choose(p: Problem, outermost: bool = True) -> Plan:
 def _finite(*arrays: np.ndarray) -> bool:
     """No NaN or Inf in any of the arrays: one summing pass each (a sum that overflows
     only sends the call to an exact algorithm)."""
-    with np.errstate(all="ignore"):
-        return all(bool(np.isfinite(a.sum())) for a in arrays)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for a in arrays:
+            if not np.isfinite(a.sum()):
+                return False
+    return True
 
 
 def _exact_plan(p: Problem) -> Plan:
