@@ -148,6 +148,8 @@ def check_mode_padding(size, padding, mode, input_shape):
 
 def pad(x, padding, mode):
     """Pad the trailing len(padding) dims of x by (lo, hi) pairs in `mode`."""
+    if mode == "zeros" and not any(lo or hi for lo, hi in padding):
+        return x                                    # what every zero-padded plan holds
     args.padding_mode(mode)
     n = len(padding)
     if mode == "zeros":
@@ -167,6 +169,8 @@ def pad_adjoint(g, padding, mode):
     replicate adds the border into the edge element. Dims are undone in the
     reverse order of pad, so the composition is the exact transpose.
     """
+    if mode == "zeros" and not any(lo or hi for lo, hi in padding):
+        return g
     args.padding_mode(mode)
     n = len(padding)
     if mode == "zeros":

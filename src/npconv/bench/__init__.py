@@ -46,6 +46,9 @@ def add_arguments(parser):
                         help="tiny shapes, one run: checks the harness in seconds")
     parser.add_argument("--no-first-call", action="store_true",
                         help="skip timing each case's first call in a fresh process")
+    parser.add_argument("--planner", choices=("heuristic", "measure"), default="heuristic",
+                        help="npconv's planner mode: 'measure' times the algorithms in each "
+                        "case's warm-up call and runs the fastest (default: heuristic)")
     parser.add_argument("--suite", metavar="FILE",
                         help="a suite JSON file (default: the one shipped in npconv/data)")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
@@ -69,9 +72,9 @@ def chosen_peers(options):
     return peers
 
 
-def setup(peers, threads, notes):
+def setup(peers, threads, notes, planner_mode="heuristic"):
     """npconv and every peer that imports; a note for each one that does not."""
-    ready = [systems.Npconv(threads)]
+    ready = [systems.Npconv(threads, planner_mode)]
     for peer in peers:
         try:
             ready.append(systems.PEERS[peer](threads))
@@ -153,7 +156,7 @@ def run(options, out=None):
         chosen = [cases.shrink(case) for case in chosen]
     peers = chosen_peers(options)
     notes = []
-    ready = setup(peers, options.threads, notes)
+    ready = setup(peers, options.threads, notes, options.planner)
     try:
         sgemm_size = 256 if options.smoke else 2048
         sgemm = measure.sgemm_call(sgemm_size)
@@ -177,7 +180,7 @@ def run(options, out=None):
     result = {
         "settings": {"threads": options.threads, "repeat": repeat, "smoke": options.smoke,
                      "interleave": options.interleave, "rounds": options.rounds,
-                     "peers": peers, "seed": cases.SEED},
+                     "peers": peers, "seed": cases.SEED, "planner": options.planner},
         "machine": measure.machine(),
         "versions": {system.name: system.version for system in ready},
         "sgemm": {"size": sgemm_size,

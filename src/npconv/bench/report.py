@@ -43,7 +43,8 @@ def header_lines(result):
              f"thread(s), median of {settings['repeat']} run(s) in "
              f"{min(settings.get('rounds', 1), settings['repeat'])} block(s) per system, "
              f"each after a warm-up"
-             + (", SMOKE (tiny shapes)" if settings["smoke"] else ""),
+             + (", SMOKE (tiny shapes)" if settings["smoke"] else "")
+             + (f", npconv's planner: {settings['planner']}" if settings.get("planner") else ""),
              f"machine: {machine['processor']}, {machine['cpus']} usable CPU(s), "
              f"{machine['system']}, Python {machine['python']}",
              f"versions: {versions}",

@@ -31,10 +31,12 @@ class Npconv:
 
     name = "npconv"
 
-    def __init__(self, threads):
+    def __init__(self, threads, planner="heuristic"):
         import npconv
         self.version = npconv.__version__
         self._restore = _limit_npconv_threads(threads)
+        self._planner = npconv.get_planner()
+        npconv.set_planner(planner)
 
     def prepare(self, case, data):
         from .. import conv as conv_op
@@ -57,6 +59,8 @@ class Npconv:
         return list(outputs)
 
     def close(self):
+        import npconv
+        npconv.set_planner(self._planner)
         self._restore()
 
 

@@ -53,7 +53,8 @@ WISDOM_FORMAT = 1
 _local = threading.local()       # .forced: stack of use_algorithm names; .depth: nesting
 _lock = threading.Lock()
 _mode = "heuristic"
-_wisdom: dict[str, str] = {}     # problem key -> algorithm, from measuring or load_wisdom
+_measured: dict = {}             # Problem -> algorithm, measured here or found in _loaded
+_loaded: dict[str, str] = {}     # wisdom key -> algorithm, from load_wisdom
 _heuristic_plans: dict = {}      # Problem -> Plan, the heuristic's choices so far
 _CACHE_SIZE = 4096
 _DTYPE_NAMES: dict = {}
@@ -238,7 +239,8 @@ def _machine() -> dict:
 def save_wisdom(path: str | os.PathLike) -> int:
     """Write every measured choice of this process to `path` (JSON); returns their count."""
     with _lock:
-        entries = dict(_wisdom)
+        entries = dict(_loaded)
+        entries.update({_wisdom_key(p): name for p, name in _measured.items()})
     document = {"format": WISDOM_FORMAT, **_machine(), "entries": entries}
     with open(path, "w") as file:
         json.dump(document, file, indent=1, sort_keys=True)
@@ -264,18 +266,30 @@ def load_wisdom(path: str | os.PathLike) -> int:
     entries = {key: name for key, name in document.get("entries", {}).items()
                if isinstance(key, str) and name in ALGORITHMS}
     with _lock:
-        _wisdom.update(entries)
+        _loaded.update(entries)
+        _measured.clear()            # found again through _loaded, which now has the news
     return len(entries)
 
 
 def forget_wisdom() -> None:
     """Drop every measured choice (the next calls in measure mode time them again)."""
     with _lock:
-        _wisdom.clear()
+        _measured.clear()
+        _loaded.clear()
 
 
 def _wisdom_key(p: Problem) -> str:
     return f"{p.key()}|threads={p.threads}"
+
+
+def _wise(p: Problem) -> str | None:
+    """The measured algorithm of p, if any: from this process or from loaded wisdom."""
+    name = _measured.get(p)
+    if name is None and _loaded:
+        name = _loaded.get(_wisdom_key(p))
+        if name is not None:
+            _measured[p] = name
+    return name
 
 
 # --- choosing -----------------------------------------------------------------------------
@@ -318,7 +332,7 @@ def choose(p: Problem, outermost: bool = True) -> Plan:
         if forced is not None and supports(forced, p):
             return Plan(forced, _variant(forced, p), "forced by use_algorithm", p)
         if _mode == "measure":
-            name = _wisdom.get(_wisdom_key(p))
+            name = _wise(p)
             if name is not None and supports(name, p):
                 return Plan(name, _variant(name, p), "measured", p)
     return heuristic_plan(p)
@@ -385,7 +399,7 @@ def _measure(p: Problem, first, second, g: Geometry, exact: bool):
         del out
     if not exact:
         with _lock:
-            _wisdom[_wisdom_key(p)] = best[1]
+            _measured[p] = best[1]
     return best[1], best[2]
 
 
