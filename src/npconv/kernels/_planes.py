@@ -12,3 +12,16 @@ def add_bias(planes, bias, bounds):
         value = bias[p % channels]
         for i in range(planes.shape[1]):
             planes[p, i] += value
+
+
+@numba.njit(cache=True, nogil=True)
+def gather(src, table, out, bounds):
+    """out[p, j, q] = src[p, table[j, q]], or 0 where table[j, q] < 0, for the rows (p, j)
+    numbered p * J + j in [first, last): (P, S), (J, Q), (P, J, Q)."""
+    rows = table.shape[0]
+    for item in range(bounds[0], bounds[1]):
+        p = item // rows
+        j = item - p * rows
+        for q in range(table.shape[1]):
+            t = table[j, q]
+            out[p, j, q] = src[p, t] if t >= 0 else 0

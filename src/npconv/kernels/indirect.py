@@ -30,7 +30,9 @@ import math
 
 import numpy as np
 
+from .._threads import matmul, split
 from . import geometry as geometry_module
+from . import tuning
 from .geometry import Geometry
 
 EXACT_NONFINITE = ("conv", "conv_weight")
@@ -51,8 +53,7 @@ def _grid(sizes):
 
 @functools.lru_cache(maxsize=128)
 def _conv_table(g: Geometry) -> np.ndarray:
-    """(K, L) flat positions in a big-side plane (P: the zero slot) of each tap's read."""
-    planes = math.prod(g.big)
+    """(K, L) flat positions in a big-side plane of each tap's read; -1: padding."""
     strides = geometry_module.row_major(g.big)
     nd = len(g.kernel)
     flat = np.zeros(tuple(g.kernel) + tuple(g.small), dtype=np.int64)
@@ -67,7 +68,7 @@ def _conv_table(g: Geometry) -> np.ndarray:
         at = o * g.stride[axis] + j * g.dilation[axis] - g.lo[axis]    # (k..., small...)
         inside &= (at >= 0) & (at < g.big[axis])
         flat = flat + at * strides[axis]
-    table = np.where(inside, flat, planes)
+    table = np.where(inside, flat, -1)
     return table.reshape(math.prod(g.kernel), math.prod(g.small))   # (K, L)
 
 
@@ -94,9 +95,9 @@ def _transpose_tables(g: Geometry, m: int):
     """(taps, table, grid): the phase split of the whole geometry.
 
     taps (R, T): flat kernel offset of each of phase r's T tap slots, -1 for none;
-    table (R, M*T, Q): flat offsets into one sample's group of M small planes of
-    (L + 1) cells (L + 1: a plane's zero slot), M outer; grid: Q per dim. R, T and Q
-    are row-major over the dims' phases, slots and positions."""
+    table (R*M*T, Q): flat offsets into one sample's group of M small planes of L cells,
+    -1 where nothing is read; grid: Q per dim. R, T and Q are row-major over the dims'
+    phases, slots and positions, M between R and T."""
     nd = len(g.kernel)
     kernel_steps = geometry_module.row_major(g.kernel)
     small_steps = geometry_module.row_major(g.small)
@@ -116,22 +117,12 @@ def _transpose_tables(g: Geometry, m: int):
         inside = inside & (dim_reads >= 0).reshape(shape)
     phases = math.prod(g.stride)
     taps = np.where(tapped, taps, -1).reshape(phases, -1)            # (R, T)
-    cells = math.prod(g.small) + 1
-    flat = np.where(inside, reads, cells - 1).reshape(phases, taps.shape[1], -1)  # (R, T, Q)
-    table = (np.arange(m, dtype=np.int64)[None, :, None, None] * cells
-             + flat[:, None, :, :])                                   # (R, M, T, Q)
+    cells = math.prod(g.small)
+    flat = np.where(inside, reads, -1).reshape(phases, taps.shape[1], -1)      # (R, T, Q)
+    table = np.where(flat[:, None] >= 0, np.arange(m, dtype=np.int64)[None, :, None, None]
+                     * cells + flat[:, None, :, :], -1)               # (R, M, T, Q)
     grid = tuple(-(-b // s) for b, s in zip(g.big, g.stride))
-    return taps, table.reshape(phases, -1, flat.shape[-1]), grid
-
-
-def _with_zero_slot(a, groups, sample_slice):
-    """(nt, G, C, S + 1): samples of an (n, G*C, *S) array, each plane with a zero after it."""
-    part = a[sample_slice]
-    nt, channels = part.shape[0], part.shape[1]
-    out = np.empty((nt, channels, math.prod(part.shape[2:]) + 1), dtype=part.dtype)
-    out[:, :, :-1] = part.reshape(nt, channels, -1)                  # (nt, G*C, S)
-    out[:, :, -1] = 0
-    return out.reshape(nt, groups, channels // groups, -1)          # (nt, G, C, S + 1)
+    return taps, np.ascontiguousarray(table.reshape(-1, flat.shape[-1])), grid
 
 
 def _tiles(n, positions, rows, itemsize):
@@ -149,10 +140,24 @@ def _tiles(n, positions, rows, itemsize):
             yield slice(sample, sample + 1), slice(start, min(positions, start + band))
 
 
-def _gather(planes, table, band):
-    """(nt, G, C*K, Lb): every tap's read of the table's band of positions."""
-    cols = np.take(planes, table[:, band], axis=3)                 # (nt, G, C, K, Lb)
-    return cols.reshape(cols.shape[0], cols.shape[1], -1, cols.shape[-1])
+def _gather(src, table, band):
+    """(P, J, Qb): src[p, table[j, q]] (0 where the table says -1) for the table's band of
+    positions, from a (P, S) array of rows; on npconv's threads for large ones."""
+    from . import _planes
+    part = table if band == slice(0, table.shape[1]) else np.ascontiguousarray(table[:, band])
+    out = np.empty((src.shape[0],) + part.shape, dtype=src.dtype)
+    rows = src.shape[0] * part.shape[0]
+    if out.size >= tuning.SPLIT_GATHER:
+        split(_planes.gather, rows, src, part, out)
+    else:
+        _planes.gather(src, part, out, (0, rows))
+    return out
+
+
+def _rows(a, samples):
+    """(nt*C, S): the samples' planes of an (n, C, *S) array as rows, a view where possible."""
+    part = a[samples]
+    return np.ascontiguousarray(part).reshape(part.shape[0] * part.shape[1], -1)
 
 
 def conv(x, w, geometry):
@@ -166,9 +171,10 @@ def conv(x, w, geometry):
     w2 = w.reshape(groups, m, -1).astype(dtype, copy=False)         # (G, M, B*K)
     y = np.empty((n, groups, m, positions), dtype=dtype)
     for samples, band in _tiles(n, positions, w2.shape[2], dtype.itemsize):
-        planes = _with_zero_slot(x, groups, samples)                # (nt, G, B, P + 1)
+        cols = _gather(_rows(x, samples), table, band)              # (nt*G*B, K, Lb)
+        cols = cols.reshape(-1, groups, w2.shape[2], cols.shape[-1])  # (nt, G, B*K, Lb)
         # (G, M, B*K) @ (nt, G, B*K, Lb) -> (nt, G, M, Lb)
-        y[samples, :, :, band] = np.matmul(w2, _gather(planes, table, band))
+        y[samples, :, :, band] = matmul(w2, cols)
     return y.reshape((n, groups * m) + tuple(g.small))
 
 
@@ -183,9 +189,10 @@ def conv_weight(x, y, geometry):
     dy = y.reshape(n, groups, m, positions)                          # (N, G, M, L)
     grad = np.zeros((groups, m, b * table.shape[0]), dtype=dtype)
     for samples, band in _tiles(n, positions, b * table.shape[0], dtype.itemsize):
-        cols = _gather(_with_zero_slot(x, groups, samples), table, band)  # (nt, G, B*K, Lb)
+        cols = _gather(_rows(x, samples), table, band)              # (nt*G*B, K, Lb)
+        cols = cols.reshape(-1, groups, b * table.shape[0], cols.shape[-1])  # (nt, G, B*K, Lb)
         # (nt, G, M, Lb) @ (nt, G, Lb, B*K) -> (nt, G, M, B*K), summed over the samples
-        grad += np.matmul(dy[samples, :, :, band], cols.swapaxes(-1, -2)).sum(axis=0)
+        grad += matmul(dy[samples, :, :, band], cols.swapaxes(-1, -2)).sum(axis=0)
     return grad.reshape((groups * m, b) + tuple(g.kernel))
 
 
@@ -193,7 +200,7 @@ def conv_weight(x, y, geometry):
 def _phase_weight_index(g: Geometry, m: int, b: int) -> np.ndarray:
     """(G, R, B, M*T) flat positions in a (G*M*B*K + 1)-long copy of the weight (the last:
     a zero, for empty tap slots) of each phase's weight over its tap slots."""
-    taps, _, _ = _transpose_tables(g, m)                             # (R, T)
+    taps = _transpose_tables(g, m)[0]                                # (R, T)
     k = math.prod(g.kernel)
     group = np.arange(g.groups, dtype=np.int64).reshape(-1, 1, 1, 1, 1) * m * b * k
     small = np.arange(m, dtype=np.int64).reshape(1, 1, 1, -1, 1) * b * k
@@ -219,18 +226,18 @@ def conv_transpose(y, w, geometry):
     n, groups = y.shape[0], g.groups
     m, b = w.shape[0] // groups, w.shape[1]
     dtype = np.result_type(y, w)
-    _, table, grid = _transpose_tables(g, m)                        # table: (R, M*T, Q)
+    taps, table, grid = _transpose_tables(g, m)                     # table: (R*M*T, Q)
     wp = _phase_weights(w.astype(dtype, copy=False), g)              # (G, R, B, M*T)
     nd = len(g.kernel)
-    phases = table.shape[0]
-    out = np.empty((n, groups, phases, b, table.shape[2]), dtype=dtype)
-    for samples, band in _tiles(n, table.shape[2], table.shape[0] * table.shape[1],
-                                dtype.itemsize):
-        planes = _with_zero_slot(y, groups, samples)                # (nt, G, M, L + 1)
-        flat = planes.reshape(planes.shape[0], groups, -1)           # (nt, G, M*(L + 1))
-        cols = np.take(flat, table[:, :, band], axis=2)              # (nt, G, R, M*T, Qb)
+    phases = taps.shape[0]
+    out = np.empty((n, groups, phases, b, table.shape[1]), dtype=dtype)
+    for samples, band in _tiles(n, table.shape[1], table.shape[0], dtype.itemsize):
+        part = y[samples]
+        src = np.ascontiguousarray(part).reshape(part.shape[0] * groups, -1)  # (nt*G, M*L)
+        cols = _gather(src, table, band)                             # (nt*G, R*M*T, Qb)
+        cols = cols.reshape(part.shape[0], groups, phases, -1, cols.shape[-1])
         # (G, R, B, M*T) @ (nt, G, R, M*T, Qb) -> (nt, G, R, B, Qb)
-        out[samples, ..., band] = np.matmul(wp, cols)
+        out[samples, ..., band] = matmul(wp, cols)
     # (n, G, s_1..s_d, B, Q_1..Q_d) -> (n, G, B, Q_1, s_1, ..., Q_d, s_d): phases interleave
     full = out.reshape((n, groups) + tuple(g.stride) + (b,) + grid)
     order = (0, 1, 2 + nd) + tuple(v for i in range(nd) for v in (3 + nd + i, 2 + i))

@@ -65,3 +65,6 @@ MEASURE_FAST_SECONDS = 2e-3
 # ... and does not try the direct loops on groups with more channel pairs than this:
 # they would take minutes where a GEMM takes milliseconds.
 MEASURE_DEPTHWISE_PAIRS = 64
+
+# The indirect algorithm's gather runs on npconv's threads from this many elements.
+SPLIT_GATHER = 1 << 16
