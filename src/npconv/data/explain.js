@@ -486,7 +486,12 @@
 
   window.npconvExplain = {
     compute: compute, plan: function (s) {
-      try { return plan(s); } catch (e) { if (e instanceof PlanError) return { error: e.message }; throw e; }
+      try {
+        return plan(s);
+      } catch (e) {
+        if (e instanceof PlanError) return { error: e.message };
+        throw e;
+      }
     },
     formulas: formulas, constructor: constructor, beyondTorch: beyondTorch, number: number,
     short: short, source: source, indices: indices, flat: flat, prod: prod, range: range,
@@ -585,24 +590,13 @@
     };
     var fields = [["kernel_size", "c-kernel"], ["stride", "c-stride"], ["padding", "c-padding"],
                   ["dilation", "c-dilation"], ["output_padding", "c-output-padding"]];
-    fields.forEach(function (f) {
-      var v = parseValue($(f[1]).value, f[0]);
-      s[f[0]] = typeof v === "string" ? v : (f[0] === "padding" ? padArg(v, n) : v);
-    });
+    fields.forEach(function (f) { s[f[0]] = parseValue($(f[1]).value, f[0]); });
     if (!Array.isArray(s.kernel_size)) s.kernel_size = broadcast(s.kernel_size, n);
     var size = parseValue($("c-size").value, "input size");
     s.input_size = broadcast(size, s.kernel_size.length);
     state.values = $("c-values").value;
     state.bias = $("c-bias").checked;
     return s;
-  }
-
-  function padArg(v, n) {
-    if (Array.isArray(v) && v.length === 2 && !Array.isArray(v[0]) && n === 1 &&
-        /[(]/.test($("c-padding").value)) {
-      return [v];                     // "(1, 2)" for a 1-d layer: one (lo, hi) pair
-    }
-    return v;
   }
 
   function withValues(s, g) {
@@ -709,15 +703,18 @@
       var box = el("div", "slice");
       if (sl[0]) box.appendChild(el("div", "slice-title", sl[0]));
       var grid = el("div", "grid");
-      grid.setAttribute("role", "grid");
+      grid.setAttribute("role", "group");
       grid.setAttribute("aria-label", title + (sl[0] ? ", " + sl[0] : ""));
       grid.style.gridTemplateColumns = "repeat(" + sl[2] + ", var(--cell))";
       sl[3].forEach(function (index, k) {
         var cell = make(index);
         cell.dataset.row = Math.floor(k / sl[2]);
         cell.dataset.col = k % sl[2];
-        cell.setAttribute("role", "gridcell");
-        cell.tabIndex = -1;
+        if (cell.dataset.role === "weight") cell.setAttribute("role", "img");
+        else {
+          cell.setAttribute("role", "button");
+          cell.tabIndex = -1;
+        }
         grid.appendChild(cell);
       });
       box.appendChild(grid);
@@ -730,7 +727,7 @@
   function cellSize(g, axes) {
     var widest = Math.max.apply(null, [axes[axes.length - 1].length, g.out[g.n - 1],
                                        g.kernel[g.n - 1]]);
-    return Math.max(22, Math.min(40, Math.floor(1180 / widest)));
+    return Math.max(24, Math.min(40, Math.floor(1180 / widest)));
   }
 
   function draw() {
@@ -738,7 +735,8 @@
     var axes = state.axes;
     var canvasShape = axes.map(function (a) { return a.length; });
     var S = X.prod(g.size), P = X.prod(g.out), K = X.prod(g.kernel);
-    document.documentElement.style.setProperty("--cell", cellSize(g, axes) + "px");
+    state.cellSize = cellSize(g, axes);
+    document.documentElement.style.setProperty("--cell", state.cellSize + "px");
     var inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups;
     // canvas planes, one per input channel
     var box = $("canvas-planes");
@@ -796,8 +794,9 @@
     for (var a = 0; a < g.weightShape[0]; a++) {
       for (var b = 0; b < g.weightShape[1]; b++) {
         var base = (a * g.weightShape[1] + b) * K;
-        var wt = g.transposed ? "w[in " + a + ", out " + (Math.floor(a / inGroup) * outGroup + b) + "]"
-                              : "w[out " + a + ", in " + (Math.floor(a / outGroup) * inGroup + b) + "]";
+        var wt = g.transposed ?
+          "w[in " + a + ", out " + (Math.floor(a / inGroup) * outGroup + b) + "]" :
+          "w[out " + a + ", in " + (Math.floor(a / outGroup) * inGroup + b) + "]";
         drawPlane(box, wt, g.kernel, (function (start) {
           return function (index) {
             var i = start + X.flat(index, g.kernel);
@@ -816,7 +815,8 @@
     box.textContent = "";
     $("output-title").textContent = "output " + r.shape.join(" x ") + " (out, *spatial)";
     for (var m = 0; m < g.outChannels; m++) {
-      var ot = "out channel " + m + (g.groups > 1 ? " (group " + Math.floor(m / outGroup) + ")" : "");
+      var ot = "out channel " + m +
+               (g.groups > 1 ? " (group " + Math.floor(m / outGroup) + ")" : "");
       drawPlane(box, ot, g.out, (function (channel) {
         return function (index) {
           var i = channel * P + X.flat(index, g.out);
@@ -858,7 +858,9 @@
 
   function equation(i) {
     var r = state.result, x = state.full.input, w = state.full.weight;
-    var terms = r.reads[i].map(function (p) { return X.number(x[p[0]]) + "*" + X.number(w[p[1]]); });
+    var terms = r.reads[i].map(function (p) {
+      return X.number(x[p[0]]) + "*" + X.number(w[p[1]]);
+    });
     var head = outputIndexLabel(i) + " = ";
     var shown = terms.length > 64 ? terms.slice(0, 64).concat(["... (" + (terms.length - 64) +
                                                               " more products)"]) : terms;
@@ -887,7 +889,7 @@
     if (state.playing !== null) {
       state.cells.output.forEach(function (c) {
         var i = Number(c.dataset.index);
-        c.classList.add(i < state.playing.index ? "done" : (i > state.playing.index ? "pending" : "done"));
+        c.classList.add(i > state.playing.index ? "pending" : "done");
       });
     }
     if (sel && sel.role === "output") {
@@ -905,12 +907,16 @@
         if (c.dataset.input !== undefined && inputs[c.dataset.input] &&
             c.classList.contains("window")) c.classList.add("read");
       });
-      state.cells.weight.forEach(function (c) { if (weights[c.dataset.index]) c.classList.add("read"); });
+      state.cells.weight.forEach(function (c) {
+        if (weights[c.dataset.index]) c.classList.add("read");
+      });
       state.cells.output[i].classList.add("current");
       text = equation(i);
     } else if (sel && sel.role === "canvas") {
       var q = sel.input;
-      state.cells.canvas.forEach(function (c) { if (c.dataset.input === q) c.classList.add("source"); });
+      state.cells.canvas.forEach(function (c) {
+        if (c.dataset.input === q) c.classList.add("source");
+      });
       if (q !== undefined) {
         var reached = state.reach[q] || [];
         reached.forEach(function (o) { state.cells.output[o].classList.add("reach"); });
@@ -926,13 +932,20 @@
                "; it reaches outputs, but adds nothing to them";
       }
     }
+    state.cells.canvas.concat(state.cells.output).forEach(function (c) {
+      c.setAttribute("aria-pressed", "false");
+    });
     if (state.pinned) {
       var pc = state.pinned.cell;
-      if (pc && pc.isConnected) pc.classList.add("pinned");
+      if (pc && pc.isConnected) {
+        pc.classList.add("pinned");
+        pc.setAttribute("aria-pressed", "true");
+      }
     }
     $("equation").textContent = text;
-    $("pin-note").textContent = state.pinned ? "pinned: " + (state.pinned.role === "output" ?
-      outputIndexLabel(state.pinned.index) : "an input cell") + " (Escape or click it again to unpin)" : "";
+    $("pin-note").textContent = !state.pinned ? "" : "pinned: " +
+      (state.pinned.role === "output" ? outputIndexLabel(state.pinned.index) : "an input cell") +
+      " (Escape or click it again to unpin)";
   }
 
   // Canvas cells under the kernel for output i: [[channel,pos key], weight index or null].
@@ -1005,7 +1018,8 @@
         cell.closest(".planes").querySelectorAll(".grid"));
       var at = grids.indexOf(grid) + (moves[key][0] + moves[key][1] > 0 ? 1 : -1);
       if (at >= 0 && at < grids.length) {
-        target = moves[key][1] > 0 || moves[key][0] > 0 ? grids[at].firstChild : grids[at].lastChild;
+        var forward = moves[key][1] > 0 || moves[key][0] > 0;
+        target = forward ? grids[at].firstChild : grids[at].lastChild;
       }
     }
     if (target) {
@@ -1035,9 +1049,10 @@
   }
 
   function play() {
-    if (state.timer) { clearInterval(state.timer); state.timer = null;
-                       $("play").textContent = "Play"; $("play").setAttribute("aria-pressed", "false");
-                       return; }
+    if (state.timer) {
+      paused();
+      return;
+    }
     var start = state.playing ? state.playing.index + 1 :
                 (state.pinned && state.pinned.role === "output" ? state.pinned.index : 0);
     state.pinned = null;
@@ -1046,13 +1061,17 @@
     $("play").setAttribute("aria-pressed", "true");
     state.timer = setInterval(function () {
       var next = state.playing.index + 1;
-      if (next >= state.cells.output.length) {
-        clearInterval(state.timer); state.timer = null; $("play").textContent = "Play";
-        $("play").setAttribute("aria-pressed", "false");
-        return;
-      }
+      if (next >= state.cells.output.length) return paused();
       stepTo(next);
     }, Number($("speed").value));
+  }
+
+  // The timer stops; the step shown stays.
+  function paused() {
+    clearInterval(state.timer);
+    state.timer = null;
+    $("play").textContent = "Play";
+    $("play").setAttribute("aria-pressed", "false");
   }
 
   // --- recompute from the controls -------------------------------------------------------------
@@ -1083,9 +1102,11 @@
     r.reads.forEach(function (list, i) {
       list.forEach(function (p) { (state.reach[p[0]] = state.reach[p[0]] || []).push(i); });
     });
-    state.showWeights = X.prod(g.kernel) * (g.inChannels / g.groups) <= 64;
     $("figure").hidden = false;
     draw();
+    // the weight a window cell meets, written in its corner where there is room for it
+    state.showWeights = X.prod(g.kernel) * (g.inChannels / g.groups) <= 64 &&
+                        state.cellSize >= 30;
     state.canvasAt = {};
     state.cells.canvas.forEach(function (c) {
       state.canvasAt[c.dataset.channel + ":" + c.dataset.pos] = c;
