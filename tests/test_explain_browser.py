@@ -432,4 +432,6 @@ def test_committed_page_is_current():
     """docs/explain-convtranspose2d.html is what to_html writes today for the seeds' layer."""
     layer = eval(SEED_LAYER, {"__builtins__": {}}, vars(nn))
     committed = (DOCS / "explain-convtranspose2d.html").read_text(encoding="utf-8")
-    assert committed == explain.to_html(layer, (3, 3))
+    assert committed == explain.to_html(layer, (3, 3)), (
+        "docs/explain-convtranspose2d.html is stale: rewrite it with npconv explain "
+        f'"{SEED_LAYER}" --input 3,3 -o docs/explain-convtranspose2d.html')

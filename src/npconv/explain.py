@@ -1,5 +1,6 @@
 """How every output cell of a convolution is computed: the steps as data, then
-drawn as text, an animated GIF, a PNG grid of all steps, or an SVG.
+drawn as text, an animated GIF, a PNG grid of all steps, or an SVG; `to_html` writes
+the interactive page instead (explain_html, whose engine runs in the browser).
 
 The picture is the one of the convolution-arithmetic animations (Dumoulin &
 Visin, 2016): a kernel slides, at stride 1 or `stride`, over a *canvas*, and
@@ -16,7 +17,9 @@ flipped kernel (a negative border crops the spread-out input). The example
 values are deterministic: the input holds 1..n and the weight 1..K in row-major
 order, with one channel in and out and no bias, so every sum can be checked by
 hand. `build` runs the real npconv layer on them and checks that every step's
-sum equals the layer's output.
+sum equals the layer's output. Before it builds anything it checks the request
+against the budgets below from the sizes alone, so a request too large is refused
+at once with the sizes it would need.
 
 A 1-d layer is drawn as one row. A 3-d layer explains one depth slice of its
 output (the middle one unless `depth` is given): each frame shows, side by
@@ -249,7 +252,7 @@ def _shape_text(shape):
     return " x ".join(str(s) for s in shape)
 
 
-def check_kernel(kernel):
+def check_kernel(kernel) -> None:
     """Refuse a kernel of more cells than explain draws, before any layer is built."""
     cells = math.prod(kernel)
     if cells > MAX_CELLS:
@@ -257,7 +260,7 @@ def check_kernel(kernel):
                          f"explain's budget of {MAX_CELLS:,} cells drawn; use a smaller kernel")
 
 
-def axes_of(layer, size):
+def axes_of(layer, size) -> tuple:
     """The Axis of every spatial dim, validated with npconv's (torch's) errors: shape
     arithmetic only, so it is instant for any size."""
     if not hasattr(layer, "transposed"):
@@ -288,7 +291,7 @@ def axes_of(layer, size):
                  in zip(size, layer.kernel_size, layer.stride, layer.dilation, pairs, op))
 
 
-def check_budget(axes, max_steps=MAX_STEPS):
+def check_budget(axes, max_steps: int = MAX_STEPS) -> None:
     """Refuse, with the sizes it would need, an explanation of more than `max_steps` steps
     or more than MAX_CELLS cells drawn (each step shows its canvas whole)."""
     out = tuple(a.out for a in axes)
@@ -841,7 +844,7 @@ def write_gif(e, path, duration=900):
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
 
 
-def png_pages(e, lay=None):
+def png_pages(e, lay=None) -> tuple:
     """(steps per page, pages) of the PNG grid: whole rows of tiles, each page within
     MAX_PNG_PIXELS; a ValueError with the sizes when not even one row fits."""
     lay = lay or layout(e)
@@ -857,7 +860,7 @@ def png_pages(e, lay=None):
     return per_page * columns, math.ceil(rows / per_page)
 
 
-def write_png(e, path, page=None):
+def write_png(e, path, page: int | None = None) -> range:
     """The steps on one static PNG, tiled in rows of `grid_columns`.
 
     A grid larger than MAX_PNG_PIXELS is refused with its size, unless `page` (1-based)
@@ -947,7 +950,7 @@ def render_svg(e):
 FORMATS = ("gif", "png", "svg", "html")
 
 
-def file_format(path):
+def file_format(path) -> str:
     """'gif', 'png', 'svg' or 'html' from a file name, or a ValueError."""
     suffix = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else ""
     if suffix == "htm":
@@ -958,7 +961,7 @@ def file_format(path):
     return suffix
 
 
-def write(e, path, page=None):
+def write(e, path, page: int | None = None) -> None:
     """Write `e` to `path` as .gif (animation), .png (grid of steps) or .svg (grid of steps);
     `page` picks one page of a PNG grid too large for one file."""
     suffix = file_format(path)

@@ -15,6 +15,7 @@ only decides, from the shapes alone, whether a layer fits the page, and writes t
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from importlib import resources
@@ -88,8 +89,10 @@ def settings_of(layer, size) -> dict:
     n = len(layer.kernel_size)
     padding = layer.padding if isinstance(layer.padding, str) else [
         list(pair) for pair in args.padding_pairs(layer.padding, n)]
+    # a Lazy layer learns in_channels from its first input: show the fewest its groups allow
+    in_channels = int(layer.in_channels) or int(layer.groups)
     return dict(op="conv_transpose" if layer.transposed else "conv",
-                in_channels=int(layer.in_channels), out_channels=int(layer.out_channels),
+                in_channels=in_channels, out_channels=int(layer.out_channels),
                 groups=int(layer.groups), kernel_size=list(layer.kernel_size),
                 stride=list(layer.stride), padding=padding, dilation=list(layer.dilation),
                 output_padding=list(layer.output_padding), padding_mode=layer.padding_mode,
@@ -111,21 +114,22 @@ def _pairs(settings):
 
 
 def sizes(settings) -> dict:
-    """Grid sizes the page would draw, from shape arithmetic alone (nothing is built)."""
+    """Grid sizes the page would draw, from shape arithmetic alone (nothing is built).
+
+    The canvas is explain's (Axis.canvas), except that a transposed conv in a padding mode
+    other than 'zeros' shows its full output's canvas, whose border then folds back.
+    """
+    from .explain import Axis
+    transposed = settings["op"] == "conv_transpose"
+    folded = transposed and settings["padding_mode"] != "zeros"
+    output_padding = settings["output_padding"] if transposed else (0,) * len(settings["stride"])
+    axes = [Axis(s, k, st, d, lo, hi, op, transposed)
+            for s, k, st, d, (lo, hi), op
+            in zip(settings["input_size"], settings["kernel_size"], settings["stride"],
+                   settings["dilation"], _pairs(settings), output_padding)]
     size, kernel = tuple(settings["input_size"]), tuple(settings["kernel_size"])
-    stride, dilation = tuple(settings["stride"]), tuple(settings["dilation"])
-    pairs = _pairs(settings)
-    extent = shapes.effective_kernel(kernel, dilation)
-    if settings["op"] == "conv":
-        out = shapes.conv_output_size(size, kernel, stride, pairs, dilation)
-        canvas = tuple(s + lo + hi for s, (lo, hi) in zip(size, pairs))
-    else:
-        out = shapes.conv_transpose_output_size(size, kernel, stride, pairs, dilation,
-                                                tuple(settings["output_padding"]))
-        folded = settings["padding_mode"] != "zeros"
-        canvas = tuple((s - 1) * st + 1 + 2 * (e - 1) + op - (0 if folded else lo + hi)
-                       for s, st, e, op, (lo, hi)
-                       in zip(size, stride, extent, settings["output_padding"], pairs))
+    out = tuple(a.out for a in axes)
+    canvas = tuple((dataclasses.replace(a, lo=0, hi=0) if folded else a).canvas for a in axes)
     cin, cout, groups = settings["in_channels"], settings["out_channels"], settings["groups"]
     weights = cin * (cout // max(groups, 1)) * math.prod(kernel)
     cells = cin * math.prod(canvas) + cout * math.prod(out) + weights

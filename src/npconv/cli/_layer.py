@@ -102,7 +102,7 @@ def _weight_count(cls, bound):
         return None
 
 
-def bind_layer(text):
+def bind_layer(text: str) -> tuple:
     """(class, bound arguments) of a layer string, defaults applied for conv classes; nothing
     is built yet, so a caller can check sizes first."""
     name, positional, keywords = parse_call(text)
@@ -118,7 +118,7 @@ def bind_layer(text):
     return cls, bound
 
 
-def kernel_of(cls, bound):
+def kernel_of(cls, bound) -> tuple | None:
     """The kernel size as a tuple from bound arguments, or None when it is not plain ints."""
     kernel = bound.arguments.get("kernel_size")
     if isinstance(kernel, int) and not isinstance(kernel, bool) and getattr(cls, "_dims", None):

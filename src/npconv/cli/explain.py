@@ -69,7 +69,7 @@ def register(subparsers):
     parser.set_defaults(func=run)
 
 
-def check_output_path(path):
+def check_output_path(path: str) -> str:
     """Refuse a file name whose format is unknown or whose folder does not exist, before
     any work is done."""
     kind = explain.file_format(path)
