@@ -513,7 +513,7 @@
   var $ = function (id) { return document.getElementById(id); };
   var state = { settings: null, g: null, result: null, reach: null, pinned: null,
                 preview: null, playing: null, timer: null, values: "count", bias: false,
-                depthwise: false };
+                lit: [] };
 
   // --- one spatial dim of the canvas: its cells and where windows start --------------------
   function axisOf(g, d) {
@@ -852,8 +852,7 @@
   // --- what a selection lights up ------------------------------------------------------------
   function outputIndexLabel(i) {
     var g = state.g, P = X.prod(g.out);
-    var index = X.indices(g.out)[i % P];
-    return "out" + label(index, g.outChannels, Math.floor(i / P));
+    return "out" + label(state.outIndex[i % P], g.outChannels, Math.floor(i / P));
   }
 
   function equation(i) {
@@ -876,69 +875,66 @@
   function selection() { return state.playing !== null ? state.playing :
                                 (state.preview || state.pinned); }
 
+  // Light the cells of the selection; only the cells lit last time are cleared, so a hover
+  // costs the size of the selection, not of the page.
   function highlight() {
-    var all = state.cells.canvas.concat(state.cells.output, state.cells.weight);
-    all.forEach(function (c) {
+    state.lit.forEach(function (c) {
       c.classList.remove("read", "window", "current", "reach", "source", "pending", "done",
                          "pinned");
       c.removeAttribute("data-weight");
+      c.setAttribute("aria-pressed", "false");
     });
+    state.lit = [];
+    var lit = function (cell, cls) { cell.classList.add(cls); state.lit.push(cell); };
     var sel = selection();
     var text = "Hover, tap or focus (Tab, arrow keys) an output cell to see its sum; an input " +
                "cell to see every output it reaches. Click or Enter pins a cell; Escape unpins.";
     if (state.playing !== null) {
-      state.cells.output.forEach(function (c) {
-        var i = Number(c.dataset.index);
-        c.classList.add(i > state.playing.index ? "pending" : "done");
+      state.cells.output.forEach(function (c, i) {
+        lit(c, i > state.playing.index ? "pending" : "done");
       });
     }
     if (sel && sel.role === "output") {
       var i = sel.index, reads = state.result.reads[i];
-      var inputs = {}, weights = {};
-      reads.forEach(function (p) { inputs[p[0]] = true; weights[p[1]] = true; });
+      var inputs = {};
+      reads.forEach(function (p) {
+        inputs[p[0]] = true;
+        lit(state.cells.weight[p[1]], "read");
+      });
       windowCells(i).forEach(function (key) {
         var cell = state.canvasAt[key[0]];
-        if (cell) {
-          cell.classList.add("window");
-          if (key[1] !== null && state.showWeights) cell.dataset.weight = key[1];
+        if (!cell) return;
+        lit(cell, "window");
+        if (key[1] !== null && state.showWeights) cell.dataset.weight = key[1];
+        if (cell.dataset.input !== undefined && inputs[cell.dataset.input]) {
+          cell.classList.add("read");
         }
       });
-      state.cells.canvas.forEach(function (c) {
-        if (c.dataset.input !== undefined && inputs[c.dataset.input] &&
-            c.classList.contains("window")) c.classList.add("read");
-      });
-      state.cells.weight.forEach(function (c) {
-        if (weights[c.dataset.index]) c.classList.add("read");
-      });
-      state.cells.output[i].classList.add("current");
+      lit(state.cells.output[i], "current");
       text = equation(i);
     } else if (sel && sel.role === "canvas") {
       var q = sel.input;
-      state.cells.canvas.forEach(function (c) {
-        if (c.dataset.input === q) c.classList.add("source");
-      });
       if (q !== undefined) {
+        state.copies[q].forEach(function (c) { lit(c, "source"); });
         var reached = state.reach[q] || [];
-        reached.forEach(function (o) { state.cells.output[o].classList.add("reach"); });
+        reached.forEach(function (o) { lit(state.cells.output[o], "reach"); });
         var g = state.g, S = X.prod(g.size);
-        var idx = X.indices(g.size)[Number(q) % S];
+        var idx = state.inIndex[Number(q) % S];
         text = "in" + label(idx, g.inChannels, Math.floor(Number(q) / S)) + " = " +
                X.number(state.full.input[Number(q)]) + " reaches " + reached.length +
                " output cell" + (reached.length === 1 ? "" : "s") +
                (reached.length ? ": " + reached.slice(0, 24).map(outputIndexLabel).join(", ") +
                 (reached.length > 24 ? ", ..." : "") : "");
       } else {
+        lit(sel.cell, "source");
         text = "a zero: " + (sel.cell.getAttribute("aria-label") || "") +
                "; it reaches outputs, but adds nothing to them";
       }
     }
-    state.cells.canvas.concat(state.cells.output).forEach(function (c) {
-      c.setAttribute("aria-pressed", "false");
-    });
     if (state.pinned) {
       var pc = state.pinned.cell;
       if (pc && pc.isConnected) {
-        pc.classList.add("pinned");
+        lit(pc, "pinned");
         pc.setAttribute("aria-pressed", "true");
       }
     }
@@ -951,7 +947,7 @@
   // Canvas cells under the kernel for output i: [[channel,pos key], weight index or null].
   function windowCells(i) {
     var g = state.g, P = X.prod(g.out), K = X.prod(g.kernel);
-    var m = Math.floor(i / P), o = X.indices(g.out)[i % P];
+    var m = Math.floor(i / P), o = state.outIndex[i % P];
     var inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups;
     var group = Math.floor(m / outGroup);
     var starts = [[]];
@@ -962,7 +958,7 @@
       });
       starts = next;
     });
-    var offsets = X.indices(g.kernel), out = [];
+    var offsets = state.offsets, out = [];
     for (var b = 0; b < inGroup; b++) {
       var c = group * inGroup + b;
       starts.forEach(function (start) {
@@ -1098,6 +1094,10 @@
     var r = X.compute(state.full);
     if (r.error) return refuse(r.error, "impossible");
     state.result = r;
+    state.outIndex = X.indices(g.out);
+    state.inIndex = X.indices(g.size);
+    state.offsets = X.indices(g.kernel);
+    state.lit = [];
     state.reach = {};
     r.reads.forEach(function (list, i) {
       list.forEach(function (p) { (state.reach[p[0]] = state.reach[p[0]] || []).push(i); });
@@ -1108,8 +1108,12 @@
     state.showWeights = X.prod(g.kernel) * (g.inChannels / g.groups) <= 64 &&
                         state.cellSize >= 30;
     state.canvasAt = {};
+    state.copies = {};        // input index -> the canvas cells showing it (padding copies too)
     state.cells.canvas.forEach(function (c) {
       state.canvasAt[c.dataset.channel + ":" + c.dataset.pos] = c;
+      if (c.dataset.input !== undefined) {
+        (state.copies[c.dataset.input] = state.copies[c.dataset.input] || []).push(c);
+      }
     });
     check();
     return r;
