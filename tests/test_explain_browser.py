@@ -16,6 +16,7 @@ import math
 import os
 import pathlib
 import shutil
+import sys
 import time
 
 import numpy as np
@@ -45,13 +46,29 @@ def _missing():
     return None
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def require_browser():
+    """Skip when the browser or Selenium is missing; in CI (env CI set) fail instead."""
     missing = _missing()
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"the browser test must run in CI, but {missing}")
         pytest.skip(missing)
+
+
+def test_a_missing_browser_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="must run in CI.*chromium is missing"):
+        require_browser()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="chromium is missing"):
+        require_browser()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()
