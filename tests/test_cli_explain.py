@@ -329,6 +329,8 @@ REFUSALS = [
      "3,000 steps, each over a 3000 canvas, 9,000,000 cells in all"),
     (["Conv2d(1, 1, 3)", "--input", "14", "-o", "steps.png"],
      "a PNG of all 144 steps would be 12936 x 10668 pixels (138.0 megapixels)"),
+    (["Conv1d(1, 1, 1)", "--input", "144", "-o", "steps.gif"],
+     "a GIF of 144 frames of 9280 x 274 pixels would have 366,151,680 pixels in all"),
     (["Conv2d(1, 1, 3)", "--input", "40", "-o", "page.html"],
      "the input is 40 x 40 (1,600 cells per channel)"),
     (["Conv1d(1, 1, 3)", "--input", "5", "-o", "no-such-folder/steps.svg"],

@@ -784,7 +784,7 @@ def _palette(Image):
     return palette
 
 
-_cache = {}
+_cache: dict = {}
 
 
 def render_image(e, index, lay=None):
