@@ -420,6 +420,8 @@ def test_seed_page_by_mouse_and_keyboard(browser, seed_page, tmp_path):
     stride.clear()
     stride.send_keys("1")
     assert browser.find_element("id", "formulas").text.splitlines()[0].endswith("= 3")
+    assert browser.find_element("id", "title").text == \
+        "ConvTranspose2d(1, 1, 3, padding=1, bias=False)"
     op = browser.find_element("id", "c-output-padding")
     op.clear()
     op.send_keys("1")

@@ -1086,6 +1086,8 @@
     var problems = refusal(g, state.axes);
     var call = X.constructor(g, state.bias);
     var beyond = X.beyondTorch(g);
+    $("title").textContent = call;
+    document.title = call + " - npconv explain";
     $("call-npconv").textContent = "npconv.nn." + call;
     $("call-torch").textContent = beyond ? "# " + beyond : "torch.nn." + call;
     $("formulas").textContent = X.formulas(g).join("\n");
