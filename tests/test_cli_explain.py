@@ -11,6 +11,7 @@ import math
 import re
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -132,7 +133,7 @@ def test_text_marks_the_cells_under_the_kernel(capsys):
 
 
 def build(layer, size, **options):
-    return explain.build(eval(layer, {"__builtins__": {}}, vars(nn)), size, **options)
+    return explain.build(build_layer(layer), size, **options)
 
 
 def dominant(image, box):
@@ -269,7 +270,7 @@ def test_without_pillow_images_fail_clearly_and_text_works(capsys, monkeypatch, 
     (["Unfold(2)", "--input", "4,4"], "explain draws Conv and ConvTranspose layers"),
     (["Conv2d(1, 1, 3)", "--input", "30"], "more than the limit of 144"),
     (["Conv2d(1, 1, 3)", "--input", "2,2"], "Kernel size can't be greater than actual input"),
-    (["Conv2d(1, 1, 3)", "--input", "4,4", "-o", "x.jpg"], "use a .gif, .png or .svg"),
+    (["Conv2d(1, 1, 3)", "--input", "4,4", "-o", "x.jpg"], "use a .gif, .png, .svg or .html"),
     (["ConvNd(1, 1, (2, 2, 2, 2))", "--input", "3"], "1-, 2- and 3-d layers"),
     (["ConvTranspose1d(1, 1, 3, padding_mode='reflect')", "--input", "4"], "padding_mode='zeros'"),
     (["Conv2d(1, 1, 3)", "--input", "4,4,4,4,4"], "--input needs 1 or 2 spatial sizes"),
@@ -294,3 +295,132 @@ def test_console_script(tmp_path):
     result = subprocess.run([sys.executable, "-m", "npconv.cli", "explain", SEED],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--input" in result.stderr
+
+
+# --- budgets: every request too large is refused from its sizes alone, at once ----------------
+
+def run_process(*argv, cwd=None):
+    """The npconv command in a fresh process: (exit code, stderr, seconds)."""
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "npconv.cli", "explain", *argv],
+                            capture_output=True, text=True, timeout=10, cwd=cwd, check=False)
+    return result.returncode, result.stderr, time.perf_counter() - start
+
+
+REFUSALS = [
+    (["Conv1d(1, 1, 3)", "--input", "100000000"], "99,999,998 cells to explain"),
+    (["Conv1d(1, 1, 3)", "--input", "1000000000000"], "999,999,999,998 cells to explain"),
+    (["Conv1d(1, 1, 3)", "--input", "100000000", "--max-steps", "1e9"],
+     "99,999,998 steps, each over a 100000000 canvas"),
+    (["Conv1d(1, 1, 3, dilation=100000000)", "--input", "5"],
+     "Kernel size: (200000001). Kernel size can't be greater than actual input size"),
+    (["ConvTranspose1d(1, 1, 3, dilation=100000000)", "--input", "5"],
+     "200,000,005 cells to explain"),
+    (["Conv1d(1, 1, 3, padding=100000000)", "--input", "5"], "200,000,003 cells to explain"),
+    (["Conv2d(1, 1, 7000)", "--input", "7000"], "the kernel 7000 x 7000 has 49,000,000 cells"),
+    (["ConvTranspose1d(1, 1, 1, stride=1000000000)", "--input", "2"],
+     "1,000,000,001 cells to explain"),
+    (["Conv2d(1, 1, 3)", "--input", "56", "--max-steps", "1e9"],
+     "2,916 steps, each over a 56 x 56 canvas, 9,144,576 cells in all"),
+    (["Conv2d(1, 1, 3)", "--input", "56", "--max-steps", "100000"],
+     "9,144,576 cells in all, more than its budget of 250,000"),
+    (["Conv1d(1, 1, 1)", "--input", "3000", "-o", "steps.png"], "3,000 cells to explain"),
+    (["Conv1d(1, 1, 1)", "--input", "3000", "--max-steps", "3000", "-o", "steps.png"],
+     "3,000 steps, each over a 3000 canvas, 9,000,000 cells in all"),
+    (["Conv2d(1, 1, 3)", "--input", "14", "-o", "steps.png"],
+     "a PNG of all 144 steps would be 12936 x 10668 pixels (138.0 megapixels)"),
+    (["Conv1d(1, 1, 1)", "--input", "144", "-o", "steps.gif"],
+     "a GIF of 144 frames of 9280 x 274 pixels would have 366,151,680 pixels in all"),
+    (["Conv2d(1, 1, 3)", "--input", "40", "-o", "page.html"],
+     "the input is 40 x 40 (1,600 cells per channel)"),
+    (["Conv1d(1, 1, 3)", "--input", "5", "-o", "no-such-folder/steps.svg"],
+     "no-such-folder does not exist"),
+]
+
+
+@pytest.mark.parametrize("argv,message", REFUSALS, ids=[" ".join(a) for a, _ in REFUSALS])
+def test_refusals_are_immediate(capsys, tmp_path, monkeypatch, argv, message):
+    """In the process: refused in well under a second with the sizes it would need; as a
+    command: exit 1 with that one line, no traceback, within the subprocess timeout."""
+    pytest.importorskip("PIL")
+    monkeypatch.chdir(tmp_path)
+    start = time.perf_counter()
+    code, out, err = run_cli(capsys, "explain", *argv)
+    assert time.perf_counter() - start < 1.0
+    assert code == 1 and out == "" and message in err, err
+    code, err, _ = run_process(*argv, cwd=tmp_path)
+    assert code == 1 and message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())      # nothing written
+
+
+def test_build_refuses_before_making_arrays():
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="999,999,999,998 cells"):
+        build("Conv1d(1, 1, 3)", (10**12,))
+    with pytest.raises(ValueError, match="9,000,000 cells in all"):
+        build("Conv1d(1, 1, 1)", (3000,), max_steps=10**9)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_png_pages_stay_within_the_pixel_budget(tmp_path, capsys):
+    pytest.importorskip("PIL")
+    from PIL import Image
+    layer, size = "Conv2d(1, 1, 3)", (14, 14)
+    e = build(layer, size)
+    lay = explain.layout(e)
+    per_page, pages = explain.png_pages(e, lay)
+    assert pages > 1 and per_page % explain.grid_columns(e) == 0
+    code, out, err = run_cli(capsys, "explain", layer, "--input", "14", "-o",
+                             str(tmp_path / "x.png"), "--page", str(pages + 1))
+    assert code == 1 and f"page must be in 1..{pages}" in err
+    code, out, _ = run_cli(capsys, "explain", layer, "--input", "14", "-o",
+                           str(tmp_path / "last.png"), "--page", str(pages))
+    assert code == 0 and f"(page {pages} of {pages})" in out
+    first = (pages - 1) * per_page
+    with Image.open(tmp_path / "last.png") as png:
+        sheet = png.convert("RGB")
+    columns = explain.grid_columns(e)
+    rows = math.ceil((len(e.steps) - first) / columns)
+    assert sheet.size == (columns * lay.width, rows * lay.height)
+    assert sheet.size[0] * sheet.size[1] <= explain.MAX_PNG_PIXELS
+    for index in range(first, len(e.steps)):
+        origin = explain.tile_origin(e, index - first, lay)
+        check_frame(sheet, e, index, layer, lay, origin)
+    code, _, err = run_cli(capsys, "explain", layer, "--input", "14", "--page", "1")
+    assert code == 1 and "--page applies to PNG grids only" in err
+
+
+def test_html_page_is_self_contained(tmp_path, capsys):
+    path = tmp_path / "seed.html"
+    code, out, err = run_cli(capsys, "explain", SEED, "--input", "3,3", "-o", str(path))
+    assert code == 0, err
+    html = path.read_text(encoding="utf-8")
+    assert html == explain.to_html(build_layer(SEED), (3, 3))
+    assert html.startswith("<!DOCTYPE html>") and "window.npconvExplain" in html
+    for outside in ("http://", "https://", "<link", "src=", "@import", "url("):
+        assert outside not in html, outside
+    # the page carries npconv's (and torch's) output for its layer, which it checks against
+    config = re.search(r'<script id="npconv-config" type="application/json">(.*?)</script>',
+                       html, re.S).group(1)
+    import json
+    expected = json.loads(config)["expected"]
+    np.testing.assert_array_equal(expected, torch_output(SEED, (3, 3)).ravel())
+
+
+@pytest.mark.parametrize("layer,size,message", [
+    ("ConvNd(1, 1, (2, 2, 2, 2))", (3, 3, 3, 3), "1-, 2- and 3-d layers"),
+    ("Conv2d(16, 33, 3)", (5, 5), "it has 16 channels in and 33 out"),
+    ("Conv2d(1, 1, 3)", (3, 33), "the input is 3 x 33"),
+    ("ConvTranspose2d(1, 1, 3, stride=8)", (20, 20), "its canvas is 157 x 157"),
+    ("Conv2d(1, 1, 5)", (3, 3), "Kernel size can't be greater than actual input size"),
+    ("ConvTranspose1d(1, 1, 3, stride=2, output_padding=2)", (3,),
+     "output padding must be smaller than either stride or dilation"),
+])
+def test_to_html_refuses_what_it_cannot_draw(layer, size, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        explain.to_html(build_layer(layer), size)
+
+
+def build_layer(text):
+    return eval(text, {"__builtins__": {}}, vars(nn))

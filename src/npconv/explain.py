@@ -1,5 +1,6 @@
 """How every output cell of a convolution is computed: the steps as data, then
-drawn as text, an animated GIF, a PNG grid of all steps, or an SVG.
+drawn as text, an animated GIF, a PNG grid of all steps, or an SVG; `to_html` writes
+the interactive page instead (explain_html, whose engine runs in the browser).
 
 The picture is the one of the convolution-arithmetic animations (Dumoulin &
 Visin, 2016): a kernel slides, at stride 1 or `stride`, over a *canvas*, and
@@ -16,7 +17,9 @@ flipped kernel (a negative border crops the spread-out input). The example
 values are deterministic: the input holds 1..n and the weight 1..K in row-major
 order, with one channel in and out and no bias, so every sum can be checked by
 hand. `build` runs the real npconv layer on them and checks that every step's
-sum equals the layer's output.
+sum equals the layer's output. Before it builds anything it checks the request
+against the budgets below from the sizes alone, so a request too large is refused
+at once with the sizes it would need.
 
 A 1-d layer is drawn as one row. A 3-d layer explains one depth slice of its
 output (the middle one unless `depth` is given): each frame shows, side by
@@ -41,9 +44,17 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from . import _arguments as args
-from . import shapes
+from . import shapes, windows
 
 MAX_STEPS = 144
+# Budgets, checked from the shapes alone before any array is made (see `check_budget`):
+# cells drawn in all (each step shows the whole canvas, or for 3-d one slice per kernel
+# depth slice), and the pixels of a PNG grid (half Pillow's default MAX_IMAGE_PIXELS,
+# 89,478,485, above which Pillow warns that an image may be a decompression bomb) and of all
+# GIF frames together (each frame is painted and held in memory).
+MAX_CELLS = 250_000
+MAX_PNG_PIXELS = 89_478_485 // 2
+MAX_GIF_PIXELS = 4 * MAX_PNG_PIXELS
 
 # --- the steps as data ------------------------------------------------------------------
 
@@ -237,12 +248,21 @@ def _example_layer(layer):
     return example
 
 
-def build(layer, size, depth=None, max_steps=MAX_STEPS):
-    """Run `layer`'s geometry on the example values and record every output cell's sum.
+def _shape_text(shape):
+    return " x ".join(str(s) for s in shape)
 
-    `layer` is an npconv.nn conv or transposed conv (1-3 spatial dims; channels,
-    groups and bias are ignored); `size` its input's spatial size.
-    """
+
+def check_kernel(kernel) -> None:
+    """Refuse a kernel of more cells than explain draws, before any layer is built."""
+    cells = math.prod(kernel)
+    if cells > MAX_CELLS:
+        raise ValueError(f"the kernel {_shape_text(kernel)} has {cells:,} cells, more than "
+                         f"explain's budget of {MAX_CELLS:,} cells drawn; use a smaller kernel")
+
+
+def axes_of(layer, size) -> tuple:
+    """The Axis of every spatial dim, validated with npconv's (torch's) errors: shape
+    arithmetic only, so it is instant for any size."""
     if not hasattr(layer, "transposed"):
         raise ValueError(f"explain draws Conv and ConvTranspose layers, not "
                          f"{type(layer).__name__}")
@@ -255,15 +275,52 @@ def build(layer, size, depth=None, max_steps=MAX_STEPS):
                          f"{list(size)} has {len(size)}")
     if layer.transposed and layer.padding_mode != "zeros":
         raise ValueError(f"explain draws transposed convs with padding_mode='zeros' only, "
-                         f"but got padding_mode={layer.padding_mode!r}")
+                         f"but got padding_mode={layer.padding_mode!r} (the HTML page, "
+                         f"-o FILE.html, draws every padding_mode)")
+    pairs = layer_padding(layer, size)
+    if layer.transposed:
+        shapes.check_conv_transpose_size(size, layer.kernel_size, layer.stride, pairs,
+                                         layer.dilation, layer.output_padding)
+    else:
+        if layer.padding_mode != "zeros":      # as the example layer's run checks it
+            windows.check_mode_padding(size, pairs, layer.padding_mode, (1, 1) + size)
+        shapes.check_conv_size(size, layer.kernel_size, pairs, layer.dilation)
+    op = layer.output_padding if layer.transposed else (0,) * n
+    return tuple(Axis(s, k, st, d, lo, hi, o, layer.transposed, layer.padding_mode)
+                 for s, k, st, d, (lo, hi), o
+                 in zip(size, layer.kernel_size, layer.stride, layer.dilation, pairs, op))
+
+
+def check_budget(axes, max_steps: int = MAX_STEPS) -> None:
+    """Refuse, with the sizes it would need, an explanation of more than `max_steps` steps
+    or more than MAX_CELLS cells drawn (each step shows its canvas whole)."""
+    out = tuple(a.out for a in axes)
+    steps = math.prod(out[1:]) if len(axes) == 3 else math.prod(out)
+    if steps > max_steps:
+        raise ValueError(f"the output has {steps:,} cells to explain, more than the limit "
+                         f"of {max_steps:,} (max_steps, --max-steps); use a smaller input")
+    canvas = tuple(a.canvas for a in axes)
+    drawn = axes[0].kernel * math.prod(canvas) if len(axes) == 3 else math.prod(canvas)
+    if max(math.prod(canvas), steps * drawn) > MAX_CELLS:
+        raise ValueError(f"explain would draw {steps:,} steps, each over a "
+                         f"{_shape_text(canvas)} canvas, {steps * drawn:,} cells in all, more "
+                         f"than its budget of {MAX_CELLS:,}; use a smaller input")
+
+
+def build(layer, size, depth=None, max_steps=MAX_STEPS):
+    """Run `layer`'s geometry on the example values and record every output cell's sum.
+
+    `layer` is an npconv.nn conv or transposed conv (1-3 spatial dims; channels,
+    groups and bias are ignored); `size` its input's spatial size. Sizes are checked
+    against the budgets first, so a request too large is refused at once.
+    """
+    axes = axes_of(layer, size)
+    check_kernel(layer.kernel_size)
+    check_budget(axes, max_steps)
+    n, size = len(axes), tuple(int(s) for s in size)
     example = _example_layer(layer)
     x = np.arange(1, math.prod(size) + 1, dtype=np.float64).reshape(size)
     y = example(x[None, None])[0, 0]                        # the library's answer
-    pairs = layer_padding(layer, size)
-    op = layer.output_padding if layer.transposed else (0,) * n
-    axes = tuple(Axis(s, k, st, d, lo, hi, o, layer.transposed, layer.padding_mode)
-                 for s, k, st, d, (lo, hi), o
-                 in zip(size, layer.kernel_size, layer.stride, layer.dilation, pairs, op))
     if tuple(a.out for a in axes) != y.shape:
         raise RuntimeError(f"explain's canvas gives {tuple(a.out for a in axes)} but npconv "
                            f"gives {y.shape}; please report this")
@@ -278,9 +335,6 @@ def build(layer, size, depth=None, max_steps=MAX_STEPS):
     else:
         depth = None
         outputs = list(np.ndindex(y.shape))
-    if len(outputs) > max_steps:
-        raise ValueError(f"the output has {len(outputs)} cells to explain, more than the limit "
-                         f"of {max_steps} (max_steps, --max-steps); use a smaller input")
     steps = []
     for o in outputs:
         cells = tuple((tuple(a.reads(oi)[ji] for a, oi, ji in zip(axes, o, j)), j)
@@ -730,7 +784,7 @@ def _palette(Image):
     return palette
 
 
-_cache = {}
+_cache: dict = {}
 
 
 def render_image(e, index, lay=None):
@@ -780,21 +834,62 @@ def tile_origin(e, index, lay=None):
 def write_gif(e, path, duration=900):
     """An animated GIF, one frame per output cell, looping (the last frame lingers)."""
     lay = layout(e)
+    pixels = len(e.steps) * lay.width * lay.height
+    if pixels > MAX_GIF_PIXELS:
+        raise ValueError(f"a GIF of {len(e.steps)} frames of {lay.width} x {lay.height} pixels "
+                         f"would have {pixels:,} pixels in all, more than the budget of "
+                         f"{MAX_GIF_PIXELS:,}; use a smaller input")
     frames = [render_image(e, i, lay) for i in range(len(e.steps))]
     durations = [duration] * (len(frames) - 1) + [duration * 3]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
 
 
-def write_png(e, path):
-    """Every step on one static PNG, tiled in rows of `grid_columns`."""
-    Image, _, _ = _pillow()
-    lay = layout(e)
+def png_pages(e, lay=None) -> tuple:
+    """(steps per page, pages) of the PNG grid: whole rows of tiles, each page within
+    MAX_PNG_PIXELS; a ValueError with the sizes when not even one row fits."""
+    lay = lay or layout(e)
     columns = grid_columns(e)
     rows = math.ceil(len(e.steps) / columns)
+    width = columns * lay.width
+    per_page = MAX_PNG_PIXELS // (width * lay.height)
+    if per_page < 1:
+        raise ValueError(f"one row of the PNG grid is {width} x {lay.height} pixels, more than "
+                         f"the budget of {MAX_PNG_PIXELS:,} pixels; use a smaller input, an "
+                         f"SVG or an HTML page")
+    per_page = min(per_page, rows)
+    return per_page * columns, math.ceil(rows / per_page)
+
+
+def write_png(e, path, page: int | None = None) -> range:
+    """The steps on one static PNG, tiled in rows of `grid_columns`.
+
+    A grid larger than MAX_PNG_PIXELS is refused with its size, unless `page` (1-based)
+    picks one page of whole rows that fits (see `png_pages`).
+    """
+    lay = layout(e)
+    columns = grid_columns(e)
+    per_page, pages = png_pages(e, lay)
+    if page is None and pages > 1:
+        rows = math.ceil(len(e.steps) / columns)
+        width, height = columns * lay.width, rows * lay.height
+        raise ValueError(f"a PNG of all {len(e.steps)} steps would be {width} x {height} "
+                         f"pixels ({width * height / 1e6:.1f} megapixels), more than the budget "
+                         f"of {MAX_PNG_PIXELS / 1e6:.1f}; draw it in {pages} pages of up to "
+                         f"{per_page} steps with --page 1 to --page {pages} (page=...), or "
+                         f"write an SVG, GIF or HTML page")
+    page = 1 if page is None else int(page)
+    if not 1 <= page <= pages:
+        raise ValueError(f"page must be in 1..{pages}, but got page={page}")
+    Image, _, _ = _pillow()
+    first = (page - 1) * per_page
+    shown = range(first, min(first + per_page, len(e.steps)))
+    rows = math.ceil(len(shown) / columns)
     sheet = Image.new("RGB", (columns * lay.width, rows * lay.height), COLORS["background"])
-    for i in range(len(e.steps)):
-        sheet.paste(render_image(e, i, lay).convert("RGB"), tile_origin(e, i, lay))
+    for i in shown:
+        x, y = tile_origin(e, i - first, lay)
+        sheet.paste(render_image(e, i, lay).convert("RGB"), (x, y))
     sheet.quantize(palette=_cache["palette"], dither=Image.Dither.NONE).save(path, optimize=True)
+    return shown
 
 
 # --- SVG ----------------------------------------------------------------------------------
@@ -852,19 +947,68 @@ def render_svg(e):
     return "\n".join(out) + "\n"
 
 
-FORMATS = ("gif", "png", "svg")
+FORMATS = ("gif", "png", "svg", "html")
 
 
-def write(e, path):
-    """Write `e` to `path` as .gif (animation), .png (grid of steps) or .svg (grid of steps)."""
+def file_format(path) -> str:
+    """'gif', 'png', 'svg' or 'html' from a file name, or a ValueError."""
     suffix = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else ""
+    if suffix == "htm":
+        suffix = "html"
     if suffix not in FORMATS:
-        raise ValueError(f"cannot tell the format of {str(path)!r}: use a .gif, .png or .svg "
-                         "file, or no file for text")
+        raise ValueError(f"cannot tell the format of {str(path)!r}: use a .gif, .png, .svg or "
+                         ".html file, or no file for text")
+    return suffix
+
+
+def write(e, path, page: int | None = None) -> None:
+    """Write `e` to `path` as .gif (animation), .png (grid of steps) or .svg (grid of steps);
+    `page` picks one page of a PNG grid too large for one file."""
+    suffix = file_format(path)
+    if suffix == "html":
+        raise ValueError("an HTML page is written by to_html(layer, size, path)")
     if suffix == "svg":
         with open(path, "w", encoding="utf-8") as f:
             f.write(render_svg(e))
     elif suffix == "gif":
         write_gif(e, path)
     else:
-        write_png(e, path)
+        write_png(e, path, page)
+
+
+# --- HTML: the interactive page ----------------------------------------------------------
+
+def to_html(layer, size, path=None) -> str:
+    """One self-contained HTML page explaining `layer` on spatial input `size`.
+
+    The page shows the input (for a transposed conv spread out by stride, inside its
+    border), the weight and the output with example values (input 1..n, weight 1..K over
+    every channel), each output cell's sum on hover, and controls for every argument that
+    recompute it in the browser. Returns the page; writes it to `path` when given. Layers
+    too large to draw readably are refused from their shapes alone (explain_html.LIMITS).
+
+    >>> from npconv import nn
+    >>> html = to_html(nn.ConvTranspose2d(1, 1, 3, stride=2, padding=1), (3, 3))
+    >>> html.startswith("<!DOCTYPE html>") and "npconvExplain" in html
+    True
+    """
+    from . import explain_html
+    if not hasattr(layer, "transposed"):
+        raise ValueError(f"explain draws Conv and ConvTranspose layers, not "
+                         f"{type(layer).__name__}")
+    n = len(layer.kernel_size)
+    size = tuple(int(s) for s in size)
+    if len(size) != n:
+        raise ValueError(f"{type(layer).__name__} has {n} spatial dims, but the input size "
+                         f"{list(size)} has {len(size)}")
+    if n > 3:
+        raise ValueError(f"explain draws 1-, 2- and 3-d layers, but this one has {n} spatial dims")
+    settings = explain_html.settings_of(layer, size)
+    explain_html.check_page(settings)
+    expected = explain_html.npconv_output(settings)       # npconv's errors, in torch's words
+    title = repr(layer).splitlines()[0]
+    html = explain_html.page(settings, title, expected)
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(html)
+    return html

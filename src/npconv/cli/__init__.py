@@ -43,6 +43,10 @@ def main(argv=None):
     except (ValueError, TypeError) as error:
         print(f"npconv {options.command}: error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:            # a file that cannot be written: one line, no traceback
+        print(f"npconv {options.command}: error: {error.strerror or error}: "
+              f"{error.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

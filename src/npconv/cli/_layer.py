@@ -102,8 +102,9 @@ def _weight_count(cls, bound):
         return None
 
 
-def parse_layer(text):
-    """Build the npconv.nn layer a string such as "nn.Conv2d(16, 33, 3, stride=2)" names."""
+def bind_layer(text: str) -> tuple:
+    """(class, bound arguments) of a layer string, defaults applied for conv classes; nothing
+    is built yet, so a caller can check sizes first."""
     name, positional, keywords = parse_call(text)
     cls = getattr(nn, name)
     signature = inspect.signature(cls)
@@ -114,11 +115,33 @@ def parse_layer(text):
                          f"{name}{signature}") from None
     if name in CONV_CLASSES:
         bound.apply_defaults()
+    return cls, bound
+
+
+def kernel_of(cls, bound) -> tuple | None:
+    """The kernel size as a tuple from bound arguments, or None when it is not plain ints."""
+    kernel = bound.arguments.get("kernel_size")
+    if isinstance(kernel, int) and not isinstance(kernel, bool) and getattr(cls, "_dims", None):
+        return (kernel,) * cls._dims
+    if isinstance(kernel, (tuple, list)) and kernel and all(
+            isinstance(k, int) and not isinstance(k, bool) for k in kernel):
+        return tuple(kernel)
+    return None
+
+
+def build_layer(cls, bound):
+    """The layer of `bind_layer`'s answer, refusing more than MAX_WEIGHTS weights."""
+    if cls.__name__ in CONV_CLASSES:
         count = _weight_count(cls, bound)
         if count is not None and count > MAX_WEIGHTS:
-            raise ValueError(f"{name} would have {count:,} weights; npconv builds the layer "
-                             f"to check it, and refuses more than {MAX_WEIGHTS:,}")
+            raise ValueError(f"{cls.__name__} would have {count:,} weights; npconv builds the "
+                             f"layer to check it, and refuses more than {MAX_WEIGHTS:,}")
     return cls(*bound.args, **bound.kwargs)
+
+
+def parse_layer(text):
+    """Build the npconv.nn layer a string such as "nn.Conv2d(16, 33, 3, stride=2)" names."""
+    return build_layer(*bind_layer(text))
 
 
 def _compact(values):
