@@ -95,19 +95,32 @@ def heuristic(op, g, b, m, n, dtype="float64"):
     return planner.heuristic(planner.Problem(op, g, b, m, n, dtype, 2))[0]
 
 
-@pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("n", [1, 2, 3])
-@pytest.mark.parametrize("name", sorted(kernels.ALGORITHMS))
+def supported(cases, ns, ops=OPS, keep=lambda name, case, n: True, dtype="float64"):
+    """(name, case, n, op) cells for the algorithms that support each problem, so that no
+    cell exists only to be skipped."""
+    cells = []
+    for name in sorted(kernels.ALGORITHMS):
+        for case in cases:
+            for n in ns:
+                g, _, b, m = geometry_of(case, n)
+                for op in ops:
+                    if keep(name, case, n) and planner.supports(
+                            name, planner.Problem(op, g, b, m, 2, dtype, 2)):
+                        cells.append(pytest.param(name, case, n, op,
+                                                  id=f"{name}-{case}-{n}d-{op}"))
+    return cells
+
+
+SLOW = ("large_stride_overlap_add", "long_rows", "strided_long_rows")
+
+
+@pytest.mark.parametrize("name, case, n, op", supported(
+    CASES, [1, 2, 3], keep=lambda name, case, n: n < 3 or case not in SLOW or name == "gemm"))
 def test_algorithm_against_loops(name, n, case, op, rng):
-    algorithm = kernels.ALGORITHMS[name]
+    """Every algorithm on every case it supports; the reference loops are slow on the 3-d
+    forms of the largest cases, so gemm alone covers those."""
     g, pads, b, m = geometry_of(case, n)
-    if not algorithm.supports(g):
-        pytest.skip(f"{name} does not handle {case}")
-    slow = ("large_stride_overlap_add", "long_rows", "strided_long_rows")
-    if n == 3 and case in slow and name != "gemm":
-        pytest.skip("the reference loops are slow on this size; gemm covers the path")
-    run(algorithm, op, g, pads, b, m, rng)
+    run(kernels.ALGORITHMS[name], op, g, pads, b, m, rng)
 
 
 @pytest.mark.parametrize("kernel, stride, pads, big", [
@@ -231,27 +244,24 @@ def test_gemm_weight_larger_than_columns(n, case, rng, monkeypatch):
             assert_close(grad, expected("conv_weight", g, pads, x, weight, dy))
 
 
-@pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("name", sorted(kernels.ALGORITHMS))
-def test_algorithm_complex(name, op, rng):
-    g, pads, b, m = geometry_of("dilated_groups" if name not in ("phase",) else
-                                "stride_dilation_shared", 2)
-    if not kernels.ALGORITHMS[name].supports(g):
-        pytest.skip(f"{name} does not handle this geometry")
+@pytest.mark.parametrize("name, case, n, op", [
+    cell for cell in supported(["dilated_groups", "stride_dilation_shared", "pointwise"], [2],
+                               dtype="complex128")
+    if cell.values[1] == {"phase": "stride_dilation_shared", "pointwise": "pointwise"}.get(
+        cell.values[0], "dilated_groups")])
+def test_algorithm_complex(name, case, n, op, rng):
+    g, pads, b, m = geometry_of(case, n)
     run(kernels.ALGORITHMS[name], op, g, pads, b, m, rng, dtype=np.complex128)
 
 
 @pytest.mark.parametrize("work_bytes", [1, 3000])
-@pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("case", ["plain", "strided_overlap", "large_stride_overlap_add",
-                                  "kernel_eq_stride", "kernel_lt_stride"])
-@pytest.mark.parametrize("name", sorted(kernels.ALGORITHMS))
-def test_algorithm_in_tiles(name, case, op, work_bytes, rng, monkeypatch):
+@pytest.mark.parametrize("name, case, n, op", supported(
+    ["plain", "strided_overlap", "large_stride_overlap_add", "kernel_eq_stride",
+     "kernel_lt_stride", "pointwise"], [2]))
+def test_algorithm_in_tiles(name, case, n, op, work_bytes, rng, monkeypatch):
     """A tiny work budget cuts every call into bands of rows or groups of samples."""
     monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
     g, pads, b, m = geometry_of(case, 2 if case != "large_stride_overlap_add" else 1)
-    if not kernels.ALGORITHMS[name].supports(g):
-        pytest.skip(f"{name} does not handle {case}")
     run(kernels.ALGORITHMS[name], op, g, pads, b, m, rng, n=3)
 
 
