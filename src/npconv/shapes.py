@@ -16,6 +16,7 @@ All functions take and return tuples with one entry per spatial dimension.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import NamedTuple, Sequence
 
@@ -396,3 +397,56 @@ def solve(size: int, output_size: int, transposed: bool = False,
                     found += [Solution(k, s, p, 0, d)
                               for p in conv_paddings_for(size, output_size, k, s, d)]
     return sorted(found, key=simplicity)
+
+
+# --- docstrings: the arguments, described once for every function that takes them ---------
+
+_ARGUMENTS = {
+    "size": "the input's spatial size, one int per dim",
+    "output_size": "the spatial size wanted, one int per dim",
+    "kernel": "the kernel size, one int per dim",
+    "stride": "the stride, one int per dim",
+    "padding": "one (lo, hi) pair per dim: torch's padding=p is (p, p)",
+    "dilation": "the dilation, one int per dim",
+    "output_padding": "a transposed conv's output_padding, one int per dim",
+    "blocks": "the number of windows per dim",
+    "batch": "the number of samples, N",
+    "in_channels": "input channels, C_in",
+    "out_channels": "output channels, C_out",
+    "groups": "the conv's groups",
+    "out_size": "the conv's output size, one int per dim",
+    "in_size": "the transposed conv's input size, one int per dim",
+    "bias": "whether the layer has a bias",
+    "solution": "a Solution",
+    "transposed": "solve for a transposed conv instead of a conv",
+    "kernels": "the kernel sizes to try",
+    "strides": "the strides to try",
+    "dilations": "the dilations to try",
+    "label": "the argument's name, e.g. 'stride'",
+    "values": "its values, one per dim",
+    "n": "the number of spatial dims",
+}
+
+_SCALAR = {"conv_paddings_for", "conv_transpose_paddings_for", "solve"}  # one dim, plain ints
+
+
+def _with_arguments(function):
+    """function's docstring with an Args section, from _ARGUMENTS, before its example."""
+    doc = inspect.cleandoc(function.__doc__)
+    names = [name for name in inspect.signature(function).parameters if name != "self"]
+    lines = []
+    for name in names:
+        text = _ARGUMENTS[name]
+        if function.__name__ in _SCALAR:
+            text = text.replace(", one int per dim", " (one dim, an int)")
+        lines.append(f"    {name}: {text}.")
+    head, example = doc.split("\n>>>", 1) if "\n>>>" in doc else (doc, None)
+    doc = head.rstrip() + "\n\nArgs:\n" + "\n".join(lines) + "\n"
+    return doc + ("\n>>>" + example if example is not None else "")
+
+
+for _name in __all__:
+    _function = globals()[_name]
+    if inspect.isfunction(_function):
+        _function.__doc__ = _with_arguments(_function)
+del _name, _function

@@ -448,8 +448,8 @@ call, or until ``load_state_dict`` gives them a shape; the module then becomes a
 {eager} (``type(m) is {eager}``) with the same arguments, initialised as one.
 
 Args:
-    out_channels, kernel_size, ...: {eager}'s arguments, without in_channels; see
-        {eager} for them, the shapes and the notes.
+    {arguments}: {eager}'s
+        arguments, without in_channels; see {eager} for them, the shapes and the notes.
 
 Example:
     >>> import numpy as np
@@ -479,5 +479,6 @@ for _cls in (LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d, LazyConvTr
              LazyConvTranspose3d):
     _k, _x, _y, _w = _LAZY_EXAMPLES[_cls.__name__]
     _cls.__doc__ = _LAZY.format(eager=_cls.cls_to_become.__name__, name=_cls.__name__,
+                                arguments=", ".join(inspect.signature(_cls).parameters),
                                 kernel=_k, x=_x, y=_y, w=_w)
 del _n, _cls, _k, _x, _y, _w
