@@ -100,7 +100,9 @@ Args:
 
 
 class Sigmoid(_Elementwise):
-    __doc__ = """Logistic sigmoid: 1 / (1 + exp(-x)), element-wise, without overflow for large |x|.
+    __doc__ = """Logistic sigmoid: 1 / (1 + exp(-x)), element-wise.
+
+Computed without overflow for large negative x.
 
 The derivative is y (1 - y), from the saved output y.""" + _NOTES + """\
     >>> import numpy as np
