@@ -226,9 +226,9 @@ conv.__doc__ = _conv_doc(None)
 conv_transpose.__doc__ = _conv_transpose_doc(None)
 for _n, _f in enumerate((conv1d, conv2d, conv3d), 1):
     _f.__doc__ = _conv_doc(_n)
-for _n, _f in enumerate((conv_transpose1d, conv_transpose2d, conv_transpose3d), 1):
-    _f.__doc__ = _conv_transpose_doc(_n)
-del _n, _f
+for _n, _t in enumerate((conv_transpose1d, conv_transpose2d, conv_transpose3d), 1):
+    _t.__doc__ = _conv_transpose_doc(_n)
+del _n, _f, _t
 
 unfold.__doc__ = docs.render("""\
 Extract sliding blocks (im2col): every kernel-sized window of the input, as a column.

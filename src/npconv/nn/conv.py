@@ -43,7 +43,7 @@ def _padding_attribute(padding, n, transposed, stride):
 class _ConvNd(Module):
     """Base of every conv module; `_dims` fixes the spatial dims (None: from kernel_size)."""
 
-    _dims = None
+    _dims: int | None = None
     _transposed = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
@@ -163,7 +163,7 @@ class ConvNd(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
                  padding: Padding = 0, dilation: Size = 1, groups: int = 1, bias: bool = True,
                  padding_mode: PaddingMode = "zeros", device: str | None = None,
-                 dtype: npt.DTypeLike = None) -> None:
+                 dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0,
                          groups, bias, padding_mode, device, dtype)
 
@@ -180,7 +180,7 @@ class ConvTransposeNd(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
                  padding: Padding = 0, output_padding: Size = 0, groups: int = 1,
                  bias: bool = True, dilation: Size = 1, padding_mode: PaddingMode = "zeros",
-                 device: str | None = None, dtype: npt.DTypeLike = None) -> None:
+                 device: str | None = None, dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          output_padding, groups, bias, padding_mode, device, dtype)
 
@@ -471,6 +471,7 @@ _LAZY_EXAMPLES = {  # kernel size, input, output, weight shape
 
 ConvNd.__doc__ = _module_doc(False, None)
 ConvTransposeNd.__doc__ = _module_doc(True, None)
+_cls: type
 for _n, _cls in enumerate((Conv1d, Conv2d, Conv3d), 1):
     _cls.__doc__ = _module_doc(False, _n)
 for _n, _cls in enumerate((ConvTranspose1d, ConvTranspose2d, ConvTranspose3d), 1):
