@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numbers
 import operator
-from typing import Literal, Union, get_args
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing
@@ -17,8 +17,8 @@ import numpy.typing
 # values for the checks at run time, so the two can not drift apart.
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 PaddingString = Literal["valid", "same"]
-Size = Union[int, tuple[int, ...], list[int]]   # one int for every dim, or one per dim
-Padding = Union[Size, PaddingString, tuple[tuple[int, int], ...], list[tuple[int, int]]]
+Size = int | tuple[int, ...] | list[int]   # one int for every dim, or one per dim
+Padding = Size | PaddingString | tuple[tuple[int, int], ...] | list[tuple[int, int]]
 ArrayLike = numpy.typing.ArrayLike
 
 PADDING_MODES = get_args(PaddingMode)

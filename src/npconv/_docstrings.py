@@ -116,7 +116,7 @@ _DIMS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 def dims(n: int | None) -> tuple[str, ...]:
     """Names of the spatial dims: L; H, W; D, H, W; or S_1 ... S_n for the N-d forms."""
-    return _DIMS[n] if n in _DIMS else ("S_1", "...", "S_n")
+    return _DIMS.get(n, ("S_1", "...", "S_n"))
 
 
 def _joined(names, suffix):

@@ -14,7 +14,8 @@ conv's input gradient is a conv, unfold and fold are each other's gradient.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,12 +26,11 @@ from . import conv_transpose as conv_transpose_op
 from . import fold as fold_op
 from ._arguments import ArrayLike, Padding, PaddingMode, Size
 
-__all__ = ["conv_input", "conv_weight", "conv_transpose_input", "conv_transpose_weight",
-           "unfold_input", "fold_input",
-           "conv1d_input", "conv2d_input", "conv3d_input",
-           "conv1d_weight", "conv2d_weight", "conv3d_weight",
-           "conv_transpose1d_input", "conv_transpose2d_input", "conv_transpose3d_input",
-           "conv_transpose1d_weight", "conv_transpose2d_weight", "conv_transpose3d_weight"]
+__all__ = ["conv1d_input", "conv1d_weight", "conv2d_input", "conv2d_weight", "conv3d_input",
+           "conv3d_weight", "conv_input", "conv_transpose1d_input", "conv_transpose1d_weight",
+           "conv_transpose2d_input", "conv_transpose2d_weight", "conv_transpose3d_input",
+           "conv_transpose3d_weight", "conv_transpose_input", "conv_transpose_weight",
+           "conv_weight", "fold_input", "unfold_input"]
 
 
 def _shape(size, name):

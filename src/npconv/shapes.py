@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 Ints = Sequence[int]              # one int per spatial dim
 Pairs = Sequence[Sequence[int]]   # one (lo, hi) pair per spatial dim

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -341,13 +341,13 @@ Example:
 
 _WHAT = {
     False: ("convolution", "slides C_out filters over an input of C_in channels",
-            "Each output channel is its group's input channels correlated with one filter\n"
-            "each and summed, plus the bias (a cross-correlation, as in torch).\n"),
+            ("Each output channel is its group's input channels correlated with one filter\n"
+             "each and summed, plus the bias (a cross-correlation, as in torch).\n")),
     True: ("transposed convolution", "the gradient of a convolution with respect to its input",
-           "Each input position spreads its value, weighted by the kernel, over a window of\n"
-           "the output: the layer maps a conv's output size back to its input size, and\n"
-           "``forward(input, output_size=...)`` picks among the sizes a strided conv maps\n"
-           "to the same one.\n"),
+           ("Each input position spreads its value, weighted by the kernel, over a window of\n"
+            "the output: the layer maps a conv's output size back to its input size, and\n"
+            "``forward(input, output_size=...)`` picks among the sizes a strided conv maps\n"
+            "to the same one.\n")),
 }
 
 _EXAMPLES = {

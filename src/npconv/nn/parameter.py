@@ -30,7 +30,7 @@ class Parameter(np.ndarray):
     (True, 'ndarray')
     """
 
-    def __new__(cls, data: npt.ArrayLike) -> Parameter:
+    def __new__(cls, data: npt.ArrayLike):
         array = np.array(data, copy=True, subok=False)
         obj = array.view(cls)
         obj.grad = None
