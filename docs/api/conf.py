@@ -16,13 +16,14 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_custom_sections = ["Shape"]
 napoleon_use_rtype = False
+napoleon_use_ivar = True   # Attributes as a field list beside Parameters
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 # the argument forms shown by their names, as the docstrings describe them
 autodoc_type_aliases = {name: name for name in (
-    "ArrayLike", "Padding", "PaddingMode", "Size", "Ints", "Pairs")}
+    "ArrayLike", "DTypeLike", "Padding", "PaddingMode", "Size", "Ints", "Pairs")}
 
 exclude_patterns = ["_build"]
 html_theme = "alabaster"

@@ -20,6 +20,7 @@ PaddingString = Literal["valid", "same"]
 Size = int | tuple[int, ...] | list[int]   # one int for every dim, or one per dim
 Padding = Size | PaddingString | tuple[tuple[int, int], ...] | list[tuple[int, int]]
 ArrayLike = numpy.typing.ArrayLike
+DTypeLike = numpy.typing.DTypeLike
 
 PADDING_MODES = get_args(PaddingMode)
 PADDING_STRINGS = get_args(PaddingString)

@@ -15,14 +15,13 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 
 from .. import _arguments as args
 from .. import _docstrings as docs
 from .. import _random, shapes
 from .. import conv as conv_op
 from .. import conv_transpose as conv_transpose_op
-from .._arguments import ArrayLike, Padding, PaddingMode, Size
+from .._arguments import ArrayLike, DTypeLike, Padding, PaddingMode, Size
 from .module import Module
 from .parameter import Parameter, UninitializedParameter
 
@@ -163,7 +162,7 @@ class ConvNd(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
                  padding: Padding = 0, dilation: Size = 1, groups: int = 1, bias: bool = True,
                  padding_mode: PaddingMode = "zeros", device: str | None = None,
-                 dtype: npt.DTypeLike | None = None) -> None:
+                 dtype: DTypeLike | None = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0,
                          groups, bias, padding_mode, device, dtype)
 
@@ -180,7 +179,7 @@ class ConvTransposeNd(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
                  padding: Padding = 0, output_padding: Size = 0, groups: int = 1,
                  bias: bool = True, dilation: Size = 1, padding_mode: PaddingMode = "zeros",
-                 device: str | None = None, dtype: npt.DTypeLike | None = None) -> None:
+                 device: str | None = None, dtype: DTypeLike | None = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          output_padding, groups, bias, padding_mode, device, dtype)
 
