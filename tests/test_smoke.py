@@ -1,4 +1,8 @@
-"""A first end-to-end check of the public API against the loop-free definition."""
+"""A first end-to-end check of the public API against the loop-free definition, and of
+what the installed package says about itself."""
+import importlib.metadata
+import importlib.resources
+
 import numpy as np
 
 import npconv
@@ -14,5 +18,13 @@ def test_conv1d_matches_direct_sum():
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_version():
-    assert npconv.__version__
+def test_installed_version_is_the_packages_own():
+    """pyproject.toml reads the version from npconv.__version__ (one place): the installed
+    metadata must agree with the imported package, or the install is stale or the version
+    is defined twice again."""
+    assert importlib.metadata.version("npconv") == npconv.__version__
+
+
+def test_package_ships_its_type_marker():
+    """PEP 561: type checkers use npconv's annotations only if py.typed is in the package."""
+    assert importlib.resources.files("npconv").joinpath("py.typed").is_file()

@@ -162,27 +162,26 @@ def test_scratch_reuses_a_slot_and_grows_it():
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="needs Linux CPU affinity and two usable CPUs")
 def test_workers_stay_off_the_callers_cpu():
+    """While a call runs, the caller is held on one CPU and the worker kept off it. Each
+    of the two slices waits for the other, so the caller and the worker take one each: a
+    pool that never takes work fails here instead of passing unseen."""
+    if _threads._current_cpu() is None:
+        pytest.skip("no sched_getcpu in this C library")
     before = npconv.get_num_threads()
     npconv.set_num_threads(2)
     try:
         placed = {}
+        both_in = threading.Barrier(2, timeout=30)
 
         def loop(bounds):
-            if threading.get_native_id() != caller:
-                placed["worker"] = os.sched_getaffinity(0)
-            time.sleep(0.002)  # lets the worker claim the other slice
+            placed["caller" if threading.get_native_id() == caller else "worker"] = (
+                os.sched_getaffinity(0))
+            both_in.wait()  # BrokenBarrierError: the worker never took a slice within 30 s
 
         caller = threading.get_native_id()
-        for _ in range(20):
-            cpu = _threads._current_cpu()
-            if cpu is None:
-                pytest.skip("no sched_getcpu in this C library")
-            placed.clear()
-            _threads.split(loop, 2, slices=1)
-            if "worker" in placed and _threads._current_cpu() == cpu:
-                assert cpu not in placed["worker"]
-                return
-        pytest.skip("the worker never took a slice, or the caller moved CPUs every time")
+        _threads.split(loop, 2, slices=1)
+        assert len(placed["caller"]) == 1, placed
+        assert not placed["caller"] & placed["worker"], placed
     finally:
         npconv.set_num_threads(before)
 

@@ -1,6 +1,10 @@
 """npconv: PyTorch's convolution layer family on NumPy, for any number of dims,
 forward and backward.
 
+npconv.functional and npconv.nn hold the operations and layers under torch's names,
+npconv.grad their gradients, npconv.optim SGD and Adam, npconv.shapes the size
+arithmetic; manual_seed and set_num_threads are torch's.
+
 >>> import numpy as np, npconv
 >>> m = npconv.nn.ConvTranspose2d(16, 33, (3, 5), stride=(2, 1), padding=(4, 2))
 >>> m(np.zeros((20, 16, 50, 100), np.float32)).shape

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import numbers
 import operator
+from typing import Literal, get_args
 
 import numpy as np
+import numpy.typing
 
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-PADDING_STRINGS = ("valid", "same")
+# The argument forms, as types for the public signatures; the tuples below are the same
+# values for the checks at run time, so the two can not drift apart.
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+PaddingString = Literal["valid", "same"]
+Size = int | tuple[int, ...] | list[int]   # one int for every dim, or one per dim
+Padding = Size | PaddingString | tuple[tuple[int, int], ...] | list[tuple[int, int]]
+ArrayLike = numpy.typing.ArrayLike
+DTypeLike = numpy.typing.DTypeLike
+
+PADDING_MODES = get_args(PaddingMode)
+PADDING_STRINGS = get_args(PaddingString)
 SUPPORTED_DTYPES = (np.float16, np.float32, np.float64, np.complex64, np.complex128)
 
 

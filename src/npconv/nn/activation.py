@@ -17,7 +17,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._arguments import ArrayLike
 from .module import Module
+
+_NOTES = """
+
+Shape:
+    Any shape; the output has the input's shape and dtype.
+
+Differences from torch: ``m.backward(grad_output)`` returns the gradient with respect to
+the last input, grad_output times the derivative there.
+
+Example:
+"""
 
 
 class _Elementwise(Module):
@@ -27,13 +39,14 @@ class _Elementwise(Module):
         super().__init__()
         self._saved = None
 
-    def forward(self, input):
+    def forward(self, input: ArrayLike) -> np.ndarray:
+        """The activation of `input`, element-wise; keeps input and output for backward."""
         input = np.asarray(input)
         output = self._function(input)
         self._saved = (input, output)
         return output
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> np.ndarray:
         """Gradient with respect to the last input (these modules have no parameters)."""
         if self._saved is None:
             raise ValueError(f"{type(self).__name__}.backward() needs a forward call first")
@@ -41,7 +54,14 @@ class _Elementwise(Module):
 
 
 class ReLU(_Elementwise):
-    """max(x, 0), element-wise."""
+    __doc__ = """Rectified linear unit: max(x, 0), element-wise.
+
+The derivative is 1 where x > 0 and 0 elsewhere (0 at x = 0, as in torch).""" + _NOTES + """\
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.ReLU()
+    >>> m(np.array([-1.0, 0.0, 2.0])), m.backward(np.ones(3))
+    (array([0., 0., 2.]), array([0., 0., 1.]))"""
 
     def _function(self, x):
         return np.maximum(x, 0)
@@ -51,9 +71,20 @@ class ReLU(_Elementwise):
 
 
 class LeakyReLU(_Elementwise):
-    """x for x > 0, negative_slope * x otherwise."""
+    __doc__ = """Leaky rectified linear unit: x where x > 0, negative_slope * x elsewhere.
 
-    def __init__(self, negative_slope=0.01):
+The derivative is 1 where x > 0 and negative_slope elsewhere (also at x = 0, as in
+torch).
+
+Args:
+    negative_slope: the slope for x <= 0. Default: 0.01.""" + _NOTES + """\
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.LeakyReLU(0.5)
+    >>> m(np.array([-2.0, 3.0])), m.backward(np.ones(2))
+    (array([-1.,  3.]), array([0.5, 1. ]))"""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
         self.negative_slope = negative_slope
 
@@ -63,12 +94,22 @@ class LeakyReLU(_Elementwise):
     def _derivative(self, x, y):
         return np.where(x > 0, 1, self.negative_slope).astype(x.dtype)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
+        """negative_slope, as repr() shows it."""
         return f"negative_slope={self.negative_slope}"
 
 
 class Sigmoid(_Elementwise):
-    """1 / (1 + exp(-x)), element-wise."""
+    __doc__ = """Logistic sigmoid: 1 / (1 + exp(-x)), element-wise.
+
+Computed without overflow for large negative x.
+
+The derivative is y (1 - y), from the saved output y.""" + _NOTES + """\
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.Sigmoid()
+    >>> m(np.array([0.0, 1000.0, -1000.0])), m.backward(np.ones(3))
+    (array([0.5, 1. , 0. ]), array([0.25, 0.  , 0.  ]))"""
 
     def _function(self, x):
         # exp(-log(1 + exp(-x))): logaddexp keeps large |x| free of overflow
@@ -79,7 +120,14 @@ class Sigmoid(_Elementwise):
 
 
 class Tanh(_Elementwise):
-    """tanh(x), element-wise."""
+    __doc__ = """Hyperbolic tangent, element-wise.
+
+The derivative is 1 - y^2, from the saved output y.""" + _NOTES + """\
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.Tanh()
+    >>> m(np.array([0.0])), m.backward(np.array([2.0]))
+    (array([0.]), array([2.]))"""
 
     def _function(self, x):
         return np.tanh(x)

@@ -20,9 +20,34 @@ from .module import Module
 
 
 class Sequential(Module):
-    """Sequential(*modules) or Sequential(OrderedDict(name=module, ...))."""
+    """Modules applied in order; backward passes the gradient through them in reverse.
 
-    def __init__(self, *modules):
+    ``Sequential(*modules)`` names the children '0', '1', ...; ``Sequential(OrderedDict)``
+    names them by its keys. Their parameters appear in ``parameters()`` and
+    ``state_dict()`` under those names ('0.weight', '2.bias', ...), as in torch, so a
+    torch Sequential's state dict loads into the same layers here.
+
+    Args:
+        modules: Module instances, or one OrderedDict of name -> Module.
+
+    Differences from torch: ``backward(grad_output)`` runs every child's backward in
+    reverse order and returns the gradient with respect to the input.
+
+    Example:
+        >>> import numpy as np
+        >>> from npconv import nn
+        >>> net = nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Conv1d(2, 1, 1))
+        >>> y = net(np.ones((4, 1, 10), np.float32))
+        >>> y.shape, net.backward(np.ones_like(y)).shape, net[0].weight.grad.shape
+        ((4, 1, 8), (4, 1, 10), (2, 1, 3))
+        >>> net[1:]                                          # names kept, as in torch
+        Sequential(
+          (1): ReLU()
+          (2): Conv1d(2, 1, kernel_size=(1,), stride=(1,))
+        )
+    """
+
+    def __init__(self, *modules: Module) -> None:
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], OrderedDict):
             named = modules[0].items()
@@ -36,7 +61,7 @@ class Sequential(Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         setattr(self, name, module)
 
-    def append(self, module):
+    def append(self, module: Module) -> Sequential:
         """Add `module` at the end, named by its position; returns self."""
         self._add(str(len(self)), module)
         return self
@@ -48,6 +73,7 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def __getitem__(self, index):
+        """The child at `index`, or a Sequential of the children in a slice."""
         names = list(self._modules)
         if isinstance(index, slice):
             return type(self)(OrderedDict((name, self._modules[name]) for name in names[index]))
@@ -57,6 +83,7 @@ class Sequential(Module):
         return self._modules[names[index]]
 
     def forward(self, input):
+        """Each child applied in turn to the output of the one before."""
         for module in self:
             input = module(input)
         return input

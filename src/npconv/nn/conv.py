@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from .. import _arguments as args
+from .. import _docstrings as docs
 from .. import _random, shapes
 from .. import conv as conv_op
 from .. import conv_transpose as conv_transpose_op
+from .._arguments import ArrayLike, DTypeLike, Padding, PaddingMode, Size
 from .module import Module
 from .parameter import Parameter, UninitializedParameter
 
@@ -39,7 +42,7 @@ def _padding_attribute(padding, n, transposed, stride):
 class _ConvNd(Module):
     """Base of every conv module; `_dims` fixes the spatial dims (None: from kernel_size)."""
 
-    _dims = None
+    _dims: int | None = None
     _transposed = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
@@ -101,10 +104,13 @@ class _ConvNd(Module):
             self.bias[...] = _random.uniform(bound, self.bias.shape, self._dtype)
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
+        """The dtype of the parameters (float32 unless the constructor was given another)."""
         return self._dtype
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
+        """The arguments repr() shows: the channels, kernel and stride, then every argument
+        that differs from its default, as torch prints them."""
         n = len(self.kernel_size)
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
@@ -151,39 +157,29 @@ def _accumulate(param, grad):
 
 
 class ConvNd(_ConvNd):
-    """N-d convolution; the number of spatial dims is len(kernel_size).
-
-    >>> import numpy as np, npconv
-    >>> m = npconv.nn.ConvNd(2, 4, (3, 3, 3, 3))
-    >>> m(np.ones((1, 2, 5, 5, 5, 5), np.float32)).shape
-    (1, 4, 3, 3, 3, 3)
-    """
-
     _op = conv_op
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Padding = 0, dilation: Size = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: PaddingMode = "zeros", device: str | None = None,
+                 dtype: DTypeLike | None = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0,
                          groups, bias, padding_mode, device, dtype)
 
-    def forward(self, input):
+    def forward(self, input: ArrayLike) -> np.ndarray:
+        """The convolution of `input` (batched or not); keeps what backward needs."""
         return self._run(conv_op.prepare(input, self.weight, self.bias, self.stride, self.padding,
                                          self.dilation, self.groups, self.padding_mode))
 
 
 class ConvTransposeNd(_ConvNd):
-    """N-d transposed convolution; the number of spatial dims is len(kernel_size).
-
-    `forward(input, output_size=None)`: output_size (spatial, or with the batch
-    and channel dims) picks the output_padding, as in torch.
-    """
-
     _op = conv_transpose_op
     _transposed = True
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
-                 device=None, dtype=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Padding = 0, output_padding: Size = 0, groups: int = 1,
+                 bias: bool = True, dilation: Size = 1, padding_mode: PaddingMode = "zeros",
+                 device: str | None = None, dtype: DTypeLike | None = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          output_padding, groups, bias, padding_mode, device, dtype)
 
@@ -207,7 +203,13 @@ class ConvTransposeNd(_ConvNd):
         return shapes.output_padding_for(x.shape[-n:], output_size, self.kernel_size,
                                          self.stride, pairs, self.dilation)
 
-    def forward(self, input, output_size=None):
+    def forward(self, input: ArrayLike, output_size: Sequence[int] | None = None) -> np.ndarray:
+        """The transposed convolution of `input` (batched or not); keeps what backward needs.
+
+        output_size, the spatial size wanted (or the whole output shape), picks the
+        output_padding that gives it, as in torch; it must lie in the range of sizes the
+        layer can produce (see npconv.shapes.conv_transpose_size_range).
+        """
         output_padding = self._output_padding(input, output_size)
         return self._run(conv_transpose_op.prepare(
             input, self.weight, self.bias, self.stride, self.padding, output_padding,
@@ -250,7 +252,7 @@ class _LazyMixin:
         # the signature is the eager class's without in_channels
         cls.__signature__ = inspect.Signature([p for p in parameters[2:]])
 
-    def __init__(self, out_channels, kernel_size, *rest, **options):
+    def __init__(self, out_channels: int, kernel_size: Size, *rest, **options) -> None:
         super().__init__(0, out_channels, kernel_size, *rest, **options)
 
     def _materialize(self, in_channels):
@@ -262,6 +264,7 @@ class _LazyMixin:
         self.__class__ = self.cls_to_become
 
     def __call__(self, input, *rest, **options):
+        """Take in_channels from `input`, become the eager class, then run its forward."""
         n = len(self.kernel_size)
         x = np.asarray(input)
         if x.ndim not in (n + 1, n + 2):
@@ -298,3 +301,184 @@ class LazyConvTranspose2d(_LazyMixin, ConvTranspose2d):
 
 class LazyConvTranspose3d(_LazyMixin, ConvTranspose3d):
     cls_to_become = ConvTranspose3d
+
+
+# --- docstrings: one template per family, rendered for each rank -------------------------
+
+_MODULE = """\
+{rank} {what} layer: {purpose}.
+
+{body}The weight and bias are Parameters, created (and initialised) at construction.{spatial}
+
+Args:
+    in_channels: number of channels of the input, C_in.
+    out_channels: number of channels of the output, C_out.
+    kernel_size: size of the kernel, one int for every spatial dim or one per dim.
+{stride}
+{padding}{output_padding}
+{dilation}
+{groups}
+    bias: whether the layer adds a learnable bias. Default: True.
+{padding_mode}
+{device_dtype}
+
+{shape}
+
+Attributes:
+    weight (Parameter): the learnable weight, of shape {weight},
+        uniform in +-1/sqrt(fan_in) with fan_in = weight.shape[1] * prod(kernel_size).
+    bias (Parameter or None): the learnable bias, of shape (C_out,), with the same bound.
+
+{dtypes}
+
+{module_torch}
+
+{beyond}
+
+Example:
+{example}"""
+
+_WHAT = {
+    False: ("convolution", "slides C_out filters over an input of C_in channels",
+            ("Each output channel is its group's input channels correlated with one filter\n"
+             "each and summed, plus the bias (a cross-correlation, as in torch).\n")),
+    True: ("transposed convolution", "the gradient of a convolution with respect to its input",
+           ("Each input position spreads its value, weighted by the kernel, over a window of\n"
+            "the output: the layer maps a conv's output size back to its input size, and\n"
+            "``forward(input, output_size=...)`` picks among the sizes a strided conv maps\n"
+            "to the same one.\n")),
+}
+
+_EXAMPLES = {
+    (False, None): """\
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.ConvNd(2, 4, (3, 3, 3, 3))                     # 4 spatial dims
+    >>> m(np.ones((1, 2, 5, 5, 5, 5), np.float32)).shape
+    (1, 4, 3, 3, 3, 3)""",
+    (False, 1): """\
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.Conv1d(16, 33, 3, stride=2)
+    >>> m
+    Conv1d(16, 33, kernel_size=(3,), stride=(2,))
+    >>> y = m(np.zeros((20, 16, 50), np.float32))
+    >>> y.shape
+    (20, 33, 24)
+    >>> m.backward(np.ones_like(y)).shape, m.weight.grad.shape
+    ((20, 16, 50), (33, 16, 3))""",
+    (False, 2): """\
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.Conv2d(16, 33, (3, 5), stride=(2, 1), padding=(4, 2), dilation=(3, 1))
+    >>> m(np.zeros((1, 16, 50, 100), np.float32)).shape
+    (1, 33, 26, 100)
+    >>> nn.Conv2d(16, 16, 3, padding="same", padding_mode="reflect")(
+    ...     np.zeros((16, 12, 12), np.float32)).shape              # unbatched
+    (16, 12, 12)""",
+    (False, 3): """\
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.Conv3d(4, 8, (3, 5, 2), stride=(2, 1, 1), padding=(4, 2, 0))
+    >>> m(np.zeros((2, 4, 10, 12, 14), np.float32)).shape
+    (2, 8, 8, 12, 13)""",
+    (True, None): """\
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.ConvTransposeNd(4, 2, (2, 2, 2, 2), stride=2)   # 4 spatial dims
+    >>> m(np.ones((1, 4, 3, 3, 3, 3), np.float32)).shape
+    (1, 2, 6, 6, 6, 6)""",
+    (True, 1): """\
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.ConvTranspose1d(16, 33, 3, stride=2)
+    >>> y = m(np.zeros((20, 16, 50), np.float32))
+    >>> y.shape
+    (20, 33, 101)
+    >>> m.backward(np.ones_like(y)).shape, m.weight.grad.shape
+    ((20, 16, 50), (16, 33, 3))""",
+    (True, 2): """\
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.ConvTranspose2d(16, 33, (3, 5), stride=(2, 1), padding=(4, 2))
+    >>> m(np.zeros((2, 16, 50, 100), np.float32)).shape
+    (2, 33, 93, 100)
+    >>> x = np.zeros((1, 16, 12, 12), np.float32)
+    >>> down = nn.Conv2d(16, 16, 3, stride=2, padding=1)
+    >>> up = nn.ConvTranspose2d(16, 16, 3, stride=2, padding=1)
+    >>> h = down(x)
+    >>> h.shape, up(h).shape, up(h, output_size=x.shape).shape
+    ((1, 16, 6, 6), (1, 16, 11, 11), (1, 16, 12, 12))""",
+    (True, 3): """\
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.ConvTranspose3d(4, 2, (3, 5, 2), stride=(2, 1, 1), padding=(0, 4, 2))
+    >>> m(np.zeros((2, 4, 5, 12, 12), np.float32)).shape
+    (2, 2, 11, 8, 9)""",
+}
+
+
+def _module_doc(transposed: bool, n: int | None) -> str:
+    what, purpose, body = _WHAT[transposed]
+    kernel = docs.rank_fields(n)["kernel"]
+    if transposed:
+        weight = f"(C_in, C_out / groups, {kernel})"
+        shape = docs.conv_transpose_shape(n, weight)
+        padding, mode = "{conv_transpose_padding}", "{conv_transpose_padding_mode}"
+        output_padding, beyond = "\n{output_padding}", "{conv_transpose_beyond}"
+    else:
+        weight = f"(C_out, C_in / groups, {kernel})"
+        shape = docs.conv_shape(n, weight)
+        padding, mode, output_padding, beyond = ("{conv_padding}", "{conv_padding_mode}", "",
+                                                 "{conv_beyond}")
+    template = (_MODULE.replace("{padding}", padding).replace("{padding_mode}", mode)
+                .replace("{output_padding}", output_padding).replace("{beyond}", beyond))
+    spatial = (" The number of spatial dims is len(kernel_size), which must be a tuple."
+               if not n else "")
+    return docs.render(template, n, what=what, purpose=purpose, body=body, spatial=spatial,
+                       shape=shape, weight=weight, example=_EXAMPLES[transposed, n])
+
+
+_LAZY = """\
+A {eager} whose in_channels is taken from the first input.
+
+Its weight and bias are uninitialised (`UninitializedParameter`) until the first
+call, or until ``load_state_dict`` gives them a shape; the module then becomes a
+{eager} (``type(m) is {eager}``) with the same arguments, initialised as one.
+
+Args:
+    {arguments}: {eager}'s
+        arguments, without in_channels; see {eager} for them, the shapes and the notes.
+
+Example:
+    >>> import numpy as np
+    >>> from npconv import nn
+    >>> m = nn.{name}(8, {kernel})
+    >>> m(np.zeros({x}, np.float32)).shape
+    {y}
+    >>> type(m).__name__, m.weight.shape
+    ('{eager}', {w})"""
+
+_LAZY_EXAMPLES = {  # kernel size, input, output, weight shape
+    "LazyConv1d": (3, (2, 5, 10), (2, 8, 8), (8, 5, 3)),
+    "LazyConv2d": (3, (2, 5, 10, 10), (2, 8, 8, 8), (8, 5, 3, 3)),
+    "LazyConv3d": (3, (1, 5, 4, 4, 4), (1, 8, 2, 2, 2), (8, 5, 3, 3, 3)),
+    "LazyConvTranspose1d": (3, (2, 5, 10), (2, 8, 12), (5, 8, 3)),
+    "LazyConvTranspose2d": (3, (2, 5, 4, 4), (2, 8, 6, 6), (5, 8, 3, 3)),
+    "LazyConvTranspose3d": (3, (1, 5, 2, 2, 2), (1, 8, 4, 4, 4), (5, 8, 3, 3, 3)),
+}
+
+ConvNd.__doc__ = _module_doc(False, None)
+ConvTransposeNd.__doc__ = _module_doc(True, None)
+_cls: type
+for _n, _cls in enumerate((Conv1d, Conv2d, Conv3d), 1):
+    _cls.__doc__ = _module_doc(False, _n)
+for _n, _cls in enumerate((ConvTranspose1d, ConvTranspose2d, ConvTranspose3d), 1):
+    _cls.__doc__ = _module_doc(True, _n)
+for _cls in (LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d,
+             LazyConvTranspose3d):
+    _k, _x, _y, _w = _LAZY_EXAMPLES[_cls.__name__]
+    _cls.__doc__ = _LAZY.format(eager=_cls.cls_to_become.__name__, name=_cls.__name__,
+                                arguments=", ".join(inspect.signature(_cls).parameters),
+                                kernel=_k, x=_x, y=_y, w=_w)
+del _n, _cls, _k, _x, _y, _w

@@ -10,14 +10,47 @@ from .parameter import Parameter, UninitializedParameter
 
 
 class IncompatibleKeys(NamedTuple):
+    """What load_state_dict returns: the keys it missed and the keys it did not use."""
+
     missing_keys: list
     unexpected_keys: list
 
 
 class Module:
-    """Base of every layer: `y = m(x)` runs forward and keeps what backward needs;
-    `m.backward(grad_output)` returns the input gradient and adds parameter
-    gradients into each `.grad`."""
+    """Base of every layer: parameters, children, state dicts, forward and backward.
+
+    ``y = m(x)`` runs ``forward`` and keeps what ``backward`` needs;
+    ``m.backward(grad_output)`` returns the gradient with respect to that input and
+    adds the parameters' gradients into their ``.grad``. Assigning a Parameter or a
+    Module to an attribute registers it, under the attribute's name, so that
+    ``parameters()``, ``state_dict()`` and ``load_state_dict()`` find it, with torch's
+    key names.
+
+    A subclass calls ``super().__init__()`` first, then defines ``forward`` and
+    ``backward``.
+
+    Differences from torch: no autograd; each module writes its own ``backward``, and a
+    module's input gradient is its ``backward``'s return value.
+
+    Example:
+        >>> import numpy as np
+        >>> from npconv import nn
+        >>> class Scale(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.factor = nn.Parameter(np.ones(1))
+        ...     def forward(self, x):
+        ...         self.x = x
+        ...         return self.factor * x
+        ...     def backward(self, grad_output):
+        ...         self.factor.grad = np.array([np.sum(grad_output * self.x)])
+        ...         return self.factor * grad_output
+        >>> m = Scale()
+        >>> m(np.array([1.0, 2.0])), m.backward(np.ones(2)), m.factor.grad
+        (array([1., 2.]), array([1., 1.]), array([3.]))
+        >>> list(m.state_dict())
+        ['factor']
+    """
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -40,30 +73,42 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __call__(self, *inputs, **options):
+        """Run forward (a lazy module first takes its shapes from the input)."""
         return self.forward(*inputs, **options)
 
     def forward(self, *inputs):
+        """The module's output for its inputs; subclasses define it."""
         raise NotImplementedError(f"{type(self).__name__} has no forward")
 
     def backward(self, grad_output):
+        """The gradient with respect to the last forward's input, for grad_output (the
+        gradient with respect to its output); adds the parameters' gradients into their
+        ``.grad``. Subclasses define it."""
         raise NotImplementedError(f"{type(self).__name__} has no backward")
 
     # --- parameters and children ------------------------------------------------------
     def named_children(self):
+        """(name, module) for every direct child, in the order they were assigned."""
         return iter(self._modules.items())
 
     def children(self):
+        """Every direct child module, in the order they were assigned."""
         return (m for _, m in self.named_children())
 
     def named_modules(self, prefix=""):
+        """(name, module) for this module (named `prefix`) and every descendant, with
+        dotted names ('0', '1.conv', ...), depth first."""
         yield prefix, self
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def modules(self):
+        """This module and every descendant, depth first."""
         return (m for _, m in self.named_modules())
 
     def named_parameters(self, prefix="", recurse=True):
+        """(dotted name, Parameter) for this module's parameters, then (with recurse)
+        every descendant's; parameters set to None are left out."""
         for name, p in self._parameters.items():
             if p is not None:
                 yield (f"{prefix}.{name}" if prefix else name), p
@@ -72,6 +117,8 @@ class Module:
                 yield from child.named_parameters(f"{prefix}.{name}" if prefix else name)
 
     def parameters(self, recurse=True):
+        """Every Parameter of this module and (with recurse) its descendants, for an
+        optimiser."""
         return (p for _, p in self.named_parameters(recurse=recurse))
 
     def zero_grad(self):
@@ -81,11 +128,14 @@ class Module:
                 p.grad = None
 
     def train(self, mode=True):
+        """Set ``training`` on this module and every descendant; returns self. No layer
+        of npconv behaves differently in training, but code written for torch calls it."""
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
 
     def eval(self):
+        """``train(False)``; returns self."""
         return self.train(False)
 
     # --- state dicts ------------------------------------------------------------------
@@ -141,6 +191,7 @@ class Module:
 
     # --- repr -------------------------------------------------------------------------
     def extra_repr(self):
+        """The text inside the parentheses of repr(); subclasses show their arguments."""
         return ""
 
     def __repr__(self):

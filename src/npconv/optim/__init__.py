@@ -1,5 +1,8 @@
 """npconv.optim: torch.optim's SGD and Adam for npconv Parameters.
 
+The same update rules, defaults, parameter groups and error messages as torch's; the
+gradients come from the modules' backward passes, which fill each Parameter's ``.grad``.
+
 >>> import numpy as np, npconv
 >>> m = npconv.nn.Conv1d(1, 1, 2)
 >>> optimizer = npconv.optim.SGD(m.parameters(), lr=0.1)

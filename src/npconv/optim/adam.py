@@ -15,14 +15,33 @@ from .optimizer import Optimizer
 
 
 class Adam(Optimizer):
-    """torch.optim.Adam on Parameters; state 'step', 'exp_avg', 'exp_avg_sq'
-    (and 'max_exp_avg_sq' with amsgrad) per parameter.
+    """Adam, with optional AMSGrad and (L2) weight decay, as torch.optim.Adam.
 
-    >>> import numpy as np
-    >>> from npconv.nn import Parameter
-    >>> p = Parameter(np.array([1.0, 2.0])); p.grad = np.array([3.0, -0.5])
-    >>> Adam([p], lr=0.1).step(); p.view(np.ndarray)  # the first step moves each by ~lr
-    array([0.9, 2.1])
+    ``step()`` updates every parameter that has a ``.grad``, in place, by the rule in
+    this module's docstring. Each parameter's state holds ``'step'``, ``'exp_avg'``,
+    ``'exp_avg_sq'`` (and ``'max_exp_avg_sq'`` with amsgrad).
+
+    Args:
+        params: an iterable of Parameters (``model.parameters()``), or of dicts with a
+            ``'params'`` entry and any of the options below for that group.
+        lr: learning rate. Default: 1e-3.
+        betas: decay rates of the first and second moment estimates.
+            Default: (0.9, 0.999).
+        eps: added to the denominator for numerical stability. Default: 1e-8.
+        weight_decay: L2 penalty, added to the gradient as ``weight_decay * p`` (not
+            decoupled as in AdamW). Default: 0.
+        amsgrad: use the largest second moment so far (AMSGrad). Default: False.
+        maximize: ascend the gradient instead of descending it. Default: False.
+
+    Differences from torch: no ``foreach``/``fused``/``capturable``/``differentiable``
+    options; ``lr`` is a float.
+
+    Example:
+        >>> import numpy as np
+        >>> from npconv.nn import Parameter
+        >>> p = Parameter(np.array([1.0, 2.0])); p.grad = np.array([3.0, -0.5])
+        >>> Adam([p], lr=0.1).step(); p.view(np.ndarray)  # the first step moves each by ~lr
+        array([0.9, 2.1])
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,

@@ -16,6 +16,22 @@ class Optimizer:
 
     `state` holds each parameter's buffers, keyed by id(param) because NumPy
     arrays are not hashable.
+
+    A subclass passes its defaults to ``__init__`` and defines
+    ``_update(param, grad, state, group)``, which changes ``param`` in place.
+
+    Args:
+        params: an iterable of Parameters, or of dicts with a ``'params'`` entry.
+        defaults: the hyper-parameters of every group that does not set its own.
+
+    Example:
+        >>> import numpy as np
+        >>> from npconv.nn import Parameter
+        >>> from npconv.optim import SGD
+        >>> a, b = Parameter(np.zeros(2)), Parameter(np.zeros(2))
+        >>> opt = SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+        >>> [group["lr"] for group in opt.param_groups]
+        [0.1, 0.5]
     """
 
     def __init__(self, params, defaults):

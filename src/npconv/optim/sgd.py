@@ -13,13 +13,32 @@ from .optimizer import Optimizer
 
 
 class SGD(Optimizer):
-    """torch.optim.SGD on Parameters; state 'momentum_buffer' per parameter.
+    """Stochastic gradient descent, with optional momentum, Nesterov momentum and weight
+    decay, as torch.optim.SGD.
 
-    >>> import numpy as np
-    >>> from npconv.nn import Parameter
-    >>> p = Parameter(np.array([1.0, 2.0])); p.grad = np.array([1.0, -1.0])
-    >>> SGD([p], lr=0.1).step(); p.view(np.ndarray)
-    array([0.9, 2.1])
+    ``step()`` updates every parameter that has a ``.grad``, in place, by the rule in
+    this module's docstring; the momentum buffer is the state ``'momentum_buffer'`` of
+    each parameter.
+
+    Args:
+        params: an iterable of Parameters (``model.parameters()``), or of dicts with a
+            ``'params'`` entry and any of the options below for that group.
+        lr: learning rate. Default: 1e-3.
+        momentum: momentum factor. Default: 0.
+        dampening: dampening of the momentum. Default: 0.
+        weight_decay: L2 penalty, added to the gradient as ``weight_decay * p``.
+            Default: 0.
+        nesterov: Nesterov momentum (needs momentum > 0 and dampening 0). Default: False.
+        maximize: ascend the gradient instead of descending it. Default: False.
+
+    Differences from torch: no ``foreach``/``fused``/``differentiable`` options.
+
+    Example:
+        >>> import numpy as np
+        >>> from npconv.nn import Parameter
+        >>> p = Parameter(np.array([1.0, 2.0])); p.grad = np.array([1.0, -1.0])
+        >>> SGD([p], lr=0.1).step(); p.view(np.ndarray)
+        array([0.9, 2.1])
     """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
