@@ -102,7 +102,15 @@ class Plan(NamedTuple):
 # --- what each algorithm supports ---------------------------------------------------------
 
 def algorithms() -> tuple[str, ...]:
-    """The names of every algorithm the planner can choose or be told to use."""
+    """The names of every algorithm the planner can choose or be told to use.
+
+    Each name is accepted by :func:`use_algorithm` and ``NPCONV_ALGORITHM``, and is what
+    :func:`plan` and the benchmark report as a call's algorithm.
+
+    >>> import npconv
+    >>> "gemm" in npconv.algorithms()
+    True
+    """
     return tuple(ALGORITHMS)
 
 
@@ -197,6 +205,12 @@ def use_algorithm(name: str) -> Iterator[None]:
     """Within the block, every convolution on this thread runs by algorithm `name` wherever
     that algorithm supports the problem (elsewhere the planner chooses as usual).
 
+    Blocks nest (the innermost wins); the environment variable ``NPCONV_ALGORITHM`` forces
+    an algorithm process-wide in the same way.
+
+    Args:
+        name: one of :func:`algorithms`; anything else is a ValueError.
+
     >>> import numpy as np, npconv
     >>> with npconv.use_algorithm("gemm"):
     ...     y = npconv.functional.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3)))
@@ -215,8 +229,19 @@ def use_algorithm(name: str) -> Iterator[None]:
 
 
 def set_planner(mode: str) -> None:
-    """'heuristic' (the default: structural rules, nothing timed) or 'measure' (time the
-    candidates the first time a problem is seen and keep the fastest)."""
+    """Choose how the planner picks an algorithm for a problem it has not been told about.
+
+    Args:
+        mode: ``'heuristic'`` (the default: structural rules over the problem's shape,
+            nothing timed) or ``'measure'`` (the first call of each problem times every
+            candidate on its own operands and keeps the fastest for the process; see
+            :func:`save_wisdom`).
+
+    >>> import npconv
+    >>> npconv.set_planner("measure"); npconv.get_planner()
+    'measure'
+    >>> npconv.set_planner("heuristic")
+    """
     global _mode
     if mode not in MODES:
         raise ValueError(f"set_planner expects one of {', '.join(map(repr, MODES))}, but got "
@@ -225,7 +250,12 @@ def set_planner(mode: str) -> None:
 
 
 def get_planner() -> str:
-    """The planner's mode: 'heuristic' or 'measure'."""
+    """The planner's mode, as :func:`set_planner` set it: ``'heuristic'`` or ``'measure'``.
+
+    >>> import npconv
+    >>> npconv.get_planner()
+    'heuristic'
+    """
     return _mode
 
 
@@ -237,7 +267,19 @@ def _machine() -> dict:
 
 
 def save_wisdom(path: str | os.PathLike) -> int:
-    """Write every measured choice of this process to `path` (JSON); returns their count."""
+    """Write every measured choice of this process (and any loaded ones) to a JSON file.
+
+    Args:
+        path: the file to write; :func:`load_wisdom` reads it back in another process.
+
+    Returns:
+        The number of choices written.
+
+    >>> import npconv, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "wisdom.json")
+    >>> npconv.save_wisdom(path) >= 0
+    True
+    """
     with _lock:
         entries = dict(_loaded)
         entries.update({_wisdom_key(p): name for p, name in _measured.items()})
@@ -248,11 +290,26 @@ def save_wisdom(path: str | os.PathLike) -> int:
 
 
 def load_wisdom(path: str | os.PathLike) -> int:
-    """Take the choices saved in `path` by save_wisdom; returns how many were taken.
+    """Take the measured choices that :func:`save_wisdom` wrote, for the measure mode.
 
     Entries from another npconv version, another kind of machine or another CPU count
     are ignored (their timings do not carry over), and so are entries naming an
     algorithm this npconv does not have; each entry's key holds its thread count.
+
+    Args:
+        path: a file written by :func:`save_wisdom`.
+
+    Returns:
+        How many choices were taken (0 for a file from another version or machine).
+
+    Raises:
+        ValueError: the file is not a wisdom file.
+
+    >>> import npconv, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "wisdom.json")
+    >>> count = npconv.save_wisdom(path)
+    >>> npconv.load_wisdom(path) == count
+    True
     """
     with open(path) as file:
         try:
@@ -272,7 +329,12 @@ def load_wisdom(path: str | os.PathLike) -> int:
 
 
 def forget_wisdom() -> None:
-    """Drop every measured choice (the next calls in measure mode time them again)."""
+    """Drop every measured and loaded choice: in measure mode the next call of each problem
+    times its candidates again.
+
+    >>> import npconv
+    >>> npconv.forget_wisdom()
+    """
     with _lock:
         _measured.clear()
         _loaded.clear()
@@ -534,10 +596,24 @@ def _validated(op, shape, weight, options):
 def plan(op: str, input_shape, weight_shape, dtype="float32", **options) -> LayerPlan:
     """The algorithms npconv would use for a layer call, without computing anything.
 
-    op is 'conv' or 'conv_transpose'; input_shape is batched (N, C, *S) or unbatched;
-    options are the op's keyword arguments (stride, padding, dilation, groups,
-    padding_mode, and output_padding for conv_transpose). Forcing (use_algorithm) and
-    measured wisdom apply as they would to the call.
+    Forcing (:func:`use_algorithm`) and measured wisdom apply as they would to the call;
+    the plan of a problem not yet measured is the heuristic's.
+
+    Args:
+        op: ``'conv'`` or ``'conv_transpose'``.
+        input_shape: the input's shape, batched ``(N, C, *S)`` or unbatched ``(C, *S)``.
+        weight_shape: the weight's shape, in torch's layout for ``op``.
+        dtype: the operands' dtype (float16 plans as float32, as it computes).
+        **options: the op's keyword arguments: stride, padding, dilation, groups,
+            padding_mode, and output_padding for conv_transpose.
+
+    Returns:
+        A ``LayerPlan`` of three plans, ``forward``, ``input_gradient`` and
+        ``weight_gradient``, each with ``.algorithm``, ``.variant``, ``.reason`` and the
+        ``.problem`` it was made for; ``.algorithm`` of the LayerPlan is the forward's.
+
+    Raises:
+        ValueError, TypeError: for arguments the call itself would reject.
 
     >>> import npconv
     >>> p = npconv.plan("conv", (8, 64, 56, 56), (64, 64, 3, 3), padding=1)
