@@ -191,8 +191,17 @@ def conv_weight(x, y, geometry):
     for samples, band in _tiles(n, positions, b * table.shape[0], dtype.itemsize):
         cols = _gather(_rows(x, samples), table, band)              # (nt*G*B, K, Lb)
         cols = cols.reshape(-1, groups, b * table.shape[0], cols.shape[-1])  # (nt, G, B*K, Lb)
+        part = dy[samples, :, :, band]                                # (nt, G, M, Lb)
+        if cols.shape[0] > 1 and cols.shape[-1] < m:
+            # few positions: the samples join the contraction, one GEMM per group
+            # (G, M, nt*Lb) @ (G, nt*Lb, B*K) -> (G, M, B*K)
+            left = np.ascontiguousarray(part.transpose(1, 2, 0, 3)).reshape(groups, m, -1)
+            right = np.ascontiguousarray(cols.transpose(1, 0, 3, 2)).reshape(
+                groups, -1, cols.shape[2])
+            grad += matmul(left, right)
+            continue
         # (nt, G, M, Lb) @ (nt, G, Lb, B*K) -> (nt, G, M, B*K), summed over the samples
-        grad += matmul(dy[samples, :, :, band], cols.swapaxes(-1, -2)).sum(axis=0)
+        grad += matmul(part, cols.swapaxes(-1, -2)).sum(axis=0)
     return grad.reshape((groups * m, b) + tuple(g.kernel))
 
 
