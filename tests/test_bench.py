@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import npconv
+
 import npconv.functional as F
 from npconv import bench
 from npconv.bench import cases
@@ -73,11 +75,22 @@ def test_smoke_run_in_process(tmp_path, capsys):
         assert "sgemm" not in row["ms"] and low <= row["sgemm_gflops"] <= high
         assert row["sgemm_fraction"] == pytest.approx(row["gflops"] / row["sgemm_gflops"])
         assert row["first_call_ms"] is not None, row["notes"]
+        # the algorithms that ran, each a name the planner knows
+        assert set(row["algorithm"].split("/")) <= set(npconv.algorithms())
         if HAS_TORCH:
             assert row["max_error"] < 1e-5 and row["ratio"] > 0
     from PIL import Image
     with Image.open(files["png"]) as image:
         assert image.format == "PNG"
+
+
+def test_measured_planner_run_names_what_it_measured(capsys):
+    code = bench.main(["--smoke", "--cases", "dcgan_g5,vae_dec_bwd", "--no-peers",
+                       "--no-first-call", "--planner", "measure"])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "planner: measure" in table
+    assert npconv.get_planner() == "heuristic"          # restored after the run
 
 
 def test_smoke_run_as_a_module():

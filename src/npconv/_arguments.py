@@ -178,10 +178,17 @@ def cache_key(*values):
     same key validate identically: a call whose arguments have no key is validated in
     full, as every first call is.
     """
-    try:
-        return tuple(_plain(v) for v in values)
-    except _Uncacheable:
-        return None
+    key = []
+    for value in values:
+        kind = type(value)
+        if kind is int or kind is str or value is None:
+            key.append(value)
+            continue
+        try:
+            key.append(_plain(value))
+        except _Uncacheable:
+            return None
+    return tuple(key)
 
 
 class PlanCache:

@@ -156,7 +156,7 @@ def _gather(src, table, band):
 
 def _rows(a, samples):
     """(nt*C, S): the samples' planes of an (n, C, *S) array as rows, a view where possible."""
-    part = a[samples]
+    part = a if samples == slice(0, a.shape[0]) else a[samples]
     return np.ascontiguousarray(part).reshape(part.shape[0] * part.shape[1], -1)
 
 
