@@ -37,7 +37,7 @@ ROOT = pathlib.Path(__file__).resolve().parent
 GRID = {
     "DIRECT_PAIRS": [1, 2, 4, 8, 16, 32, 64],
     "DIRECT_MIN_CHANNELS": [0, 1, 2, 3, 4, 8],
-    "INDIRECT_MACS": [0] + [1 << v for v in range(14, 26)],
+    "INDIRECT_COLUMNS": [0] + [1 << v for v in range(12, 25)],
     "MIRROR_RATIO": [1, 2, 4, 8, 16, 10 ** 9],
     "MAX_PHASES": [0, 4, 16, 64],
     "WINOGRAD_CHANNELS": [4, 8, 16, 32, 64],

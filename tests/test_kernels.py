@@ -441,7 +441,7 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
     ("conv_transpose", suite_geometry(2, 1, 1, (32, 32), (32, 32)), 3, 64, 1, "col2im"),
 ])
 def test_planner_rules(op, g, b, m, n, chosen, monkeypatch):
-    monkeypatch.setattr(planner.tuning, "INDIRECT_MACS", 0)     # the structural rules alone
+    monkeypatch.setattr(planner.tuning, "INDIRECT_COLUMNS", 0)     # the structural rules alone
     if not kernels.ALGORITHMS[chosen].supports(g):
         pytest.skip("Numba is not installed")
     assert heuristic(op, g, b, m, n) == chosen
@@ -459,7 +459,7 @@ def test_planner_rules(op, g, b, m, n, chosen, monkeypatch):
 def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
     """conv_both gathers once (gemm.conv_both) where gemm takes the conv; the results are
     the loop reference's either way."""
-    monkeypatch.setattr(planner.tuning, "INDIRECT_MACS", 0)     # the structural rules alone
+    monkeypatch.setattr(planner.tuning, "INDIRECT_COLUMNS", 0)     # the structural rules alone
     from npconv.kernels import gemm
     if not both and not kernels.winograd.supports(g):
         pytest.skip("Numba is not installed")

@@ -42,6 +42,18 @@ def supports(geometry: Geometry) -> bool:
     return True
 
 
+def columns(p) -> int:
+    """Elements of the columns the problem gathers: every tap of every window."""
+    g = p.geometry
+    taps = math.prod(g.kernel)
+    if p.op == "conv_transpose":
+        # tap slots per phase times the big side's positions: about one slot per tap that
+        # reaches a position
+        return (p.batch * g.groups * p.small_channels
+                * -(-taps // math.prod(g.stride)) * math.prod(g.big))
+    return p.batch * g.groups * p.big_channels * taps * math.prod(g.small)
+
+
 def variant(p) -> str:
     return "zero-inserted gather" if p.op == "conv_transpose" else "gather"
 

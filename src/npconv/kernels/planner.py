@@ -161,8 +161,8 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
     pointwise = all(k == 1 for k in g.kernel)
     if pointwise and able("pointwise"):
         return "pointwise", "1x1: one GEMM over the channels, no columns"
-    if p.macs < tuning.INDIRECT_MACS and able("indirect"):
-        return "indirect", "small: one cached gather and one GEMM"
+    if indirect.columns(p) <= tuning.INDIRECT_COLUMNS and able("indirect"):
+        return "indirect", "few columns: one cached gather and one GEMM"
     overlap_add = "col2im" if able("col2im") else "gemm"
     if p.op == "conv_transpose":
         if not strided and able("mirror") and (tuning.MIRROR_RATIO * b >= m or pointwise):

@@ -47,10 +47,11 @@ MAX_MARGIN = 1.25
 # threads: NumPy's broadcast add runs one short loop per plane on one core.
 BIAS_SPLIT = 1 << 16
 
-# Problems of fewer multiply-adds than this run by the indirect algorithm (one gather
-# through a cached table, one GEMM): the fixed cost of a call, not its arithmetic,
-# decides there, and every other algorithm has more steps per call.
-INDIRECT_MACS = 1 << 20
+# Problems whose columns (every tap of every window, indirect.columns) have at most
+# this many elements run by the indirect algorithm: one gather through a cached table
+# and one GEMM, the fewest steps per call of any algorithm; above it the columns
+# outgrow the caches that gemm's and shifted's tiles stay within.
+INDIRECT_COLUMNS = 1 << 18
 
 # Problems of fewer multiply-adds than this run on the calling thread alone: no
 # hand-off to npconv's workers and no change of the BLAS's thread count, whose
