@@ -7,6 +7,7 @@ forward and backward.
 (20, 33, 93, 100)
 """
 from . import functional, nn, optim, shapes
+from ._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from ._random import manual_seed
 from ._threads import get_num_threads, set_num_threads
 
@@ -14,3 +15,4 @@ __version__ = "0.1.0"
 
 __all__ = ["functional", "get_num_threads", "manual_seed", "nn", "optim", "set_num_threads",
            "shapes", "__version__"]
+__all__ += ["enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled"]

@@ -125,7 +125,7 @@ class _ConvNd(Module):
 
     # --- forward and backward -------------------------------------------------------
     def _run(self, call):
-        self._saved = call
+        self._save_for_backward(call)
         return self._op.apply(call)
 
     def backward(self, grad_output):
@@ -136,9 +136,7 @@ class _ConvNd(Module):
         not between forward and backward (torch raises there; NumPy arrays carry no
         version counter that would let npconv notice).
         """
-        if self._saved is None:
-            raise ValueError(f"{type(self).__name__}.backward() needs a forward call first")
-        dx, dw, db = self._op.gradients(self._saved, grad_output)
+        dx, dw, db = self._op.gradients(self._saved_for_backward(), grad_output)
         _accumulate(self.weight, dw)
         if self.bias is not None:
             _accumulate(self.bias, db)

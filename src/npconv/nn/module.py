@@ -6,7 +6,21 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._grad_mode import is_grad_enabled
 from .parameter import Parameter, UninitializedParameter
+
+
+class _NotSaved:
+    """What a forward inside npconv.no_grad() keeps in place of its saved values."""
+
+    def __repr__(self):
+        return "<nothing saved: the forward ran inside npconv.no_grad()>"
+
+    def __reduce__(self):
+        return "NOT_SAVED"      # one marker, also after pickling or copying a module
+
+
+NOT_SAVED = _NotSaved()
 
 
 class IncompatibleKeys(NamedTuple):
@@ -47,6 +61,22 @@ class Module:
 
     def backward(self, grad_output):
         raise NotImplementedError(f"{type(self).__name__} has no backward")
+
+    def _save_for_backward(self, value):
+        """Keep `value` for backward, or nothing inside npconv.no_grad()."""
+        self._saved = value if is_grad_enabled() else NOT_SAVED
+
+    def _saved_for_backward(self):
+        """What the last forward kept, or an error saying why there is nothing."""
+        saved = self.__dict__.get("_saved")
+        if saved is None:
+            raise ValueError(f"{type(self).__name__}.backward() needs a forward call first")
+        if saved is NOT_SAVED:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward(): the last forward ran inside "
+                "npconv.no_grad(), which keeps nothing for backward; run the forward outside "
+                "no_grad() (or inside npconv.enable_grad()) to compute gradients")
+        return saved
 
     # --- parameters and children ------------------------------------------------------
     def named_children(self):
