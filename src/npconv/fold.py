@@ -14,7 +14,7 @@ import math
 
 from . import _arguments as args
 from . import shapes, windows
-from .conv import batched, compute_dtype
+from .conv import batched, check_elements, compute_dtype
 
 
 def _dims(kernel_size):
@@ -59,9 +59,18 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
                          f"0 batch size and non-zero dimensions for input, but got: {list(x.shape)}")
     xb, unbatched = batched(x, n)
     blocks = shapes.unfold_output_shape(xb.shape[2:], kernel, stride, pairs, dilation)
+    arguments = (f"kernel_size={kernel}, dilation={dilation}, padding="
+                 f"{shapes.padding_repr(pairs)} and stride={stride}")
+    check_elements(xb.shape[:2] + shapes.window_span(blocks, kernel, stride, dilation),
+                   "a padded input", arguments)
+    check_elements((xb.shape[0], xb.shape[1] * math.prod(kernel), math.prod(blocks)),
+                   "an output", arguments)
     cols = windows.gather(xb, kernel, stride, dilation, tuple(lo for lo, _ in pairs), blocks)
-    # (N, C, *k, *blocks) -> (N, C*prod(k), L)
+    # (N, C, *k, *blocks) -> (N, C*prod(k), L); a fresh array even where the windows
+    # reshape without a copy (they are then a read-only view of x)
     cols = cols.reshape(xb.shape[0], xb.shape[1] * math.prod(kernel), math.prod(blocks))
+    if not cols.flags.writeable:
+        cols = cols.copy()
     return cols[0] if unbatched else cols
 
 
