@@ -43,6 +43,9 @@ def main(argv=None):
     except (ValueError, TypeError) as error:
         print(f"npconv {options.command}: error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:    # a file that cannot be read or written: the user's to fix
+        print(f"npconv {options.command}: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
