@@ -55,12 +55,14 @@ def _unfold_blocks(shape, kernel, dilation, pairs, stride):
 
 
 def _check_unfold_input(shape, n):
+    """unfold's error for an input of the wrong rank or with an empty non-batch dim."""
     if len(shape) not in (n + 1, n + 2) or any(s == 0 for s in shape[-n - 1:]):
-        raise ValueError(f"Expected {n + 1}D or {n + 2}D (batch mode) tensor for input with possibly "
-                         f"0 batch size and non-zero dimensions for input, but got: {list(shape)}")
+        raise ValueError(f"Expected {n + 1}D or {n + 2}D (batch mode) tensor for input with "
+                         "possibly 0 batch size and non-zero dimensions for input, but got: "
+                         f"{list(shape)}")
 
 
-def unfold_shape(input_shape, kernel_size, dilation=1, padding=0, stride=1):
+def unfold_shape(input_shape: tuple, kernel_size, dilation=1, padding=0, stride=1) -> tuple:
     """The shape unfold returns for an input of `input_shape`, from the shapes alone, with
     every check unfold makes.
 
@@ -123,7 +125,8 @@ def _fold_blocks(shape, size, kernel, dilation, pairs, stride):
     return blocks
 
 
-def fold_shape(input_shape, output_size, kernel_size, dilation=1, padding=0, stride=1):
+def fold_shape(input_shape: tuple, output_size, kernel_size, dilation=1, padding=0,
+               stride=1) -> tuple:
     """The shape fold returns for an input of `input_shape`, from the shapes alone, with
     every check fold makes.
 

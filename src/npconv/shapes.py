@@ -249,7 +249,7 @@ def conv_transpose_paddings_for(size, output_size, kernel, stride, dilation):
     return found
 
 
-def candidate_count(kernels, strides, dilations):
+def candidate_count(kernels, strides, dilations) -> int:
     """How many (kernel, stride, dilation) triples `solve` tries: a kernel of 1 ignores
     dilation, so it is tried with dilation 1 only.
 
@@ -299,8 +299,8 @@ def _answer(transposed, size, output_size, k, s, d, value):
     return Solution(k, s, twice // 2, value, d)
 
 
-def count_solutions(size, output_size, transposed=False, kernels=range(1, 8),
-                    strides=range(1, 5), dilations=range(1, 4)):
+def count_solutions(size: int, output_size: int, transposed: bool = False, kernels=range(1, 8),
+                    strides=range(1, 5), dilations=range(1, 4)) -> int:
     """How many Solutions `solve` would list, without listing them.
 
     >>> count_solutions(6, 12, transposed=True), len(solve(6, 12, transposed=True))

@@ -113,7 +113,7 @@ class Optimizer:
         return loss
 
     # --- state dicts ------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict:
         """torch's layout, with copies of the buffers (torch shares them; a copy cannot
         change under a saved dict): {'state': {index: {name: value}},
         'param_groups': [{hyper-parameters..., 'params': [indices]}]}."""
@@ -127,7 +127,7 @@ class Optimizer:
                  for index, values in sorted(dict.items(self.state))}
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict) -> None:
         """Take hyper-parameters and state from `state_dict` (this optimizer's, or a torch
         optimizer's with tensors or NumPy arrays); buffers are cast to each parameter's
         dtype, as torch casts them."""
