@@ -60,6 +60,10 @@ def test_float_output_size_raises_type_error_as_torch(size):
      "weight_size"),
     (lambda: F.conv1d(np.ones((1, 1, 5)), np.ones((1, 1, 1)), stride=1.5), "stride"),
     (lambda: nn.Conv1d(1, 1, 3.0), "kernel_size"),
+    (lambda: nn.Conv1d(2.0, 2, 1), "in_channels"),
+    (lambda: nn.ConvTranspose1d(2, 2.0, 1), "out_channels"),
+    (lambda: nn.Conv1d(2, 2, 1, groups=2.0), "groups"),
+    (lambda: nn.LazyConv1d(2.0, 1), "out_channels"),
     (lambda: F.fold(np.ones((1, 1, 25)), (5.0, 5), 1), "output_size"),
 ])
 def test_float_sizes_anywhere_raise_type_error(call, name):
@@ -67,9 +71,12 @@ def test_float_sizes_anywhere_raise_type_error(call, name):
         call()
 
 
-def test_torch_rejects_float_grad_sizes_too():
+def test_torch_rejects_float_sizes_with_type_errors_too():
     with pytest.raises(TypeError):
         torch.nn.grad.conv1d_input((1, 1, 5.5), torch.ones(1, 1, 3), torch.ones(1, 1, 3))
+    for arguments, options in (((2.0, 2, 1), {}), ((2, 2.0, 1), {}), ((2, 2, 1), {"groups": 2.0})):
+        with pytest.raises(TypeError):
+            torch.nn.Conv1d(*arguments, **options)
 
 
 # --- complex parameters in the optimisers ------------------------------------------------

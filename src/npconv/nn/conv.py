@@ -47,10 +47,14 @@ class _ConvNd(Module):
         super().__init__()
         args.check_device(device)
         n = self._dims or self._dims_from(kernel_size)
-        if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups <= 0:
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("groups", groups)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be an int, but got {name}={value!r}")  # as torch
+        if groups <= 0:
             raise ValueError("groups must be a positive integer")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+            if value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, but got {name}={value!r}")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("groups", groups)):
