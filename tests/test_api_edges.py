@@ -397,3 +397,29 @@ def test_grad_functions_on_a_zero_size_batch_match_torch(n, rng):
     expected_dy = module.backward(np.ones(x_shape))
     assert dy.shape == expected_dy.shape and dwt.shape == module.weight.grad.shape
     assert not dy.any() and not dwt.any()
+
+
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("stride, kernel, dilation, output_padding", [
+    (2, 1, 1, 1), (5, 3, 1, 4), (5, 3, 2, 0), (3, 1, 2, 2), (4, 2, 3, 2),
+])
+def test_one_window_geometry_matches_torch_forward_and_backward(n, stride, kernel, dilation,
+                                                                output_padding, rng):
+    """A transposed conv of a length-1 input and a conv with one window per dim, where the
+    geometry's stride (and a 1-tap kernel's dilation) is set to 1: values as torch's."""
+    options = dict(stride=stride, dilation=dilation, dtype=torch.float64)
+    theirs = getattr(torch.nn, f"ConvTranspose{n}d")(2, 3, kernel, output_padding=output_padding,
+                                                    **options)
+    conv = getattr(torch.nn, f"Conv{n}d")(2, 3, kernel, padding=1, **options)
+    for module, size in ((theirs, 1), (conv, dilation * (kernel - 1) + 1)):
+        x = torch.tensor(rng.standard_normal((2, 2) + (size,) * n), requires_grad=True)
+        y = module(x)
+        g = rng.standard_normal(tuple(y.shape))
+        y.backward(torch.tensor(g))
+        ours = getattr(nn, type(module).__name__)(
+            2, 3, kernel, **dict(options, dtype=np.float64),
+            **({"output_padding": output_padding} if module is theirs else {"padding": 1}))
+        ours.load_state_dict({k: v.detach() for k, v in module.state_dict().items()})
+        np.testing.assert_allclose(ours(x.detach().numpy()), y.detach().numpy(), atol=1e-12)
+        np.testing.assert_allclose(ours.backward(g), x.grad.numpy(), atol=1e-12)
+        np.testing.assert_allclose(ours.weight.grad, module.weight.grad.numpy(), atol=1e-12)
