@@ -194,6 +194,6 @@ def main(argv=None):
     options = parser.parse_args(argv)
     try:
         return run(options)
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         print(f"npconv bench: error: {error}", file=sys.stderr)
         return 1
