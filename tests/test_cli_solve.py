@@ -42,7 +42,7 @@ def brute_force(size, out, transposed, kernels=range(1, 8), strides=range(1, 5),
             for d in dilations:
                 if k == 1 and d > 1:
                     continue
-                for p in range(0, 3 * (size + out) + 3 * k * d):
+                for p in range(0, 3 * (size + out) + 3 * k * d + out * s):
                     if transposed:
                         for op in range(max(s, d)):
                             # the last output index any (input, kernel) pair reaches, plus one
@@ -201,3 +201,64 @@ def test_errors_and_usage(capsys):
     assert code == 1 and "cannot parse layer" in err
     code, _, err = run_cli(capsys, "solve", "--input", "6", "--output", "0")
     assert code == 1 and "positive" in err
+
+
+# --- bounded work: the simplest answers without the others, and refusals from counts ----
+
+@pytest.mark.parametrize("size,out,transposed,limit", [
+    (6, 12, True, 5), (12, 6, False, 7), (16, 5, False, 1), (5, 11, True, 40), (7, 7, False, 3),
+])
+def test_limited_search_finds_the_simplest_answers(size, out, transposed, limit):
+    from npconv import shapes
+    expected = sorted(brute_force(size, out, transposed), key=lambda a: shapes.simplicity(
+        shapes.Solution(*a)))
+    ranges = (range(1, 8), range(1, 5), range(1, 4))
+    found = shapes.solve(size, out, transposed, *ranges, limit=limit)
+    assert [tuple(a) for a in found] == expected[:limit]
+    assert shapes.count_solutions(size, out, transposed, *ranges) == len(expected)
+
+
+def _timed(capsys, *argv):
+    import time
+    start = time.perf_counter()
+    code, out, err = run_cli(capsys, *argv)
+    return code, out, err, time.perf_counter() - start
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--max-kernel", "1000000", "--max-stride", "1000000"],
+     "would try 2,999,998,000,000 (kernel, stride, dilation) combinations per dim"),
+    (["--max-kernel", "100", "--max-stride", "100", "--limit", "0"],
+     "754,869 layers map 56 to 28"),
+])
+def test_oversized_searches_are_refused_at_once_with_the_sizes(capsys, argv, message):
+    code, out, err, seconds = _timed(capsys, "solve", "--input", "56", "--output", "28", *argv)
+    assert code == 1 and out == "" and message in err
+    assert seconds < 1.0
+
+
+def test_too_many_combinations_of_dims_are_refused(capsys):
+    code, out, err, seconds = _timed(capsys, "solve", "--input", "56,56,56", "--output",
+                                     "28,28,28", "--limit", "100")
+    assert code == 1 and "89 x 89 x 89 = 704,969 combinations" in err
+    assert seconds < 1.0
+
+
+def test_a_larger_search_lists_the_simplest_and_counts_the_rest(capsys):
+    from npconv import shapes
+    code, out, err = run_cli(capsys, "solve", "--input", "20", "--output", "9",
+                             "--max-kernel", "30", "--max-stride", "30", "--limit", "6",
+                             "--channels", "1,1")
+    expected = sorted(brute_force(20, 9, False, range(1, 31), range(1, 31), range(1, 4)),
+                      key=lambda a: shapes.simplicity(shapes.Solution(*a)))
+    assert code == 0
+    assert f"# 6 of {len(expected):,} shown" in out
+    assert [parameters(layer) for layer in answers(out)] == expected[:6]
+
+
+def test_large_solve_in_a_subprocess_finishes_in_time():
+    result = subprocess.run([sys.executable, "-m", "npconv.cli", "solve", "--input", "56",
+                             "--output", "28", "--max-kernel", "1000", "--max-stride", "1000"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "npconv solve tries at most 100,000" in result.stderr

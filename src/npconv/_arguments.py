@@ -27,11 +27,21 @@ PADDING_STRINGS = get_args(PaddingString)
 SUPPORTED_DTYPES = (np.float16, np.float32, np.float64, np.complex64, np.complex128)
 
 
+# The largest size argument npconv takes (torch's own bound on padding): sums and products
+# of a few such numbers stay exact, and within NumPy's int64, wherever a shape is computed.
+MAX_INT = 2 ** 62 - 1
+
+
 def _as_int(value, name):
-    """An int from anything that is integral (int, np.int64, ...), never a bool or float."""
+    """An int from anything that is integral (int, np.int64, ...), never a bool or float,
+    and at most MAX_INT in size."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int or a tuple of ints, but got {name}={value!r}")
-    return operator.index(value)
+    result = operator.index(value)
+    if abs(result) > MAX_INT:
+        raise ValueError(f"{name} must be at most 2**62 - 1 = {MAX_INT} in size, but got "
+                         f"{name}={value!r}")
+    return result
 
 
 def to_tuple(value, n, name):

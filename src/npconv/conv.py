@@ -18,6 +18,7 @@ Complex inputs follow torch's convention: gradients use the conjugated operand.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -84,6 +85,14 @@ def check_groups(groups, w):
     return int(groups)
 
 
+def check_kernel(kernel):
+    """torch's error for a weight with a zero-size kernel dim (it would widen the output)."""
+    if any(k == 0 for k in kernel):
+        raise ValueError("kernel size should be greater than zero, but got "
+                         + shapes.spell("kernel", kernel))
+    return kernel
+
+
 def strides_and_dilations(stride, dilation, n):
     stride = args.to_tuple(stride, n, "stride")
     if any(s <= 0 for s in stride):
@@ -114,13 +123,33 @@ def conj(a):
     return a.conj() if np.iscomplexobj(a) else a
 
 
+# NumPy holds at most 2**63 bytes in one array, 2**59 elements of the widest dtype
+MAX_ELEMENTS = 2 ** 59
+
+
+def check_elements(shape, what, arguments):
+    """A ValueError naming the arguments when an array of `shape` cannot exist at all."""
+    if math.prod(max(v, 1) for v in shape) > MAX_ELEMENTS:
+        raise ValueError(f"{arguments} give {what} of shape {list(shape)}, more than the "
+                         f"2**59 elements a NumPy array can hold")
+
+
+def make_geometry(kernel, stride, dilation, lo, big, small, groups):
+    """The Geometry of a call. A stride where one window fits, or a dilation where the kernel
+    has one tap, moves nothing: it is set to 1, so that a huge one never reaches the
+    kernels' strided views (whose byte strides it would overflow)."""
+    stride = tuple(1 if o == 1 else s for s, o in zip(stride, small))
+    dilation = tuple(1 if k == 1 else d for d, k in zip(dilation, kernel))
+    return Geometry(kernel, stride, dilation, lo, big, small, groups)
+
+
 def plan(x_shape, w, stride, padding, dilation, groups, padding_mode, unbatched=False):
     """Validate a conv call on a batched input shape and say where its windows land."""
     n = w.ndim - 2
     stride, dilation = strides_and_dilations(stride, dilation, n)
     groups = check_groups(groups, w)
     mode = args.padding_mode(padding_mode)
-    kernel = tuple(w.shape[2:])
+    kernel = check_kernel(tuple(w.shape[2:]))
     if x_shape[1] != w.shape[1] * groups:
         raise ValueError(
             f"Given groups={groups}, weight of size {_shape(w)}, expected input{list(x_shape)} "
@@ -139,13 +168,17 @@ def plan(x_shape, w, stride, padding, dilation, groups, padding_mode, unbatched=
         windows.check_mode_padding(size, pairs, mode, x_shape[1:] if unbatched else x_shape)
     shapes.check_conv_size(size, kernel, pairs, dilation)
     small = shapes.conv_output_size(size, kernel, stride, pairs, dilation)
+    arguments = (f"padding={shapes.padding_repr(pairs)}, stride={stride} and "
+                 f"dilation={dilation}")
+    check_elements((x_shape[0], w.shape[0]) + small, "an output", arguments)
     if mode == "zeros":
-        geometry = Geometry(kernel, stride, dilation, tuple(lo for lo, _ in pairs), size, small,
-                            groups)
+        geometry = make_geometry(kernel, stride, dilation, tuple(lo for lo, _ in pairs), size,
+                                 small, groups)
         return Plan(geometry, ((0, 0),) * n, mode, unbatched)
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(size, pairs))
-    return Plan(Geometry(kernel, stride, dilation, (0,) * n, padded, small, groups), pairs, mode,
-                unbatched)
+    check_elements(tuple(x_shape[:2]) + padded, "a padded input", arguments)
+    return Plan(make_geometry(kernel, stride, dilation, (0,) * n, padded, small, groups), pairs,
+                mode, unbatched)
 
 
 def forward(x, w, p):

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from . import _arguments as args
 from . import kernels, shapes, windows
-from .conv import (Call, Plan, batched, check_bias, check_groups, compute_dtype, conj, op_name,
-                   operands, run, run_gradients, strides_and_dilations)
-from .kernels import Geometry
+from .conv import (Call, Plan, batched, check_bias, check_elements, check_groups, check_kernel,
+                   compute_dtype, conj, make_geometry, op_name, operands, run, run_gradients,
+                   strides_and_dilations)
 
 
 _plans = args.PlanCache()   # validated calls, by their arguments' cache key
@@ -32,7 +32,7 @@ def plan(y_shape, w, stride, padding, output_padding, groups, dilation, padding_
     stride, dilation = strides_and_dilations(stride, dilation, n)
     groups = check_groups(groups, w)
     mode = args.padding_mode(padding_mode)
-    kernel = tuple(w.shape[2:])
+    kernel = check_kernel(tuple(w.shape[2:]))
     if y_shape[1] != w.shape[0]:
         raise ValueError(
             f"Given transposed=1, weight of size {list(w.shape)}, expected input{list(y_shape)} "
@@ -48,9 +48,12 @@ def plan(y_shape, w, stride, padding, output_padding, groups, dilation, padding_
     else:
         pairs = args.padding_pairs(padding, n)
     big = shapes.check_conv_transpose_size(size, kernel, stride, pairs, dilation, output_padding)
+    arguments = (f"padding={shapes.padding_repr(pairs)}, stride={stride}, dilation={dilation} "
+                 f"and output_padding={output_padding}")
+    check_elements((y_shape[0], w.shape[1] * groups) + big, "an output", arguments)
     if mode == "zeros":
-        geometry = Geometry(kernel, stride, dilation, tuple(lo for lo, _ in pairs), big, size,
-                            groups)
+        geometry = make_geometry(kernel, stride, dilation, tuple(lo for lo, _ in pairs), big,
+                                 size, groups)
         return Plan(geometry, ((0, 0),) * n, mode, unbatched)
     if any(v < 0 for pair in pairs for v in pair):
         raise ValueError(f"padding='same' here extends the output (kernel smaller than stride), "
@@ -58,8 +61,9 @@ def plan(y_shape, w, stride, padding, output_padding, groups, dilation, padding_
                          f"use padding_mode='zeros'")
     windows.check_mode_padding(big, pairs, mode, (y_shape[0], w.shape[1] * groups) + big)
     full = tuple(s + lo + hi for s, (lo, hi) in zip(big, pairs))
-    return Plan(Geometry(kernel, stride, dilation, (0,) * n, full, size, groups), pairs, mode,
-                unbatched)
+    check_elements((y_shape[0], w.shape[1] * groups) + full, "an unfolded output", arguments)
+    return Plan(make_geometry(kernel, stride, dilation, (0,) * n, full, size, groups), pairs,
+                mode, unbatched)
 
 
 def forward(y, w, p):

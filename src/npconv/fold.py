@@ -14,7 +14,7 @@ import math
 
 from . import _arguments as args
 from . import shapes, windows
-from .conv import batched, compute_dtype
+from .conv import batched, check_elements, compute_dtype
 
 
 def _dims(kernel_size):
@@ -42,6 +42,43 @@ def resolve(kernel_size, dilation, padding, stride):
     return kernel, dilation, args.padding_pairs(padding, n), stride
 
 
+def _unfold_blocks(shape, kernel, dilation, pairs, stride):
+    """Blocks per dim of unfold on a batched input shape, with unfold's checks."""
+    blocks = shapes.unfold_output_shape(shape[2:], kernel, stride, pairs, dilation)
+    arguments = (f"kernel_size={kernel}, dilation={dilation}, padding="
+                 f"{shapes.padding_repr(pairs)} and stride={stride}")
+    check_elements(tuple(shape[:2]) + shapes.window_span(blocks, kernel, stride, dilation),
+                   "a padded input", arguments)
+    check_elements((shape[0], shape[1] * math.prod(kernel), math.prod(blocks)), "an output",
+                   arguments)
+    return blocks
+
+
+def _check_unfold_input(shape, n):
+    """unfold's error for an input of the wrong rank or with an empty non-batch dim."""
+    if len(shape) not in (n + 1, n + 2) or any(s == 0 for s in shape[-n - 1:]):
+        raise ValueError(f"Expected {n + 1}D or {n + 2}D (batch mode) tensor for input with "
+                         "possibly 0 batch size and non-zero dimensions for input, but got: "
+                         f"{list(shape)}")
+
+
+def unfold_shape(input_shape: tuple, kernel_size, dilation=1, padding=0, stride=1) -> tuple:
+    """The shape unfold returns for an input of `input_shape`, from the shapes alone, with
+    every check unfold makes.
+
+    >>> unfold_shape((2, 3, 4, 4), 2)
+    (2, 12, 9)
+    """
+    kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
+    n = len(kernel)
+    shape = tuple(input_shape)
+    _check_unfold_input(shape, n)
+    batched_shape = shape if len(shape) == n + 2 else (1,) + shape
+    blocks = _unfold_blocks(batched_shape, kernel, dilation, pairs, stride)
+    out = (batched_shape[0], batched_shape[1] * math.prod(kernel), math.prod(blocks))
+    return out if len(shape) == n + 2 else out[1:]
+
+
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     """Sliding blocks: (N, C, *S) or (C, *S) -> (N, C*prod(k), L) or (C*prod(k), L).
 
@@ -54,15 +91,53 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
     n = len(kernel)
     x = args.as_array(input, "input")
-    if x.ndim not in (n + 1, n + 2) or any(s == 0 for s in x.shape[-n - 1:]):
-        raise ValueError(f"Expected {n + 1}D or {n + 2}D (batch mode) tensor for input with possibly "
-                         f"0 batch size and non-zero dimensions for input, but got: {list(x.shape)}")
+    _check_unfold_input(x.shape, n)
     xb, unbatched = batched(x, n)
-    blocks = shapes.unfold_output_shape(xb.shape[2:], kernel, stride, pairs, dilation)
+    blocks = _unfold_blocks(xb.shape, kernel, dilation, pairs, stride)
     cols = windows.gather(xb, kernel, stride, dilation, tuple(lo for lo, _ in pairs), blocks)
-    # (N, C, *k, *blocks) -> (N, C*prod(k), L)
+    # (N, C, *k, *blocks) -> (N, C*prod(k), L); a fresh array even where the windows
+    # reshape without a copy (they are then a read-only view of x)
     cols = cols.reshape(xb.shape[0], xb.shape[1] * math.prod(kernel), math.prod(blocks))
+    if not cols.flags.writeable:
+        cols = cols.copy()
     return cols[0] if unbatched else cols
+
+
+def _fold_blocks(shape, size, kernel, dilation, pairs, stride):
+    """Blocks per dim of fold on an input shape, with fold's checks."""
+    if len(shape) not in (2, 3) or any(s == 0 for s in shape[-2:]):
+        raise ValueError("Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch "
+                         f"size and non-zero dimensions for input, but got: {list(shape)}")
+    shape = (1,) + tuple(shape) if len(shape) == 2 else tuple(shape)
+    kprod = math.prod(kernel)
+    if shape[1] % kprod:
+        raise ValueError("Expected size of input's dimension 1 to be divisible by the product of "
+                         f"kernel_size, but got input.size(1)={shape[1]} and "
+                         f"kernel_size={kernel}.")
+    blocks = shapes.conv_output_size(size, kernel, stride, pairs, dilation)
+    if math.prod(max(b, 0) for b in blocks) != shape[2] or any(b < 1 for b in blocks):
+        pad = shapes.padding_repr(pairs)
+        raise ValueError(
+            f"Given output_size={size}, kernel_size={kernel}, dilation={dilation}, "
+            f"padding={pad}, stride={stride}, expected size of input's dimension 2 to match the "
+            f"calculated number of sliding blocks {' * '.join(str(max(b, 0)) for b in blocks)} = "
+            f"{math.prod(max(b, 0) for b in blocks)}, but got input.size(2)={shape[2]}.")
+    return blocks
+
+
+def fold_shape(input_shape: tuple, output_size, kernel_size, dilation=1, padding=0,
+               stride=1) -> tuple:
+    """The shape fold returns for an input of `input_shape`, from the shapes alone, with
+    every check fold makes.
+
+    >>> fold_shape((1, 12, 12), (4, 5), (2, 2))
+    (1, 3, 4, 5)
+    """
+    kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
+    size = args.positive_tuple(output_size, len(kernel), "output_size")
+    shape = tuple(input_shape)
+    _fold_blocks(shape, size, kernel, dilation, pairs, stride)
+    return shape[:-2] + (shape[-2] // math.prod(kernel),) + size
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
@@ -76,26 +151,11 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
            [1., 2., 2., 1.]])
     """
     kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
-    n = len(kernel)
-    size = args.positive_tuple(output_size, n, "output_size")
+    size = args.positive_tuple(output_size, len(kernel), "output_size")
     c = args.as_array(input, "input")
-    if c.ndim not in (2, 3) or any(s == 0 for s in c.shape[-2:]):
-        raise ValueError("Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch "
-                         f"size and non-zero dimensions for input, but got: {list(c.shape)}")
+    blocks = _fold_blocks(c.shape, size, kernel, dilation, pairs, stride)
     cb = c[None] if c.ndim == 2 else c
     kprod = math.prod(kernel)
-    if cb.shape[1] % kprod:
-        raise ValueError("Expected size of input's dimension 1 to be divisible by the product of "
-                         f"kernel_size, but got input.size(1)={cb.shape[1]} and "
-                         f"kernel_size={kernel}.")
-    blocks = shapes.conv_output_size(size, kernel, stride, pairs, dilation)
-    if math.prod(max(b, 0) for b in blocks) != cb.shape[2] or any(b < 1 for b in blocks):
-        pad = shapes.padding_repr(pairs)
-        raise ValueError(
-            f"Given output_size={size}, kernel_size={kernel}, dilation={dilation}, "
-            f"padding={pad}, stride={stride}, expected size of input's dimension 2 to match the "
-            f"calculated number of sliding blocks {' * '.join(str(max(b, 0)) for b in blocks)} = "
-            f"{math.prod(max(b, 0) for b in blocks)}, but got input.size(2)={cb.shape[2]}.")
     dtype = compute_dtype(c.dtype)
     # (N, C*prod(k), L) -> (N, C, *k, *blocks)
     cols = cb.astype(dtype, copy=False).reshape((cb.shape[0], cb.shape[1] // kprod) + kernel

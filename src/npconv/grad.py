@@ -35,9 +35,10 @@ __all__ = ["conv1d_input", "conv1d_weight", "conv2d_input", "conv2d_weight", "co
 
 def _shape(size, name):
     try:
-        return tuple(int(v) for v in size)
+        values = tuple(size)
     except TypeError as error:
         raise TypeError(f"{name} must be a sequence of ints, but got {name}={size!r}") from error
+    return args.to_tuple(values, len(values), name) if values else values
 
 
 def _grad_call(op, x_shape, w, grad_output, options):
@@ -60,10 +61,30 @@ def _grad_call(op, x_shape, w, grad_output, options):
 def _weight_call(op, input, weight_size, grad_output, options):
     x = args.as_array(input, "input")
     shape = _shape(weight_size, "weight_size")
+    conv_op.check_elements(shape, "a weight", f"weight_size={shape}")
     w = np.broadcast_to(np.zeros((), x.dtype), shape)  # only its shape is read
     call, g = _grad_call(op, tuple(x.shape), w, grad_output, options)
     xb = x[None] if call.plan.unbatched else x
     return call._replace(x=xb.astype(call.w.dtype, copy=False)), g
+
+
+def _input_gradient(op, call, g, x_shape):
+    """op's input gradient; zeros of x_shape where an operand is empty (a zero-size batch,
+    zero channels), which never reach the kernels, as in conv.run_gradients."""
+    if g.size == 0 or call.w.size == 0:
+        dx = np.zeros(((1,) if call.plan.unbatched else ()) + x_shape, call.w.dtype)
+    else:
+        dx, _ = op.backward(g, None, call.w, call.plan, need_weight=False)
+    return conv_op.finish(dx, call)
+
+
+def _weight_gradient(op, call, g):
+    """op's weight gradient; zeros where an operand is empty."""
+    if g.size == 0 or call.x.size == 0 or call.w.size == 0:
+        dw = np.zeros(call.w.shape, call.w.dtype)
+    else:
+        _, dw = op.backward(g, call.x, call.w, call.plan, need_input=False)
+    return conv_op.finish(dw, call, batch_axis=False)
 
 
 def conv_input(input_size: Sequence[int], weight: ArrayLike, grad_output: ArrayLike,
@@ -73,8 +94,7 @@ def conv_input(input_size: Sequence[int], weight: ArrayLike, grad_output: ArrayL
     call, g = _grad_call(conv_op, _shape(input_size, "input_size"), w, grad_output,
                          dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
                               padding_mode=padding_mode))
-    dx, _ = conv_op.backward(g, None, call.w, call.plan, need_weight=False)
-    return conv_op.finish(dx, call)
+    return _input_gradient(conv_op, call, g, _shape(input_size, "input_size"))
 
 
 def conv_weight(input: ArrayLike, weight_size: Sequence[int], grad_output: ArrayLike,
@@ -83,8 +103,7 @@ def conv_weight(input: ArrayLike, weight_size: Sequence[int], grad_output: Array
     call, g = _weight_call(conv_op, input, weight_size, grad_output,
                            dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
                                 padding_mode=padding_mode))
-    _, dw = conv_op.backward(g, call.x, call.w, call.plan, need_input=False)
-    return conv_op.finish(dw, call, batch_axis=False)
+    return _weight_gradient(conv_op, call, g)
 
 
 def conv_transpose_input(input_size: Sequence[int], weight: ArrayLike, grad_output: ArrayLike,
@@ -95,8 +114,7 @@ def conv_transpose_input(input_size: Sequence[int], weight: ArrayLike, grad_outp
     call, g = _grad_call(conv_transpose_op, _shape(input_size, "input_size"), w, grad_output,
                          dict(stride=stride, padding=padding, output_padding=output_padding,
                               groups=groups, dilation=dilation, padding_mode=padding_mode))
-    dy, _ = conv_transpose_op.backward(g, None, call.w, call.plan, need_weight=False)
-    return conv_op.finish(dy, call)
+    return _input_gradient(conv_transpose_op, call, g, _shape(input_size, "input_size"))
 
 
 def conv_transpose_weight(input: ArrayLike, weight_size: Sequence[int], grad_output: ArrayLike,
@@ -106,8 +124,7 @@ def conv_transpose_weight(input: ArrayLike, weight_size: Sequence[int], grad_out
     call, g = _weight_call(conv_transpose_op, input, weight_size, grad_output,
                            dict(stride=stride, padding=padding, output_padding=output_padding,
                                 groups=groups, dilation=dilation, padding_mode=padding_mode))
-    _, dw = conv_transpose_op.backward(g, call.x, call.w, call.plan, need_input=False)
-    return conv_op.finish(dw, call, batch_axis=False)
+    return _weight_gradient(conv_transpose_op, call, g)
 
 
 def unfold_input(input_size: Sequence[int], grad_output: ArrayLike, kernel_size: Size,

@@ -17,6 +17,7 @@ All functions take and return tuples with one entry per spatial dimension.
 from __future__ import annotations
 
 import inspect
+import heapq
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -371,12 +372,74 @@ def conv_transpose_paddings_for(size: int, output_size: int, kernel: int, stride
     return found
 
 
+def candidate_count(kernels, strides, dilations) -> int:
+    """How many (kernel, stride, dilation) triples `solve` tries: a kernel of 1 ignores
+    dilation, so it is tried with dilation 1 only.
+
+    >>> candidate_count(range(1, 8), range(1, 5), range(1, 4))
+    76
+    """
+    ones = 1 in kernels
+    return (len(kernels) - ones) * len(strides) * len(dilations) + ones * len(strides) * (
+        1 in dilations)
+
+
+def _runs(size, output_size, transposed, kernels, strides, dilations):
+    """Per (kernel, stride, dilation) with answers: (k, s, d, first, count, step).
+
+    The answers of one triple form a run, each simpler than the next (see `simplicity`):
+    for a conv the paddings first, first + 1, ... (2p in a window of s values); for a
+    transposed conv the output_paddings first, first + 2, ... below max(s, d) (2p must
+    be even), each fixing its padding. Closed forms of conv_paddings_for and
+    conv_transpose_paddings_for, so counting costs nothing per answer.
+    """
+    for k in kernels:
+        for s in strides:
+            for d in dilations:
+                if k == 1 and d != 1:
+                    continue
+                extent = d * (k - 1) + 1
+                if transposed:
+                    least = output_size - (size - 1) * s - extent      # smallest op: 2p >= 0
+                    first = max(0, least)
+                    first += (first - least) % 2                       # 2p even
+                    count = max(0, (max(s, d) - first + 1) // 2)
+                    step = 2
+                else:
+                    least = (output_size - 1) * s + extent - size      # smallest 2p
+                    first = max(0, (least + 1) // 2)
+                    count = max(0, (least + s - 1) // 2 - first + 1)
+                    step = 1
+                if count:
+                    yield k, s, d, first, count, step
+
+
+def _answer(transposed, size, output_size, k, s, d, value):
+    """The Solution of a run at padding (conv) or output_padding (transposed) `value`."""
+    if not transposed:
+        return Solution(k, s, value, 0, d)
+    twice = (size - 1) * s + d * (k - 1) + 1 + value - output_size
+    return Solution(k, s, twice // 2, value, d)
+
+
+def count_solutions(size: int, output_size: int, transposed: bool = False, kernels=range(1, 8),
+                    strides=range(1, 5), dilations=range(1, 4)) -> int:
+    """How many Solutions `solve` would list, without listing them.
+
+    >>> count_solutions(6, 12, transposed=True), len(solve(6, 12, transposed=True))
+    (105, 105)
+    """
+    return sum(run[4] for run in _runs(size, output_size, transposed, kernels, strides,
+                                       dilations))
+
+
 def solve(size: int, output_size: int, transposed: bool = False,
           kernels: Sequence[int] = range(1, 8), strides: Sequence[int] = range(1, 5),
-          dilations: Sequence[int] = range(1, 4)) -> list[Solution]:
+          dilations: Sequence[int] = range(1, 4), limit: int | None = None) -> list[Solution]:
     """Every Solution mapping `size` to `output_size` (one dim) with kernel, stride and
-    dilation drawn from the given ranges, simplest first (see `simplicity`). A kernel
-    of 1 ignores dilation, so it is listed with dilation 1 only.
+    dilation drawn from the given ranges, simplest first (see `simplicity`); only the
+    first `limit` when given, found without making the others. A kernel of 1 ignores
+    dilation, so it is listed with dilation 1 only.
 
     >>> [tuple(s) for s in solve(6, 12, transposed=True)][:3]
     [(7, 1, 0, 0, 1), (2, 2, 0, 0, 1), (4, 1, 0, 0, 2)]
@@ -385,19 +448,27 @@ def solve(size: int, output_size: int, transposed: bool = False,
     """
     if size < 1 or output_size < 1:
         raise ValueError(f"sizes must be positive, but got input {size} and output {output_size}")
+    runs = _runs(size, output_size, transposed, kernels, strides, dilations)
+    if limit is None:
+        found = [_answer(transposed, size, output_size, k, s, d, first + i * step)
+                 for k, s, d, first, count, step in runs for i in range(count)]
+        return sorted(found, key=simplicity)
+    # a merge of the runs, each sorted: the simplest head is the next answer
+    heap = []
+    for k, s, d, first, count, step in runs:
+        head = _answer(transposed, size, output_size, k, s, d, first)
+        heap.append((simplicity(head), head, first, count, step))
+    heapq.heapify(heap)
     found = []
-    for k in kernels:
-        for s in strides:
-            for d in dilations:
-                if k == 1 and d != 1:
-                    continue
-                if transposed:
-                    found += [Solution(k, s, p, op, d) for p, op
-                              in conv_transpose_paddings_for(size, output_size, k, s, d)]
-                else:
-                    found += [Solution(k, s, p, 0, d)
-                              for p in conv_paddings_for(size, output_size, k, s, d)]
-    return sorted(found, key=simplicity)
+    while heap and len(found) < limit:
+        _, head, value, count, step = heapq.heappop(heap)
+        found.append(head)
+        if count > 1:
+            k, s, _, _, d = head
+            following = _answer(transposed, size, output_size, k, s, d, value + step)
+            heapq.heappush(heap, (simplicity(following), following, value + step, count - 1,
+                                  step))
+    return found
 
 
 # --- docstrings: the arguments, described once for every function that takes them ---------
@@ -423,6 +494,7 @@ _ARGUMENTS = {
     "kernels": "the kernel sizes to try",
     "strides": "the strides to try",
     "dilations": "the dilations to try",
+    "limit": "list only the simplest `limit` answers (None: all of them)",
     "label": "the argument's name, e.g. 'stride'",
     "values": "its values, one per dim",
     "n": "the number of spatial dims",

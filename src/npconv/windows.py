@@ -85,6 +85,10 @@ def gather(x, kernel, stride, dilation, lo, blocks):
     The result is a read-only view into x (or into a zero-padded copy of it).
     """
     n = len(kernel)
+    # one block (or one tap) per dim: its stride (dilation) moves nothing; 1 keeps a huge
+    # one from overflowing the byte strides below
+    stride = tuple(1 if b == 1 else s for s, b in zip(stride, blocks))
+    dilation = tuple(1 if k == 1 else d for d, k in zip(dilation, kernel))
     span = shapes.window_span(blocks, kernel, stride, dilation)
     padded = region(x, tuple(-p for p in lo), span)
     lead_strides = padded.strides[:-n]

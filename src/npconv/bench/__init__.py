@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 
@@ -151,6 +152,11 @@ def run(options, out=None):
         raise ValueError(f"--repeat must be at least 1, but got {repeat}")
     if options.rounds < 1:
         raise ValueError(f"--rounds must be at least 1, but got {options.rounds}")
+    for flag, path in (("--json", options.json), ("--markdown", options.markdown),
+                       ("--plot", options.plot)):       # before minutes of measuring
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            raise ValueError(f"{flag} {path!r}: the folder {folder!r} does not exist")
     chosen = cases.select(cases.load(options.suite), _names(options.cases))
     if options.smoke:
         chosen = [cases.shrink(case) for case in chosen]
@@ -209,6 +215,6 @@ def main(argv=None):
     options = parser.parse_args(argv)
     try:
         return run(options)
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         print(f"npconv bench: error: {error}", file=sys.stderr)
         return 1

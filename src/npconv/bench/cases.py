@@ -121,9 +121,16 @@ def load(path=None):
     if path is None:
         text = resources.files("npconv").joinpath("data/suite.json").read_text()
     else:
-        with open(path) as file:
-            text = file.read()
-    return [from_json(entry) for entry in json.loads(text)["cases"]]
+        try:
+            with open(path) as file:
+                text = file.read()
+        except OSError as error:
+            raise ValueError(f"--suite {path!r}: {error.strerror or error}") from None
+    try:
+        return [from_json(entry) for entry in json.loads(text)["cases"]]
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"--suite {path!r} is not a suite file: no {error} in it "
+                         "(see npconv/data/suite.json)") from None
 
 
 def select(cases, names):

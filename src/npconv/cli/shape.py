@@ -2,8 +2,9 @@
 its numbers, a transposed conv's valid output_size range, parameters and FLOPs.
 
 The layer is really built (its validation applies) and the input is checked by the
-same code a forward call runs, on a zero-cost broadcast array, so an invalid
-combination fails with the library's own message; the sizes come from npconv.shapes.
+same code a forward call runs, on a zero-cost broadcast array (Fold and Unfold by
+npconv.fold's shape functions, which make no array), so an invalid combination fails
+with the library's own message; the sizes come from npconv.shapes.
 """
 from __future__ import annotations
 
@@ -134,21 +135,22 @@ def conv_report(layer, shape):
 
 def blocks_report(layer, shape):
     """Lines describing Fold or Unfold on an input of `shape`."""
-    zeros = np.broadcast_to(np.zeros((), np.float32), shape)
-    result = layer(zeros)                      # the library's own checks and shape
-    kernel, dilation, pairs, stride = fold_op.resolve(layer.kernel_size, layer.dilation,
-                                                      layer.padding, layer.stride)
+    options = dict(kernel_size=layer.kernel_size, dilation=layer.dilation,
+                   padding=layer.padding, stride=layer.stride)
+    kernel, dilation, pairs, stride = fold_op.resolve(**options)
     n = len(kernel)
     if hasattr(layer, "output_size"):          # Fold: blocks of the output it sums into
-        size = tuple(result.shape[-n:])
+        result = fold_op.fold_shape(shape, layer.output_size, **options)  # fold's own checks
+        size = tuple(result[-n:])
         where = "output_size"
     else:
+        result = fold_op.unfold_shape(shape, **options)
         size = tuple(shape[-n:])
         where = "input"
     blocks = shapes.conv_output_size(size, kernel, stride, pairs, dilation)
     lines = _formula.conv_lines(size, kernel, stride, pairs, dilation, suffix="_blocks")
     report = [f"layer   {layer!r}".splitlines()[0], f"input   {tuple(shape)}",
-              f"output  {tuple(result.shape)}",
+              f"output  {tuple(result)}",
               f"        sliding blocks over the {where} {tuple(size)}:"]
     report += ["        " + line for line in lines]
     report.append(f"        L = {_times(blocks)} = {math.prod(blocks)}")

@@ -7,17 +7,26 @@ Each spatial dim is solved on its own by npconv.shapes.solve; for several dims t
 combinations of each dim's first --limit answers are ranked by the same order:
 fewest keyword arguments, the same numbers in every dim, then the smallest total
 of kernel + stride + padding + output_padding + dilation.
+
+The work is bounded before any search: the (kernel, stride, dilation) triples tried,
+the answers listed and the combinations ranked are counted from the arguments
+(npconv.shapes.candidate_count, count_solutions), and a request beyond a budget is
+refused with its sizes.
 """
 from __future__ import annotations
 
 import argparse
-
 import itertools
+import math
 
 from .. import shapes
 from ..explain import dim_names, layer_padding
 from . import _formula
 from ._layer import class_name, format_layer, parse_layer, parse_shape, spatial_size
+
+MAX_CANDIDATES = 100_000      # (kernel, stride, dilation) triples tried per dim
+MAX_ANSWERS = 100_000         # answers listed
+MAX_COMBINATIONS = 100_000    # combinations of the dims' answers ranked
 
 DESCRIPTION = """\
 List every (kernel, stride, padding, output_padding, dilation) that maps --input to
@@ -123,20 +132,37 @@ def solve(options):
     kernels = [options.kernel] if options.kernel else range(1, options.max_kernel + 1)
     strides = [options.stride] if options.stride else range(1, options.max_stride + 1)
     dilations = [options.dilation] if options.dilation else range(1, options.max_dilation + 1)
-    per_dim = []
+    ranges = (f"kernel {_span(kernels)}, stride {_span(strides)} and dilation "
+              f"{_span(dilations)}")
+    candidates = shapes.candidate_count(kernels, strides, dilations)
+    if candidates > MAX_CANDIDATES:
+        raise ValueError(f"the search would try {candidates:,} (kernel, stride, dilation) "
+                         f"combinations per dim ({ranges}); npconv solve tries at most "
+                         f"{MAX_CANDIDATES:,}: lower --max-kernel, --max-stride or "
+                         "--max-dilation, or fix --kernel, --stride or --dilation")
+    limit = options.limit or None
+    totals = []
     for name, a, b in zip(dim_names(n), sizes_in, sizes_out):
-        found = shapes.solve(a, b, options.transposed, kernels, strides, dilations)
-        if not found:
+        total = shapes.count_solutions(a, b, options.transposed, kernels, strides, dilations)
+        if not total:
             what = "transposed conv" if options.transposed else "conv"
             raise ValueError(
-                f"no {what} with kernel {_span(kernels)}, stride {_span(strides)} and dilation "
-                f"{_span(dilations)} maps {a} to {b}" + (f" (dim {name})" if n > 1 else "")
+                f"no {what} with {ranges} maps {a} to {b}" + (f" (dim {name})" if n > 1 else "")
                 + "; try --transposed, or raise --max-kernel, --max-stride, --max-dilation")
-        per_dim.append(found)
-    limit = options.limit or None
-    counted = len(list(itertools.product(*per_dim))) if n == 1 else None
-    pool = [found[:limit] if n > 1 and limit else found for found in per_dim]
-    combos = sorted(itertools.product(*pool), key=_rank)
+        totals.append(total)
+    pools = [min(total, limit) if limit else total for total in totals]
+    if n == 1 and pools[0] > MAX_ANSWERS:
+        raise ValueError(f"{totals[0]:,} layers map {sizes_in[0]} to {sizes_out[0]} ({ranges}); "
+                         f"npconv solve lists at most {MAX_ANSWERS:,}: give --limit N")
+    if n > 1 and math.prod(pools) > MAX_COMBINATIONS:
+        raise ValueError(f"ranking the combinations of each dim's answers would take "
+                         f"{' x '.join(f'{p:,}' for p in pools)} = {math.prod(pools):,} "
+                         f"combinations; npconv solve ranks at most {MAX_COMBINATIONS:,}: "
+                         "lower --limit (0 means all) or the --max-* ranges")
+    per_dim = [shapes.solve(a, b, options.transposed, kernels, strides, dilations, limit=pool)
+               for a, b, pool in zip(sizes_in, sizes_out, pools)]
+    counted = totals[0] if n == 1 else None
+    combos = sorted(itertools.product(*per_dim), key=_rank)
     shown = combos[:limit]
     name = class_name(options.transposed, n)
     channels = _channels(options.channels)
@@ -144,13 +170,13 @@ def solve(options):
     width = max(len(s) for s in strings)
     arrow = " x ".join(map(str, sizes_in)) + " -> " + " x ".join(map(str, sizes_out))
     print(f"# {name}: {arrow}, simplest first (fewest keywords, then the smallest kernel + "
-          f"stride + padding + output_padding + dilation); kernel {_span(kernels)}, "
-          f"stride {_span(strides)}, dilation {_span(dilations)}")
+          f"stride + padding + output_padding + dilation); {ranges}")
     for text, combo in zip(strings, shown):
         lines = _formulas(combo, sizes_in, options.transposed)
         print(f"{text.ljust(width)}  # " + "; ".join(lines))
     if counted is not None and counted > len(shown):
-        print(f"# {len(shown)} of {counted} shown; --limit 0 shows all")
+        more = "--limit 0 shows all" if counted <= MAX_ANSWERS else "raise --limit for more"
+        print(f"# {len(shown)} of {counted:,} shown; {more}")
     elif counted is None and limit and len(combos) > len(shown):
         print(f"# the first {len(shown)} shown; raise --limit for more")
     return 0

@@ -43,14 +43,12 @@ class _Elementwise(Module):
         """The activation of `input`, element-wise; keeps input and output for backward."""
         input = np.asarray(input)
         output = self._function(input)
-        self._saved = (input, output)
+        self._save_for_backward((input, output))
         return output
 
     def backward(self, grad_output: ArrayLike) -> np.ndarray:
         """Gradient with respect to the last input (these modules have no parameters)."""
-        if self._saved is None:
-            raise ValueError(f"{type(self).__name__}.backward() needs a forward call first")
-        return np.asarray(grad_output) * self._derivative(*self._saved)
+        return np.asarray(grad_output) * self._derivative(*self._saved_for_backward())
 
 
 class ReLU(_Elementwise):

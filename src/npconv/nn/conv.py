@@ -50,11 +50,20 @@ class _ConvNd(Module):
         super().__init__()
         args.check_device(device)
         n = self._dims or self._dims_from(kernel_size)
-        if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups <= 0:
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("groups", groups)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be an int, but got {name}={value!r}")  # as torch
+        if groups <= 0:
             raise ValueError("groups must be a positive integer")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+            if value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, but got {name}={value!r}")
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("groups", groups)):
+            if value > args.MAX_INT:
+                raise ValueError(f"{name} must be at most 2**62 - 1 = {args.MAX_INT}, but got "
+                                 f"{name}={value!r}")
         if in_channels % groups != 0:
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups != 0:
@@ -91,6 +100,9 @@ class _ConvNd(Module):
         return (self.out_channels, self.in_channels // self.groups) + self.kernel_size
 
     def _create_parameters(self):
+        conv_op.check_elements(self._weight_shape(), "a weight",
+                               f"in_channels={self.in_channels}, out_channels="
+                               f"{self.out_channels} and kernel_size={self.kernel_size}")
         self.weight = Parameter(np.empty(self._weight_shape(), dtype=self._dtype))
         self.bias = Parameter(np.empty(self.out_channels, dtype=self._dtype)) if self._has_bias else None
         self.reset_parameters()
@@ -131,7 +143,7 @@ class _ConvNd(Module):
 
     # --- forward and backward -------------------------------------------------------
     def _run(self, call):
-        self._saved = call
+        self._save_for_backward(call)
         return self._op.apply(call)
 
     def backward(self, grad_output):
@@ -142,9 +154,7 @@ class _ConvNd(Module):
         not between forward and backward (torch raises there; NumPy arrays carry no
         version counter that would let npconv notice).
         """
-        if self._saved is None:
-            raise ValueError(f"{type(self).__name__}.backward() needs a forward call first")
-        dx, dw, db = self._op.gradients(self._saved, grad_output)
+        dx, dw, db = self._op.gradients(self._saved_for_backward(), grad_output)
         _accumulate(self.weight, dw)
         if self.bias is not None:
             _accumulate(self.bias, db)
@@ -190,7 +200,7 @@ class ConvTransposeNd(_ConvNd):
         n = len(self.kernel_size)
         x = np.asarray(input)
         extra = 2 if x.ndim == n + 2 else 1
-        output_size = [int(v) for v in output_size]
+        output_size = list(args.to_tuple(tuple(output_size), len(output_size), "output_size"))
         if len(output_size) == n + extra:
             output_size = output_size[extra:]
         if len(output_size) != n:
@@ -274,9 +284,27 @@ class _LazyMixin:
         return self.forward(input, *rest, **options)
 
     def _materialize_from_state(self, state, prefix):
-        weight = state.get(prefix + "weight")
-        if weight is not None and weight.ndim == len(self.kernel_size) + 2:
-            self._materialize(weight.shape[0] if self.transposed else weight.shape[1] * self.groups)
+        """in_channels from the state's weight; error messages where it cannot say."""
+        key = prefix + "weight"
+        weight = state.get(key)
+        n = len(self.kernel_size)
+        if weight is None:
+            if prefix + "bias" in state:
+                return [f'cannot load "{prefix}bias" into {type(self).__name__} without '
+                        f'"{key}": its in_channels comes from the weight']
+            return []       # reported as a missing key
+        if not isinstance(weight, np.ndarray):
+            raise TypeError(f'While copying the parameter named "{key}", expected a NumPy '
+                            f"array or a tensor from checkpoint but received {type(weight)}")
+        if weight.ndim != n + 2:
+            layout = self._weight_shape()   # in_channels is not known yet: named
+            layout = (("in_channels",) + layout[1:] if self.transposed
+                      else layout[:1] + ("in_channels/groups",) + layout[2:])
+            return [f"size mismatch for {key}: copying a param with shape {weight.shape} from "
+                    f"checkpoint, the shape in current model is ({', '.join(map(str, layout))}) "
+                    f"({type(self).__name__} takes a weight of {n + 2} dims)"]
+        self._materialize(weight.shape[0] if self.transposed else weight.shape[1] * self.groups)
+        return []
 
 
 class LazyConv1d(_LazyMixin, Conv1d):

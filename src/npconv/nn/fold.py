@@ -28,10 +28,8 @@ class _Blocks(Module):
                     stride=self.stride)
 
     def _check_backward(self, grad_output):
-        if self._saved is None:
-            raise ValueError(f"{type(self).__name__}.backward() needs a forward call first")
         g = np.asarray(grad_output)
-        shape, dtype = self._saved
+        shape, dtype = self._saved_for_backward()[:2]
         if g.shape != shape:
             raise ValueError(f"grad_output has shape {list(g.shape)}, but the forward output has "
                              f"shape {list(shape)}")
@@ -54,15 +52,15 @@ class Unfold(_Blocks):
     def forward(self, input: ArrayLike) -> np.ndarray:
         """The blocks of `input`, as npconv.functional.unfold; keeps its shape for backward."""
         out = fold_op.unfold(input, **self._options())
-        self._input_size = np.shape(input)
-        self._saved = (out.shape, out.dtype)
+        self._save_for_backward((out.shape, out.dtype, np.shape(input)))
         return out
 
     def backward(self, grad_output: ArrayLike) -> np.ndarray:
         """Gradient with respect to the last input: fold of grad_output."""
         g = self._check_backward(grad_output)
-        n = len(self._input_size) - (2 if g.ndim == 3 else 1)
-        return fold_op.fold(g, self._input_size[-n:], **self._options())
+        input_size = self._saved[2]
+        n = len(input_size) - (2 if g.ndim == 3 else 1)
+        return fold_op.fold(g, input_size[-n:], **self._options())
 
 
 class Fold(_Blocks):
@@ -81,7 +79,7 @@ class Fold(_Blocks):
     def forward(self, input: ArrayLike) -> np.ndarray:
         """The blocks of `input` summed into an array, as npconv.functional.fold."""
         out = fold_op.fold(input, self.output_size, **self._options())
-        self._saved = (out.shape, out.dtype)
+        self._save_for_backward((out.shape, out.dtype))
         return out
 
     def backward(self, grad_output: ArrayLike) -> np.ndarray:

@@ -63,7 +63,7 @@ class MSELoss(Module):
                           f"size ({input.shape}). This will likely lead to incorrect results due "
                           "to broadcasting. Please ensure they have the same size.", stacklevel=2)
         difference = input - target
-        self._saved = (difference, input.shape)
+        self._save_for_backward((difference, input.shape))
         squared = difference * difference
         if self.reduction == "mean":
             return squared.mean()
@@ -73,9 +73,7 @@ class MSELoss(Module):
 
     def backward(self, grad_output: ArrayLike = 1.0) -> np.ndarray:
         """d loss / d input for the last forward, scaled by grad_output."""
-        if self._saved is None:
-            raise ValueError("MSELoss.backward() needs a forward call first")
-        difference, input_shape = self._saved
+        difference, input_shape = self._saved_for_backward()
         grad = 2 * difference * np.asarray(grad_output)
         if self.reduction == "mean":
             grad = grad / difference.size

@@ -6,7 +6,21 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._grad_mode import is_grad_enabled
 from .parameter import Parameter, UninitializedParameter
+
+
+class _NotSaved:
+    """What a forward inside npconv.no_grad() keeps in place of its saved values."""
+
+    def __repr__(self):
+        return "<nothing saved: the forward ran inside npconv.no_grad()>"
+
+    def __reduce__(self):
+        return "NOT_SAVED"      # one marker, also after pickling or copying a module
+
+
+NOT_SAVED = _NotSaved()
 
 
 class IncompatibleKeys(NamedTuple):
@@ -86,6 +100,22 @@ class Module:
         ``.grad``. Subclasses define it."""
         raise NotImplementedError(f"{type(self).__name__} has no backward")
 
+    def _save_for_backward(self, value):
+        """Keep `value` for backward, or nothing inside npconv.no_grad()."""
+        self._saved = value if is_grad_enabled() else NOT_SAVED
+
+    def _saved_for_backward(self):
+        """What the last forward kept, or an error saying why there is nothing."""
+        saved = self.__dict__.get("_saved")
+        if saved is None:
+            raise ValueError(f"{type(self).__name__}.backward() needs a forward call first")
+        if saved is NOT_SAVED:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward(): the last forward ran inside "
+                "npconv.no_grad(), which keeps nothing for backward; run the forward outside "
+                "no_grad() (or inside npconv.enable_grad()) to compute gradients")
+        return saved
+
     # --- parameters and children ------------------------------------------------------
     def named_children(self):
         """(name, module) for every direct child, in the order they were assigned."""
@@ -150,17 +180,20 @@ class Module:
         return state
 
     def _materialize_from_state(self, state, prefix):
-        """Lazy modules take their shapes from a state dict; others need nothing."""
+        """Lazy modules take their shapes from a state dict; returns error messages."""
+        return []
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy arrays (NumPy, torch tensors, lists) into the parameters, in place.
+        """Copy arrays (NumPy arrays or torch tensors) into the parameters, in place.
 
         Shapes must match; values are cast to each parameter's dtype. With
         strict=True, missing or unexpected keys raise a ValueError.
         """
-        state = {key: _to_numpy(value) for key, value in state_dict.items()}
+        state = {key: _to_numpy(value) if _is_array(value) else value
+                 for key, value in state_dict.items()}
+        errors = []
         for name, module in self.named_modules():
-            module._materialize_from_state(state, f"{name}." if name else "")
+            errors += module._materialize_from_state(state, f"{name}." if name else "")
         own = OrderedDict()
         for name, module in self.named_modules():
             for key, p in module._parameters.items():
@@ -168,9 +201,14 @@ class Module:
                     own[f"{name}.{key}" if name else key] = p
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        errors = []
         for key, p in own.items():
-            if key in state and state[key].shape != p.shape:
+            if key not in state or isinstance(p, UninitializedParameter):
+                continue
+            if not isinstance(state[key], np.ndarray):
+                raise TypeError(f'While copying the parameter named "{key}", expected a NumPy '
+                                f"array or a tensor from checkpoint but received "
+                                f"{type(state_dict[key])}")
+            if state[key].shape != p.shape:
                 errors.append(f"size mismatch for {key}: copying a param with shape "
                               f"{state[key].shape} from checkpoint, the shape in current model "
                               f"is {p.shape}.")
@@ -185,7 +223,7 @@ class Module:
             raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                              + "\n\t".join(errors))
         for key, p in own.items():
-            if key in state:
+            if key in state and not isinstance(p, UninitializedParameter):
                 p[...] = state[key].astype(p.dtype)
         return IncompatibleKeys(missing, unexpected)
 
@@ -203,6 +241,12 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"({name}): {body}")
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _is_array(value):
+    """A NumPy array or scalar, or a tensor (duck-typed, no torch import)."""
+    return isinstance(value, (np.ndarray, np.generic)) or (hasattr(value, "detach")
+                                                           and hasattr(value, "cpu"))
 
 
 def _to_numpy(value):

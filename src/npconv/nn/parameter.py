@@ -1,6 +1,8 @@
 """Parameters: NumPy arrays that also carry a `.grad`."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import numpy.typing as npt
 
@@ -47,7 +49,20 @@ class Parameter(np.ndarray):
         return "Parameter containing:\n" + repr(np.asarray(self))
 
     def __reduce__(self):
-        return (Parameter, (np.asarray(self),))
+        """Pickled with its data and its gradient's values."""
+        return (_rebuild, (np.asarray(self), self.grad))
+
+    def __deepcopy__(self, memo):
+        """A copy with its own data and its own copy of the gradient (never shared)."""
+        copied = Parameter(np.asarray(self))
+        copied.grad = copy.deepcopy(self.grad, memo)
+        return copied
+
+
+def _rebuild(data, grad):
+    parameter = Parameter(data)
+    parameter.grad = grad
+    return parameter
 
 
 class UninitializedParameter:

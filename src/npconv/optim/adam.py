@@ -4,6 +4,9 @@
     m = m + (1 - beta1) (g - m)                  first moment
     v = beta2 v + (1 - beta2) g^2                second moment (v_max = max(v_max, v) for AMSGrad)
     p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+A complex parameter is updated as the pair of its real and imaginary parts (g^2 per
+part, as torch does through view_as_real), not with the complex square of g.
 """
 from __future__ import annotations
 
@@ -65,17 +68,28 @@ class Adam(Optimizer):
             state.update(step=0, exp_avg=np.zeros_like(grad), exp_avg_sq=np.zeros_like(grad))
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = np.zeros_like(grad)
+        # a complex parameter is its real and imaginary parts, each with its own moments
+        # (torch's view_as_real); the state keeps the parameter's complex dtype and shape
+        param, grad = _real_view(param.view(np.ndarray)), _real_view(grad)
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.view(np.ndarray)
+            grad = grad + group["weight_decay"] * param
         state["step"] += 1
-        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m, v = _real_view(state["exp_avg"]), _real_view(state["exp_avg_sq"])
         m += (1 - beta1) * (grad - m)
         v *= beta2
         v += (1 - beta2) * grad * grad
         if group["amsgrad"]:
-            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            largest = _real_view(state["max_exp_avg_sq"])
+            v = np.maximum(largest, v, out=largest)
         step = state["step"]
         denominator = np.sqrt(v) / math.sqrt(1 - beta2 ** step) + group["eps"]
         param -= group["lr"] / (1 - beta1 ** step) * m / denominator  # in place
+
+
+def _real_view(a):
+    """A complex array as real numbers sharing its memory (any strides); a real one as it is."""
+    if not np.iscomplexobj(a):
+        return a
+    return a[..., None].view(a.real.dtype)   # (*shape, 1) complex -> (*shape, 2) real
