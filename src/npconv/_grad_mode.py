@@ -28,7 +28,16 @@ _local = threading.local()
 
 
 def is_grad_enabled() -> bool:
-    """True unless the current thread is inside no_grad() (or set_grad_enabled(False))."""
+    """Whether modules keep what their backward pass needs on this thread.
+
+    True unless the current thread is inside ``no_grad()`` (or ``set_grad_enabled(False)``);
+    the mode is per thread, as torch's is.
+
+    >>> import npconv
+    >>> with npconv.no_grad():
+    ...     npconv.is_grad_enabled()
+    False
+    """
     return getattr(_local, "enabled", True)
 
 
@@ -107,7 +116,13 @@ class no_grad(_NoParameterMode):
     inputs a module would keep (a model's activations) are not wanted.
 
     `Module.eval()` does not do this (it only switches layers that behave
-    differently in training, as in torch); use both for inference.
+    differently in training, as in torch); use both for inference. Blocks nest and
+    are per thread; ``module.backward`` after a forward inside one raises a
+    RuntimeError saying so.
+
+    Args:
+        function: used bare as a decorator (``@npconv.no_grad``), the function whose
+            calls run without saving; omitted (``no_grad()``), a context manager.
 
     >>> import numpy as np, npconv
     >>> @npconv.no_grad()
@@ -122,14 +137,35 @@ class no_grad(_NoParameterMode):
 
 
 class enable_grad(_NoParameterMode):
-    """Saving for backward switched back on, inside a no_grad() block."""
+    """Saving for backward switched back on, inside a no_grad() block.
+
+    Args:
+        function: used bare as a decorator, the function whose calls run with saving on;
+            omitted, a context manager.
+
+    >>> import npconv
+    >>> with npconv.no_grad(), npconv.enable_grad():
+    ...     npconv.is_grad_enabled()
+    True
+    """
 
     _mode = True
 
 
 class set_grad_enabled(_GradMode):
-    """set_grad_enabled(mode): sets the grad mode now, and restores the previous
-    one when used as a context manager (or around each call, as a decorator)."""
+    """Set the grad mode now; as a context manager it restores the previous mode on exit,
+    and as a decorator it sets the mode around each call only.
+
+    Args:
+        mode: True to keep what backward needs, False to keep nothing (as ``no_grad``).
+
+    >>> import npconv
+    >>> with npconv.set_grad_enabled(False):
+    ...     npconv.is_grad_enabled()
+    False
+    >>> npconv.is_grad_enabled()
+    True
+    """
 
     def __init__(self, mode: bool) -> None:
         if not isinstance(mode, bool):
