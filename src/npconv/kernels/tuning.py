@@ -10,7 +10,7 @@ from __future__ import annotations
 # Groups with at most this many (big x small) channel pairs run the direct loops
 # (depthwise): below it a GEMM per group is all call overhead; above it the loops'
 # one multiply-add per tap and pixel falls behind a GEMM's blocked ones.
-DIRECT_PAIRS = 4
+DIRECT_PAIRS = 32
 
 # ... and so do groups with at most this many channels on one side (and at most
 # MEASURE_DEPTHWISE_PAIRS pairs): a GEMM with one or two rows runs as a GEMV.
@@ -28,7 +28,7 @@ SHORT = 8
 # A strided weight gradient with short rows runs as a sum of stride-1 phases when
 # there are at most this many: each phase is a dense GEMM without the zero
 # taps, but each costs a gather and a GEMM call of its own.
-MAX_PHASES = 16
+MAX_PHASES = 0
 
 # Winograd F(4, 3) needs at least this many channels on each side: its transforms
 # cost per channel what the GEMMs save per channel pair.
