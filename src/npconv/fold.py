@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from . import _arguments as args
-from . import shapes, windows
+from . import chunked, shapes, windows
 from .conv import batched, compute_dtype
 
 
@@ -42,6 +42,17 @@ def resolve(kernel_size, dilation, padding, stride):
     return kernel, dilation, args.padding_pairs(padding, n), stride
 
 
+def check_unfold(shape, kernel_size, dilation=1, padding=0, stride=1):
+    """Validate an unfold call on an input shape: (kernel, dilation, pairs, stride, blocks)."""
+    kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
+    n = len(kernel)
+    if len(shape) not in (n + 1, n + 2) or any(s == 0 for s in shape[-n - 1:]):
+        raise ValueError(f"Expected {n + 1}D or {n + 2}D (batch mode) tensor for input with possibly "
+                         f"0 batch size and non-zero dimensions for input, but got: {list(shape)}")
+    blocks = shapes.unfold_output_shape(tuple(shape[-n:]), kernel, stride, pairs, dilation)
+    return kernel, dilation, pairs, stride, blocks
+
+
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     """Sliding blocks: (N, C, *S) or (C, *S) -> (N, C*prod(k), L) or (C*prod(k), L).
 
@@ -51,18 +62,40 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     >>> F.unfold(np.ones((1, 2, 4, 4, 4)), (2, 2, 2), stride=2).shape
     (1, 16, 8)
     """
-    kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
-    n = len(kernel)
+    if chunked.is_dask(input):
+        return chunked.unfold(input, kernel_size, dilation, padding, stride)
     x = args.as_array(input, "input")
-    if x.ndim not in (n + 1, n + 2) or any(s == 0 for s in x.shape[-n - 1:]):
-        raise ValueError(f"Expected {n + 1}D or {n + 2}D (batch mode) tensor for input with possibly "
-                         f"0 batch size and non-zero dimensions for input, but got: {list(x.shape)}")
-    xb, unbatched = batched(x, n)
-    blocks = shapes.unfold_output_shape(xb.shape[2:], kernel, stride, pairs, dilation)
+    kernel, dilation, pairs, stride, blocks = check_unfold(x.shape, kernel_size, dilation,
+                                                           padding, stride)
+    xb, unbatched = batched(x, len(kernel))
     cols = windows.gather(xb, kernel, stride, dilation, tuple(lo for lo, _ in pairs), blocks)
     # (N, C, *k, *blocks) -> (N, C*prod(k), L)
     cols = cols.reshape(xb.shape[0], xb.shape[1] * math.prod(kernel), math.prod(blocks))
     return cols[0] if unbatched else cols
+
+
+def check_fold(shape, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Validate a fold call on an input shape: (kernel, dilation, pairs, stride, size, blocks)."""
+    kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
+    n = len(kernel)
+    size = args.positive_tuple(output_size, n, "output_size")
+    if len(shape) not in (2, 3) or any(s == 0 for s in shape[-2:]):
+        raise ValueError("Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch "
+                         f"size and non-zero dimensions for input, but got: {list(shape)}")
+    kprod = math.prod(kernel)
+    if shape[-2] % kprod:
+        raise ValueError("Expected size of input's dimension 1 to be divisible by the product of "
+                         f"kernel_size, but got input.size(1)={shape[-2]} and "
+                         f"kernel_size={kernel}.")
+    blocks = shapes.conv_output_size(size, kernel, stride, pairs, dilation)
+    if math.prod(max(b, 0) for b in blocks) != shape[-1] or any(b < 1 for b in blocks):
+        pad = shapes.padding_repr(pairs)
+        raise ValueError(
+            f"Given output_size={size}, kernel_size={kernel}, dilation={dilation}, "
+            f"padding={pad}, stride={stride}, expected size of input's dimension 2 to match the "
+            f"calculated number of sliding blocks {' * '.join(str(max(b, 0)) for b in blocks)} = "
+            f"{math.prod(max(b, 0) for b in blocks)}, but got input.size(2)={shape[-1]}.")
+    return kernel, dilation, pairs, stride, size, blocks
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
@@ -75,31 +108,16 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
            [2., 4., 4., 2.],
            [1., 2., 2., 1.]])
     """
-    kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
-    n = len(kernel)
-    size = args.positive_tuple(output_size, n, "output_size")
+    if chunked.is_dask(input):
+        return chunked.fold(input, output_size, kernel_size, dilation, padding, stride)
     c = args.as_array(input, "input")
-    if c.ndim not in (2, 3) or any(s == 0 for s in c.shape[-2:]):
-        raise ValueError("Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch "
-                         f"size and non-zero dimensions for input, but got: {list(c.shape)}")
+    kernel, dilation, pairs, stride, size, blocks = check_fold(c.shape, output_size, kernel_size,
+                                                               dilation, padding, stride)
     cb = c[None] if c.ndim == 2 else c
-    kprod = math.prod(kernel)
-    if cb.shape[1] % kprod:
-        raise ValueError("Expected size of input's dimension 1 to be divisible by the product of "
-                         f"kernel_size, but got input.size(1)={cb.shape[1]} and "
-                         f"kernel_size={kernel}.")
-    blocks = shapes.conv_output_size(size, kernel, stride, pairs, dilation)
-    if math.prod(max(b, 0) for b in blocks) != cb.shape[2] or any(b < 1 for b in blocks):
-        pad = shapes.padding_repr(pairs)
-        raise ValueError(
-            f"Given output_size={size}, kernel_size={kernel}, dilation={dilation}, "
-            f"padding={pad}, stride={stride}, expected size of input's dimension 2 to match the "
-            f"calculated number of sliding blocks {' * '.join(str(max(b, 0)) for b in blocks)} = "
-            f"{math.prod(max(b, 0) for b in blocks)}, but got input.size(2)={cb.shape[2]}.")
     dtype = compute_dtype(c.dtype)
     # (N, C*prod(k), L) -> (N, C, *k, *blocks)
-    cols = cb.astype(dtype, copy=False).reshape((cb.shape[0], cb.shape[1] // kprod) + kernel
-                                                + blocks)
+    cols = cb.astype(dtype, copy=False).reshape((cb.shape[0], cb.shape[1] // math.prod(kernel))
+                                                + kernel + blocks)
     out = windows.scatter(cols, size, stride, dilation, tuple(lo for lo, _ in pairs))
     out = out.astype(c.dtype, copy=False)
     return out[0] if c.ndim == 2 else out
