@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import chunked
 from .parameter import Parameter, UninitializedParameter
 
 
@@ -40,6 +41,8 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __call__(self, *inputs, **options):
+        if inputs and chunked.is_dask(inputs[0]):       # lazy, forward only: npconv.chunked
+            return chunked.call(self, *inputs, **options)
         return self.forward(*inputs, **options)
 
     def forward(self, *inputs):
