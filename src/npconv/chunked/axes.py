@@ -134,11 +134,17 @@ class Coords(NamedTuple):
 
 
 def blocks_holding(needed: np.ndarray, bounds: np.ndarray):
-    """Indices of the blocks (between `bounds`) that hold `needed`, and their Coords."""
-    ids = np.unique(np.searchsorted(bounds, needed, side="right") - 1)
-    starts, stops = bounds[ids], bounds[ids + 1]
+    """The blocks (between `bounds`) that hold `needed`: their indices, the part of each
+    the task reads (a slice relative to the block: from its first to its last needed
+    index, so a halo copies only what it needs), and the Coords of those parts."""
+    owner = np.searchsorted(bounds, needed, side="right") - 1
+    ids, first = np.unique(owner, return_index=True)
+    last = np.append(first[1:], len(needed)) - 1
+    starts, stops = needed[first], needed[last] + 1
     local = np.concatenate([[0], np.cumsum(stops - starts)[:-1]])
-    return [int(i) for i in ids], Coords(starts, stops, local)
+    trims = tuple(slice(int(a - bounds[i]), int(b - bounds[i]))
+                  for i, a, b in zip(ids, starts, stops))
+    return [int(i) for i in ids], trims, Coords(starts, stops, local)
 
 
 class LocalStep(NamedTuple):
@@ -172,7 +178,8 @@ def chain(axes, a: int, b: int, bounds: np.ndarray):
 
     Walks the layers backwards: each layer's needed inputs become the output range
     (their hull) the layer before must produce. Returns the input blocks the first
-    layer reads, each layer's LocalStep, and the hull (first, last) of its inputs.
+    layer reads and the part of each it reads, each layer's LocalStep, and the hull
+    (first, last) of the first layer's inputs.
     """
     plans = []
     for axis in reversed(axes):
@@ -184,9 +191,9 @@ def chain(axes, a: int, b: int, bounds: np.ndarray):
         a, b = int(need[0]), int(need[-1]) + 1
     plans.reverse()
     first_need = plans[0][4]
-    ids, coords = blocks_holding(first_need, bounds)
+    ids, trims, coords = blocks_holding(first_need, bounds)
     steps = []
     for axis, step, a, b, need in plans:
         steps.append(localise(axis, step, a, b, coords))
         coords = Coords.span(a, b)
-    return ids, tuple(steps), (int(first_need[0]), int(first_need[-1]) + 1)
+    return ids, trims, tuple(steps), (int(first_need[0]), int(first_need[-1]) + 1)

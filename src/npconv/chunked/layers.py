@@ -64,8 +64,9 @@ class Layer:
 
     def _scatter(self, x, steps):
         sizes = tuple(step.size for step in steps)
-        out = np.zeros((x.shape[0], self.out_channels(x.shape[1])) + sizes, self.compute)
-        for combo in itertools.product(*(step.runs for step in steps)):
+        combos = list(itertools.product(*(step.runs for step in steps)))
+        out = None
+        for combo in combos:
             if any(count == 0 for _, count, *_ in combo):
                 continue                    # no input reaches this run: it stays zero
             part = x[(..., ) + tuple(slice(start, start + count) for start, count, *_ in combo)]
@@ -74,6 +75,13 @@ class Layer:
             extend = tuple((max(-lo, 0), max(-hi, 0)) for _, _, lo, hi, _, _ in combo)
             if any(v for pair in extend for v in pair):
                 block = np.pad(block, ((0, 0), (0, 0)) + extend)
+            whole = all(isinstance(targets, int) and targets == 0 and length == size
+                        for (*_, length, targets), size in zip(combo, sizes))
+            if len(combos) == 1 and whole:
+                out = block                 # one run onto the whole block ('zeros' mode)
+                break
+            if out is None:
+                out = np.zeros(block.shape[:2] + sizes, self.compute)
             where = []
             for axis, (_, _, _, _, length, targets) in enumerate(combo):
                 if isinstance(targets, int):
@@ -82,6 +90,8 @@ class Layer:
                     block = scatter_axis(block, 2 + axis, targets, sizes[axis])
                     where.append(slice(None))
             out[(slice(None), slice(None)) + tuple(where)] += block
+        if out is None:
+            out = np.zeros((x.shape[0], self.out_channels(x.shape[1])) + sizes, self.compute)
         return self.finish(out)
 
     def finish(self, out):
@@ -175,12 +185,8 @@ class Pointwise(Layer):
         return self.function(x)
 
 
-def run(layers, steps, blocks):
-    """A task: concatenate the input blocks, then each layer with its per-dim steps.
-
-    `blocks` nests as [channel][dim 0][dim 1]...; steps[d][i] is layer i's step on dim d.
-    """
-    x = np.block(blocks) if isinstance(blocks, list) else blocks
+def run(layers, steps, x):
+    """A task's layers on its assembled input x; steps[d][i] is layer i's step on dim d."""
     for i, layer in enumerate(layers):
         x = layer(x, tuple(per_dim[i] for per_dim in steps))
     return x
