@@ -62,6 +62,12 @@ class PeakMemory(WorkerPlugin):
         threading.Thread(target=sample, daemon=True).start()
 
 
+def _cpu_seconds():
+    import psutil
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
 def model(channels):
     npconv.manual_seed(0)
     return nn.Sequential(nn.Conv3d(1, channels, 3, stride=2, padding=1), nn.ReLU(),
@@ -131,12 +137,15 @@ def main():
                                    chunks=chunks, dtype="float32", compressors=None,
                                    overwrite=True)
         print(f"\n{plan}\n{len(y.__dask_graph__())} tasks in the graph")
+        cpu = client.run(_cpu_seconds)
         start = time.perf_counter()
         future = client.compute(da.store(y, target, lock=False, compute=False))
         progress(future)
         future.result()
         run_time = time.perf_counter() - start
 
+        cpu = {address: seconds - cpu[address]
+               for address, seconds in client.run(_cpu_seconds).items()}
         peaks = client.run(lambda dask_worker: dask_worker.npconv_peak)
         spilled = client.run(lambda dask_worker: str(getattr(dask_worker.data,
                                                             "spilled_total", "n/a")))
@@ -146,7 +155,9 @@ def main():
           f"{nbytes / run_time / 2**20:.0f} MiB/s of input")
     for address, peak in sorted(peaks.items()):
         print(f"worker {address}: peak RSS {format_bytes(peak)} of {format_bytes(limit)} "
-              f"({peak / limit:.0%}); spilled {spilled[address]}")
+              f"({peak / limit:.0%}); {cpu[address]:.0f} CPU s in the model run; "
+              f"spilled {spilled[address]}")
+    print(f"{nbytes / sum(cpu.values()) / 2**20:.0f} MiB of input per worker CPU second")
     print("workers restarted:", "yes" if restarted else "none")
     worst = check_samples(net, zarr.open_array(os.path.join(root, "input.zarr"), mode="r"),
                           zarr.open_array(os.path.join(root, "output.zarr"), mode="r"),

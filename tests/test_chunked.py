@@ -9,16 +9,16 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import npconv
+import npconv.functional as F
+from npconv import nn
+
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 
-import npconv  # noqa: E402
-import npconv.functional as F  # noqa: E402
-from npconv import nn  # noqa: E402
-
 MODES = ["zeros", "reflect", "replicate", "circular"]
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                       HealthCheck.filter_too_much])
+SETTINGS = {"deadline": None,
+            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much]}
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +61,10 @@ def chunked_array(draw, shape):
 def geometry(draw):
     n = draw(st.integers(1, 3))
     groups = draw(st.integers(1, 2))
-    per_dim = lambda lo, hi: tuple(draw(st.integers(lo, hi)) for _ in range(n))  # noqa: E731
+
+    def per_dim(lo, hi):
+        return tuple(draw(st.integers(lo, hi)) for _ in range(n))
+
     return dict(n=n, groups=groups, kernel=per_dim(1, 3), stride=per_dim(1, 3),
                 dilation=per_dim(1, 2), mode=draw(st.sampled_from(MODES)),
                 size=per_dim(1, 8 if n < 3 else 5), batch=draw(st.integers(1, 2)),

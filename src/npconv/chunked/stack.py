@@ -69,14 +69,15 @@ class StackPlan:
 
     def __repr__(self):
         count = len(self.segments)
-        lines = [f"StackPlan({sum(s.stop - s.start for s in self.segments)} layers in "
-                 f"{count} segment{'s' if count != 1 else ''}, input {list(self.input_shape)}"
-                 f" -> output {list(self.output.shape)}"]
+        lines = [f"StackPlan({sum(s.stop - s.start for s in self.segments)} layers in {count} "
+                 f"segment{'s' if count != 1 else ''}, input {list(self.input_shape)} -> "
+                 f"output {list(self.output.shape)}:"]
         for i, s in enumerate(self.segments):
             span = f"layer {s.start}" if s.stop - s.start == 1 else f"layers {s.start}-{s.stop - 1}"
-            halo = ", ".join(f"({a}, {b})" for a, b in s.halo)
-            lines.append(f"  segment {i}: {span} ({', '.join(s.names)}): {s.blocks} tasks, one "
-                         f"per output block; halo per dim {halo}; {s.reason}")
+            text = f"  segment {i}: {span} ({', '.join(s.names)}), {s.blocks} output blocks"
+            if s.halo:
+                text += ", halo (before, after) per dim " + ", ".join(map(str, s.halo))
+            lines.append(text + ("" if i == 0 else "; split here: " + s.reason))
         return "\n".join(lines) + "\n)"
 
 
