@@ -33,35 +33,44 @@ def execute(stack: Stack, steps: Steps, blocks):
     return run(stack.layers, steps.steps, assemble(blocks, steps.trims))
 
 
+def halos(block, parts):
+    """Copies of the parts of a block its neighbours' tasks read, by their (start, stop)
+    per dim: once they exist the block itself can be freed after its own task."""
+    return {part: block[(slice(None), slice(None)) + tuple(slice(a, b) for a, b in part)].copy()
+            for part in parts}
+
+
 def assemble(blocks, trims):
     """One array from the nested blocks [channel][dim 0][dim 1]..., each cut to its part
-    trims[d][i] along dim d: (N, C, *parts) pieces -> (N, sum C, *sum of parts)."""
-    flat, index = [], []
+    trims[d][i] along dim d (or a neighbour's halos, already cut):
+    (N, C, *parts) pieces -> (N, sum C, *sum of parts)."""
+    pieces = []
 
     def walk(node, at):
         if isinstance(node, list):
             for i, child in enumerate(node):
                 walk(child, at + (i,))
+            return
+        want = tuple(trims[d][i] for d, i in enumerate(at[1:]))
+        if isinstance(node, dict):
+            pieces.append((at, node[tuple((t.start, t.stop) for t in want)]))
         else:
-            flat.append(node)
-            index.append(at)
+            pieces.append((at, node[(slice(None), slice(None)) + want]))
 
     walk(blocks, ())
-    if len(flat) == 1:
-        return flat[0][(slice(None), slice(None)) + tuple(t[0] for t in trims)]
-    channels = [None] * (max(at[0] for at in index) + 1)
-    for block, at in zip(flat, index):
-        channels[at[0]] = block.shape[1]
-    lengths = [[t.stop - t.start for t in per_dim] for per_dim in trims]
-    out = np.empty((flat[0].shape[0], sum(channels)) + tuple(sum(v) for v in lengths),
-                   flat[0].dtype)
-    channel_at = np.concatenate([[0], np.cumsum(channels)])
-    offsets = [np.concatenate([[0], np.cumsum(v)]) for v in lengths]
-    for block, at in zip(flat, index):
+    if len(pieces) == 1:
+        return pieces[0][1]
+    channels = {at[0]: piece.shape[1] for at, piece in pieces}
+    channel_at = np.concatenate([[0], np.cumsum([channels[c] for c in sorted(channels)])])
+    offsets = [np.concatenate([[0], np.cumsum([t.stop - t.start for t in per_dim])])
+               for per_dim in trims]
+    first = pieces[0][1]
+    out = np.empty((first.shape[0], int(channel_at[-1])) + tuple(int(v[-1]) for v in offsets),
+                   first.dtype)
+    for at, piece in pieces:
         where = (slice(None), slice(channel_at[at[0]], channel_at[at[0] + 1]))
         where += tuple(slice(offsets[d][i], offsets[d][i + 1]) for d, i in enumerate(at[1:]))
-        out[where] = block[(slice(None), slice(None))
-                           + tuple(trims[d][i] for d, i in enumerate(at[1:]))]
+        out[where] = piece
     return out
 
 
@@ -103,21 +112,44 @@ def build(x, layers, dims, out_channels: int, dtype, label: str):
     stack_key = (name + "-layers",)
     graph = {stack_key: Stack(layers)}
     channel_blocks = range(len(x.chunks[1]))
+    # Each input block that neighbours read only in part gets one task that cuts those
+    # parts: what waits for a neighbour's task is then its halo, not the whole block (a
+    # stencil's wavefront of whole blocks would hold memory growing with the volume's
+    # cross-section).
+    tasks, parts = [], {}
     for ib in range(len(x.chunks[0])):
         for js in itertools.product(*(range(len(d.chains)) for d in dims)):
             ids = [dims[d].chains[j][0] for d, j in enumerate(js)]
-            steps = Steps(tuple(dims[d].chains[j][1] for d, j in enumerate(js)),
-                          tuple(dims[d].chains[j][2] for d, j in enumerate(js)))
-            blocks = [_nest(x.name, (ib, ic), ids) for ic in channel_blocks]
-            graph[(name, ib, 0) + js] = (execute, stack_key, steps, blocks)
+            trims = tuple(dims[d].chains[j][2] for d, j in enumerate(js))
+            steps = Steps(tuple(dims[d].chains[j][1] for d, j in enumerate(js)), trims)
+            leaves = {}
+            for at in itertools.product(*(range(len(v)) for v in ids)):
+                block = tuple(ids[d][i] for d, i in enumerate(at))
+                want = tuple((trims[d][i].start, trims[d][i].stop) for d, i in enumerate(at))
+                whole = all(b - a == x.chunks[2 + d][block[d]] for d, (a, b) in enumerate(want))
+                leaves[at] = (block, whole)
+                if not whole:
+                    parts.setdefault((ib, block), set()).add(want)
+            tasks.append((ib, js, ids, steps, leaves))
+    for (ib, block), wanted in parts.items():
+        for ic in channel_blocks:
+            graph[(name + "-halo", ib, ic) + block] = (halos, (x.name, ib, ic) + block,
+                                                       tuple(sorted(wanted)))
+    for ib, js, ids, steps, leaves in tasks:
+        def leaf(at, ic, ib=ib, leaves=leaves):
+            block, whole = leaves[at]
+            return (x.name if whole else name + "-halo", ib, ic) + block
+        blocks = [_nest(lambda at, ic=ic: leaf(at, ic), (), [len(v) for v in ids])
+                  for ic in channel_blocks]
+        graph[(name, ib, 0) + js] = (execute, stack_key, steps, blocks)
     chunks = (x.chunks[0], (out_channels,)) + tuple(tuple(np.diff(d.bounds).tolist())
                                                     for d in dims)
     hlg = HighLevelGraph.from_collections(name, graph, dependencies=[x])
     return da.Array(hlg, name, chunks, meta=np.empty((0,) * x.ndim, dtype))
 
 
-def _nest(name, prefix, ids):
-    """Keys of the blocks prefix + (i0, i1, ...) for i_d in ids[d], nested per dim."""
-    if not ids:
-        return (name,) + prefix
-    return [_nest(name, prefix + (i,), ids[1:]) for i in ids[0]]
+def _nest(leaf, at, counts):
+    """leaf(at) for every position `at` in the grid of `counts`, nested per dim."""
+    if len(at) == len(counts):
+        return leaf(at)
+    return [_nest(leaf, at + (i,), counts) for i in range(counts[len(at)])]
