@@ -55,12 +55,13 @@ def main():
             cpu[label].append(time.process_time() - start_cpu)
     print(f"volume {args.size}^3 float32, chunks {args.chunk}^3 ({xd.npartitions}), "
           f"{args.threads} threads; max relative difference {worst:.1e}")
-    for label in wall:
+    for label in ("in-memory", "dask"):
         print(f"{label:>9}: median {statistics.median(wall[label]):.3f} s wall, "
               f"{statistics.median(cpu[label]):.3f} s CPU (wall "
               + ", ".join(f"{t:.2f}" for t in wall[label]) + ")")
-    print(f"dask / in-memory: {statistics.median(wall['dask']) / statistics.median(wall['in-memory']):.2f}x "
-          f"wall, {statistics.median(cpu['dask']) / statistics.median(cpu['in-memory']):.2f}x CPU")
+    ratio = {name: statistics.median(values["dask"]) / statistics.median(values["in-memory"])
+             for name, values in (("wall", wall), ("CPU", cpu))}
+    print(f"dask / in-memory: {ratio['wall']:.2f}x wall, {ratio['CPU']:.2f}x CPU")
 
 
 if __name__ == "__main__":

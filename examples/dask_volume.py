@@ -1,7 +1,7 @@
 """A 3-D encoder-decoder on a float32 volume larger than any worker's memory, with Dask.
 
-    python examples/dask_volume.py                    # 1024^3 (4 GiB) on 2 workers of 1 GiB
-    python examples/dask_volume.py --size 512 --memory-limit 256MiB --chunk 64
+    python examples/dask_volume.py                    # 816^3 (2 GiB) on 2 workers of 512 MiB
+    python examples/dask_volume.py --size 1024 --memory-limit 1GiB --chunk 128   # 4 GiB
 
 Writes a random float32 volume to zarr, runs
 
@@ -32,10 +32,10 @@ from npconv import nn
 
 def parse():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=1024,
-                        help="edge of the cubic volume (default 1024: 4 GiB of float32)")
-    parser.add_argument("--chunk", type=int, default=128, help="zarr and Dask chunk edge")
-    parser.add_argument("--memory-limit", default="1GiB", help="per worker (default 1GiB)")
+    parser.add_argument("--size", type=int, default=816,
+                        help="edge of the cubic volume (default 816: 2 GiB of float32)")
+    parser.add_argument("--chunk", type=int, default=68, help="zarr and Dask chunk edge")
+    parser.add_argument("--memory-limit", default="512MiB", help="per worker (default 512MiB)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--channels", type=int, default=8, help="encoder channels")
     parser.add_argument("--directory", default=None,

@@ -1,6 +1,7 @@
 """The Dask graph of a stack of layers: one task per output block, reading the input
-blocks its window needs straight from the input array (no halo copies, no rechunk),
-so the graph holds one task and a bounded number of edges per output block.
+blocks its windows need (its own whole, its neighbours' through one task per block
+that cuts the halos they read), with no rechunk and no intermediate arrays: at most
+three tasks and a bounded number of edges per input block.
 """
 from __future__ import annotations
 
