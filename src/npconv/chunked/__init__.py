@@ -23,46 +23,55 @@ True
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 
-def is_dask(x) -> bool:
+if TYPE_CHECKING:                   # annotations only: importing npconv never imports Dask
+    import numpy as np
+    from dask.array import Array
+
+    from .stack import StackPlan
+
+
+def is_dask(x: Any) -> bool:
     """True for a dask.array.Array (recognised without importing Dask)."""
     return type(x).__module__.startswith("dask.array") and hasattr(x, "__dask_graph__")
 
 
-def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-         padding_mode="zeros"):
+def conv(input: Array, weight: np.ndarray, bias: np.ndarray | None = None, stride=1,
+         padding=0, dilation=1, groups=1, padding_mode: str = "zeros") -> Array:
     """npconv.functional.conv of a Dask array: a lazy Dask array."""
     from . import ops
     return ops.conv(input, weight, bias, stride, padding, dilation, groups, padding_mode)
 
 
-def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                   dilation=1, padding_mode="zeros"):
+def conv_transpose(input: Array, weight: np.ndarray, bias: np.ndarray | None = None, stride=1,
+                   padding=0, output_padding=0, groups=1, dilation=1,
+                   padding_mode: str = "zeros") -> Array:
     """npconv.functional.conv_transpose of a Dask array: a lazy Dask array."""
     from . import ops
     return ops.conv_transpose(input, weight, bias, stride, padding, output_padding, groups,
                               dilation, padding_mode)
 
 
-def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+def unfold(input: Array, kernel_size, dilation=1, padding=0, stride=1) -> Array:
     """npconv.functional.unfold of a Dask array: a lazy Dask array."""
     from . import ops
     return ops.unfold(input, kernel_size, dilation, padding, stride)
 
 
-def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+def fold(input: Array, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Array:
     """npconv.functional.fold of a Dask array: a lazy Dask array."""
     from . import ops
     return ops.fold(input, output_size, kernel_size, dilation, padding, stride)
 
 
-def call(module, input, *rest, **options):
+def call(module, input: Array, *rest, **options) -> Array:
     """module(input) for a Dask input (Module.__call__ sends it here)."""
     from . import stack
     return stack.call(module, input, *rest, **options)
 
 
-def plan(module, input):
+def plan(module, input: Array) -> StackPlan:
     """How `module` (a Sequential or any layer) runs on the Dask array `input`: a StackPlan
     whose repr lists its segments, why the stack was split there, and each one's halo;
     `.output` is the lazy result."""

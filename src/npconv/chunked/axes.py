@@ -150,7 +150,7 @@ def blocks_holding(needed: np.ndarray, bounds: np.ndarray):
 class LocalStep(NamedTuple):
     """One layer's step on one dim in a task's local coordinates."""
 
-    index: np.ndarray | None        # gather: local index per padded position (-1: zero)
+    sources: np.ndarray | None      # gather: local index per padded position (-1: zero)
     runs: tuple | None              # scatter: (o_start, o_count, crop_lo, crop_hi, length,
     size: int                       #           targets) per run; size: output block length
 

@@ -6,7 +6,7 @@ three tasks and a bounded number of edges per input block.
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -111,13 +111,14 @@ def build(x, layers, dims, out_channels: int, dtype, label: str):
     name = f"npconv-{label}-" + tokenize(x.name, [vars(layer) for layer in layers],
                                           [d.bounds for d in dims])
     stack_key = (name + "-layers",)
-    graph = {stack_key: Stack(layers)}
+    graph: dict[Any, Any] = {stack_key: Stack(layers)}
     channel_blocks = range(len(x.chunks[1]))
     # Each input block that neighbours read only in part gets one task that cuts those
     # parts: what waits for a neighbour's task is then its halo, not the whole block (a
     # stencil's wavefront of whole blocks would hold memory growing with the volume's
     # cross-section).
-    tasks, parts = [], {}
+    tasks: list = []
+    parts: dict[tuple, set] = {}
     for ib in range(len(x.chunks[0])):
         for js in itertools.product(*(range(len(d.chains)) for d in dims)):
             ids = [dims[d].chains[j][0] for d, j in enumerate(js)]

@@ -40,7 +40,7 @@ def scatter_axis(block: np.ndarray, axis: int, targets: np.ndarray, size: int) -
     shape = list(block.shape)
     shape[axis] = size
     out = np.zeros(shape, block.dtype)
-    np.add.at(out, (slice(None),) * axis + (targets,), block)
+    np.add.at(out, (slice(None),) * axis + (targets,), block)  # type: ignore[arg-type]
     return out
 
 
@@ -59,7 +59,7 @@ class Layer:
         if self.scatter:
             return self._scatter(x, steps).astype(self.dtype, copy=False)
         for axis, step in enumerate(steps):
-            x = take(x, 2 + axis, step.index)
+            x = take(x, 2 + axis, step.sources)
         return np.asarray(self.window(x)).astype(self.dtype, copy=False)
 
     def _scatter(self, x, steps):
@@ -93,6 +93,17 @@ class Layer:
         if out is None:
             out = np.zeros((x.shape[0], self.out_channels(x.shape[1])) + sizes, self.compute)
         return self.finish(out)
+
+    def window(self, x: np.ndarray) -> np.ndarray:
+        """A gather layer's op on its padded window."""
+        raise NotImplementedError
+
+    def footprint(self, part: np.ndarray, crops) -> np.ndarray:
+        """A scatter layer's op on the inputs reaching a run, cropped by (lo, hi) per dim."""
+        raise NotImplementedError
+
+    def out_channels(self, channels: int) -> int:
+        return channels
 
     def finish(self, out):
         return out
@@ -134,7 +145,7 @@ class ConvTranspose(Layer):
 
     def finish(self, out):
         if self.bias is not None:
-            out += self.bias.reshape((-1,) + (1,) * (out.ndim - 2))
+            out += self.bias.reshape((-1,) + (1,) * (out.ndim - 2))     # (C,) -> (C, 1, ...)
         return out
 
 

@@ -140,7 +140,9 @@ def plan(module, x) -> StackPlan:
     children = _children(module)
     unbatched = _unbatched(children, x)
     h = x[None] if unbatched else x
-    segments, current, start, reason = [], [], 0, "the stack's input"
+    segments: list[Segment] = []
+    current: list[ops.Planned] = []
+    start, reason = 0, "the stack's input"
 
     def close(stop):
         nonlocal h, current
