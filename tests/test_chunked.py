@@ -227,6 +227,29 @@ def test_sequential_plan_splits_and_says_why(make):
     close(plan.output, model(x))
 
 
+class Residual(nn.Module):
+    """A user's module with its own forward: x + conv(x)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect", dtype=np.float64)
+
+    def forward(self, x):
+        return x + self.conv(x)
+
+
+def test_a_users_module_runs_its_own_forward_lazily(make):
+    npconv.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, dtype=np.float64), Residual(),
+                          nn.ReLU())
+    x = make((2, 2, 9, 8))
+    xd = da.from_array(x, chunks=(1, 1, 4, 3))
+    assert "Residual is not a layer npconv.chunked knows" in repr(npconv.chunked.plan(model, xd))
+    close(model(xd), model(x))
+    residual = Residual()
+    close(residual(xd[0]), residual(x[0]))
+
+
 def test_fused_stack_is_one_task_per_output_block(make):
     npconv.manual_seed(0)
     model = nn.Sequential(nn.Conv3d(1, 4, 3, stride=2, padding=1, dtype=np.float64), nn.ReLU(),

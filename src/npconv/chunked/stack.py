@@ -11,7 +11,10 @@ array exists outside a task. A segment ends where a layer cannot join:
     as its own segment;
   - a layer with padding_mode='circular' after the first of a segment: its border
     copies the far end of its input, which the block's halo does not hold, so it
-    starts a new segment (where its input is a Dask array whose far blocks it reads).
+    starts a new segment (where its input is a Dask array whose far blocks it reads);
+  - a module whose windows npconv does not know (a user's Module with its own forward)
+    runs that forward on the Dask array, as a segment of its own: the npconv modules
+    and ops it calls are lazy in turn.
 
 Strides never force a split here: every block's window is derived backwards from its
 own bounds, so a stride that does not divide the block boundaries only makes the
@@ -90,8 +93,8 @@ def _children(module):
 
 
 def _plan_layer(module, shape, dtype, options=None):
-    """(Planned, unbatched) of a module on an input shape, Lazy modules materialised;
-    (None, False) for Fold/Unfold, which run as ops of their own."""
+    """(Planned, unbatched) of a conv, transposed-conv or activation module on an input
+    shape, Lazy modules materialised."""
     from ..nn.activation import _Elementwise
     from ..nn.conv import _ConvNd, _LazyMixin
     from ..nn.fold import Fold, Unfold
@@ -117,11 +120,15 @@ def _plan_layer(module, shape, dtype, options=None):
         layer = layers.Pointwise(clean._function, dtype)
         return ops.Planned(layer, tuple(identity(n) for n in shape[2:]), tuple(shape),
                            type(module).__name__), False
-    if isinstance(module, (Fold, Unfold)):
-        return None, False
-    raise TypeError(f"npconv.chunked cannot run {type(module).__name__} on a Dask array: it "
-                    "knows the windows of npconv's conv, transposed-conv, Fold/Unfold and "
-                    "activation modules only")
+    raise TypeError(f"npconv.chunked has no windows for {type(module).__name__}")
+
+
+def _known(module) -> bool:
+    """Whether npconv.chunked knows the module's windows (else it runs its own forward)."""
+    from ..nn.activation import _Elementwise
+    from ..nn.conv import _ConvNd
+    from ..nn.fold import Fold, Unfold
+    return isinstance(module, (_ConvNd, _Elementwise, Fold, Unfold))
 
 
 def _unbatched(children, x):
@@ -165,6 +172,14 @@ def plan(module, x) -> StackPlan:
                                     math.prod(h.numblocks)))
             start, reason = i + 1, f"after {name}"
             continue
+        if not _known(child):               # its own forward, on the Dask array
+            close(i)
+            h = child(h[0])[None] if unbatched else child(h)
+            segments.append(Segment(i, i + 1, (name,), f"{name} is not a layer npconv.chunked "
+                                    "knows the windows of: it runs its own forward", (),
+                                    math.prod(h.numblocks)))
+            start, reason = i + 1, f"after {name}"
+            continue
         shape = current[-1].out_shape if current else h.shape
         planned, _ = _plan_layer(child, shape, h.dtype)
         if current and isinstance(child, _ConvNd) and child.padding_mode == "circular":
@@ -188,6 +203,8 @@ def call(module, input, *rest, **options):
         return ops.unfold(input, **module._options())
     if isinstance(module, Fold):
         return ops.fold(input, module.output_size, **module._options())
+    if not _known(module):                      # a user's module: its own forward
+        return module.forward(input, *rest, **options)
     if isinstance(module, _Elementwise):       # any rank: block by block
         clean = copy.copy(module)
         object.__setattr__(clean, "_saved", None)
