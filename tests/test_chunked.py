@@ -297,24 +297,6 @@ def test_graph_grows_linearly_with_chunks():
         assert per_block[1] <= per_block[0] * 1.5
 
 
-def test_stored_blocks_are_read_again_not_kept(tmp_path, make):
-    """On a zarr input an output task reads its own block from the store and only its
-    neighbours' halos from other tasks, so no loaded block waits for a neighbour."""
-    zarr = pytest.importorskip("zarr")
-    x = make((1, 1, 12, 12, 12))
-    store = zarr.create_array(str(tmp_path / "x.zarr"), shape=x.shape, chunks=(1, 1, 4, 4, 4),
-                              dtype=x.dtype)
-    store[...] = x
-    w = make((2, 1, 3, 3, 3))
-    xd = da.from_zarr(store)
-    y = F.conv3d(xd, w, padding=1, padding_mode="replicate")
-    graph = dict(y.__dask_graph__())
-    inputs = {key for key in dask.core.get_dependencies(graph, (y.name, 0, 0, 1, 1, 1))
-              if key[0] == xd.name}
-    assert inputs == set()
-    close(y, F.conv3d(x, w, padding=1, padding_mode="replicate"))
-
-
 def test_nothing_is_computed_at_call_time():
     calls = []
 

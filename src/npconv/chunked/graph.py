@@ -140,13 +140,7 @@ def build(x, layers, dims, out_channels: int, dtype, label: str):
     for ib, js, ids, steps, leaves in tasks:
         def leaf(at, ic, ib=ib, leaves=leaves):
             block, whole = leaves[at]
-            if not whole:
-                return (name + "-halo", ib, ic) + block
-            key = (x.name, ib, ic) + block
-            # a block its neighbours also read: read it again from its store, where it
-            # has one, so the loaded copy is freed once its halos are cut
-            reread = _reader(x, key) if (ib, block) in parts else None
-            return key if reread is None else reread
+            return (x.name if whole else name + "-halo", ib, ic) + block
         blocks = [_nest(lambda at, ic=ic: leaf(at, ic), (), [len(v) for v in ids])
                   for ic in channel_blocks]
         graph[(name, ib, 0) + js] = (execute, stack_key, steps, blocks)
@@ -154,25 +148,6 @@ def build(x, layers, dims, out_channels: int, dtype, label: str):
                                                     for d in dims)
     hlg = HighLevelGraph.from_collections(name, graph, dependencies=[x])
     return da.Array(hlg, name, chunks, meta=np.empty((0,) * x.ndim, dtype))
-
-
-def _reader(x, key):
-    """A task reading block `key` of x from its store, where x's own task for it is a plain
-    getter of a stored array (da.from_zarr, da.from_array); else None.
-
-    Without it a stencil holds each loaded block until its own output task runs, which
-    waits for the next plane of blocks: a worker holds about two planes of blocks, memory
-    growing with the volume's cross-section. Reading the block twice (once for its
-    halos, once for its own task) bounds it by the blocks in flight.
-    """
-    from dask.array.core import getter
-    task = x.__dask_graph__().get(key)
-    dependencies = getattr(task, "dependencies", ())
-    if getattr(task, "func", None) is not getter or len(dependencies) != 1:
-        return None
-    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in x.chunks]
-    where = tuple(slice(int(b[i]), int(b[i + 1])) for b, i in zip(bounds, key[1:]))
-    return (getter, next(iter(dependencies)), where)
 
 
 def _nest(leaf, at, counts):
