@@ -114,7 +114,7 @@ def main():
     chunks = (1, 1) + (args.chunk,) * 3
     net = model(args.channels)
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, memory_limit=limit,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         client.register_plugin(PeakMemory())
         client.run(npconv.set_num_threads, 1)       # one core per worker: Dask's threads
         before = client.run(os.getpid)

@@ -361,7 +361,7 @@ def test_local_cluster_zarr_round_trip(tmp_path, make):
                              chunks=(1, 1, 8, 6, 16), dtype=x.dtype)
     source[...] = x
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         y = model(da.from_zarr(str(tmp_path / "in.zarr")))
         client.compute(da.to_zarr(y, str(tmp_path / "out.zarr"), compute=False)).result()
