@@ -97,7 +97,6 @@ def _plan_layer(module, shape, dtype, options=None):
     shape, Lazy modules materialised."""
     from ..nn.activation import _Elementwise
     from ..nn.conv import _ConvNd, _LazyMixin
-    from ..nn.fold import Fold, Unfold
     if isinstance(module, _LazyMixin):
         n = len(module.kernel_size)
         if len(shape) not in (n + 1, n + 2):
@@ -161,7 +160,8 @@ def plan(module, x) -> StackPlan:
             h, current = out, []
 
     for i, child in enumerate(children):
-        _forget(child)
+        if _known(child):
+            _forget(child)
         name = type(child).__name__
         if isinstance(child, (Fold, Unfold)):
             close(i)
@@ -198,13 +198,13 @@ def call(module, input, *rest, **options):
     from ..nn.fold import Fold, Unfold
     if isinstance(module, Sequential):
         return plan(module, input).output
+    if not _known(module):                      # a user's module: its own forward
+        return module.forward(input, *rest, **options)
     _forget(module)
     if isinstance(module, Unfold):
         return ops.unfold(input, **module._options())
     if isinstance(module, Fold):
         return ops.fold(input, module.output_size, **module._options())
-    if not _known(module):                      # a user's module: its own forward
-        return module.forward(input, *rest, **options)
     if isinstance(module, _Elementwise):       # any rank: block by block
         clean = copy.copy(module)
         object.__setattr__(clean, "_saved", None)
