@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _arguments as args
-from . import kernels, shapes, windows
+from . import chunked, kernels, shapes, windows
 from .kernels import Geometry
 
 
@@ -303,4 +303,6 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     >>> F.conv(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3)), padding=1).shape
     (1, 3, 5, 5)
     """
+    if chunked.is_dask(input):
+        return chunked.conv(input, weight, bias, stride, padding, dilation, groups, padding_mode)
     return apply(prepare(input, weight, bias, stride, padding, dilation, groups, padding_mode))

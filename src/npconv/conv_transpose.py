@@ -16,7 +16,7 @@ conv_transpose stays the exact adjoint of conv with the same padding and mode.
 from __future__ import annotations
 
 from . import _arguments as args
-from . import kernels, shapes, windows
+from . import chunked, kernels, shapes, windows
 from .conv import (Call, Plan, batched, check_bias, check_elements, check_groups, check_kernel,
                    compute_dtype, conj, make_geometry, op_name, operands, run, run_gradients,
                    strides_and_dilations)
@@ -126,5 +126,8 @@ def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding
     ...                  padding=1, output_padding=1).shape
     (1, 8, 12, 12)
     """
+    if chunked.is_dask(input):
+        return chunked.conv_transpose(input, weight, bias, stride, padding, output_padding,
+                                      groups, dilation, padding_mode)
     return apply(prepare(input, weight, bias, stride, padding, output_padding, groups, dilation,
                          padding_mode))

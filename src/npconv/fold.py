@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from . import _arguments as args
-from . import shapes, windows
+from . import chunked, shapes, windows
 from .conv import batched, check_elements, compute_dtype
 
 
@@ -79,6 +79,17 @@ def unfold_shape(input_shape: tuple, kernel_size, dilation=1, padding=0, stride=
     return out if len(shape) == n + 2 else out[1:]
 
 
+def check_unfold(shape, kernel_size, dilation=1, padding=0, stride=1):
+    """Validate an unfold call on an input shape: (kernel, dilation, pairs, stride, blocks)."""
+    kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
+    n = len(kernel)
+    shape = tuple(shape)
+    _check_unfold_input(shape, n)
+    blocks = _unfold_blocks(shape if len(shape) == n + 2 else (1,) + shape, kernel, dilation,
+                            pairs, stride)
+    return kernel, dilation, pairs, stride, blocks
+
+
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     """Sliding blocks: (N, C, *S) or (C, *S) -> (N, C*prod(k), L) or (C*prod(k), L).
 
@@ -88,6 +99,8 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     >>> F.unfold(np.ones((1, 2, 4, 4, 4)), (2, 2, 2), stride=2).shape
     (1, 16, 8)
     """
+    if chunked.is_dask(input):
+        return chunked.unfold(input, kernel_size, dilation, padding, stride)
     kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
     n = len(kernel)
     x = args.as_array(input, "input")
@@ -140,6 +153,14 @@ def fold_shape(input_shape: tuple, output_size, kernel_size, dilation=1, padding
     return shape[:-2] + (shape[-2] // math.prod(kernel),) + size
 
 
+def check_fold(shape, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Validate a fold call on an input shape: (kernel, dilation, pairs, stride, size, blocks)."""
+    kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
+    size = args.positive_tuple(output_size, len(kernel), "output_size")
+    blocks = _fold_blocks(tuple(shape), size, kernel, dilation, pairs, stride)
+    return kernel, dilation, pairs, stride, size, blocks
+
+
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """Sum sliding blocks back: (N, C*prod(k), L) or (C*prod(k), L) -> (N, C, *output_size).
 
@@ -150,6 +171,8 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
            [2., 4., 4., 2.],
            [1., 2., 2., 1.]])
     """
+    if chunked.is_dask(input):
+        return chunked.fold(input, output_size, kernel_size, dilation, padding, stride)
     kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
     size = args.positive_tuple(output_size, len(kernel), "output_size")
     c = args.as_array(input, "input")

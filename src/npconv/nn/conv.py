@@ -276,12 +276,12 @@ class _LazyMixin:
     def __call__(self, input, *rest, **options):
         """Take in_channels from `input`, become the eager class, then run its forward."""
         n = len(self.kernel_size)
-        x = np.asarray(input)
-        if x.ndim not in (n + 1, n + 2):
+        shape = np.shape(input)                     # a Dask array's shape, uncomputed
+        if len(shape) not in (n + 1, n + 2):
             raise ValueError(f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "
-                             f"{type(self).__name__}, but got input of size: {list(x.shape)}")
-        self._materialize(x.shape[1] if x.ndim == n + 2 else x.shape[0])
-        return self.forward(input, *rest, **options)
+                             f"{type(self).__name__}, but got input of size: {list(shape)}")
+        self._materialize(shape[1] if len(shape) == n + 2 else shape[0])
+        return Module.__call__(self, input, *rest, **options)
 
     def _materialize_from_state(self, state, prefix):
         """in_channels from the state's weight; error messages where it cannot say."""

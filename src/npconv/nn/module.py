@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import chunked
 from .._grad_mode import is_grad_enabled
 from .parameter import Parameter, UninitializedParameter
 
@@ -88,6 +89,8 @@ class Module:
 
     def __call__(self, *inputs, **options):
         """Run forward (a lazy module first takes its shapes from the input)."""
+        if inputs and chunked.is_dask(inputs[0]):       # lazy, forward only: npconv.chunked
+            return chunked.call(self, *inputs, **options)
         return self.forward(*inputs, **options)
 
     def forward(self, *inputs):
