@@ -441,7 +441,9 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
     ("conv_transpose", suite_geometry(2, 1, 1, (32, 32), (32, 32)), 3, 64, 1, "col2im"),
 ])
 def test_planner_rules(op, g, b, m, n, chosen, monkeypatch):
-    monkeypatch.setattr(planner.tuning, "INDIRECT_COLUMNS", 0)     # the structural rules alone
+    # the structural rules alone, at the thresholds the cases were written for
+    for name, value in (("INDIRECT_COLUMNS", 0), ("DIRECT_PAIRS", 4), ("MAX_PHASES", 16)):
+        monkeypatch.setattr(planner.tuning, name, value)
     if not kernels.ALGORITHMS[chosen].supports(g):
         pytest.skip("Numba is not installed")
     assert heuristic(op, g, b, m, n) == chosen
@@ -459,7 +461,9 @@ def test_planner_rules(op, g, b, m, n, chosen, monkeypatch):
 def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
     """conv_both gathers once (gemm.conv_both) where gemm takes the conv; the results are
     the loop reference's either way."""
-    monkeypatch.setattr(planner.tuning, "INDIRECT_COLUMNS", 0)     # the structural rules alone
+    # the structural rules alone, at the thresholds the cases were written for
+    for name, value in (("INDIRECT_COLUMNS", 0), ("DIRECT_PAIRS", 4), ("MAX_PHASES", 16)):
+        monkeypatch.setattr(planner.tuning, name, value)
     from npconv.kernels import gemm
     if not both and not kernels.winograd.supports(g):
         pytest.skip("Numba is not installed")
