@@ -23,6 +23,13 @@ ROW_KEYS = {"name", "op", "pass", "case", "gflop", "ms", "best_peer", "ratio", "
             "first_call_ms", "import_ms", "notes"}
 
 
+def test_packaged_zoo_is_the_repository_zoo():
+    root = Path(__file__).parent.parent / "bench"
+    assert [c.to_json() for c in cases.load("zoo")] == \
+        [c.to_json() for c in cases.load(root / "zoo.json")]
+    assert len(cases.load("zoo")) == 75
+
+
 def test_packaged_suite_is_the_repository_suite():
     packaged = ROOT / "src" / "npconv" / "data" / "suite.json"
     assert packaged.read_bytes() == (ROOT / "bench" / "suite.json").read_bytes()

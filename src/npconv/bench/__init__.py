@@ -51,7 +51,9 @@ def add_arguments(parser):
                         help="npconv's planner mode: 'measure' times the algorithms in each "
                         "case's warm-up call and runs the fastest (default: heuristic)")
     parser.add_argument("--suite", metavar="FILE",
-                        help="a suite JSON file (default: the one shipped in npconv/data)")
+                        help="a suite JSON file, or the name of one shipped in npconv/data: "
+                        "'suite' (the default: 21 layers) or 'zoo' (75 layers from 16 "
+                        "published models)")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--markdown", metavar="FILE", help="write the table as Markdown")
     parser.add_argument("--plot", metavar="FILE", help="write a PNG chart of the ratios")

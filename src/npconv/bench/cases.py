@@ -116,10 +116,15 @@ def from_json(entry):
                 per_dim("dilation", 1), int(entry.get("groups", 1)), bool(entry.get("bias")))
 
 
+PACKAGED = ("suite", "zoo")     # layer sets shipped in npconv/data, by name
+
+
 def load(path=None):
-    """Every case of the suite: the packaged data/suite.json, or the file at `path`."""
-    if path is None:
-        text = resources.files("npconv").joinpath("data/suite.json").read_text()
+    """Every case of a layer set: the packaged data/suite.json (path None), a packaged set
+    by name (PACKAGED), or the file at `path`."""
+    if path is None or path in PACKAGED:
+        name = "suite" if path is None else path
+        text = resources.files("npconv").joinpath(f"data/{name}.json").read_text()
     else:
         try:
             with open(path) as file:
