@@ -25,6 +25,7 @@ DEFAULT_PEERS = ("torch", "ort", "jax")
 SMOKE_PEERS = ("torch", "ort")      # jax costs seconds to import and compile
 PEER_TOLERANCE = 1e-3               # a peer further than this from torch is noted as suspect
 SGEMM = "sgemm"                     # the yardstick's name among each case's timed calls
+NPCONV_SYSTEMS = ("npconv", "measured")  # npconv itself, never a peer
 
 
 def add_arguments(parser):
@@ -50,6 +51,9 @@ def add_arguments(parser):
     parser.add_argument("--planner", choices=("heuristic", "measure"), default="heuristic",
                         help="npconv's planner mode: 'measure' times the algorithms in each "
                         "case's warm-up call and runs the fastest (default: heuristic)")
+    parser.add_argument("--measured", action="store_true",
+                        help="also time npconv with its measured planner ('measured' column; "
+                        "not a peer: the ratio stays npconv's heuristic against the peers)")
     parser.add_argument("--suite", metavar="FILE",
                         help="a suite JSON file, or the name of one shipped in npconv/data: "
                         "'suite' (the default: 21 layers) or 'zoo' (75 layers from 16 "
@@ -75,15 +79,22 @@ def chosen_peers(options):
     return peers
 
 
-def setup(peers, threads, notes, planner_mode="heuristic"):
+def setup(peers, threads, notes, planner_mode="heuristic", measured=False):
     """npconv and every peer that imports; a note for each one that does not."""
     ready = [systems.Npconv(threads, planner_mode)]
+    if measured:
+        ready.append(systems.NpconvMeasured(threads))
     for peer in peers:
         try:
             ready.append(systems.PEERS[peer](threads))
         except ImportError as error:
             notes.append(f"{peer}: not installed ({error.name or error}), skipped")
     return ready
+
+
+def _geomean(values):
+    values = [v for v in values if v]
+    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else None
 
 
 def algorithm_names(ran):
@@ -125,13 +136,15 @@ def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleav
     ms = measure.median_times(calls, repeat, warmup=0 if interleave else 1,
                               interleave=interleave, settle=0.25, rounds=rounds)
     yardstick = sgemm[1] / (ms.pop(SGEMM) / 1e3) / 1e9
-    peer_ms = {name: value for name, value in ms.items() if name != "npconv"}
+    peer_ms = {name: value for name, value in ms.items() if name not in NPCONV_SYSTEMS}
     best = min(peer_ms, key=peer_ms.get) if peer_ms else None
     gflops = case.flops / (ms["npconv"] / 1e3) / 1e9
     row = {"name": case.name, "op": case.op, "pass": case.pass_, "case": case.to_json(),
            "algorithm": algorithm,
            "gflop": case.flops / 1e9, "ms": ms, "best_peer": best,
            "ratio": ms["npconv"] / peer_ms[best] if best else None,
+           "measured_ratio": (ms["measured"] / peer_ms[best] if best and "measured" in ms
+                              else None),
            "gflops": gflops, "sgemm_gflops": yardstick, "sgemm_fraction": gflops / yardstick,
            "max_error": errors.pop("npconv", None), "peer_errors": errors,
            "extra_mib": measure.peak_extra_bytes(calls["npconv"]) / 2 ** 20,
@@ -164,7 +177,7 @@ def run(options, out=None):
         chosen = [cases.shrink(case) for case in chosen]
     peers = chosen_peers(options)
     notes = []
-    ready = setup(peers, options.threads, notes, options.planner)
+    ready = setup(peers, options.threads, notes, options.planner, options.measured)
     try:
         sgemm_size = 256 if options.smoke else 2048
         sgemm = measure.sgemm_call(sgemm_size)
@@ -188,7 +201,8 @@ def run(options, out=None):
     result = {
         "settings": {"threads": options.threads, "repeat": repeat, "smoke": options.smoke,
                      "interleave": options.interleave, "rounds": options.rounds,
-                     "peers": peers, "seed": cases.SEED, "planner": options.planner},
+                     "peers": peers, "seed": cases.SEED, "planner": options.planner,
+                     "measured": options.measured},
         "machine": measure.machine(),
         "versions": {system.name: system.version for system in ready},
         "sgemm": {"size": sgemm_size,
@@ -200,6 +214,9 @@ def run(options, out=None):
         "geomean_ratio": (math.exp(statistics.fmean(math.log(r) for r in ratios))
                           if ratios else None),
         "ratio_count": len(ratios),
+        "measured_geomean_ratio": _geomean([row.get("measured_ratio") for row in rows]),
+        "measured_over_heuristic": _geomean([row["ms"]["measured"] / row["ms"]["npconv"]
+                                             for row in rows if "measured" in row["ms"]]),
     }
     print(report.text(result), file=out)
     if options.json:

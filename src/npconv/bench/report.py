@@ -20,12 +20,13 @@ def _number(value, form):
     return "-" if value is None else format(value, form)
 
 
-def columns(peers):
+def columns(peers, measured=False):
     """(title, cell function) for every column, the chosen peers' times included."""
     return ([("case", lambda r: r["name"]),
              ("pass", lambda r: "bwd" if r["pass"] == "backward" else "fwd"),
              ("algorithm", lambda r: r.get("algorithm") or "-"),
              ("npconv ms", lambda r: _ms(r["ms"]["npconv"]))]
+            + ([("measured ms", lambda r: _ms(r["ms"].get("measured")))] if measured else [])
             + [(f"{peer} ms", lambda r, peer=peer: _ms(r["ms"].get(peer))) for peer in peers]
             + [("ratio", lambda r: _number(r["ratio"], ".2f")),
                ("GFLOP/s", lambda r: _number(r["gflops"], ".1f")),
@@ -68,13 +69,18 @@ def _spread(sgemm):
 
 def footer_line(result):
     mean = result["geomean_ratio"]
-    return ("geometric mean of npconv / best peer: "
+    line = ("geometric mean of npconv / best peer: "
             + ("-" if mean is None else f"{mean:.2f}") + f" over {result['ratio_count']} case(s)")
+    if result.get("measured_over_heuristic") is not None:
+        line += (f"; measured planner / best peer: "
+                 f"{_number(result.get('measured_geomean_ratio'), '.2f')}, measured / heuristic: "
+                 f"{result['measured_over_heuristic']:.2f}")
+    return line
 
 
 def text(result):
     """A fixed-width table with header and footer lines, for the terminal."""
-    table = columns(result["settings"]["peers"])
+    table = columns(result["settings"]["peers"], result["settings"].get("measured", False))
     cells = [[title for title, _ in table]] + [[cell(row) for _, cell in table]
                                                for row in result["rows"]]
     widths = [max(len(line[i]) for line in cells) for i in range(len(table))]
@@ -89,7 +95,7 @@ def text(result):
 
 def markdown(result):
     """The same table as Markdown, with the header as a list."""
-    table = columns(result["settings"]["peers"])
+    table = columns(result["settings"]["peers"], result["settings"].get("measured", False))
     lines = [f"- {line}" for line in header_lines(result)] + [""]
     lines.append("| " + " | ".join(title for title, _ in table) + " |")
     lines.append("|" + "|".join([":---"] + ["---:"] * (len(table) - 1)) + "|")
