@@ -9,6 +9,10 @@ whole scheduler timeslice whenever another process takes one of the cores
 threads claim slices of the work in turn, and are kept off the caller's CPU.
 Both pools are set together and stay set until the next call.
 
+A call that raises or is interrupted (KeyboardInterrupt) returns only once no
+worker runs a slice of it (_Call.settle): workers write the caller's scratch
+buffers, which its next call reuses.
+
 >>> import npconv
 >>> before = npconv.get_num_threads()
 >>> npconv.set_num_threads(1)
@@ -105,12 +109,16 @@ class _Pool:
         _local.worker = True
         started.put(threading.get_native_id())
         while True:
-            loop, args, done = jobs.get()
+            call, ticket = jobs.get()
+            if ticket.setdefault("state", "taken") != "taken":
+                continue                # withdrawn: the caller has finished without us
             try:
-                loop(*args)
-                done.put(None)
-            except BaseException as error:  # handed to the caller, which raises it
-                done.put(error)
+                call.claim()
+            except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
+                ticket["error"] = error
+                call.stop.append(True)
+            ticket["done"] = True
+            call.done.put(None)
 
     def _place(self):
         """Hold the caller on the CPU it runs on and keep the workers off it, if the machine
@@ -139,40 +147,93 @@ class _Pool:
         """loop(*args, (bounds[i], bounds[i + 1])) for every i, on the caller and threads - 1
         workers, each claiming the next slice when it is free: a worker that wakes late
         (tens of microseconds on a virtual machine) or a core that is busy elsewhere
-        then costs only what the others can not take over."""
-        slices = itertools.count()
-        count = len(bounds) - 1
+        then costs only what the others can not take over.
 
-        def claim():
-            for i in slices:  # next() on a count is atomic under the GIL
-                if i >= count:
-                    return
-                loop(*args, (bounds[i], bounds[i + 1]))
-
+        Returns only when no worker runs a slice of this call, however it ends: a slice
+        that raises, or an interrupt (KeyboardInterrupt) in the caller, stops the slices
+        not yet claimed, and the caller waits for the claimed ones before it raises, so
+        that no worker goes on writing buffers the caller reuses (_Call)."""
+        call = _Call(loop, args, bounds, threads - 1)
+        _local.pending = call           # until it settles: see _settle
         held = self._place()
+        finished = False
         try:
-            done = queue.SimpleQueue()
-            for jobs in self.jobs[:threads - 1]:
-                jobs.put((claim, (), done))
-            error = None
+            for jobs, ticket in zip(self.jobs, call.tickets):
+                jobs.put((call, ticket))
             _local.worker = True        # a split inside the caller's slices runs inline too
             try:
-                claim()
-            except BaseException as raised:
-                error = raised
+                call.claim()
             finally:
                 _local.worker = False
-            for _ in range(threads - 1):
-                failed = done.get()
-                error = error or failed
+            finished = True
         finally:
+            failure = call.settle(stopped=not finished)
             if held is not None:
                 try:
                     os.sched_setaffinity(0, held)
                 except OSError:  # pragma: no cover  (the cpuset changed meanwhile)
                     pass
-        if error is not None:
-            raise error
+        if failure is not None:
+            raise failure
+
+
+class _Call:
+    """One run's slices, and the tickets of its jobs on the workers.
+
+    A ticket is taken by its worker, or withdrawn by the caller once it needs no more
+    help, whichever comes first (dict.setdefault is atomic under the GIL); a taken
+    ticket is marked done when its worker has finished. The caller waits on `done`
+    for the taken ones only, checking the marks before every wait, so an interrupt
+    anywhere in the wait loses no wake-up."""
+
+    def __init__(self, loop, args, bounds, workers):
+        self.loop, self.args, self.bounds = loop, args, bounds
+        self.slices = itertools.count()
+        self.stop = []              # non-empty: claim no more slices
+        self.done = queue.SimpleQueue()
+        self.tickets = [{} for _ in range(workers)]
+
+    def claim(self):
+        bounds, count = self.bounds, len(self.bounds) - 1
+        for i in self.slices:       # next() on a count is atomic under the GIL
+            if i >= count or self.stop:
+                return
+            self.loop(*self.args, (bounds[i], bounds[i + 1]))
+
+    def _busy(self):
+        return [t for t in self.tickets if t["state"] == "taken" and not t.get("done")]
+
+    def settle(self, stopped):
+        """Withdraw the tickets no worker has taken and wait until the taken ones are done
+        (stopping the unclaimed slices first if `stopped`); returns the first worker's
+        error, else an interrupt that came while waiting, else None. Interrupts do not
+        end the wait: they stop the slices and are returned once it is over."""
+        interrupt = None
+        while True:
+            try:
+                if stopped:
+                    self.stop.append(True)
+                for ticket in self.tickets:
+                    ticket.setdefault("state", "withdrawn")
+                while self._busy():
+                    self.done.get()
+                break
+            except BaseException as raised:  # noqa: BLE001 - an interrupt: wait on, then raise
+                stopped = True
+                interrupt = interrupt or raised
+        if getattr(_local, "pending", None) is self:
+            _local.pending = None
+        errors = [t["error"] for t in self.tickets if "error" in t]
+        return errors[0] if errors else interrupt
+
+
+def _settle():
+    """Wait for a call of this thread's that an interrupt cut short before it could wait
+    for its workers itself (one landing between the statements of run's cleanup): its
+    workers may still write this thread's scratch buffers, which the next call reuses."""
+    call = getattr(_local, "pending", None)
+    if call is not None and not getattr(_local, "worker", False):
+        call.settle(stopped=True)
 
 
 def _getcpu():
@@ -217,6 +278,7 @@ def split(loop, count, *args, slices=4):
     busy with their own slices).
     """
     global _pool
+    _settle()
     parts = max(1, min(threads(), count))
     if parts == 1 or getattr(_local, "worker", False):
         loop(*args, (0, count))
@@ -356,6 +418,7 @@ def scratch(slot, shape, dtype, owner=None):
     glibc returns freed memory to the system: dcgan_g2's backward faulted 16 MiB a call,
     14 ms of system time in 60 ms on two cores.
     """
+    _settle()
     dtype = np.dtype(dtype)
     size = dtype.itemsize
     for v in shape:
