@@ -1,10 +1,10 @@
-"""Compiled loops over whole (sample, channel) planes (Numba, cached on disk, GIL released)."""
+"""Compiled loops over whole (sample, channel) planes (Numba, cached by _jit, GIL released)."""
 from __future__ import annotations
 
-import numba
+from ._jit import compiled
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def add_bias(planes, bias, bounds):
     """planes[p] += bias[p % C] for the planes p in [first, last) of an (N*C, S) array."""
     channels = bias.shape[0]

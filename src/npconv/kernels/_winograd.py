@@ -1,4 +1,4 @@
-"""Compiled loops for winograd.py (Numba, cached on disk, GIL released).
+"""Compiled loops for winograd.py (Numba, cached on disk by _jit, GIL released).
 
 Every array is rows of C channels (channels last), so each step is a loop
 over a contiguous run of channels, which the compiler vectorises. A tile has
@@ -23,7 +23,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-OPTIONS = dict(cache=True, nogil=True, fastmath={"contract"})
+from ._jit import compiled
+
+OPTIONS = dict(nogil=True, fastmath={"contract"})
 INPUT, OUTPUT, GRADIENT = 0, 1, 2  # which 1-D transform: B^T, A^T, A
 M, ALPHA = 4, 6                     # outputs and points per dim of a tile
 
@@ -129,7 +131,7 @@ def _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind, a, b,
         _along(a, 0, own, dst, dst_origins[t], dst_steps, kind, dims - 1)
 
 
-@numba.njit(**OPTIONS)
+@compiled(**OPTIONS)
 def transform(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind):
     """Transform `kind` (INPUT, OUTPUT or GRADIENT) of F(4, 3) of every tile t: tile
     point q in row src_origins[t] + q . src_steps of src, transformed point p to row
@@ -143,7 +145,7 @@ def transform(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind):
     _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind, a, b, own)
 
 
-@numba.njit(**OPTIONS)
+@compiled(**OPTIONS)
 def to_planes(src, dst):
     """dst[l, w, c] = src[l, w, c] for (L, W, C) arrays: src rows of C channels, dst a view
     of channels-first planes (W runs along memory). The loop runs along dst's rows, so
