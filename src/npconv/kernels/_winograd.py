@@ -118,17 +118,25 @@ def _along(src, src_offset, src_steps, dst, dst_offset, dst_steps, kind, dim):
 @numba.njit(inline="always")
 def _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind, a, b, own):
     """Transform `kind` of every tile t, from rows src_origins[t] + q . src_steps of src
-    to rows dst_origins[t] + p . dst_steps of dst, through scratch tiles a and b."""
+    to rows dst_origins[t] + p . dst_steps of dst, through scratch tiles a and b.
+
+    One pass per dim, from src (first) or the scratch tile the last pass wrote, into dst
+    (last) or the other scratch tile: one call site of _along, so the compiled loop holds
+    one copy of each 1-D transform (three call sites, one per role, compiled three)."""
     dims = src_steps.shape[0]
     for t in range(src_origins.shape[0]):
-        if dims == 1:
-            _along(src, src_origins[t], src_steps, dst, dst_origins[t], dst_steps, kind, 0)
-            continue
-        _along(src, src_origins[t], src_steps, a, 0, own, kind, 0)
-        for dim in range(1, dims - 1):
-            _along(a, 0, own, b, 0, own, kind, dim)
+        for dim in range(dims):
+            if dim == 0:
+                source, source_offset, source_steps = src, src_origins[t], src_steps
+            else:
+                source, source_offset, source_steps = a, 0, own
+            if dim == dims - 1:
+                target, target_offset, target_steps = dst, dst_origins[t], dst_steps
+            else:
+                target, target_offset, target_steps = b, 0, own
+            _along(source, source_offset, source_steps, target, target_offset, target_steps,
+                   kind, dim)
             a, b = b, a
-        _along(a, 0, own, dst, dst_origins[t], dst_steps, kind, dims - 1)
 
 
 @compiled(**OPTIONS)
