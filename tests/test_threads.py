@@ -161,9 +161,10 @@ def test_scratch_reuses_a_slot_and_grows_it():
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="needs Linux CPU affinity and two usable CPUs")
-def test_workers_stay_off_the_callers_cpu():
+def test_workers_stay_off_the_callers_cpu_with_pinning():
     before = npconv.get_num_threads()
     npconv.set_num_threads(2)
+    npconv.set_pinning(True)
     try:
         placed = {}
 
@@ -184,12 +185,15 @@ def test_workers_stay_off_the_callers_cpu():
                 return
         pytest.skip("the worker never took a slice, or the caller moved CPUs every time")
     finally:
+        npconv.set_pinning(False)
         npconv.set_num_threads(before)
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="needs Linux CPU affinity")
-def test_the_callers_cpus_come_back(threads):
+@pytest.mark.parametrize("pinning", [False, True])
+def test_the_callers_cpus_come_back(threads, pinning, monkeypatch):
     """The caller is held on one CPU only for the length of a call, failed or not."""
+    monkeypatch.setattr(_threads, "_pinning", pinning)
     before = os.sched_getaffinity(0)
     _threads.split(lambda bounds: time.sleep(0.001), 4)
     assert os.sched_getaffinity(0) == before

@@ -8,10 +8,10 @@ forward and backward.
 """
 from . import functional, nn, optim, shapes
 from ._random import manual_seed
-from ._threads import get_num_threads, set_num_threads
+from ._threads import get_num_threads, set_num_threads, set_pinning
 from ._warmup import warmup
 
 __version__ = "0.1.0"
 
 __all__ = ["functional", "get_num_threads", "manual_seed", "nn", "optim", "set_num_threads",
-           "shapes", "warmup", "__version__"]
+           "set_pinning", "shapes", "warmup", "__version__"]

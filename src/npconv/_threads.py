@@ -6,8 +6,10 @@ tiles) run on npconv's own threads (`split`): plain OS threads that block
 while idle, because a pool that spins at a barrier (OpenMP's) stalls for a
 whole scheduler timeslice whenever another process takes one of the cores
 (measured: 8 ms medians for a 1 ms loop on a shared 2-core machine). The
-threads claim slices of the work in turn, and are kept off the caller's CPU.
-Both pools are set together and stay set until the next call.
+threads claim slices of the work in turn; with set_pinning(True) (or NPCONV_PIN=1)
+they are kept off the caller's CPU, which is held on its own for the call. By
+default npconv changes no thread's CPU affinity. Both pools are set together and
+stay set until the next call.
 
 A call that raises or is interrupted (KeyboardInterrupt) returns only once no
 worker runs a slice of it (_Call.settle): workers write the caller's scratch
@@ -39,10 +41,12 @@ _sched_getcpu = False       # libc's sched_getcpu, looked up on first use (None:
 _blas = None                # threadpoolctl's controllers of the BLAS pools, found once
 _serial_lock = threading.Lock()
 _serial_depth = 0           # serial_blas blocks open (nested calls, other threads)
-_serial_before = []         # the pools' thread counts before the outermost one
+_serial_before = None       # the pools' thread counts before the outermost one
+_pinning = os.environ.get("NPCONV_PIN", "").strip().lower() in ("1", "true", "yes", "on")
 _every_scratch = weakref.WeakSet()  # every thread's _Scratch, for drop_scratch
 SMALL = 1 << 22             # multiply-adds below which matmul does not split a product
 SCRATCH_BYTES = 64 << 20    # the largest work buffer a thread keeps between calls (scratch)
+MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))  # set_num_threads' bound
 
 
 def _controller():
@@ -55,14 +59,34 @@ def _controller():
 
 
 def set_num_threads(n):
-    """Use n threads in BLAS and in npconv's compiled loops."""
+    """Use n threads in BLAS and in npconv's compiled loops (at most MAX_THREADS: four per
+    CPU, or 64)."""
     global _count
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"set_num_threads expects an int, but got n={n!r}")
     if n < 1:
         raise ValueError(f"set_num_threads expects a positive number of threads, but got n={n}")
-    _controller().limit(limits=int(n), user_api="blas")
+    if n > MAX_THREADS:
+        raise ValueError(f"set_num_threads expects at most {MAX_THREADS} threads (four per CPU, "
+                         f"or 64), but got n={n}")
+    if not _blas_pools():
+        _controller()                   # threadpoolctl missing: say so
+    for pool in _blas_pools():
+        pool.set(int(n))
     _count = int(n)
+
+
+def set_pinning(enabled: bool) -> None:
+    """Hold the calling thread on its CPU for the length of a threaded call and keep
+    npconv's workers off it (Linux), or not (the default; also NPCONV_PIN=1 to enable).
+
+    It saves a woken worker landing on the caller's CPU (up to 2x on sub-10 ms layers on
+    a busy machine, docs/benchmarks.md), at the price of changing the CPU affinity of the
+    caller during the call and of the workers until they exit."""
+    global _pinning
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_pinning expects a bool, but got enabled={enabled!r}")
+    _pinning = enabled
 
 
 def get_num_threads():
@@ -90,9 +114,9 @@ class _Pool:
     often the waker's own CPU: after a pause of a quarter second, the first
     ~80 calls of a 0.4 ms loop ran with both halves on one CPU (sched_getcpu
     in each half), at 0.6 ms instead of 0.35-0.4. The caller, woken after
-    waiting for the GIL, likewise moved onto the worker's CPU. So for the
-    length of a call the caller is held on its CPU and the workers are kept
-    off it (`_place`), where the machine has another CPU.
+    waiting for the GIL, likewise moved onto the worker's CPU. So with pinning on
+    (set_pinning), for the length of a call the caller is held on its CPU and the
+    workers are kept off it (`_place`), where the machine has another CPU.
     """
 
     def __init__(self, size):
@@ -155,9 +179,10 @@ class _Pool:
         that no worker goes on writing buffers the caller reuses (_Call)."""
         call = _Call(loop, args, bounds, threads - 1)
         _local.pending = call           # until it settles: see _settle
-        held = self._place()
-        finished = False
+        held, finished = None, False
         try:
+            if _pinning:
+                held = self._place()
             for jobs, ticket in zip(self.jobs, call.tickets):
                 jobs.put((call, ticket))
             _local.worker = True        # a split inside the caller's slices runs inline too
@@ -289,14 +314,60 @@ def split(loop, count, *args, slices=4):
     _pool.run(loop, args, [count * i // pieces for i in range(pieces + 1)], parts)
 
 
+class _Blas:
+    """One BLAS library NumPy loaded: its thread count, read and set from any thread.
+
+    OpenBLAS ignores openblas_set_num_threads from any thread but the main one (0.3.31
+    with pthreads: the count reads back unchanged and products still split), so where it
+    has openblas_set_num_threads_local, which works from every thread (and, built with
+    pthreads, sets the count for the process), that is used; other libraries go through
+    threadpoolctl."""
+
+    def __init__(self, controller):
+        self.controller = controller
+        self.local = None
+        if controller.internal_api == "openblas":
+            try:
+                import ctypes
+                function = controller.dynlib.openblas_set_num_threads_local
+            except (AttributeError, ImportError, OSError):
+                function = None
+            if function is not None:
+                function.restype, function.argtypes = ctypes.c_int, [ctypes.c_int]
+                self.local = function
+
+    def get(self):
+        return self.controller.num_threads
+
+    def set(self, n):
+        if self.local is not None:
+            self.local(n)
+        else:
+            self.controller.set_num_threads(n)
+
+
 def _blas_pools():
     global _blas
     if _blas is None:
         try:
-            _blas = [lib for lib in _controller().lib_controllers if lib.user_api == "blas"]
+            _blas = [_Blas(lib) for lib in _controller().lib_controllers
+                     if lib.user_api == "blas"]
         except ImportError:  # pragma: no cover
             _blas = []
     return _blas
+
+
+def _restore(before):
+    """Set each BLAS pool back to its count in `before`, finishing even if interrupted."""
+    interrupt = None
+    for pool, number in zip(_blas_pools(), before):
+        while True:
+            try:
+                pool.set(number)
+                break
+            except KeyboardInterrupt as raised:
+                interrupt = raised
+    return interrupt
 
 
 @contextlib.contextmanager
@@ -306,26 +377,33 @@ def serial_blas():
     A BLAS pool that has just run a product spins for a while before its threads
     sleep (OpenBLAS: up to ~0.1 s), and meanwhile takes the cores from npconv's
     threads: a 60 us float64 product before resnet_3x3's Winograd call took the call
-    from 6.1 to 13.5 ms. So the kernels never wake the pool; the counts come back
-    when the outermost block ends (they are process-wide: BLAS calls from other
-    threads meanwhile run serially).
+    from 6.1 to 13.5 ms. So the kernels never wake the pool; the counts come back,
+    as they were found, when the outermost block ends, however it ends (they are
+    process-wide: BLAS calls from other threads meanwhile run serially).
     """
     global _serial_depth, _serial_before
-    with _serial_lock:
-        _serial_depth += 1
-        if _serial_depth == 1:
-            pools = _blas_pools()
-            _serial_before = [pool.num_threads for pool in pools]
-            for pool in pools:
-                pool.set_num_threads(1)
+    entered = False
     try:
+        with _serial_lock:
+            _serial_depth += 1
+            entered = True              # no call between: an interrupt lands before or after
+            if _serial_depth == 1:
+                _serial_before = None
+                before = [pool.get() for pool in _blas_pools()]
+                _serial_before = before
+                for pool in _blas_pools():
+                    pool.set(1)
         yield
     finally:
-        with _serial_lock:
-            _serial_depth -= 1
-            if _serial_depth == 0:
-                for pool, number in zip(_blas_pools(), _serial_before):
-                    pool.set_num_threads(number)
+        interrupt = None
+        if entered:
+            with _serial_lock:
+                _serial_depth -= 1
+                if _serial_depth == 0 and _serial_before is not None:
+                    interrupt = _restore(_serial_before)
+                    _serial_before = None
+        if interrupt is not None:
+            raise interrupt
 
 
 def split_blas(loop, count, *args, slices=1):
