@@ -41,11 +41,12 @@ _sched_getcpu = False       # libc's sched_getcpu, looked up on first use (None:
 _blas = None                # threadpoolctl's controllers of the BLAS pools, found once
 _serial_lock = threading.Lock()
 _serial_depth = 0           # serial_blas blocks open (nested calls, other threads)
-_serial_before = None       # the pools' thread counts before the outermost one
+_serial_before = None       # (pool, thread count) of each BLAS pool before the outermost one
 _pinning = os.environ.get("NPCONV_PIN", "").strip().lower() in ("1", "true", "yes", "on")
 _every_scratch = weakref.WeakSet()  # every thread's _Scratch, for drop_scratch
 SMALL = 1 << 22             # multiply-adds below which matmul does not split a product
 SCRATCH_BYTES = 64 << 20    # the largest work buffer a thread keeps between calls (scratch)
+BUDGET = 40 << 20           # work buffers of a call's threads together (of the 64 MiB bound)
 MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))  # set_num_threads' bound
 
 
@@ -69,7 +70,7 @@ def set_num_threads(n):
     if n > MAX_THREADS:
         raise ValueError(f"set_num_threads expects at most {MAX_THREADS} threads (four per CPU, "
                          f"or 64), but got n={n}")
-    if not _blas_pools():
+    if not _blas_pools(refresh=True):
         _controller()                   # threadpoolctl missing: say so
     for pool in _blas_pools():
         pool.set(int(n))
@@ -87,12 +88,15 @@ def set_pinning(enabled: bool) -> None:
     if not isinstance(enabled, bool):
         raise TypeError(f"set_pinning expects a bool, but got enabled={enabled!r}")
     _pinning = enabled
+    if not enabled and _pool is not None and _pool.away is not None:
+        _pool.release()
 
 
 def get_num_threads():
-    """Threads of NumPy's BLAS pool (the largest, if NumPy loaded several)."""
-    pools = [info["num_threads"] for info in _controller().info() if info["user_api"] == "blas"]
+    """Threads of NumPy's BLAS pool (the largest, if several BLAS libraries are loaded)."""
+    pools = [pool.get() for pool in _blas_pools(refresh=True)]
     if not pools:  # pragma: no cover
+        _controller()                   # threadpoolctl missing: say so
         raise RuntimeError("threadpoolctl found no BLAS library loaded by NumPy")
     return max(pools)
 
@@ -144,6 +148,14 @@ class _Pool:
             ticket["done"] = True
             call.done.put(None)
 
+    def release(self):
+        """Let the workers run on every CPU of the process again (pinning turned off)."""
+        self.away = None
+        cpus = os.sched_getaffinity(0)
+        for tid in self.ids:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, cpus)
+
     def _place(self):
         """Hold the caller on the CPU it runs on and keep the workers off it, if the machine
         has other CPUs; returns the caller's CPU set to restore afterwards, or None."""
@@ -183,6 +195,8 @@ class _Pool:
         try:
             if _pinning:
                 held = self._place()
+            elif self.away is not None:
+                self.release()          # pinning was turned off since
             for jobs, ticket in zip(self.jobs, call.tickets):
                 jobs.put((call, ticket))
             _local.worker = True        # a split inside the caller's slices runs inline too
@@ -293,9 +307,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
-def split(loop, count, *args, slices=4):
+def budget(result_bytes=0):
+    """Bytes that a call's threads may hold together for work buffers: BUDGET, or three
+    quarters of the result's size where that is larger. A call's extra memory is bounded
+    by max(64 MiB, its result): the rest is for its other temporaries, and for what
+    the allocator keeps per thread (glibc's arenas: freed blocks stay with the thread
+    that freed them, so more threads hold more pages for the same live buffers)."""
+    return max(BUDGET, 3 * result_bytes // 4)
+
+
+def parts_within(memory, limit=None):
+    """Threads to run on when each holds `memory` bytes of work buffers: threads(), fewer
+    where they would hold more than budget() together (or `limit` bytes), at least one."""
+    total = budget() if limit is None else limit
+    return max(1, min(threads(), total // max(1, memory)))
+
+
+def split(loop, count, *args, slices=4, most=None):
     """loop(*args, (first, last)) over items [0, count), in `slices` contiguous slices per
-    thread that the threads claim in turn.
+    thread that the threads claim in turn, on at most `most` threads if given (see
+    parts_within: a memory budget).
 
     The caller runs slices too; `loop` must release the GIL (Numba nogil, BLAS,
     NumPy's copies) and must not let two slices write the same memory. Called from
@@ -304,7 +335,7 @@ def split(loop, count, *args, slices=4):
     """
     global _pool
     _settle()
-    parts = max(1, min(threads(), count))
+    parts = max(1, min(threads() if most is None else min(most, threads()), count))
     if parts == 1 or getattr(_local, "worker", False):
         loop(*args, (0, count))
         return
@@ -346,9 +377,11 @@ class _Blas:
             self.controller.set_num_threads(n)
 
 
-def _blas_pools():
+def _blas_pools(refresh=False):
+    """The BLAS libraries loaded, found once (a scan of the loaded libraries, ~1 ms), again
+    with `refresh` (set_num_threads and get_num_threads: SciPy, say, loads its own)."""
     global _blas
-    if _blas is None:
+    if _blas is None or refresh:
         try:
             _blas = [_Blas(lib) for lib in _controller().lib_controllers
                      if lib.user_api == "blas"]
@@ -358,9 +391,9 @@ def _blas_pools():
 
 
 def _restore(before):
-    """Set each BLAS pool back to its count in `before`, finishing even if interrupted."""
+    """Set each (pool, count) of `before` back, finishing even if interrupted."""
     interrupt = None
-    for pool, number in zip(_blas_pools(), before):
+    for pool, number in before:
         while True:
             try:
                 pool.set(number)
@@ -370,8 +403,7 @@ def _restore(before):
     return interrupt
 
 
-@contextlib.contextmanager
-def serial_blas():
+class serial_blas:  # lower case: used as a function, `with serial_blas():`
     """NumPy's BLAS single-threaded meanwhile: npconv's own threads run its products.
 
     A BLAS pool that has just run a product spins for a while before its threads
@@ -380,33 +412,47 @@ def serial_blas():
     from 6.1 to 13.5 ms. So the kernels never wake the pool; the counts come back,
     as they were found, when the outermost block ends, however it ends (they are
     process-wide: BLAS calls from other threads meanwhile run serially).
+
+    A class, not a generator: a generator whose `with` an interrupt cuts short between
+    its yield and the block keeps its count until the garbage collector closes it.
     """
-    global _serial_depth, _serial_before
-    entered = False
-    try:
+
+    def __enter__(self):
+        global _serial_depth, _serial_before
         with _serial_lock:
             _serial_depth += 1
-            entered = True              # no call between: an interrupt lands before or after
-            if _serial_depth == 1:
-                _serial_before = None
-                before = [pool.get() for pool in _blas_pools()]
-                _serial_before = before
-                for pool in _blas_pools():
-                    pool.set(1)
-        yield
-    finally:
-        interrupt = None
-        if entered:
-            with _serial_lock:
-                _serial_depth -= 1
-                if _serial_depth == 0 and _serial_before is not None:
-                    interrupt = _restore(_serial_before)
+            try:
+                if _serial_depth == 1:
                     _serial_before = None
-        if interrupt is not None:
+                    before = [(pool, pool.get()) for pool in _blas_pools()]
+                    _serial_before = before
+                    for pool, _ in before:
+                        pool.set(1)
+            except BaseException:
+                self._leave()
+                raise
+        return self
+
+    def __exit__(self, *exc):
+        with _serial_lock:
+            interrupt = self._leave()
+        if interrupt is not None and exc[0] is None:
             raise interrupt
+        return False
+
+    @staticmethod
+    def _leave():
+        """One block fewer; the counts back if it was the outermost (under _serial_lock)."""
+        global _serial_depth, _serial_before
+        _serial_depth -= 1
+        interrupt = None
+        if _serial_depth == 0 and _serial_before is not None:
+            interrupt = _restore(_serial_before)
+            _serial_before = None
+        return interrupt
 
 
-def split_blas(loop, count, *args, slices=1):
+def split_blas(loop, count, *args, slices=1, most=None):
     """split, with NumPy's BLAS single-threaded meanwhile (serial_blas), for loops that
     call GEMMs. One slice per thread by default: such loops set up work arrays per call.
 
@@ -414,14 +460,14 @@ def split_blas(loop, count, *args, slices=1):
     its cache), where one multi-threaded GEMM at a time would split every small
     product in two.
     """
-    if min(threads(), count) <= 1:
+    if min(threads() if most is None else most, count) <= 1:
         loop(*args, (0, count))
         return
     with serial_blas():
-        split(loop, count, *args, slices=slices)
+        split(loop, count, *args, slices=slices, most=most)
 
 
-def shares(body, items, *args, slot=None):
+def shares(body, items, *args, slot=None, most=None):
     """body(*args, item) for every item, the items spread over npconv's threads in
     one contiguous share per thread, each thread with a single-threaded BLAS
     (split_blas).
@@ -454,15 +500,15 @@ def shares(body, items, *args, slot=None):
                     total += part
         sums[bounds[0]] = total  # dict assignment is atomic under the GIL
 
-    split_blas(share, len(items))
+    split_blas(share, len(items), most=most)
     return [sums[first] for first in sorted(sums) if sums[first] is not None]
 
 
-def each(body, items, *args):
+def each(body, items, *args, most=None):
     """body(*args, item) for every item, as `shares` runs them; the sum of body's results
     (the shares added in order, so the result does not depend on which thread took
     which share), or None if body returns nothing."""
-    parts = shares(body, items, *args)
+    parts = shares(body, items, *args, most=most)
     if not parts:
         return None
     result = parts[0]
@@ -477,6 +523,9 @@ class _Scratch:
     def __init__(self):
         self.buffers = {}
 
+    def kept(self):
+        return sum(buffer.nbytes for buffer in self.buffers.values())
+
 
 def _own_scratch():
     buffers = getattr(_local, "scratch", None)
@@ -488,7 +537,9 @@ def _own_scratch():
 
 def scratch(slot, shape, dtype, owner=None):
     """An uninitialised array of `shape` and `dtype` in this thread's work buffer `slot`,
-    which the thread keeps (up to SCRATCH_BYTES) for its next call.
+    which the thread keeps for its next call while its buffers stay within its part of
+    the budget, BUDGET / threads() (and each within SCRATCH_BYTES): the threads keep
+    BUDGET at most together, at any thread count. Beyond it, a fresh array.
 
     Valid until this thread's next scratch(slot); for a tile's temporaries only, never
     for a result. With `owner` (another thread's _own_scratch()), the buffer is that
@@ -506,8 +557,16 @@ def scratch(slot, shape, dtype, owner=None):
     buffers = (_own_scratch() if owner is None else owner).buffers
     buffer = buffers.get(slot)
     if buffer is None or buffer.nbytes < size:
+        others = sum(b.nbytes for key, b in buffers.items() if key != slot)
+        if others + size > BUDGET // max(1, threads()):
+            return np.empty(shape, dtype=dtype)     # over this thread's part: not kept
         buffer = buffers[slot] = np.empty(max(size, 1), dtype=np.uint8)
     return buffer[:size].view(dtype).reshape(shape)                # (size,) bytes -> shape
+
+
+def kept_scratch():
+    """Bytes of work buffers that every thread keeps between calls, together."""
+    return sum(owner.kept() for owner in list(_every_scratch))
 
 
 def drop_scratch():
