@@ -156,10 +156,10 @@ def bands(n, rows, row_bytes, halo=0, parts=1, work=None):
         step = max(1, work // sample)
         count = max(1, -(-n // step))
         if parts > 1 and n >= parts:
-            count = -(-count // parts) * parts                      # a multiple of parts
-        step = -(-n // count)
-        for start in range(0, n, step):
-            yield slice(start, min(n, start + step)), slice(0, rows)
+            count = min(n, -(-count // parts) * parts)              # a multiple of parts
+        edges = [n * i // count for i in range(count + 1)]          # sizes differ by 1 at most
+        for start, stop in zip(edges, edges[1:]):
+            yield slice(start, stop), slice(0, rows)
         return
     band = max(1, work // row_bytes - halo)
     count = -(-rows // band)
