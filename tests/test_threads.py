@@ -161,14 +161,10 @@ def test_scratch_reuses_a_slot_and_grows_it():
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="needs Linux CPU affinity and two usable CPUs")
-def test_workers_stay_off_the_callers_cpu():
-    """While a call runs, the caller is held on one CPU and the worker kept off it. Each
-    of the two slices waits for the other, so the caller and the worker take one each: a
-    pool that never takes work fails here instead of passing unseen."""
-    if _threads._current_cpu() is None:
-        pytest.skip("no sched_getcpu in this C library")
+def test_workers_stay_off_the_callers_cpu_with_pinning():
     before = npconv.get_num_threads()
     npconv.set_num_threads(2)
+    npconv.set_pinning(True)
     try:
         placed = {}
         both_in = threading.Barrier(2, timeout=30)
@@ -183,12 +179,15 @@ def test_workers_stay_off_the_callers_cpu():
         assert len(placed["caller"]) == 1, placed
         assert not placed["caller"] & placed["worker"], placed
     finally:
+        npconv.set_pinning(False)
         npconv.set_num_threads(before)
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="needs Linux CPU affinity")
-def test_the_callers_cpus_come_back(threads):
+@pytest.mark.parametrize("pinning", [False, True])
+def test_the_callers_cpus_come_back(threads, pinning, monkeypatch):
     """The caller is held on one CPU only for the length of a call, failed or not."""
+    monkeypatch.setattr(_threads, "_pinning", pinning)
     before = os.sched_getaffinity(0)
     _threads.split(lambda bounds: time.sleep(0.001), 4)
     assert os.sched_getaffinity(0) == before

@@ -6,8 +6,14 @@ tiles) run on npconv's own threads (`split`): plain OS threads that block
 while idle, because a pool that spins at a barrier (OpenMP's) stalls for a
 whole scheduler timeslice whenever another process takes one of the cores
 (measured: 8 ms medians for a 1 ms loop on a shared 2-core machine). The
-threads claim slices of the work in turn, and are kept off the caller's CPU.
-Both pools are set together and stay set until the next call.
+threads claim slices of the work in turn; with set_pinning(True) (or NPCONV_PIN=1)
+they are kept off the caller's CPU, which is held on its own for the call. By
+default npconv changes no thread's CPU affinity. Both pools are set together and
+stay set until the next call.
+
+A call that raises or is interrupted (KeyboardInterrupt) returns only once no
+worker runs a slice of it (_Call.settle): workers write the caller's scratch
+buffers, which its next call reuses.
 
 >>> import npconv
 >>> before = npconv.get_num_threads()
@@ -35,10 +41,13 @@ _sched_getcpu = False       # libc's sched_getcpu, looked up on first use (None:
 _blas = None                # threadpoolctl's controllers of the BLAS pools, found once
 _serial_lock = threading.Lock()
 _serial_depth = 0           # serial_blas blocks open (nested calls, other threads)
-_serial_before = []         # the pools' thread counts before the outermost one
+_serial_before = None       # (pool, thread count) of each BLAS pool before the outermost one
+_pinning = os.environ.get("NPCONV_PIN", "").strip().lower() in ("1", "true", "yes", "on")
 _every_scratch = weakref.WeakSet()  # every thread's _Scratch, for drop_scratch
 SMALL = 1 << 22             # multiply-adds below which matmul does not split a product
 SCRATCH_BYTES = 64 << 20    # the largest work buffer a thread keeps between calls (scratch)
+BUDGET = 40 << 20           # work buffers of a call's threads together (of the 64 MiB bound)
+MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))  # set_num_threads' bound
 
 
 def _controller():
@@ -51,20 +60,43 @@ def _controller():
 
 
 def set_num_threads(n):
-    """Use n threads in BLAS and in npconv's compiled loops."""
+    """Use n threads in BLAS and in npconv's compiled loops (at most MAX_THREADS: four per
+    CPU, or 64)."""
     global _count
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"set_num_threads expects an int, but got n={n!r}")
     if n < 1:
         raise ValueError(f"set_num_threads expects a positive number of threads, but got n={n}")
-    _controller().limit(limits=int(n), user_api="blas")
+    if n > MAX_THREADS:
+        raise ValueError(f"set_num_threads expects at most {MAX_THREADS} threads (four per CPU, "
+                         f"or 64), but got n={n}")
+    if not _blas_pools(refresh=True):
+        _controller()                   # threadpoolctl missing: say so
+    for pool in _blas_pools():
+        pool.set(int(n))
     _count = int(n)
 
 
+def set_pinning(enabled: bool) -> None:
+    """Hold the calling thread on its CPU for the length of a threaded call and keep
+    npconv's workers off it (Linux), or not (the default; also NPCONV_PIN=1 to enable).
+
+    It saves a woken worker landing on the caller's CPU (up to 2x on sub-10 ms layers on
+    a busy machine, docs/benchmarks.md), at the price of changing the CPU affinity of the
+    caller during the call and of the workers until they exit."""
+    global _pinning
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_pinning expects a bool, but got enabled={enabled!r}")
+    _pinning = enabled
+    if not enabled and _pool is not None and _pool.away is not None:
+        _pool.release()
+
+
 def get_num_threads():
-    """Threads of NumPy's BLAS pool (the largest, if NumPy loaded several)."""
-    pools = [info["num_threads"] for info in _controller().info() if info["user_api"] == "blas"]
+    """Threads of NumPy's BLAS pool (the largest, if several BLAS libraries are loaded)."""
+    pools = [pool.get() for pool in _blas_pools(refresh=True)]
     if not pools:  # pragma: no cover
+        _controller()                   # threadpoolctl missing: say so
         raise RuntimeError("threadpoolctl found no BLAS library loaded by NumPy")
     return max(pools)
 
@@ -86,9 +118,9 @@ class _Pool:
     often the waker's own CPU: after a pause of a quarter second, the first
     ~80 calls of a 0.4 ms loop ran with both halves on one CPU (sched_getcpu
     in each half), at 0.6 ms instead of 0.35-0.4. The caller, woken after
-    waiting for the GIL, likewise moved onto the worker's CPU. So for the
-    length of a call the caller is held on its CPU and the workers are kept
-    off it (`_place`), where the machine has another CPU.
+    waiting for the GIL, likewise moved onto the worker's CPU. So with pinning on
+    (set_pinning), for the length of a call the caller is held on its CPU and the
+    workers are kept off it (`_place`), where the machine has another CPU.
     """
 
     def __init__(self, size):
@@ -105,12 +137,24 @@ class _Pool:
         _local.worker = True
         started.put(threading.get_native_id())
         while True:
-            loop, args, done = jobs.get()
+            call, ticket = jobs.get()
+            if ticket.setdefault("state", "taken") != "taken":
+                continue                # withdrawn: the caller has finished without us
             try:
-                loop(*args)
-                done.put(None)
-            except BaseException as error:  # handed to the caller, which raises it
-                done.put(error)
+                call.claim()
+            except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
+                ticket["error"] = error
+                call.stop.append(True)
+            ticket["done"] = True
+            call.done.put(None)
+
+    def release(self):
+        """Let the workers run on every CPU of the process again (pinning turned off)."""
+        self.away = None
+        cpus = os.sched_getaffinity(0)
+        for tid in self.ids:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, cpus)
 
     def _place(self):
         """Hold the caller on the CPU it runs on and keep the workers off it, if the machine
@@ -139,40 +183,96 @@ class _Pool:
         """loop(*args, (bounds[i], bounds[i + 1])) for every i, on the caller and threads - 1
         workers, each claiming the next slice when it is free: a worker that wakes late
         (tens of microseconds on a virtual machine) or a core that is busy elsewhere
-        then costs only what the others can not take over."""
-        slices = itertools.count()
-        count = len(bounds) - 1
+        then costs only what the others can not take over.
 
-        def claim():
-            for i in slices:  # next() on a count is atomic under the GIL
-                if i >= count:
-                    return
-                loop(*args, (bounds[i], bounds[i + 1]))
-
-        held = self._place()
+        Returns only when no worker runs a slice of this call, however it ends: a slice
+        that raises, or an interrupt (KeyboardInterrupt) in the caller, stops the slices
+        not yet claimed, and the caller waits for the claimed ones before it raises, so
+        that no worker goes on writing buffers the caller reuses (_Call)."""
+        call = _Call(loop, args, bounds, threads - 1)
+        _local.pending = call           # until it settles: see _settle
+        held, finished = None, False
         try:
-            done = queue.SimpleQueue()
-            for jobs in self.jobs[:threads - 1]:
-                jobs.put((claim, (), done))
-            error = None
+            if _pinning:
+                held = self._place()
+            elif self.away is not None:
+                self.release()          # pinning was turned off since
+            for jobs, ticket in zip(self.jobs, call.tickets):
+                jobs.put((call, ticket))
             _local.worker = True        # a split inside the caller's slices runs inline too
             try:
-                claim()
-            except BaseException as raised:
-                error = raised
+                call.claim()
             finally:
                 _local.worker = False
-            for _ in range(threads - 1):
-                failed = done.get()
-                error = error or failed
+            finished = True
         finally:
+            failure = call.settle(stopped=not finished)
             if held is not None:
                 try:
                     os.sched_setaffinity(0, held)
                 except OSError:  # pragma: no cover  (the cpuset changed meanwhile)
                     pass
-        if error is not None:
-            raise error
+        if failure is not None:
+            raise failure
+
+
+class _Call:
+    """One run's slices, and the tickets of its jobs on the workers.
+
+    A ticket is taken by its worker, or withdrawn by the caller once it needs no more
+    help, whichever comes first (dict.setdefault is atomic under the GIL); a taken
+    ticket is marked done when its worker has finished. The caller waits on `done`
+    for the taken ones only, checking the marks before every wait, so an interrupt
+    anywhere in the wait loses no wake-up."""
+
+    def __init__(self, loop, args, bounds, workers):
+        self.loop, self.args, self.bounds = loop, args, bounds
+        self.slices = itertools.count()
+        self.stop = []              # non-empty: claim no more slices
+        self.done = queue.SimpleQueue()
+        self.tickets = [{} for _ in range(workers)]
+
+    def claim(self):
+        bounds, count = self.bounds, len(self.bounds) - 1
+        for i in self.slices:       # next() on a count is atomic under the GIL
+            if i >= count or self.stop:
+                return
+            self.loop(*self.args, (bounds[i], bounds[i + 1]))
+
+    def _busy(self):
+        return [t for t in self.tickets if t["state"] == "taken" and not t.get("done")]
+
+    def settle(self, stopped):
+        """Withdraw the tickets no worker has taken and wait until the taken ones are done
+        (stopping the unclaimed slices first if `stopped`); returns the first worker's
+        error, else an interrupt that came while waiting, else None. Interrupts do not
+        end the wait: they stop the slices and are returned once it is over."""
+        interrupt = None
+        while True:
+            try:
+                if stopped:
+                    self.stop.append(True)
+                for ticket in self.tickets:
+                    ticket.setdefault("state", "withdrawn")
+                while self._busy():
+                    self.done.get()
+                break
+            except BaseException as raised:  # noqa: BLE001 - an interrupt: wait on, then raise
+                stopped = True
+                interrupt = interrupt or raised
+        if getattr(_local, "pending", None) is self:
+            _local.pending = None
+        errors = [t["error"] for t in self.tickets if "error" in t]
+        return errors[0] if errors else interrupt
+
+
+def _settle():
+    """Wait for a call of this thread's that an interrupt cut short before it could wait
+    for its workers itself (one landing between the statements of run's cleanup): its
+    workers may still write this thread's scratch buffers, which the next call reuses."""
+    call = getattr(_local, "pending", None)
+    if call is not None and not getattr(_local, "worker", False):
+        call.settle(stopped=True)
 
 
 def _getcpu():
@@ -207,9 +307,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
-def split(loop, count, *args, slices=4):
+def budget(result_bytes=0):
+    """Bytes that a call's threads may hold together for work buffers: BUDGET, or three
+    quarters of the result's size where that is larger. A call's extra memory is bounded
+    by max(64 MiB, its result): the rest is for its other temporaries, and for what
+    the allocator keeps per thread (glibc's arenas: freed blocks stay with the thread
+    that freed them, so more threads hold more pages for the same live buffers)."""
+    return max(BUDGET, 3 * result_bytes // 4)
+
+
+def parts_within(memory, limit=None):
+    """Threads to run on when each holds `memory` bytes of work buffers: threads(), fewer
+    where they would hold more than budget() together (or `limit` bytes), at least one."""
+    total = budget() if limit is None else limit
+    return max(1, min(threads(), total // max(1, memory)))
+
+
+def split(loop, count, *args, slices=4, most=None):
     """loop(*args, (first, last)) over items [0, count), in `slices` contiguous slices per
-    thread that the threads claim in turn.
+    thread that the threads claim in turn, on at most `most` threads if given (see
+    parts_within: a memory budget).
 
     The caller runs slices too; `loop` must release the GIL (Numba nogil, BLAS,
     NumPy's copies) and must not let two slices write the same memory. Called from
@@ -217,7 +334,8 @@ def split(loop, count, *args, slices=4):
     busy with their own slices).
     """
     global _pool
-    parts = max(1, min(threads(), count))
+    _settle()
+    parts = max(1, min(threads() if most is None else min(most, threads()), count))
     if parts == 1 or getattr(_local, "worker", False):
         loop(*args, (0, count))
         return
@@ -227,46 +345,116 @@ def split(loop, count, *args, slices=4):
     _pool.run(loop, args, [count * i // pieces for i in range(pieces + 1)], parts)
 
 
-def _blas_pools():
+class _Blas:
+    """One BLAS library NumPy loaded: its thread count, read and set from any thread.
+
+    OpenBLAS ignores openblas_set_num_threads from any thread but the main one (0.3.31
+    with pthreads: the count reads back unchanged and products still split), so where it
+    has openblas_set_num_threads_local, which works from every thread (and, built with
+    pthreads, sets the count for the process), that is used; other libraries go through
+    threadpoolctl."""
+
+    def __init__(self, controller):
+        self.controller = controller
+        self.local = None
+        if controller.internal_api == "openblas":
+            try:
+                import ctypes
+                function = controller.dynlib.openblas_set_num_threads_local
+            except (AttributeError, ImportError, OSError):
+                function = None
+            if function is not None:
+                function.restype, function.argtypes = ctypes.c_int, [ctypes.c_int]
+                self.local = function
+
+    def get(self):
+        return self.controller.num_threads
+
+    def set(self, n):
+        if self.local is not None:
+            self.local(n)
+        else:
+            self.controller.set_num_threads(n)
+
+
+def _blas_pools(refresh=False):
+    """The BLAS libraries loaded, found once (a scan of the loaded libraries, ~1 ms), again
+    with `refresh` (set_num_threads and get_num_threads: SciPy, say, loads its own)."""
     global _blas
-    if _blas is None:
+    if _blas is None or refresh:
         try:
-            _blas = [lib for lib in _controller().lib_controllers if lib.user_api == "blas"]
+            _blas = [_Blas(lib) for lib in _controller().lib_controllers
+                     if lib.user_api == "blas"]
         except ImportError:  # pragma: no cover
             _blas = []
     return _blas
 
 
-@contextlib.contextmanager
-def serial_blas():
+def _restore(before):
+    """Set each (pool, count) of `before` back, finishing even if interrupted."""
+    interrupt = None
+    for pool, number in before:
+        while True:
+            try:
+                pool.set(number)
+                break
+            except KeyboardInterrupt as raised:
+                interrupt = raised
+    return interrupt
+
+
+class serial_blas:  # lower case: used as a function, `with serial_blas():`
     """NumPy's BLAS single-threaded meanwhile: npconv's own threads run its products.
 
     A BLAS pool that has just run a product spins for a while before its threads
     sleep (OpenBLAS: up to ~0.1 s), and meanwhile takes the cores from npconv's
     threads: a 60 us float64 product before resnet_3x3's Winograd call took the call
-    from 6.1 to 13.5 ms. So the kernels never wake the pool; the counts come back
-    when the outermost block ends (they are process-wide: BLAS calls from other
-    threads meanwhile run serially).
+    from 6.1 to 13.5 ms. So the kernels never wake the pool; the counts come back,
+    as they were found, when the outermost block ends, however it ends (they are
+    process-wide: BLAS calls from other threads meanwhile run serially).
+
+    A class, not a generator: a generator whose `with` an interrupt cuts short between
+    its yield and the block keeps its count until the garbage collector closes it.
     """
-    global _serial_depth, _serial_before
-    if getattr(_local, "inline", False):
-        yield                       # inline work leaves the BLAS as it is (see inline)
-        return
-    with _serial_lock:
-        _serial_depth += 1
-        if _serial_depth == 1:
-            pools = _blas_pools()
-            _serial_before = [pool.num_threads for pool in pools]
-            for pool in pools:
-                pool.set_num_threads(1)
-    try:
-        yield
-    finally:
+
+    def __enter__(self):
+        global _serial_depth, _serial_before
+        self.active = not getattr(_local, "inline", False)
+        if not self.active:
+            return self                 # inline work leaves the BLAS as it is (see inline)
         with _serial_lock:
-            _serial_depth -= 1
-            if _serial_depth == 0:
-                for pool, number in zip(_blas_pools(), _serial_before):
-                    pool.set_num_threads(number)
+            _serial_depth += 1
+            try:
+                if _serial_depth == 1:
+                    _serial_before = None
+                    before = [(pool, pool.get()) for pool in _blas_pools()]
+                    _serial_before = before
+                    for pool, _ in before:
+                        pool.set(1)
+            except BaseException:
+                self._leave()
+                raise
+        return self
+
+    def __exit__(self, *exc):
+        if not self.active:
+            return False
+        with _serial_lock:
+            interrupt = self._leave()
+        if interrupt is not None and exc[0] is None:
+            raise interrupt
+        return False
+
+    @staticmethod
+    def _leave():
+        """One block fewer; the counts back if it was the outermost (under _serial_lock)."""
+        global _serial_depth, _serial_before
+        _serial_depth -= 1
+        interrupt = None
+        if _serial_depth == 0 and _serial_before is not None:
+            interrupt = _restore(_serial_before)
+            _serial_before = None
+        return interrupt
 
 
 @contextlib.contextmanager
@@ -283,7 +471,7 @@ def inline():
         _local.worker, _local.inline = before
 
 
-def split_blas(loop, count, *args, slices=1):
+def split_blas(loop, count, *args, slices=1, most=None):
     """split, with NumPy's BLAS single-threaded meanwhile (serial_blas), for loops that
     call GEMMs. One slice per thread by default: such loops set up work arrays per call.
 
@@ -291,14 +479,14 @@ def split_blas(loop, count, *args, slices=1):
     its cache), where one multi-threaded GEMM at a time would split every small
     product in two.
     """
-    if min(threads(), count) <= 1:
+    if min(threads() if most is None else most, count) <= 1:
         loop(*args, (0, count))
         return
     with serial_blas():
-        split(loop, count, *args, slices=slices)
+        split(loop, count, *args, slices=slices, most=most)
 
 
-def shares(body, items, *args, slot=None):
+def shares(body, items, *args, slot=None, most=None):
     """body(*args, item) for every item, the items spread over npconv's threads in
     one contiguous share per thread, each thread with a single-threaded BLAS
     (split_blas).
@@ -331,15 +519,15 @@ def shares(body, items, *args, slot=None):
                     total += part
         sums[bounds[0]] = total  # dict assignment is atomic under the GIL
 
-    split_blas(share, len(items))
+    split_blas(share, len(items), most=most)
     return [sums[first] for first in sorted(sums) if sums[first] is not None]
 
 
-def each(body, items, *args):
+def each(body, items, *args, most=None):
     """body(*args, item) for every item, as `shares` runs them; the sum of body's results
     (the shares added in order, so the result does not depend on which thread took
     which share), or None if body returns nothing."""
-    parts = shares(body, items, *args)
+    parts = shares(body, items, *args, most=most)
     if not parts:
         return None
     result = parts[0]
@@ -354,6 +542,9 @@ class _Scratch:
     def __init__(self):
         self.buffers = {}
 
+    def kept(self):
+        return sum(buffer.nbytes for buffer in self.buffers.values())
+
 
 def _own_scratch():
     buffers = getattr(_local, "scratch", None)
@@ -365,7 +556,9 @@ def _own_scratch():
 
 def scratch(slot, shape, dtype, owner=None):
     """An uninitialised array of `shape` and `dtype` in this thread's work buffer `slot`,
-    which the thread keeps (up to SCRATCH_BYTES) for its next call.
+    which the thread keeps for its next call while its buffers stay within its part of
+    the budget, BUDGET / threads() (and each within SCRATCH_BYTES): the threads keep
+    BUDGET at most together, at any thread count. Beyond it, a fresh array.
 
     Valid until this thread's next scratch(slot); for a tile's temporaries only, never
     for a result. With `owner` (another thread's _own_scratch()), the buffer is that
@@ -373,6 +566,7 @@ def scratch(slot, shape, dtype, owner=None):
     glibc returns freed memory to the system: dcgan_g2's backward faulted 16 MiB a call,
     14 ms of system time in 60 ms on two cores.
     """
+    _settle()
     dtype = np.dtype(dtype)
     size = dtype.itemsize
     for v in shape:
@@ -382,8 +576,16 @@ def scratch(slot, shape, dtype, owner=None):
     buffers = (_own_scratch() if owner is None else owner).buffers
     buffer = buffers.get(slot)
     if buffer is None or buffer.nbytes < size:
+        others = sum(b.nbytes for key, b in buffers.items() if key != slot)
+        if others + size > BUDGET // max(1, threads()):
+            return np.empty(shape, dtype=dtype)     # over this thread's part: not kept
         buffer = buffers[slot] = np.empty(max(size, 1), dtype=np.uint8)
     return buffer[:size].view(dtype).reshape(shape)                # (size,) bytes -> shape
+
+
+def kept_scratch():
+    """Bytes of work buffers that every thread keeps between calls, together."""
+    return sum(owner.kept() for owner in list(_every_scratch))
 
 
 def drop_scratch():

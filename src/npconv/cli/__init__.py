@@ -11,7 +11,7 @@ import sys
 
 from .. import __version__
 
-SUBCOMMANDS = ("shape", "solve", "explain", "demo", "bench")
+SUBCOMMANDS = ("shape", "solve", "explain", "demo", "bench", "warmup")
 
 
 def build_parser():

@@ -35,11 +35,16 @@ heuristic's structural rules, whose thresholds live in tuning.py. npconv.plan
 shows its choice for a layer call without computing anything.
 
 Memory: every algorithm cuts its work into tiles (several samples, or a band
-of one sample's output) whose buffers stay within geometry.WORK_BYTES, and
-frees one tile's buffers before the next, so a call needs little beyond its
-operands however large they are. gemm's tiles reuse work buffers each thread
-keeps between calls (_threads.scratch): fresh ones cost a page fault per 4 KiB
-whenever glibc has handed freed memory back.
+of one sample's output) whose buffers stay within geometry.work_bytes (WORK_BYTES,
+less at many threads), and frees one tile's buffers before the next, so a call
+needs little beyond its operands however large they are. The threads' buffers
+together stay within one budget (_threads.budget: BUDGET, or most of the
+result's size where larger), not one per thread: tiles shrink with the thread
+count, and where a thread's share needs more than its part (Winograd's chunks of
+a large plane, a large weight's partial sums) fewer threads take the shares.
+gemm's tiles reuse work buffers each thread keeps between calls
+(_threads.scratch, within BUDGET / threads per thread): fresh ones cost a page
+fault per 4 KiB whenever glibc has handed freed memory back.
 
 Threads: npconv's own (_threads) take whole tiles (gemm, shifted), chunks
 (winograd) or planes (depthwise, col2im's overlap-add), each thread running its

@@ -1,4 +1,4 @@
-"""Compiled loops for depthwise.py (Numba, cached on disk, parallel over planes).
+"""Compiled loops for depthwise.py (Numba, cached on disk by _jit, parallel over planes).
 
 Arrays come flattened: every (sample, channel) plane is one row, and the
 spatial geometry is two offset tables, so one compiled loop serves every
@@ -25,7 +25,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-OPTIONS = dict(cache=True, nogil=True, fastmath={"contract"})
+from ._jit import compiled
+
+OPTIONS = dict(nogil=True, fastmath={"contract"})
 
 # Loops index only slices with range() counters: an index like base + t could be
 # negative as far as the compiler knows, and Numba's wraparound check on it
@@ -175,7 +177,7 @@ def _crop(plane, canvas, sources, first, stop, lo):
             _copy(plane, sources[i] + first - lo, canvas, i * width + first, stop - first)
 
 
-@numba.njit(**OPTIONS)
+@compiled(**OPTIONS)
 def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size, last, block,
          items):
     """y[(n, c)] = sum_{b, k} w[c, b, k] * x[(n, g, b)] at the window positions.
@@ -224,7 +226,7 @@ def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size
                         _axpy_run(target, canvas, rows[r] + taps[kk], step, w[c, bi, kk])
 
 
-@numba.njit(**OPTIONS)
+@compiled(**OPTIONS)
 def conv_transpose(yp, w, x, rows, taps, step, groups, grid, sources, first, stop, lo, size,
                    last, block, items):
     """x[(n, g, b)] = the canvas, cropped, where canvas at the window positions
@@ -273,7 +275,7 @@ def _dot(total, a, b):
     return total
 
 
-@numba.njit(**dict(OPTIONS, fastmath={"reassoc", "contract"}))
+@compiled(**dict(OPTIONS, fastmath={"reassoc", "contract"}))
 def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, stop, lo, size,
                 items):
     """grad[c, b, k] = sum over samples and positions of yp[(n, c)] * x[(n, g, b)],

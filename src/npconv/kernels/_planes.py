@@ -1,10 +1,10 @@
-"""Compiled loops over whole (sample, channel) planes (Numba, cached on disk, GIL released)."""
+"""Compiled loops over whole (sample, channel) planes (Numba, cached by _jit, GIL released)."""
 from __future__ import annotations
 
-import numba
+from ._jit import compiled
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def add_bias(planes, bias, bounds):
     """planes[p] += bias[p % C] for the planes p in [first, last) of an (N*C, S) array."""
     channels = bias.shape[0]
@@ -14,7 +14,7 @@ def add_bias(planes, bias, bounds):
             planes[p, i] += value
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def gather(src, table, out, bounds):
     """out[p, j, q] = src[p, table[j, q]], or 0 where table[j, q] < 0, for the rows (p, j)
     numbered p * J + j in [first, last): (P, S), (J, Q), (P, J, Q)."""

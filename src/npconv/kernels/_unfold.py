@@ -1,4 +1,4 @@
-"""Compiled overlap-add (col2im) for col2im.py (Numba, cached on disk, GIL released).
+"""Compiled overlap-add (col2im) for col2im.py (Numba, cached on disk by _jit, GIL released).
 
 Planes are flattened rows of x: plane (n, c) is x[n, c].ravel(). The
 geometry arrives as tables (col2im.tables), so one loop serves every number
@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import numba
 
-OPTIONS = dict(cache=True, nogil=True)
+from ._jit import compiled
+
+OPTIONS = dict(nogil=True)
 
 
 @numba.njit(inline="always")
@@ -76,7 +78,7 @@ def _inside(first, stop, kl, lo, hi):
     return a, max(min(stop[kl], hi), a)
 
 
-@numba.njit(**OPTIONS)
+@compiled(**OPTIONS)
 def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f1, width,
            row_stride, sample_stride, block, planes):
     """x[(n0 + nn, g, b)] at the window of position f += cols[(g, b, kr, kl), (nn, f)],
@@ -133,7 +135,7 @@ def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f
                 kl += taps
 
 
-@numba.njit(**OPTIONS)
+@compiled(**OPTIONS)
 def col2im_patches(cols, x, b, c0, bc, kl_count, rows, lo, size, step, dilation, groups, n0, nt,
                    width, planes):
     """x[(n0 + nn, g, c0 + bb)] at the window of position f += cols[g, (nn, f), bb, kr, kl].
@@ -171,7 +173,7 @@ def col2im_patches(cols, x, b, c0, bc, kl_count, rows, lo, size, step, dilation,
                     dst[u] += src[u]
 
 
-@numba.njit(**OPTIONS)
+@compiled(**OPTIONS)
 def col2im_last(cols, canvas, offsets):
     """canvas[s, offsets[p, t]] += cols[s, p, t] for every sample s, window p and tap t,
     each a run of channels: channels-last columns (S, L, K, C) added into a channels-last

@@ -1,4 +1,4 @@
-"""Compiled loops for winograd.py (Numba, cached on disk, GIL released).
+"""Compiled loops for winograd.py (Numba, cached on disk by _jit, GIL released).
 
 Every array is rows of C channels (channels last), so each step is a loop
 over a contiguous run of channels, which the compiler vectorises. A tile has
@@ -23,7 +23,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-OPTIONS = dict(cache=True, nogil=True, fastmath={"contract"})
+from ._jit import compiled
+
+OPTIONS = dict(nogil=True, fastmath={"contract"})
 INPUT, OUTPUT, GRADIENT = 0, 1, 2  # which 1-D transform: B^T, A^T, A
 M, ALPHA = 4, 6                     # outputs and points per dim of a tile
 
@@ -116,20 +118,28 @@ def _along(src, src_offset, src_steps, dst, dst_offset, dst_steps, kind, dim):
 @numba.njit(inline="always")
 def _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind, a, b, own):
     """Transform `kind` of every tile t, from rows src_origins[t] + q . src_steps of src
-    to rows dst_origins[t] + p . dst_steps of dst, through scratch tiles a and b."""
+    to rows dst_origins[t] + p . dst_steps of dst, through scratch tiles a and b.
+
+    One pass per dim, from src (first) or the scratch tile the last pass wrote, into dst
+    (last) or the other scratch tile: one call site of _along, so the compiled loop holds
+    one copy of each 1-D transform (three call sites, one per role, compiled three)."""
     dims = src_steps.shape[0]
     for t in range(src_origins.shape[0]):
-        if dims == 1:
-            _along(src, src_origins[t], src_steps, dst, dst_origins[t], dst_steps, kind, 0)
-            continue
-        _along(src, src_origins[t], src_steps, a, 0, own, kind, 0)
-        for dim in range(1, dims - 1):
-            _along(a, 0, own, b, 0, own, kind, dim)
+        for dim in range(dims):
+            if dim == 0:
+                source, source_offset, source_steps = src, src_origins[t], src_steps
+            else:
+                source, source_offset, source_steps = a, 0, own
+            if dim == dims - 1:
+                target, target_offset, target_steps = dst, dst_origins[t], dst_steps
+            else:
+                target, target_offset, target_steps = b, 0, own
+            _along(source, source_offset, source_steps, target, target_offset, target_steps,
+                   kind, dim)
             a, b = b, a
-        _along(a, 0, own, dst, dst_origins[t], dst_steps, kind, dims - 1)
 
 
-@numba.njit(**OPTIONS)
+@compiled(**OPTIONS)
 def transform(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind):
     """Transform `kind` (INPUT, OUTPUT or GRADIENT) of F(4, 3) of every tile t: tile
     point q in row src_origins[t] + q . src_steps of src, transformed point p to row
@@ -143,7 +153,7 @@ def transform(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind):
     _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind, a, b, own)
 
 
-@numba.njit(**OPTIONS)
+@compiled(**OPTIONS)
 def to_planes(src, dst):
     """dst[l, w, c] = src[l, w, c] for (L, W, C) arrays: src rows of C channels, dst a view
     of channels-first planes (W runs along memory). The loop runs along dst's rows, so

@@ -40,11 +40,12 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
-from .._threads import each, matmul, scratch, shares, split, threads
+from .._threads import budget, each, matmul, scratch, shares, split, threads
 from .geometry import (SPLIT_BYTES, bands, channels, conv_output, extent, group_major, matrix,
-                       unmatrix)
+                       unmatrix, work_bytes)
 
 from .tuning import SHORT  # output rows shorter than this gather channels last
+MIN_TILE = 1 << 20  # smallest tile a weight gradient's threads shrink to before fewer run
 
 
 def supports(geometry):
@@ -252,10 +253,27 @@ def conv_weight(x, y, geometry):
     m = y.shape[1] // g.groups
     dtype = np.result_type(x, y)
     layout = _layout(g, x.shape[0], m)
+    most, work = _weight_parts(g, m, b, dtype)
     tiles = bands(x.shape[0], g.small[0],
-                  _row_bytes(g, math.prod(g.kernel) * b + m, dtype.itemsize), parts=threads())
-    return _weight(shares(_weight_tile, tiles, x, y, g, layout, slot="weight sum"), g, m, b,
-                   dtype, layout)
+                  _row_bytes(g, math.prod(g.kernel) * b + m, dtype.itemsize), parts=most,
+                  work=work)
+    return _weight(shares(_weight_tile, tiles, x, y, g, layout, slot="weight sum", most=most),
+                   g, m, b, dtype, layout)
+
+
+def _weight_parts(g, m, b, dtype):
+    """(threads, tile bytes) of a weight gradient: each thread holds a tile's buffers (two
+    and a half tiles' worth, as work_bytes counts) and three weight-sized arrays (its
+    share's sum, a tile's product, its part of the final sum's copies), all within the
+    threads' budget. Tiles shrink first, down to MIN_TILE; then fewer threads take the
+    shares (a large weight at many threads)."""
+    weight = g.groups * m * b * math.prod(g.kernel) * np.dtype(dtype).itemsize
+    total = budget()
+    for parts in range(threads(), 0, -1):
+        tile = 2 * (total - 3 * weight * parts) // (5 * parts)
+        if tile >= MIN_TILE:
+            return parts, min(tile, work_bytes(parts))
+    return 1, MIN_TILE
 
 
 def conv_both(x, w, dy, geometry):
@@ -266,9 +284,10 @@ def conv_both(x, w, dy, geometry):
     layout, w2, y = _conv_operands(x, w, g)                         # w2: (G, M, K*B)
     m, b = w2.shape[1], x.shape[1] // g.groups
     dtype = np.result_type(x, dy)
+    most, work = _weight_parts(g, m, b, dtype)
     tiles = bands(x.shape[0], g.small[0], _row_bytes(g, w2.shape[2] + 2 * m, y.itemsize),
-                  parts=threads())
-    parts = shares(_both_tile, tiles, x, w2, y, dy, g, layout, slot="weight sum")
+                  parts=most, work=work)
+    parts = shares(_both_tile, tiles, x, w2, y, dy, g, layout, slot="weight sum", most=most)
     return y, _weight(parts, g, m, b, dtype, layout)
 
 

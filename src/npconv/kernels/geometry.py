@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import shapes, windows
-from .._threads import split
+from .._threads import budget, split
 
 WORK_BYTES = 8 * 2**20  # bound on one tile's work buffers (columns, canvas slab, partial output)
 SPLIT_BYTES = 2**20     # transposed copies from this size run on npconv's threads
@@ -131,8 +131,17 @@ def mirrored(geometry):
     return Geometry(g.kernel, g.stride, g.dilation, lo, g.small, g.big, g.groups)
 
 
-def bands(n, rows, row_bytes, halo=0, parts=1):
-    """(samples, rows) tiles of an (n, rows, ...) grid whose work stays within WORK_BYTES.
+def work_bytes(parts=1):
+    """Bytes of one tile's work buffers: WORK_BYTES, less where `parts` threads, each on a
+    tile, would hold more than the threads' budget together (a tile's padded input,
+    columns and product: two and a half tiles' worth, the product being the smallest);
+    WORK_BYTES up to two threads."""
+    return min(WORK_BYTES, 2 * budget() // (5 * max(1, parts)))
+
+
+def bands(n, rows, row_bytes, halo=0, parts=1, work=None):
+    """(samples, rows) tiles of an (n, rows, ...) grid whose work stays within `work`
+    bytes (default work_bytes(parts)).
 
     A tile of nt samples and r rows costs nt * (r + halo) * row_bytes: several whole
     samples when one fits, else bands of rows of one sample (a row at least).
@@ -141,17 +150,18 @@ def bands(n, rows, row_bytes, halo=0, parts=1):
     (where there are enough samples, for whole samples), so that no thread waits
     for another's extra tile.
     """
+    work = work_bytes(parts) if work is None else work
     sample = (rows + halo) * row_bytes
-    if sample <= WORK_BYTES:
-        step = max(1, WORK_BYTES // sample)
+    if sample <= work:
+        step = max(1, work // sample)
         count = max(1, -(-n // step))
         if parts > 1 and n >= parts:
-            count = -(-count // parts) * parts                      # a multiple of parts
-        step = -(-n // count)
-        for start in range(0, n, step):
-            yield slice(start, min(n, start + step)), slice(0, rows)
+            count = min(n, -(-count // parts) * parts)              # a multiple of parts
+        edges = [n * i // count for i in range(count + 1)]          # sizes differ by 1 at most
+        for start, stop in zip(edges, edges[1:]):
+            yield slice(start, stop), slice(0, rows)
         return
-    band = max(1, WORK_BYTES // row_bytes - halo)
+    band = max(1, work // row_bytes - halo)
     count = -(-rows // band)
     if parts > 1:
         count = -(-count // parts) * parts                          # a multiple of parts

@@ -140,7 +140,7 @@ def _transpose_tables(g: Geometry, m: int):
 def _tiles(n, positions, rows, itemsize):
     """(samples, positions) tiles whose (rows x positions) columns fit the work budget."""
     per_sample = rows * positions * itemsize
-    budget = geometry_module.WORK_BYTES
+    budget = geometry_module.work_bytes()
     if per_sample <= budget:
         step = max(1, budget // max(1, per_sample))
         for start in range(0, n, step):

@@ -45,7 +45,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
-from .._threads import split_blas, threads
+from .._threads import budget, parts_within, split_blas, threads
 from . import depthwise, shifted
 from .geometry import channels, flipped, mirrored, offsets, row_major, transposed
 
@@ -258,6 +258,14 @@ class _Plan:
             y_rows, (slice(None), slice(0, y_rows.stop - y_rows.start))
             + tuple(slice(0, s) for s in g.small[1:]))
 
+    def most(self, dtype, channels_in, channels_out, result_bytes, extra=0):
+        """Threads for the chunks: each holds _Buffers for the largest chunk (and `extra`
+        bytes), within the threads' budget for a call of this result size."""
+        slab, v, product, canvas = self.largest()
+        each = ((slab + v) * channels_in + (product + canvas) * channels_out) \
+            * np.dtype(dtype).itemsize + extra
+        return parts_within(each, budget(result_bytes))
+
     def largest(self):
         """Element counts (slab, V, product, canvas) per channel of the largest chunk."""
         chunk = max(self.chunks, key=lambda c: (c[0].stop - c[0].start) * (c[2] - c[1]))
@@ -358,7 +366,7 @@ def conv(x, w, geometry):
     u = weights(w, g.groups, plan.lead).astype(dtype)              # (P, G, K, B, M)
     y = np.empty((x.shape[0], g.groups * mo) + tuple(g.small), dtype=dtype)
     split_blas(_chunks, len(plan.chunks), np.ascontiguousarray(x, dtype=dtype), u, y, plan,
-               g.groups)
+               g.groups, most=plan.most(dtype, g.groups * b, g.groups * mo, y.nbytes))
     return y
 
 
@@ -408,8 +416,10 @@ def conv_weight(x, y, geometry):
     b, mo = x.shape[1] // g.groups, y.shape[1] // g.groups
     plan = _Plan(g, x.shape[0], g.groups * b, g.groups * mo, dtype.itemsize)
     sums = []
+    total = plan.points * g.groups * mo * plan.taps * b * dtype.itemsize  # a share's sum
     split_blas(_weight_chunks, len(plan.chunks), np.ascontiguousarray(x, dtype=dtype),
-               np.ascontiguousarray(y, dtype=dtype), plan, g.groups, sums)
+               np.ascontiguousarray(y, dtype=dtype), plan, g.groups, sums,
+               most=plan.most(dtype, g.groups * b, g.groups * mo, 0, extra=total))
     total = np.zeros((plan.points, g.groups, mo, plan.taps, b)) if not sums else \
         np.sum([s.astype(np.float64) for s in sums], axis=0)
     inner = len(g.kernel) - plan.lead
