@@ -115,9 +115,9 @@ def test_blas_count_comes_back_after_a_call_that_raises(four_threads, monkeypatc
         raise RuntimeError("a tile failed")
 
     monkeypatch.setattr(gemm, "_weight_tile", fails)
-    x = np.ones((2, 4, 12, 12))
-    with pytest.raises(RuntimeError, match="a tile failed"):
-        G.conv2d_weight(x, (4, 4, 3, 3), np.ones((2, 4, 5, 5)), stride=2)
+    x = np.ones((2, 16, 48, 48))            # large enough not to run inline
+    with pytest.raises(RuntimeError, match="a tile failed"), npconv.use_algorithm("gemm"):
+        G.conv2d_weight(x, (16, 16, 3, 3), np.ones((2, 16, 23, 23)), stride=2)
     assert npconv.get_num_threads() == found and _threads._serial_depth == 0
 
 
