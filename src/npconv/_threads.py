@@ -83,7 +83,15 @@ def set_pinning(enabled: bool) -> None:
 
     It saves a woken worker landing on the caller's CPU (up to 2x on sub-10 ms layers on
     a busy machine, docs/benchmarks.md), at the price of changing the CPU affinity of the
-    caller during the call and of the workers until they exit."""
+    caller during the call and of the workers until they exit.
+
+    Args:
+        enabled: True to pin during threaded calls, False (the default) to leave every
+            thread's CPU affinity alone.
+
+    >>> import npconv
+    >>> npconv.set_pinning(False)
+    """
     global _pinning
     if not isinstance(enabled, bool):
         raise TypeError(f"set_pinning expects a bool, but got enabled={enabled!r}")

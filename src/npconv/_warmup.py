@@ -51,7 +51,16 @@ def warmup(dtypes=DTYPES) -> dict:
 
     Returns {"cache": the folder (or None: no cache on disk, this process only),
     "seconds": {path: seconds to compile or load it}}. Without Numba there is nothing to
-    compile ({"cache": None, "seconds": {}})."""
+    compile ({"cache": None, "seconds": {}}).
+
+    Args:
+        dtypes: the dtypes to compile the loops for.
+
+    >>> import npconv
+    >>> report = npconv.warmup(("float64",))
+    >>> sorted(report) == ["cache", "seconds"]
+    True
+    """
     from .kernels import depthwise
     if not depthwise.AVAILABLE:
         return {"cache": None, "seconds": {}}
