@@ -39,6 +39,7 @@ GRID = {
     "DIRECT_MIN_CHANNELS": [0, 1, 2, 3, 4, 8],
     "INDIRECT_COLUMNS": [0] + [1 << v for v in range(12, 25)],
     "MIRROR_RATIO": [1, 2, 4, 8, 16, 10 ** 9],
+    "MIRROR_WASTE": [1.0, 1.25, 1.5, 2.0, 4.0, 10 ** 9],
     "MAX_PHASES": [0, 4, 16, 64],
     "WINOGRAD_CHANNELS": [4, 8, 16, 32, 64],
     "WINOGRAD_TILES": [1 << v for v in range(4, 12)],

@@ -165,7 +165,9 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
         return "indirect", "few columns: one cached gather and one GEMM"
     overlap_add = "col2im" if able("col2im") else "gemm"
     if p.op == "conv_transpose":
-        if not strided and able("mirror") and (tuning.MIRROR_RATIO * b >= m or pointwise):
+        waste = math.prod(g.big) / max(1, math.prod(g.small))    # mirrored positions per input
+        if not strided and able("mirror") and waste <= tuning.MIRROR_WASTE \
+                and (tuning.MIRROR_RATIO * b >= m or pointwise):
             return "mirror", "stride 1: the conv of the small side"
         return overlap_add, "GEMM, then overlap-add"
     if p.op == "conv_weight" and strided and g.small[-1] < tuning.SHORT \

@@ -21,6 +21,11 @@ DIRECT_MIN_CHANNELS = 0
 # columns, sized by the big side, are the smaller ones.
 MIRROR_RATIO = 4
 
+# ... and only where the big side has at most this many positions per small-side one:
+# the mirrored conv computes every big position from every tap, where the overlap-add
+# touches only what the small side's positions reach (a transposed conv of a 1x1 input).
+MIRROR_WASTE = 2.0
+
 # Output rows shorter than this gather columns channels last (gemm) and take the
 # channels-last overlap-add (col2im): runs along channels are longer than along rows.
 SHORT = 8
