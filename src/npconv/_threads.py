@@ -609,6 +609,8 @@ def matmul(a, b, out=None):
     pool idle before each: within 3% on (2048, 1024, 1024), (1024, 512, 4096) and
     (256, 128, 65536). Products under SMALL multiply-adds run whole on the caller, and
     so does every product inside one of npconv's threads' shares (split runs there)."""
+    if getattr(_local, "inline", False):            # small work: the caller, as it is
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     m, l = a.shape[-2], b.shape[-1]
     if out is None:
         out = np.empty(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (m, l),
