@@ -94,11 +94,11 @@ import math
 import numpy as np
 
 from .._threads import serial_blas, split
-from . import col2im, depthwise, gemm, mirror, phase, shifted, winograd
+from . import col2im, depthwise, fft, gemm, mirror, phase, shifted, winograd
 from .geometry import Geometry, extent
 
 ALGORITHMS = {"gemm": gemm, "col2im": col2im, "shifted": shifted, "phase": phase,
-              "mirror": mirror, "depthwise": depthwise, "winograd": winograd}
+              "mirror": mirror, "depthwise": depthwise, "winograd": winograd, "fft": fft}
 
 BIAS_SPLIT = 1 << 16  # elements from which add_bias runs on npconv's threads
 MAX_PHASES = 16
