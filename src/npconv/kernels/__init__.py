@@ -116,6 +116,8 @@ def choose(op, geometry, b, m, n):
     """The algorithm module for `op` on `geometry` with b big and m small channels per group,
     for n samples."""
     g = geometry
+    if fft.preferred(op, g, b, m, n):
+        return fft
     if g.groups > 1 and b * m <= 4 and depthwise.supports(g):
         return depthwise
     strided = any(s > 1 for s in g.stride)

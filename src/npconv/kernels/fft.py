@@ -64,12 +64,16 @@ FFT_BYTES = 40 << 20     # the weight's spectrum and one batch's buffers
 
 # Cost model, in seconds; rates of float32 (complex64) work on the benchmark machine,
 # halved for float64. Measured by bench/fft_crossover.py --calibrate.
-FLOP_RATE = 6.0e9        # transform flops (5 n log2 n per complex transform of n points)
-CMAC_RATE = 1.5e9        # complex multiply-adds of the contraction
+FLOP_RATE = 5.0e9        # transform flops (5 n log2 n per complex transform of n points)
+CMAC_RATE = 7.0e8        # complex multiply-adds of the contraction
 BYTE_RATE = 6.0e9        # bytes of the memory passes (gathers, copies, scatters)
 CALL_SECONDS = 40e-6     # per batch: transform calls, thread hand-offs
-GEMM_RATE = 40e9         # multiply-adds per second of the direct algorithms (GEMM-based)
-DEPTHWISE_RATE = 4e9     # ... and of the compiled depthwise loops
+GEMM_RATE = 14e9         # multiply-adds per second of the GEMM-based direct algorithms,
+GEMM_CHANNELS = 24       # ... reached from this many channels on the wider side, falling off
+GEMM_FALLOFF = 0.9       # ... as (channels / GEMM_CHANNELS) ** GEMM_FALLOFF below it
+DEPTHWISE_RATE = 18e9    # ... and of the compiled depthwise loops
+MIN_TAPS = 128           # kernels with fewer taps never go to FFT (see preferred)
+SPLIT_BINS = 1 << 18     # complex elements from which a contraction runs on npconv's threads
 MARGIN = 2.0             # FFT must be estimated this many times faster than direct
 
 
@@ -250,7 +254,7 @@ def plan(op, p, b, m, n, dtype):
         chunk = int(max(1, min(units, room // max(1, unit_bytes))))
         seconds += -(-units // chunk) * -(-m // outputs) * CALL_SECONDS
         fits = room >= unit_bytes
-        key = (not fits, seconds)
+        key = (0, seconds) if fits else (1, weight_bytes + unit_bytes)  # else the smallest
         if best is None or key < best[0]:
             best = key, Plan(grid, valid, tiles, chunk, outputs, seconds)
     return best[1]
@@ -258,11 +262,15 @@ def plan(op, p, b, m, n, dtype):
 
 def direct_cost(op, g, b, m, n, dtype=np.float32):
     """Estimated seconds of the direct algorithms on the call: its multiply-adds at the
-    measured rate of GEMM-based convolution (of the compiled loops for groups of at
-    most 4 channel pairs), halved for float64 and complex."""
+    measured rate of GEMM-based convolution, which falls off with few channels (their
+    GEMMs are thin), or of the compiled loops for groups of at most 4 channel pairs;
+    halved for float64, a quarter for complex."""
     macs = n * g.groups * m * b * math.prod(g.kernel) * math.prod(g.small)
     dtype = np.dtype(dtype)
-    rate = DEPTHWISE_RATE if g.groups > 1 and b * m <= 4 else GEMM_RATE
+    if g.groups > 1 and b * m <= 4:
+        rate = DEPTHWISE_RATE
+    else:
+        rate = GEMM_RATE * min(1.0, max(b, m) / GEMM_CHANNELS) ** GEMM_FALLOFF
     scale = dtype.itemsize / 4 if dtype.kind != "c" else dtype.itemsize / 2  # 4 real per complex
     return macs * scale / rate
 
@@ -283,8 +291,14 @@ def cost(op, g, b, m, n, dtype=np.float32):
 
 
 def preferred(op, g, b, m, n, dtype=np.float32):
-    """Whether the planner sends `op` to FFT: estimated MARGIN times faster than direct."""
-    if not supports(g) or n == 0 or b * m == 0:
+    """Whether the planner sends `op` to FFT: a kernel of MIN_TAPS taps or more, estimated
+    MARGIN times faster than direct.
+
+    Below MIN_TAPS FFT can still measure faster (a few channels, 5x5x5 in 3-d), but by
+    little, and its rounding is relative to the largest output rather than each one;
+    the direct algorithms keep those layers (every layer of the benchmark's suite and zoo).
+    """
+    if not supports(g) or n == 0 or b * m == 0 or math.prod(g.kernel) < MIN_TAPS:
         return False
     return MARGIN * cost(op, g, b, m, n, dtype) < direct_cost(op, g, b, m, n, dtype)
 
@@ -350,7 +364,11 @@ def _contract(loop, first, second, out):
     def run(bounds):
         loop(first, second, out, bounds[0], bounds[1])
 
-    split(run, count)
+    work = max(first.size, second.size, out.size)
+    if work < SPLIT_BINS:       # a thread hand-off would cost more than it saves
+        run((0, count))
+    else:
+        split(run, count)
 
 
 # --- gathers --------------------------------------------------------------------------
