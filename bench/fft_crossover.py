@@ -33,11 +33,13 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-import npconv  # noqa: E402
-from npconv import conv as conv_op, conv_transpose as conv_transpose_op  # noqa: E402
-from npconv import functional as F, kernels, shapes  # noqa: E402
-from npconv.bench.measure import peak_extra_bytes, relative_error  # noqa: E402
-from npconv.kernels import fft  # noqa: E402
+import npconv
+from npconv import conv as conv_op
+from npconv import conv_transpose as conv_transpose_op
+from npconv import functional as F
+from npconv import kernels, shapes
+from npconv.bench.measure import peak_extra_bytes, relative_error
+from npconv.kernels import fft
 
 
 def per_dim(value, n):
@@ -55,8 +57,8 @@ def load(path=HERE / "long.json"):
 
 
 def options(c):
-    o = dict(stride=c["stride"], padding=c["padding"], dilation=c["dilation"],
-             groups=c["groups"])
+    o = {"stride": c["stride"], "padding": c["padding"], "dilation": c["dilation"],
+         "groups": c["groups"]}
     if c["op"] == "conv_transpose":
         o["output_padding"] = c["output_padding"]
     return o
@@ -188,7 +190,7 @@ def macs(c):
 
 def planner_choice(c):
     """The algorithms the planner picks for the case's kernel calls."""
-    xs, ws, ys = shapes_of(c)
+    xs, ws, _ = shapes_of(c)
     w = np.empty(ws, dtype=np.float32)
     if c["op"] == "conv":
         p = conv_op.plan(xs, w, c["stride"], c["padding"], c["dilation"], c["groups"], "zeros")
@@ -304,6 +306,7 @@ def crossover(args):
 def calibrate(args):
     """Rates of the cost model's terms, measured here."""
     import scipy.fft
+
     from npconv.kernels import _spectral
     rng = np.random.default_rng(0)
 
@@ -315,7 +318,7 @@ def calibrate(args):
     for shape, grid in (((64, 16384), (16384,)), ((16, 256, 256), (256, 256)),
                         ((8, 64, 64, 64), (64, 64, 64))):
         a = rng.standard_normal(shape, dtype=np.float32)
-        seconds = best(lambda: fft._spectrum(a, grid, True))
+        seconds = best(lambda a=a, grid=grid: fft._spectrum(a, grid, True))
         flops = shape[0] * fft._transform_flops(grid, grid, True)
         rates.append(flops / seconds)
     print(f"FLOP_RATE = {statistics.median(rates):.2e}   ({', '.join(f'{r:.2e}' for r in rates)})")
@@ -325,7 +328,7 @@ def calibrate(args):
         w = fft._blocked((rng.standard_normal((gr * m, b, bins)) + 1j).astype(np.complex64), gr)
         x = (rng.standard_normal((u, gr, b, bins)) + 1j).astype(np.complex64)
         y = np.empty((u, gr, m, bins), np.complex64)
-        seconds = best(lambda: fft._contract(_spectral.conv_bins, w, x, y))
+        seconds = best(lambda w=w, x=x, y=y: fft._contract(_spectral.conv_bins, w, x, y))
         rates.append(u * gr * m * b * bins / seconds)
     print(f"CMAC_RATE = {statistics.median(rates):.2e}   ({', '.join(f'{r:.2e}' for r in rates)})")
     a = rng.standard_normal(16 << 20, dtype=np.float32)
@@ -337,7 +340,8 @@ def calibrate(args):
         x = rng.standard_normal((1, channels) + size, dtype=np.float32)
         w = rng.standard_normal((channels, channels // groups) + (k,) * n, dtype=np.float32)
         with fft_rule(False):
-            seconds = best(lambda: F.conv(x, w, padding=k // 2, groups=groups), 3)
+            seconds = best(lambda x=x, w=w, k=k, groups=groups: F.conv(
+                x, w, padding=k // 2, groups=groups), 3)
         rates.append(channels * channels // groups * k ** n * math.prod(size) / seconds)
     print(f"GEMM_RATE = {statistics.median(rates):.2e}   ({', '.join(f'{r:.2e}' for r in rates)})")
     rates = []
@@ -346,7 +350,8 @@ def calibrate(args):
         x = rng.standard_normal((1, channels) + size, dtype=np.float32)
         w = rng.standard_normal((channels, 1) + (k,) * n, dtype=np.float32)
         with fft_rule(False):
-            seconds = best(lambda: F.conv(x, w, padding=k // 2, groups=channels), 3)
+            seconds = best(lambda x=x, w=w, k=k, groups=channels: F.conv(
+                x, w, padding=k // 2, groups=groups), 3)
         rates.append(channels * k ** n * math.prod(size) / seconds)
     print(f"DEPTHWISE_RATE = {statistics.median(rates):.2e}   "
           f"({', '.join(f'{r:.2e}' for r in rates)})")

@@ -8,7 +8,7 @@ to bin, so a GEMM per bin would be all call overhead; these loops instead run
 along the bins of one block (contiguous: they vectorise) inside loops over the
 channels, the block of every signal channel staying in cache while it is reused:
 
-    conv    y[u, g, m, f]  = sum_b w[g, m, b, f] * x[u, g, b, f]
+    conv    y[u, g, m, f] (+)= sum_b w[g, m, b, f] * x[u, g, b, f]
     weight  dw[g, m, b, f] += sum_u y[u, g, m, f] * x[u, g, b, f]
 
 Each call takes the blocks [first, last); fft.py runs a few calls at once on
@@ -21,14 +21,15 @@ import numba
 
 # fastmath: complex products without C99's NaN/Inf recovery branches, which keep the
 # loops from vectorising; fft.py is not exact for non-finite operands anyway.
-OPTIONS = dict(cache=True, nogil=True, fastmath=True, error_model="numpy")
+OPTIONS = {"cache": True, "nogil": True, "fastmath": True, "error_model": "numpy"}
 BLOCK = 256  # bins per block
 
 
 @numba.njit(**OPTIONS)
-def conv_bins(w, x, y, first, last):
-    """y[u, g, m, f] = sum_b w[g, m, b, f] * x[u, g, b, f] for the bins of blocks
-    [first, last): w (G, blocks, M, B, BLOCK), x (U, G, B, F), y (U, G, M, F)."""
+def conv_bins(w, x, y, accumulate, first, last):
+    """y[u, g, m, f] (+)= sum_b w[g, m, b, f] * x[u, g, b, f] for the bins of blocks
+    [first, last): w (G, blocks, M, B, BLOCK), x (U, G, B, F), y (U, G, M, F); added to y
+    if accumulate (the source channels in passes), else written."""
     groups, _, small, big, _ = w.shape
     bins = x.shape[3]
     for block in range(first, last):
@@ -41,7 +42,7 @@ def conv_bins(w, x, y, first, last):
                     for u in range(x.shape[0]):
                         out = y[u, g, m, f0:f0 + count]
                         xv = x[u, g, b, f0:f0 + count]
-                        if b == 0:
+                        if b == 0 and not accumulate:
                             for f in range(count):
                                 out[f] = wv[f] * xv[f]
                         else:

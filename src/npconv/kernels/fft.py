@@ -124,7 +124,8 @@ class Plan(NamedTuple):
     valid: tuple    # stride-1 positions per tile and dim, a multiple of the step
     tiles: tuple    # tiles per dim
     chunk: int      # units (sample, tile) per batch
-    outputs: int    # small channels per group per pass (the weight's spectrum is per pass)
+    outputs: int    # output channels per group per pass (the weight's spectrum is per pass)
+    inputs: int     # source channels per group per pass
     seconds: float  # the cost model's estimate
 
 
@@ -195,43 +196,51 @@ def _axis_options(positions, reach, step, real, many):
     return sorted(options.values())
 
 
-def _cost(op, p, grid, valid, tiles, b, m, n, outputs, itemsize, real):
-    """(seconds, weight bytes, bytes per unit) of a plan: see the module notes."""
+def _sizes(p, grid, valid, outputs, inputs, itemsize, real):
+    """(weight bytes, bytes per unit) of a pass of `outputs` small and `inputs` source
+    channels per group: the weight's spectrum (its blocked copy, the dilated kernel), and
+    per unit the source segment and spectra, the output's spectra and its tile."""
     g = p.groups
-    nd = len(grid)
     bins = math.prod(_bins(grid, real))
-    points = math.prod(grid)
-    complex_size = 2 * itemsize if real else itemsize
-    real_size = itemsize                                            # the signals' own dtype
+    complex_size = 2 * itemsize if real else itemsize               # real_size: itemsize
+    kept = math.prod(-(-v // s) for v, s in zip(valid, p.step))
+    weight = g * outputs * inputs * (2 * bins * complex_size + math.prod(p.reach) * itemsize)
+    unit = g * (inputs * (math.prod(grid) * itemsize + 2 * bins * complex_size)
+                + outputs * (2 * bins * complex_size + kept * itemsize))
+    return weight, unit
+
+
+def _seconds(op, p, grid, valid, tiles, b, m, n, outputs, inputs, chunk, itemsize, real):
+    """The cost model's estimate of a plan: see the module notes."""
+    g = p.groups
+    bins = math.prod(_bins(grid, real))
     units = n * math.prod(tiles)
-    passes = -(-m // outputs)
-    reach = p.reach
+    batches = -(-units // chunk)
+    out_passes, in_passes = -(-m // outputs), -(-b // inputs)
     kept = tuple(-(-v // s) for v, s in zip(valid, p.step))
-    source = _transform_flops(grid, grid, real) * g * b
+    source = out_passes * units * g * b * _transform_flops(grid, grid, real)
     if op == "conv_weight":
-        # per pass: every unit's source and y tile, the sum's inverse once
-        flops = passes * units * (source + _transform_flops(valid, grid, real) * g * outputs)
-        flops += _inverse_flops(reach, grid, real) * g * m * b
-        weight_bytes = g * outputs * b * bins * complex_size
+        # each pass: its units' source and y tiles; the sum's inverse once per pass
+        flops = source + in_passes * units * g * m * _transform_flops(valid, grid, real)
+        flops += g * m * b * _inverse_flops(p.reach, grid, real)
     else:
-        flops = passes * units * source + units * g * m * _inverse_flops(
-            kept[:-1] + (valid[-1],), grid, real)
-        flops += _transform_flops(reach, grid, real) * g * m * b
-        weight_bytes = g * outputs * b * (bins * complex_size + math.prod(reach) * real_size)
+        # the weight's spectrum once per pass, or per batch where the sources come in passes
+        weights = g * m * b * _transform_flops(p.reach, grid, real)
+        flops = source + units * g * m * _inverse_flops(kept[:-1] + (valid[-1],), grid, real)
+        flops += weights * (batches if in_passes > 1 else 1)
     macs = units * g * m * b * bins
-    unit_bytes = g * (b * (points * real_size + 2 * bins * complex_size)
-                      + outputs * (2 * bins * complex_size + math.prod(kept) * real_size))
-    moved = passes * units * unit_bytes + passes * units * weight_bytes / max(1, units)
+    weight_bytes, unit_bytes = _sizes(p, grid, valid, outputs, inputs, itemsize, real)
+    moved = out_passes * in_passes * (units * unit_bytes + batches * weight_bytes)
     scale = itemsize / 4 if real else itemsize / 8
-    seconds = scale * (flops / FLOP_RATE + macs / CMAC_RATE + moved / BYTE_RATE)
-    return seconds, weight_bytes, unit_bytes
+    return (scale * (flops / FLOP_RATE + macs / CMAC_RATE + moved / BYTE_RATE)
+            + batches * out_passes * in_passes * CALL_SECONDS)
 
 
 @functools.lru_cache(maxsize=256)
 def plan(op, p, b, m, n, dtype):
     """The cheapest Plan for `op` ("conv" for conv and conv_transpose, or "conv_weight")
     on problem p with b source and m output channels per group and n samples, in the
-    numpy dtype `dtype` (its result dtype)."""
+    numpy dtype `dtype` (its result dtype); within FFT_BYTES if any plan is."""
     dtype = np.dtype(dtype)
     real = dtype.kind != "c"
     nd = len(p.kernel)
@@ -239,24 +248,25 @@ def plan(op, p, b, m, n, dtype):
                for i, (z, r, s) in enumerate(zip(p.positions, p.reach, p.step))]
     best = None
     for option in itertools.product(*per_dim):
-        grid = tuple(o[0] for o in option)
-        valid = tuple(o[1] for o in option)
-        tiles = tuple(o[2] for o in option)
+        grid, valid, tiles = (tuple(o[i] for o in option) for i in range(3))
         units = n * math.prod(tiles)
-        outputs = m
-        while True:
-            seconds, weight_bytes, unit_bytes = _cost(op, p, grid, valid, tiles, b, m, n,
-                                                      outputs, dtype.itemsize, real)
-            room = FFT_BYTES - weight_bytes
-            if room >= unit_bytes or outputs == 1:
+        outputs, inputs = m, b
+        while True:     # channels in passes, the wider side halved, until one unit fits
+            weight_bytes, unit_bytes = _sizes(p, grid, valid, outputs, inputs, dtype.itemsize,
+                                              real)
+            if weight_bytes + unit_bytes <= FFT_BYTES or outputs == inputs == 1:
                 break
-            outputs = max(1, outputs // 2)                          # the weight in passes
-        chunk = int(max(1, min(units, room // max(1, unit_bytes))))
-        seconds += -(-units // chunk) * -(-m // outputs) * CALL_SECONDS
-        fits = room >= unit_bytes
+            if outputs >= inputs:
+                outputs = -(-outputs // 2)
+            else:
+                inputs = -(-inputs // 2)
+        fits = weight_bytes + unit_bytes <= FFT_BYTES
+        chunk = int(max(1, min(units, (FFT_BYTES - weight_bytes) // unit_bytes)))
+        seconds = _seconds(op, p, grid, valid, tiles, b, m, n, outputs, inputs, chunk,
+                           dtype.itemsize, real)
         key = (0, seconds) if fits else (1, weight_bytes + unit_bytes)  # else the smallest
         if best is None or key < best[0]:
-            best = key, Plan(grid, valid, tiles, chunk, outputs, seconds)
+            best = key, Plan(grid, valid, tiles, chunk, outputs, inputs, seconds)
     return best[1]
 
 
@@ -356,13 +366,13 @@ def _unblocked(blocked, bins):
     return flat[..., :math.prod(bins)].reshape((g * m, b) + tuple(bins))
 
 
-def _contract(loop, first, second, out):
-    """loop(first, second, out, block0, block1) over every block of bins (the blocked
-    operand's axis 1), the blocks split over npconv's threads."""
+def _contract(loop, first, second, out, *flags):
+    """loop(first, second, out, *flags, block0, block1) over every block of bins (the
+    blocked operand's axis 1), the blocks split over npconv's threads."""
     count = (first if first.ndim == 5 else out).shape[1]
 
     def run(bounds):
-        loop(first, second, out, bounds[0], bounds[1])
+        loop(first, second, out, *flags, bounds[0], bounds[1])
 
     work = max(first.size, second.size, out.size)
     if work < SPLIT_BINS:       # a thread hand-off would cost more than it saves
@@ -403,31 +413,44 @@ def _batches(units, chunk):
         yield units[start:start + chunk]
 
 
-def _source_spectra(src, batch, p, pl, channels, real, dtype):
-    """The batch's source segments' spectra: (U, G, B, bins)."""
-    segments = np.empty((len(batch), src.shape[1]) + pl.grid, dtype=dtype)
+def _source_spectra(src, batch, p, pl, columns, real, dtype):
+    """The spectra of the batch's source segments for the source channels `columns` of
+    every group: (U, G, Bp, bins)."""
+    n, c = src.shape[:2]
+    grouped = src.reshape((n, p.groups, c // p.groups) + src.shape[2:])  # (N, G, B, *size)
+    inputs = columns.stop - columns.start
+    segments = np.empty((len(batch), p.groups, inputs) + pl.grid, dtype=dtype)
     for i, (sample, tile) in enumerate(batch):
         starts = tuple(t * v - lo for t, v, lo in zip(tile, pl.valid, p.lo))
-        _segment(src[sample], starts, pl.grid, p.up, segments[i])
-    spectra = _spectrum(segments, pl.grid, real)
+        _segment(grouped[sample, :, columns], starts, pl.grid, p.up, segments[i])
+    spectra = _spectrum(segments, pl.grid, real)                   # (U, G, Bp, *bins)
     del segments
-    return spectra.reshape(len(batch), p.groups, channels, -1)       # (U, G, B, bins)
+    return spectra.reshape(len(batch), p.groups, inputs, -1)        # (U, G, Bp, bins)
 
 
 def _weight_spectrum(w, p, pl, real, dtype):
-    """The dilated kernel's spectrum at -f, blocked: (G, blocks, Mp, B, BLOCK)."""
-    dilated = np.zeros(w.shape[:2] + p.reach, dtype=dtype)
-    dilated[(slice(None),) * 2 + tuple(slice(None, None, d) for d in p.dilation)] = w
+    """The spectrum at -f of the dilated kernel of w (G, Mp, Bp, *k), blocked:
+    (G, blocks, Mp, Bp, BLOCK)."""
+    dilated = np.zeros(w.shape[:3] + p.reach, dtype=dtype)
+    dilated[(slice(None),) * 3 + tuple(slice(None, None, d) for d in p.dilation)] = w
     if not real:
         np.conjugate(dilated, out=dilated)
-    spectrum = _spectrum(dilated, pl.grid, real)
+    spectrum = _spectrum(dilated.reshape((-1,) + dilated.shape[2:]), pl.grid, real)
     del dilated
-    np.conjugate(spectrum, out=spectrum)
+    np.conjugate(spectrum, out=spectrum)                            # (G*Mp, Bp, *bins)
     return _blocked(spectrum, p.groups)
 
 
+def _passes(count, step):
+    """Slices of `step` channels covering `count`."""
+    return [slice(first, min(count, first + step)) for first in range(0, count, step)]
+
+
 def _correlate(src, w, p, dtype):
-    """out (N, G*M, *p.out) of problem p for source src (N, G*B, *p.size) and w (G*M, B, *k)."""
+    """out (N, G*M, *p.out) of problem p for source src (N, G*B, *p.size) and w (G*M, B, *k).
+
+    Passes over blocks of output channels, each with its weight's spectrum; per batch of
+    units the source channels in blocks too, their products summed in the spectrum."""
     from . import _spectral
     n = src.shape[0]
     m, b = w.shape[0] // p.groups, w.shape[1]
@@ -439,16 +462,20 @@ def _correlate(src, w, p, dtype):
     bins = _bins(pl.grid, real)
     units = _units(n, pl.tiles)
     weights = w.reshape((p.groups, m) + w.shape[1:])                # (G, M, B, *k)
-    for first in range(0, m, pl.outputs):
-        rows = slice(first, min(m, first + pl.outputs))
-        part = weights[:, rows].reshape((-1,) + w.shape[1:])        # (G*Mp, B, *k)
-        spectrum = _weight_spectrum(part, p, pl, real, dtype)        # (G, blocks, Mp, B, BLOCK)
+    columns = _passes(b, pl.inputs)
+    for rows in _passes(m, pl.outputs):
         mp = rows.stop - rows.start
+        spectrum = None
         for batch in _batches(units, pl.chunk):
-            x = _source_spectra(src, batch, p, pl, b, real, dtype)  # (U, G, B, bins)
-            y = np.empty((len(batch), p.groups, mp, x.shape[-1]), dtype=x.dtype)
-            _contract(_spectral.conv_bins, spectrum, x, y)           # (U, G, Mp, bins)
-            del x
+            y = np.empty((len(batch), p.groups, mp, math.prod(bins)),
+                         dtype=np.result_type(dtype, np.complex64))  # (U, G, Mp, bins)
+            for part in columns:
+                if spectrum is None or len(columns) > 1:
+                    spectrum = None                                 # one alive at a time
+                    spectrum = _weight_spectrum(weights[:, rows, part], p, pl, real, dtype)
+                x = _source_spectra(src, batch, p, pl, part, real, dtype)  # (U, G, Bp, bins)
+                _contract(_spectral.conv_bins, spectrum, x, y, part.start > 0)
+                del x
             tiles = _inverse(y.reshape((len(batch), p.groups * mp) + bins), pl.grid,
                              pl.valid, p.step, real)                # (U, G*Mp, *kept)
             del y
@@ -479,8 +506,28 @@ def conv_transpose(y, w, geometry):
     return _correlate(y, flipped(w, geometry.groups), transpose_problem(geometry), _dtype(y, w))
 
 
+def _tile_spectra(dy, batch, rows, p, pl, kept, real, dtype):
+    """The spectra at -f of the batch's tiles of dy (N, G, M, *small), channels `rows`,
+    zero-inserted by the stride: (U, G, Mp, bins)."""
+    mp = rows.stop - rows.start
+    tiles = np.zeros((len(batch), p.groups, mp) + pl.valid, dtype=dtype)
+    for i, (sample, tile) in enumerate(batch):
+        origin = tuple(t * k for t, k in zip(tile, kept))
+        count = tuple(max(0, min(k, o - s)) for k, o, s in zip(kept, p.out, origin))
+        source = tuple(slice(s, s + c) for s, c in zip(origin, count))
+        target = tuple(slice(0, c * s, s) for c, s in zip(count, p.step))
+        tiles[(i, slice(None), slice(None)) + target] = dy[(sample, slice(None), rows) + source]
+    if not real:
+        np.conjugate(tiles, out=tiles)
+    spectra = _spectrum(tiles.reshape((len(batch), -1) + pl.valid), pl.grid, real)
+    del tiles
+    np.conjugate(spectra, out=spectra)
+    return spectra.reshape(len(batch), p.groups, mp, -1)            # (U, G, Mp, bins)
+
+
 def conv_weight(x, y, geometry):
-    """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k)."""
+    """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k): every unit's product summed in
+    the spectrum, one inverse per pass of channels."""
     from . import _spectral
     g = geometry
     p = forward_problem(g)
@@ -496,30 +543,19 @@ def conv_weight(x, y, geometry):
     grouped = grad.reshape((g.groups, m, b) + tuple(g.kernel))      # (G, M, B, *k)
     dy = y.reshape((n, g.groups, m) + tuple(g.small))                # (N, G, M, *small)
     from ._spectral import BLOCK
-    for first in range(0, m, pl.outputs):
-        rows = slice(first, min(m, first + pl.outputs))
+    for rows in _passes(m, pl.outputs):
         mp = rows.stop - rows.start
-        total = np.zeros((g.groups, -(-math.prod(bins) // BLOCK), mp, b, BLOCK),
-                         dtype=np.result_type(dtype, np.complex64))
-        for batch in _batches(units, pl.chunk):
-            x_spectra = _source_spectra(x, batch, p, pl, b, real, dtype)  # (U, G, B, bins)
-            tiles = np.zeros((len(batch), g.groups, mp) + pl.valid, dtype=dtype)
-            for i, (sample, tile) in enumerate(batch):
-                origin = tuple(t * k for t, k in zip(tile, kept))
-                count = tuple(max(0, min(k, o - s)) for k, o, s in zip(kept, g.small, origin))
-                source = tuple(slice(s, s + c) for s, c in zip(origin, count))
-                target = tuple(slice(0, c * s, s) for c, s in zip(count, p.step))
-                tiles[(i, slice(None), slice(None)) + target] = dy[(sample, slice(None), rows)
-                                                                    + source]
-            if not real:
-                np.conjugate(tiles, out=tiles)
-            y_spectra = _spectrum(tiles.reshape((len(batch), -1) + pl.valid), pl.grid, real)
-            del tiles
-            np.conjugate(y_spectra, out=y_spectra)
-            y_spectra = y_spectra.reshape(len(batch), g.groups, mp, -1)  # (U, G, Mp, bins)
-            _contract(_spectral.weight_bins, y_spectra, x_spectra, total)
-            del x_spectra, y_spectra
-        part = _inverse(_unblocked(total, bins), pl.grid, p.reach, p.dilation, real)
-        del total
-        np.copyto(grouped[:, rows], part.reshape((g.groups, mp, b) + tuple(g.kernel)))
+        for columns in _passes(b, pl.inputs):
+            total = np.zeros((g.groups, -(-math.prod(bins) // BLOCK), mp,
+                              columns.stop - columns.start, BLOCK),
+                             dtype=np.result_type(dtype, np.complex64))  # (G, blocks, Mp, Bp, ..)
+            for batch in _batches(units, pl.chunk):
+                x_spectra = _source_spectra(x, batch, p, pl, columns, real, dtype)
+                y_spectra = _tile_spectra(dy, batch, rows, p, pl, kept, real, dtype)
+                _contract(_spectral.weight_bins, y_spectra, x_spectra, total)
+                del x_spectra, y_spectra
+            part = _inverse(_unblocked(total, bins), pl.grid, p.reach, p.dilation, real)
+            del total
+            np.copyto(grouped[:, rows, columns],
+                      part.reshape((g.groups, mp, -1) + tuple(g.kernel)))
     return grad
