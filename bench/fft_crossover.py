@@ -215,7 +215,7 @@ def run_cases(args):
         x, w, g = data(c)
         huge = macs(c) > 5e10
         calls = {"fft": _with_rule(True, npconv_call(c, x, w, g))}
-        if not huge:
+        if not huge and not args.no_direct:
             calls["direct"] = _with_rule(False, npconv_call(c, x, w, g))
         calls["torch"] = torch_call(c, x, w, g)
         repeat = 1 if huge else args.repeat
@@ -365,6 +365,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", help="write the cases' rows here")
     parser.add_argument("--verbose", action="store_true", help="crossover: absolute times too")
+    parser.add_argument("--no-direct", action="store_true",
+                        help="cases: leave out the direct algorithms (the slowest column)")
     args = parser.parse_args()
     if args.mode == "cases":
         rows = run_cases(args)
