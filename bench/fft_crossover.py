@@ -288,11 +288,11 @@ def crossover(args):
                     "conv", p.geometry, channels, channels, 1)
                 line.append(f"k={k}: {ratio:.2f} (model {model:.2f})")
                 if args.verbose:
+                    estimate = fft.cost("conv", p.geometry, channels, channels, 1)
+                    direct = fft.direct_cost("conv", p.geometry, channels, channels, 1)
                     print(f"  {n}-d C={channels} k={k}: fft {times['fft'] * 1e3:.2f} ms (model "
-                          f"{fft.cost('conv', p.geometry, channels, channels, 1) * 1e3:.2f}), "
-                          f"direct {times['direct'] * 1e3:.2f} ms (model "
-                          f"{fft.direct_cost('conv', p.geometry, channels, channels, 1) * 1e3:.2f})",
-                          flush=True)
+                          f"{estimate * 1e3:.2f}), direct {times['direct'] * 1e3:.2f} ms (model "
+                          f"{direct * 1e3:.2f})", flush=True)
                 wins = wins + 1 if ratio < 1 else 0
                 if measured is None and ratio < 1:
                     measured = k

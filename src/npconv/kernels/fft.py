@@ -31,13 +31,14 @@ padding (a kernel's, a tile of y's) and the rows of the result that are cropped
 or dropped by the stride.
 
 The plan (tile sizes per dim, FFT sizes from next_fast_len, how many units per
-batch, how many small channels per pass) minimises a cost model of the
+batch, how many output and source channels per pass) minimises a cost model of the
 transforms' flops, the contraction's multiply-adds and the memory passes,
 keeping the weight's spectrum and one batch's buffers within FFT_BYTES, so a
-signal of any length runs in bounded memory. `preferred` compares that cost with
-the direct algorithms' (`direct_cost`, multiply-adds at a measured rate): the
-planner's only rule for FFT. The rates are measured on the benchmark machine
-(docs/benchmarks.md, "FFT: long and large kernels").
+signal of any length, and any number of channels, runs in bounded memory.
+`preferred`, the planner's only rule for FFT, takes kernels of MIN_TAPS taps or more
+whose cost is MARGIN times below the direct algorithms' (`direct_cost`, multiply-adds
+at a measured rate). The rates and the crossover they were fitted to are in
+docs/benchmarks.md, "FFT: long and large kernels".
 
 Rounding: errors grow with the sum of magnitudes of a transform, not with each
 product, so a small output next to large ones carries the large ones' error;
@@ -62,8 +63,8 @@ AVAILABLE = importlib.util.find_spec("scipy") is not None     # imported on firs
 EXACT_NONFINITE = False  # NaN/Inf smear over a tile: the planner sends such operands elsewhere
 FFT_BYTES = 40 << 20     # the weight's spectrum and one batch's buffers
 
-# Cost model, in seconds; rates of float32 (complex64) work on the benchmark machine,
-# halved for float64. Measured by bench/fft_crossover.py --calibrate.
+# Cost model, in seconds; rates of float32 (complex64) work, halved for float64, measured
+# with `bench/fft_crossover.py calibrate` and fitted to its crossover (docs/benchmarks.md).
 FLOP_RATE = 5.0e9        # transform flops (5 n log2 n per complex transform of n points)
 CMAC_RATE = 7.0e8        # complex multiply-adds of the contraction
 BYTE_RATE = 6.0e9        # bytes of the memory passes (gathers, copies, scatters)
@@ -73,7 +74,7 @@ GEMM_CHANNELS = 24       # ... reached from this many channels on the wider side
 GEMM_FALLOFF = 0.9       # ... as (channels / GEMM_CHANNELS) ** GEMM_FALLOFF below it
 DEPTHWISE_RATE = 18e9    # ... and of the compiled depthwise loops
 MIN_TAPS = 128           # kernels with fewer taps never go to FFT (see preferred)
-SPLIT_BINS = 1 << 18     # complex elements from which a contraction runs on npconv's threads
+SPLIT_MACS = 1 << 23     # multiply-adds from which a contraction runs on npconv's threads
 MARGIN = 2.0             # FFT must be estimated this many times faster than direct
 
 
@@ -374,8 +375,9 @@ def _contract(loop, first, second, out, *flags):
     def run(bounds):
         loop(first, second, out, *flags, bounds[0], bounds[1])
 
-    work = max(first.size, second.size, out.size)
-    if work < SPLIT_BINS:       # a thread hand-off would cost more than it saves
+    blocked = first if first.ndim == 5 else out                      # (G, blocks, M, B, BLOCK)
+    macs = (out if first.ndim == 5 else first).size * blocked.shape[3]  # U*G*M*B*bins
+    if macs < SPLIT_MACS:       # a thread hand-off would cost more than it saves
         run((0, count))
     else:
         split(run, count)
