@@ -174,7 +174,7 @@ def sampled_error(c, x, w, outputs, count=256, seed=1):
             src.append(taps[inside])
             dst.append(np.nonzero(inside)[0])
         window[np.ix_(range(x.shape[1]), *dst)] = x[sample][np.ix_(range(x.shape[1]), *src)]
-        exact = np.tensordot(w64, window, axes=(tuple(range(1, n + 2)),) * 2)  # (Cout,)
+        exact = np.tensordot(w64, window, axes=(tuple(range(1, n + 2)), tuple(range(n + 1))))
         got = y[(sample, slice(None)) + o].astype(np.float64)
         worst = max(worst, float(np.abs(got - exact).max()))
         scale = max(scale, float(np.abs(exact).max()))
