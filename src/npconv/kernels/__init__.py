@@ -29,6 +29,7 @@ against the loop reference):
     depthwise  few channels per group: compiled direct loops (Numba)
     winograd   stride 1, 3x3 in the last two dims: F(4, 3) transforms around small GEMMs (Numba)
     indirect   a cached table of every window's reads, one compiled gather, one GEMM
+    fft        long and large kernels: overlap-save FFTs, channels contracted per bin
     pointwise  1x1 kernels: one GEMM over the channels, on the input itself
 
 The planner (planner.py) picks one per contraction: forced by the user

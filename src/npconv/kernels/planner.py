@@ -38,14 +38,15 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from .. import _threads
-from . import (col2im, depthwise, gemm, indirect, mirror, phase, pointwise, shifted, tuning,
-               winograd)
+from . import (col2im, depthwise, fft, gemm, indirect, mirror, phase, pointwise, shifted,
+               tuning, winograd)
 from .geometry import Geometry, extent
 
 OPS = ("conv", "conv_transpose", "conv_weight")
 ALGORITHMS: dict[str, ModuleType] = {
     "gemm": gemm, "col2im": col2im, "shifted": shifted, "phase": phase, "mirror": mirror,
-    "depthwise": depthwise, "winograd": winograd, "indirect": indirect, "pointwise": pointwise}
+    "depthwise": depthwise, "winograd": winograd, "indirect": indirect, "pointwise": pointwise,
+    "fft": fft}
 MODES = ("heuristic", "measure")
 ENVIRONMENT = "NPCONV_ALGORITHM"
 WISDOM_FORMAT = 1
@@ -153,6 +154,8 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
     def able(name):
         return supports(name, p) and (not exact or _exact(name, p.op))
 
+    if able("fft") and fft.preferred(p.op, g, b, m, p.batch, np.dtype(p.dtype)):
+        return "fft", "long or large kernel: cheaper by FFT (fft.cost against direct_cost)"
     few = b * m <= tuning.DIRECT_PAIRS or (min(b, m) <= tuning.DIRECT_MIN_CHANNELS
                                            and b * m <= tuning.MEASURE_DEPTHWISE_PAIRS)
     if few and able("depthwise"):
