@@ -4,8 +4,7 @@ The GEMMs run in whatever BLAS NumPy links (OpenBLAS, MKL, ...), reached
 through threadpoolctl. The compiled loops (depthwise, col2im, Winograd's
 tiles) run on npconv's own threads (`split`): plain OS threads that block
 while idle, because a pool that spins at a barrier (OpenMP's) stalls for a
-whole scheduler timeslice whenever another process takes one of the cores
-(measured: 8 ms medians for a 1 ms loop on a shared 2-core machine). The
+whole scheduler timeslice whenever another process takes one of the cores. The
 threads claim slices of the work in turn; with set_pinning(True) (or NPCONV_PIN=1)
 they are kept off the caller's CPU, which is held on its own for the call. By
 default npconv changes no thread's CPU affinity. Both pools are set together and
@@ -81,9 +80,9 @@ def set_pinning(enabled: bool) -> None:
     """Hold the calling thread on its CPU for the length of a threaded call and keep
     npconv's workers off it (Linux), or not (the default; also NPCONV_PIN=1 to enable).
 
-    It saves a woken worker landing on the caller's CPU (up to 2x on sub-10 ms layers on
-    a busy machine, docs/benchmarks.md), at the price of changing the CPU affinity of the
-    caller during the call and of the workers until they exit.
+    It saves a woken worker landing on the caller's CPU and sharing its core (on a busy
+    machine, small layers gain the most: docs/benchmarks.md), at the price of changing
+    the CPU affinity of the caller during the call and of the workers until they exit.
 
     Args:
         enabled: True to pin during threaded calls, False (the default) to leave every
@@ -123,9 +122,8 @@ class _Pool:
     """Persistent worker threads, each with its own queue of jobs.
 
     A woken thread lands where the scheduler thinks best, and on Linux that is
-    often the waker's own CPU: after a pause of a quarter second, the first
-    ~80 calls of a 0.4 ms loop ran with both halves on one CPU (sched_getcpu
-    in each half), at 0.6 ms instead of 0.35-0.4. The caller, woken after
+    often the waker's own CPU, above all after a pause: both halves of a split
+    loop then run on one CPU, one after the other. The caller, woken after
     waiting for the GIL, likewise moved onto the worker's CPU. So with pinning on
     (set_pinning), for the length of a call the caller is held on its CPU and the
     workers are kept off it (`_place`), where the machine has another CPU.
@@ -386,7 +384,7 @@ class _Blas:
 
 
 def _blas_pools(refresh=False):
-    """The BLAS libraries loaded, found once (a scan of the loaded libraries, ~1 ms), again
+    """The BLAS libraries loaded, found once (a scan of the loaded libraries), again
     with `refresh` (set_num_threads and get_num_threads: SciPy, say, loads its own)."""
     global _blas
     if _blas is None or refresh:
@@ -416,10 +414,10 @@ class serial_blas:  # lower case: used as a function, `with serial_blas():`
 
     A BLAS pool that has just run a product spins for a while before its threads
     sleep (OpenBLAS: up to ~0.1 s), and meanwhile takes the cores from npconv's
-    threads: a 60 us float64 product before resnet_3x3's Winograd call took the call
-    from 6.1 to 13.5 ms. So the kernels never wake the pool; the counts come back,
-    as they were found, when the outermost block ends, however it ends (they are
-    process-wide: BLAS calls from other threads meanwhile run serially).
+    threads, even after a product too small to need it. So the kernels never wake the
+    pool; the counts come back, as they were found, when the outermost block ends,
+    however it ends (they are process-wide: BLAS calls from other threads meanwhile run
+    serially).
 
     A class, not a generator: a generator whose `with` an interrupt cuts short between
     its yield and the block keeps its count until the garbage collector closes it.
@@ -571,8 +569,7 @@ def scratch(slot, shape, dtype, owner=None):
     Valid until this thread's next scratch(slot); for a tile's temporaries only, never
     for a result. With `owner` (another thread's _own_scratch()), the buffer is that
     thread's. A fresh buffer costs a page fault per 4 KiB page on every call once
-    glibc returns freed memory to the system: dcgan_g2's backward faulted 16 MiB a call,
-    14 ms of system time in 60 ms on two cores.
+    glibc returns freed memory to the system.
     """
     _settle()
     dtype = np.dtype(dtype)
@@ -605,10 +602,9 @@ def drop_scratch():
 def matmul(a, b, out=None):
     """a @ b for (..., M, K) @ (..., K, L) on npconv's threads, each multiplying a block of
     the longer of M and L in a single-threaded BLAS (serial_blas: the BLAS pool stays
-    asleep); into `out` if given. Measured against OpenBLAS's own two threads, with its
-    pool idle before each: within 3% on (2048, 1024, 1024), (1024, 512, 4096) and
-    (256, 128, 65536). Products under SMALL multiply-adds run whole on the caller, and
-    so does every product inside one of npconv's threads' shares (split runs there)."""
+    asleep); into `out` if given: on large products as fast as the BLAS's own threads.
+    Products under SMALL multiply-adds run whole on the caller, and so does every
+    product inside one of npconv's threads' shares (split runs there)."""
     if getattr(_local, "inline", False):            # small work: the caller, as it is
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     m, l = a.shape[-2], b.shape[-1]

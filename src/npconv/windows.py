@@ -60,7 +60,7 @@ def copy(out, a, block=64):
     """out[...] = a, in bands of `block` along the last axis where a strides through memory
     there (a transposed view): copied whole, each element of a run comes from a new cache
     line, and the next run re-reads the same lines long after; in bands they stay in
-    cache (the channels-last copy of dcgan_g2's gradient, 2 MiB: 1.17 -> 0.72 ms)."""
+    cache."""
     if a.ndim == 0 or a.strides[-1] in (0, a.itemsize) or a.shape[-1] <= block:
         np.copyto(out, a)
         return

@@ -16,8 +16,7 @@ channel and tap (the weight's own order, so the GEMM reads it in place); positio
 
 Each call adds into the planes of x in its range `planes`: col2im.py spreads
 the planes over npconv's own threads (_threads.split; blocking threads, not
-a spinning pool, which beside BLAS's own threads cost more than it saved:
-32 ms with Numba's pool vs 26 ms with one thread, resnet-sized). Inner
+a spinning pool, which beside BLAS's own threads cost more than it saved). Inner
 loops index slices with range() counters only: an index like base + t may be
 negative as far as Numba knows, and its wraparound check stops vectorising.
 """

@@ -6,16 +6,15 @@
                      nowhere and write only inside x: no padded canvas, no crop copy
 
 Columns are channel-major, rows (g, b, k) as in the weight, which the GEMM
-then reads in place (unet_up1's 8 MiB weight took 3.6 ms to copy tap-major,
-0.92x the time without), when output rows are long: the loop runs along them.
-When the kernel's last dim is longer than the rows (fcn, iSTFT: few positions,
-long kernels) or its stride is gemm.SHORT or more (hifigan_up1's 8: a tap's
-run would step 8 elements at a time, 15.8 -> 13.8 ms patch-major), they are
-patch-major, (position, b, k), and the loop runs along the kernel. Output rows
-shorter than gemm.SHORT take gemm's channels-last columns and canvas, with a
-compiled add of a run of channels per window and tap (_add_last). conv and
-conv_weight are gemm's (the gathering side gains nothing from compiled loops:
-NumPy's copies are as fast).
+then reads in place (a tap-major copy of a large weight costs more than it
+saves), when output rows are long: the loop runs along them. When the kernel's
+last dim is longer than the rows (fcn, iSTFT: few positions, long kernels) or
+its stride is gemm.SHORT or more (a tap's run would step `stride` elements at a
+time), they are patch-major, (position, b, k), and the loop runs along the
+kernel. Output rows shorter than gemm.SHORT take gemm's channels-last columns
+and canvas, with a compiled add of a run of channels per window and tap
+(_add_last). conv and conv_weight are gemm's (the gathering side gains nothing
+from compiled loops: NumPy's copies are as fast).
 
 Tiles are several samples, or a range of flat positions of one sample,
 within geometry.WORK_BYTES; samples with fewer than FOLD positions share one
@@ -40,9 +39,8 @@ conv = gemm.conv
 conv_weight = gemm.conv_weight
 
 # Output rows from which the overlap-add takes blocks of `stride` taps at once
-# (_unfold.col2im, geometry.tap_block): hifigan_up3's rows of 32768 8.0 -> 4.0 ms,
-# unet_up4's of 256 30.4 -> 24.1 ms, while vae_dec's and dcgan_g5's rows of 32 ran
-# 7.3 -> 12.2 and 3.9 -> 6.4 ms in blocks (one thread, interleaved A/B).
+# (_unfold.col2im, geometry.tap_block): per row a block finds where all its taps land
+# and adds the edges tap by tap, which only long rows repay.
 BLOCK_ROWS = 128
 
 
@@ -94,8 +92,7 @@ def _patches(y, w, g, dtype, x):
 
     Tiles of different big channels write different planes of x, so where a group of
     samples has a tile for every thread, each thread takes whole tiles, GEMM then
-    overlap-add (fcn32s 0.86x the time of each step split across the threads one
-    tile at a time, interleaved A/B); else each step is split in turn."""
+    overlap-add, with no hand-off between the two; else each step is split in turn."""
     from . import _unfold
     n = y.shape[0]
     m, b = channels(w, g.groups)
@@ -134,9 +131,7 @@ def _taps(y, w, g, dtype, x):
 
     Where no two tiles write the same element of x (whole samples, or windows that do
     not overlap), each thread takes whole tiles, GEMM then overlap-add: no hand-off
-    between the two, and the tile's columns are still in that core's cache (vae_dec
-    0.94x, dcgan_g5 0.89x, unet_up4 0.96x the time of both steps split across the
-    threads one tile at a time, interleaved A/B)."""
+    between the two, and the tile's columns are still in that core's cache."""
     from . import _unfold
     n = y.shape[0]
     m, b = channels(w, g.groups)
@@ -189,8 +184,7 @@ def _offsets(g):
 
 def _add_last(cols, canvas, g):
     """gemm's overlap-add into its channels-last canvas, by compiled loops: a run of
-    channels per window and tap (dcgan_g2 0.95x the time with NumPy's strided slab per
-    tap, interleaved A/B)."""
+    channels per window and tap, in place of NumPy's strided slab per tap."""
     from . import _unfold
     planes = cols.shape[0] * cols.shape[1]                          # G*nt
     # (G, nt, *small, *k, Bc) -> (G*nt, L, K, Bc); (G, nt, *span, Bc) -> (G*nt, P, Bc)

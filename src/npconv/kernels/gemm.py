@@ -13,8 +13,7 @@ the weight's own order, so that the GEMM reads the weight in place, and
 weight is copied offsets outer. A strided conv whose windows cover the input
 gathers channels last whatever its rows (a row's windows are strided runs; a
 window's channels are one run), and its product is (L, K*B) @ (K*B, M),
-copied into y along M: resnet_down's im2col 2.9 -> 1.6 ms, and its GEMM
-5.3 -> 3.0 ms with K*B contiguous in both operands. A call with fewer
+copied into y along M, with K*B contiguous in both operands. A call with fewer
 positions than the weight has rows gathers positions last whatever its rows:
 there the weight's copy would cost more than the columns' (_layout).
 
@@ -115,8 +114,7 @@ def _layout(g, n, m, w=None):
     Channels last for short rows, and for a conv also where strided windows cover the
     input (_gathers_last); but not where the call has fewer positions than the weight has
     rows (n*L < M): the weight, copied offsets outer for channels-last columns, then
-    outweighs the columns (ResNet's 512-channel 7x7 layers, batch 1-8: 0.57-0.89x the
-    time positions last). Positions last, in the weight's own order, which the GEMM
+    outweighs the columns. Positions last, in the weight's own order, which the GEMM
     reads in place; unless w is a strided view (the mirrored weight of a transposed
     conv): its copy goes faster to offsets outer, along the channels (matrix)."""
     if n * math.prod(g.small) >= m and (_channels_last(g) or (w is not None
@@ -156,8 +154,7 @@ def _conv_product(cols, layout, w2, y, g, tile):
     out = group_major(y, samples, rows, g.groups)                   # (G, M, nt, rows, ...)
     if layout == LAST:
         # (G, nt*L, K*B) @ (G, K*B, M) -> (G, nt*L, M), copied along M: the long side
-        # first runs at 0.97x the time of (G, M, K*B) @ the columns read transposed
-        # (vae_dec's backward, resnet_down; interleaved A/B)
+        # first, faster than (G, M, K*B) @ the columns read transposed
         part = matmul(cols, w2.transpose(0, 2, 1), out=scratch(
             "product", cols.shape[:2] + (m,), np.result_type(cols, w2)))
         np.copyto(np.moveaxis(out, 1, -1), part.reshape(out.shape[:1] + out.shape[2:] + (m,)))
@@ -171,7 +168,7 @@ def _conv_product(cols, layout, w2, y, g, tile):
 def _weight_product(cols, layout, y, g, tile):
     """The tile's share of the weight gradient from its columns, (G, M, K*B) in their
     order, the one unmatrix copies from: a (G, K*B, M) product read transposed made it
-    copy across both strides (dcgan_g2's backward 0.96x the time; interleaved A/B)."""
+    copy across both strides."""
     samples, rows = tile
     m = y.shape[1] // g.groups
     part = group_major(y, samples, rows, g.groups)                  # (G, M, nt, rows, ...)
@@ -219,8 +216,7 @@ def _weight(parts, g, m, b, dtype, layout):
     """The (G*M, B, *k) gradient from shares' (G, M, K*B) partial sums in the columns'
     order (zeros for none), in one pass over a band of M rows at a time: the sum, and
     unmatrix's reorder where kernel offsets are outer. The bands go on npconv's threads
-    for large weights (dcgan_g2's 8 MiB: 3.5 ms serial as a sum, then a reorder; 2.2 ms
-    so)."""
+    for large weights (SPLIT_BYTES and up)."""
     if not parts:
         return np.zeros((g.groups * m, b) + tuple(g.kernel), dtype=dtype)
     grad = np.empty((g.groups * m, b) + tuple(g.kernel), dtype=dtype)
@@ -340,8 +336,7 @@ def _transpose_tile(y, w2, x, g, span, add, tile):
 
 def conv_transpose_last(y, w, g, add=_add_taps):
     """Short output rows: channels-last columns and canvas, so that every tap's add runs
-    along the channels, not along rows of a few positions (dcgan_g2's rows of 4: 0.9x
-    the time of its phases' stride-1 GEMMs, interleaved A/B). Tiles of samples and big
+    along the channels, not along rows of a few positions. Tiles of samples and big
     channels write disjoint parts of x, so each thread takes whole tiles, GEMM then
     overlap-add, by `add` (NumPy slabs here; col2im passes compiled loops)."""
     n = y.shape[0]

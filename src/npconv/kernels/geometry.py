@@ -66,9 +66,8 @@ def flipped(w, groups):
 
 def transposed(a, block=64):
     """A C-contiguous copy of a transposed view, in bands of `block` along its last axis
-    (windows.copy: 5x faster than one copy on a 512 x 4096 transpose). Large
-    arrays spread their bands over npconv's threads (dcgan_g2's 8 MiB weight:
-    1.54 -> 1.27 ms).
+    (windows.copy: a band's cache lines stay in cache from one run to the next). Large
+    arrays (SPLIT_BYTES and up) spread their bands over npconv's threads.
     """
     out = np.empty(a.shape, dtype=a.dtype)
 
