@@ -44,6 +44,8 @@ GRID = {
     "WINOGRAD_CHANNELS": [4, 8, 16, 32, 64],
     "WINOGRAD_TILES": [1 << v for v in range(4, 12)],
     "MAX_MARGIN": [1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0],
+    "FFT_MIN_TAPS": [27, 49, 64, 81, 100, 125, 128, 256],
+    "FFT_MARGIN": [1.0, 1.5, 2.0, 3.0, 4.0],
 }
 
 

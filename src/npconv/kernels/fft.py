@@ -35,8 +35,8 @@ batch, how many output and source channels per pass) minimises a cost model of t
 transforms' flops, the contraction's multiply-adds and the memory passes,
 keeping the weight's spectrum and one batch's buffers within FFT_BYTES, so a
 signal of any length, and any number of channels, runs in bounded memory.
-`preferred`, the planner's only rule for FFT, takes kernels of MIN_TAPS taps or more
-whose cost is MARGIN times below the direct algorithms' (`direct_cost`, multiply-adds
+`preferred`, the planner's only rule for FFT, takes kernels of tuning.FFT_MIN_TAPS taps
+or more whose cost is tuning.FFT_MARGIN times below the direct algorithms' (`direct_cost`, multiply-adds
 at a measured rate). The rates and the crossover they were fitted to are in
 docs/benchmarks.md, "FFT: long and large kernels".
 
@@ -57,6 +57,7 @@ import numpy as np
 
 from .. import windows
 from .._threads import split, threads
+from . import tuning
 from .geometry import flipped
 
 AVAILABLE = importlib.util.find_spec("scipy") is not None     # imported on first use only
@@ -73,9 +74,7 @@ GEMM_RATE = 14e9         # multiply-adds per second of the GEMM-based direct alg
 GEMM_CHANNELS = 24       # ... reached from this many channels on the wider side, falling off
 GEMM_FALLOFF = 0.9       # ... as (channels / GEMM_CHANNELS) ** GEMM_FALLOFF below it
 DEPTHWISE_RATE = 18e9    # ... and of the compiled depthwise loops
-MIN_TAPS = 128           # kernels with fewer taps never go to FFT (see preferred)
 SPLIT_MACS = 1 << 23     # multiply-adds from which a contraction runs on npconv's threads
-MARGIN = 2.0             # FFT must be estimated this many times faster than direct
 
 
 def supports(geometry):
@@ -302,16 +301,16 @@ def cost(op, g, b, m, n, dtype=np.float32):
 
 
 def preferred(op, g, b, m, n, dtype=np.float32):
-    """Whether the planner sends `op` to FFT: a kernel of MIN_TAPS taps or more, estimated
-    MARGIN times faster than direct.
+    """Whether the planner sends `op` to FFT: a kernel of tuning.FFT_MIN_TAPS taps or more,
+    estimated tuning.FFT_MARGIN times faster than direct.
 
-    Below MIN_TAPS FFT can still measure faster (a few channels, 5x5x5 in 3-d), but by
+    Below FFT_MIN_TAPS FFT can still measure faster (a few channels, 5x5x5 in 3-d), but by
     little, and its rounding is relative to the largest output rather than each one;
     the direct algorithms keep those layers (every layer of the benchmark's suite and zoo).
     """
-    if not supports(g) or n == 0 or b * m == 0 or math.prod(g.kernel) < MIN_TAPS:
+    if not supports(g) or n == 0 or b * m == 0 or math.prod(g.kernel) < tuning.FFT_MIN_TAPS:
         return False
-    return MARGIN * cost(op, g, b, m, n, dtype) < direct_cost(op, g, b, m, n, dtype)
+    return tuning.FFT_MARGIN * cost(op, g, b, m, n, dtype) < direct_cost(op, g, b, m, n, dtype)
 
 
 def variant(p) -> str:

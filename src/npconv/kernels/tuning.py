@@ -74,3 +74,10 @@ MEASURE_DEPTHWISE_PAIRS = 64
 
 # The indirect algorithm's gather runs on npconv's threads from this many elements.
 SPLIT_GATHER = 1 << 16
+
+# FFT takes kernels of at least this many taps whose cost model (fft.cost) is at least
+# FFT_MARGIN times below the direct estimate (fft.direct_cost): its transforms cost per
+# channel and position what direct convolution spends per tap, and its rounding is
+# relative to the largest output, not to each.
+FFT_MIN_TAPS = 100
+FFT_MARGIN = 2.0
