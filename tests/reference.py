@@ -182,3 +182,17 @@ def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
             out[(ALL, ALL) + at(o, j, stride, dilation)] += cols[:, :, row, col]
     # crop the padding
     return out[(...,) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(output_size, padding))]
+
+
+def contraction(op, g, pads, x, w, y):
+    """One contraction of the trilinear form on a geometry g (fields kernel, stride,
+    dilation, lo, big, small, groups): conv(x, w), conv_transpose(y, w) onto g.big, or
+    conv_weight(x, y), with the big side padded by `pads`, one (lo, hi) pair per dim."""
+    if op == "conv":
+        return conv(x, w, None, g.stride, pads, g.dilation, g.groups)
+    if op == "conv_weight":
+        return conv_weight(x, y, g.kernel, g.stride, pads, g.dilation, g.groups)
+    # the (lo, hi) crop that gives exactly `big` back from `small`
+    crop = tuple((lo, (o - 1) * s + d * (k - 1) + 1 - lo - size) for lo, o, s, d, k, size
+                 in zip(g.lo, g.small, g.stride, g.dilation, g.kernel, g.big))
+    return conv_transpose(y, w, None, g.stride, crop, 0, g.dilation, g.groups)

@@ -64,15 +64,7 @@ def operands(rng, g, b, m, n=2, dtype=np.float64):
             make((n, g.groups * m) + g.small))
 
 
-def loops(op, g, pads, x, w, y):
-    """The loop reference's result for op."""
-    if op == "conv":
-        return R.conv(x, w, None, g.stride, pads, g.dilation, g.groups)
-    if op == "conv_weight":
-        return R.conv_weight(x, y, g.kernel, g.stride, pads, g.dilation, g.groups)
-    crop = tuple((lo, (o - 1) * s + d * (k - 1) + 1 - lo - size) for lo, o, s, d, k, size
-                 in zip(g.lo, g.small, g.stride, g.dilation, g.kernel, g.big))
-    return R.conv_transpose(y, w, None, g.stride, crop, 0, g.dilation, g.groups)
+loops = R.contraction        # the loop reference on geometry g
 
 
 def torch_all(g, pads, x, w, y):

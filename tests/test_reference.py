@@ -260,35 +260,38 @@ GEOMETRIES = {
 }
 
 
-@pytest.mark.parametrize("op", ["conv", "conv_transpose", "conv_weight"])
-@pytest.mark.parametrize("geometry", GEOMETRIES)
-@pytest.mark.parametrize("n", [1, 2, 3])
-@pytest.mark.parametrize("algorithm", algorithms())
-def test_kernel_algorithm(algorithm, n, geometry, op, make):
-    stride, padding, dilation, groups, dtype = (per_dim(v, n) for v in GEOMETRIES[geometry])
+def geometry_of(name, n):
+    """(Geometry, (lo, hi) pairs, dtype) of grid entry `name` in n dims."""
+    stride, padding, dilation, groups, dtype = (per_dim(v, n) for v in GEOMETRIES[name])
     stride, dilation, padding = R.ntuple(stride, n), R.ntuple(dilation, n), R.pairs(padding, n)
-    kernel = KERNELS[n]
+    small = tuple(R.conv_size(SIZES[n], KERNELS[n], stride, padding, dilation))
+    return (Geometry(KERNELS[n], stride, dilation, tuple(lo for lo, _ in padding), SIZES[n],
+                     small, groups), padding, dtype)
+
+
+def supported_cells():
+    """(algorithm, geometry, dims, op) for the algorithms that support each geometry, so no
+    cell exists only to be skipped."""
+    cells = []
+    for param in algorithms():
+        algorithm = param.values[0]
+        supports = getattr(algorithm, "supports", lambda g: True)
+        for name in GEOMETRIES:
+            for n in (1, 2, 3):
+                if supports(geometry_of(name, n)[0]):
+                    cells += [pytest.param(algorithm, name, n, op, id=f"{param.id}-{name}-{n}-{op}")
+                              for op in ("conv", "conv_transpose", "conv_weight")]
+    return cells
+
+
+@pytest.mark.parametrize("algorithm, geometry, n, op", supported_cells())
+def test_kernel_algorithm(algorithm, n, geometry, op, make):
+    g, padding, dtype = geometry_of(geometry, n)
     b_channels, m_channels = 2, 2                      # per group
-    x = make((2, groups * b_channels) + SIZES[n], dtype)
-    w = make((groups * m_channels, b_channels) + kernel, dtype)
-    y_conv = R.conv(x, w, None, stride, padding, dilation, groups)
-    small = y_conv.shape[2:]
-    g = Geometry(kernel, stride, dilation, tuple(lo for lo, _ in padding), SIZES[n], small, groups)
-    supports = getattr(algorithm, "supports", None)
-    if supports is not None and not supports(g):
-        pytest.skip(f"{algorithm.__name__} does not handle this geometry")
-    y = make(y_conv.shape, dtype)
-    if op == "conv":
-        out, expected = algorithm.conv(x, w, g), y_conv
-    elif op == "conv_weight":
-        out = algorithm.conv_weight(x, y, g)
-        expected = R.conv_weight(x, y, kernel, stride, padding, dilation, groups)
-    else:
-        # the hi that makes the transposed output exactly SIZES[n] (negative: extend)
-        crop = tuple((lo, (m - 1) * s + d * (k - 1) + 1 - lo - size)
-                     for (lo, _), m, s, d, k, size
-                     in zip(padding, small, stride, dilation, kernel, SIZES[n]))
-        out = algorithm.conv_transpose(y, w, g)
-        expected = R.conv_transpose(y, w, None, stride, crop, 0, dilation, groups)
-        assert expected.shape[2:] == SIZES[n]
+    x = make((2, g.groups * b_channels) + g.big, dtype)
+    w = make((g.groups * m_channels, b_channels) + g.kernel, dtype)
+    y = make((2, g.groups * m_channels) + g.small, dtype)
+    out = getattr(algorithm, op)(*{"conv": (x, w), "conv_transpose": (y, w),
+                                   "conv_weight": (x, y)}[op], g)
+    expected = R.contraction(op, g, padding, x, w, y)
     assert_close(out, expected, dtype)
