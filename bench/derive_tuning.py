@@ -1,4 +1,4 @@
-"""Re-derive the heuristic planner's thresholds (npconv/kernels/tuning.py) on this machine.
+"""Re-derive the heuristic planner's thresholds (npconv/compute/tuning.py) on this machine.
 
 1. Every contraction of every layer in the given layer files (by default
    bench/zoo.json and bench/suite.json: a forward case gives one, a backward case
@@ -31,7 +31,7 @@ import numpy as np
 
 import npconv
 from npconv.bench import cases
-from npconv.kernels import Geometry, planner, tuning
+from npconv.compute import Geometry, planner, tuning
 
 ROOT = pathlib.Path(__file__).resolve().parent
 GRID = {

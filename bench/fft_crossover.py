@@ -12,8 +12,8 @@ cases      bench/long.json's cases: npconv with FFT forced, npconv with FFT rule
            output positions), and what the planner picks.
 crossover  for 1-3 dims and a few channel counts, the smallest kernel at which FFT
            measures faster than the direct algorithms, and at which the cost model
-           (kernels.fft.preferred) sends a call to FFT.
-calibrate  the cost model's rates (kernels.fft's constants) measured on this machine.
+           (compute.fft.preferred) sends a call to FFT.
+calibrate  the cost model's rates (compute.fft's constants) measured on this machine.
 
 Uses npconv from the source tree it sits in (PYTHONPATH=src) and torch.
 """
@@ -37,9 +37,9 @@ import npconv
 from npconv import conv as conv_op
 from npconv import conv_transpose as conv_transpose_op
 from npconv import functional as F
-from npconv import kernels, shapes
+from npconv import compute, shapes
 from npconv.bench.measure import peak_extra_bytes, relative_error
-from npconv.kernels import fft
+from npconv.compute import fft
 
 
 def per_dim(value, n):
@@ -201,7 +201,7 @@ def planner_choice(c):
         ops = ["conv_transpose"] if c["pass"] == "forward" else ["conv", "conv_weight"]
     g = p.geometry
     b, m = ws[1], ws[0] // g.groups
-    return "+".join(kernels.choose(op, g, b, m, xs[0]).__name__.rsplit(".", 1)[-1]
+    return "+".join(compute.choose(op, g, b, m, xs[0]).__name__.rsplit(".", 1)[-1]
                     for op in ops)
 
 
@@ -307,7 +307,7 @@ def calibrate(args):
     """Rates of the cost model's terms, measured here."""
     import scipy.fft
 
-    from npconv.kernels import _spectral
+    from npconv.compute import _spectral
     rng = np.random.default_rng(0)
 
     def best(call, repeat=5):

@@ -23,7 +23,7 @@ from npconv import conv as conv_op
 from npconv import conv_transpose as conv_transpose_op
 from npconv import functional as F
 from npconv.bench import cases, systems
-from npconv.kernels import planner
+from npconv.compute import planner
 
 
 def best_of(call, calls, blocks=7):

@@ -1,4 +1,4 @@
-"""The FFT algorithm (kernels/fft.py), called directly: its three contractions against the
+"""The FFT algorithm (compute/fft.py), called directly: its three contractions against the
 loop reference and torch's float64 autograd on random geometries, float32 within 2e-5 of
 float64, bounded memory on long signals, and the planner's FFT rule on the benchmark's
 layers (never) and on bench/long.json's (where FFT is the faster)."""
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from npconv import conv as conv_op
 from npconv import conv_transpose as conv_transpose_op
-from npconv import kernels
-from npconv.kernels import Geometry, fft
+from npconv import compute
+from npconv.compute import Geometry, fft
 
 BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench"
 FLOAT32_BOUND = 2e-5    # max abs error / max abs value against float64, unit-scale inputs
@@ -253,7 +253,7 @@ def kernel_calls(case):
 
 def heuristic(op, g, b, m, n):
     """The heuristic planner's algorithm for one float32 contraction."""
-    from npconv.kernels import planner
+    from npconv.compute import planner
     return planner.heuristic(planner.Problem(op, g, b, m, n, "float32", 2))[0]
 
 
@@ -263,7 +263,7 @@ def test_planner_never_sends_small_kernels_to_fft(suite):
     3x3, 5x5, 7x7 and 3x3x3 among them) goes to FFT, forward or backward: direct
     convolution is the faster there; and FFT takes a layer only where its cost model
     puts it FFT_MARGIN times below the direct estimate."""
-    from npconv.kernels import tuning
+    from npconv.compute import tuning
     for case in bench_cases(suite):
         for op, g, b, m, n in kernel_calls(case):
             chosen = heuristic(op, g, b, m, n) == "fft"

@@ -400,7 +400,7 @@ def force_algorithm(monkeypatch, name):
     (npconv.use_algorithm, for the rest of the test). Returns the names of the
     contractions the algorithm actually ran, and of those it supports."""
     import npconv
-    from npconv.kernels import planner
+    from npconv.compute import planner
     ran, supported = [], []
     real = planner._execute
 
@@ -430,7 +430,7 @@ def _stop_forcing():
 
 
 def algorithm_names():
-    from npconv.kernels import planner
+    from npconv.compute import planner
     return list(planner.algorithms())
 
 
@@ -452,7 +452,7 @@ def test_gradients_through_every_algorithm(name, transposed, n, options, monkeyp
 def test_gradients_across_tiles(name, transposed, n, options, work_bytes, monkeypatch):
     """A tiny work budget splits every call into tiles (bands of rows, or a few
     samples each): gradients must not depend on where the tiles are cut."""
-    from npconv.kernels import geometry
+    from npconv.compute import geometry
     monkeypatch.setattr(geometry, "WORK_BYTES", work_bytes)
     rng = np.random.default_rng(110 + n)
     x, w, b = conv_operands(rng, n, options, transposed=transposed)

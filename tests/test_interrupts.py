@@ -16,9 +16,9 @@ import torch
 import npconv
 import npconv.functional as F
 import npconv.grad as G
-from npconv import kernels
-from npconv.kernels import planner
-from npconv.kernels import geometry
+from npconv import compute
+from npconv.compute import planner
+from npconv.compute import geometry
 
 T = torch.nn.functional
 TG = torch.nn.grad

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 import npconv
 import reference as R
 from npconv import functional as F
-from npconv import kernels
-from npconv.kernels import Geometry, planner
+from npconv import compute
+from npconv.compute import Geometry, planner
 
 OPS = ("conv", "conv_transpose", "conv_weight")
 
@@ -114,7 +114,7 @@ def check_forced(name, problem, dtype, monkeypatch):
     x, w, y = operands(np.random.default_rng(len(planner.algorithms())), g, b, m, n, dtype)
     names = ran_with(monkeypatch)
     with npconv.use_algorithm(name):
-        out = getattr(kernels, op)(*arguments(op, x, w, y), g)
+        out = getattr(compute, op)(*arguments(op, x, w, y), g)
     assert names[:1] == [name]
     want = expected(op, g, pads, x, w, y)
     assert out.shape == want.shape
@@ -208,7 +208,7 @@ def test_nonfinite_like_direct_convolution(name, case, operand, where, value):
     with np.errstate(invalid="ignore", over="ignore"):
         want = expected(op, g, pads, x, w, y)
         with npconv.use_algorithm(name):
-            out = getattr(kernels, op)(*arguments(op, x, w, y), g)
+            out = getattr(compute, op)(*arguments(op, x, w, y), g)
     same_nonfinite(out, want)
 
 
@@ -217,9 +217,9 @@ def test_winograd_hands_nonfinite_input_to_an_exact_algorithm(monkeypatch):
     x, w, _ = operands(np.random.default_rng(0), g, 16, 16, 2)
     names = ran_with(monkeypatch)
     with npconv.use_algorithm("winograd"):
-        kernels.conv(x, w, g)
+        compute.conv(x, w, g)
         x[0, 0, 5, 5] = np.nan
-        kernels.conv(x, w, g)
+        compute.conv(x, w, g)
     assert names[0] == "winograd" and names[1] != "winograd"
 
 

@@ -28,13 +28,13 @@ SCRIPT = r'''
 import json, os, sys
 import numpy as np
 import npconv, npconv.functional as F, npconv.grad as G
-from npconv import kernels
-from npconv.kernels import _jit
+from npconv import compute
+from npconv.compute import _jit
 import reference as R
 
 assert os.path.realpath(npconv.__file__).startswith(os.path.realpath(sys.prefix)), npconv.__file__
 dtypes = [np.dtype(d) for d in sys.argv[1].split(",")]
-from npconv.kernels import planner
+from npconv.compute import planner
 chosen = set()
 execute, note = planner._execute, planner._note
 def spy(name, *a):

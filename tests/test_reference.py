@@ -9,8 +9,8 @@ import pytest
 
 import npconv.functional as F
 import reference as R
-from npconv import kernels
-from npconv.kernels import Geometry, gemm
+from npconv import compute
+from npconv.compute import Geometry, gemm
 
 DTYPES = [np.float16, np.float32, np.float64, np.complex64, np.complex128]
 TOLERANCE = {np.float16: 1e-2, np.float32: 1e-5, np.float64: 1e-12,
@@ -234,8 +234,8 @@ def test_unfold_fold_dtypes_unbatched(dtype, make):
 # --- every kernel algorithm, called directly ---------------------------------------------
 
 def algorithms():
-    """Each module registered in npconv.kernels.ALGORITHMS (just gemm if there is none)."""
-    registered = getattr(kernels, "ALGORITHMS", None)
+    """Each module registered in npconv.compute.ALGORITHMS (just gemm if there is none)."""
+    registered = getattr(compute, "ALGORITHMS", None)
     if registered is None:
         return [pytest.param(gemm, id="gemm")]
     if isinstance(registered, dict):
@@ -243,7 +243,7 @@ def algorithms():
     found = []
     for algorithm in registered:
         if isinstance(algorithm, str):
-            algorithm = importlib.import_module(f"npconv.kernels.{algorithm}")
+            algorithm = importlib.import_module(f"npconv.compute.{algorithm}")
         name = getattr(algorithm, "__name__", repr(algorithm)).rsplit(".", 1)[-1]
         found.append(pytest.param(algorithm, id=name))
     return found

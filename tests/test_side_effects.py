@@ -107,7 +107,7 @@ def test_set_num_threads_from_another_thread_takes_effect():
 
 
 def test_blas_count_comes_back_after_a_call_that_raises(four_threads, monkeypatch):
-    from npconv.kernels import gemm
+    from npconv.compute import gemm
     found = npconv.get_num_threads()
 
     def fails(*args):

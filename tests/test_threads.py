@@ -230,7 +230,7 @@ def test_calls_from_two_threads_at_once(threads, rng):
 def test_weight_gradients_from_two_threads_at_once(threads, rng, monkeypatch):
     """Two callers' weight gradients by tiles (partial sums kept in work buffers between
     calls) on the same workers: each as when computed alone."""
-    from npconv.kernels import Geometry, gemm, geometry
+    from npconv.compute import Geometry, gemm, geometry
     monkeypatch.setattr(geometry, "WORK_BYTES", 20000)         # several tiles a call
     g = Geometry((3, 3), (2, 2), (1, 1), (1, 1), (16, 16), (8, 8), 1)
     xs = [rng.standard_normal((4, 8) + g.big) for _ in range(2)]

@@ -15,7 +15,7 @@ from ._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from ._random import manual_seed
 from ._threads import get_num_threads, set_num_threads, set_pinning
 from ._warmup import warmup
-from .kernels.planner import (algorithms, forget_wisdom, get_planner, load_wisdom, plan,
+from .compute.planner import (algorithms, forget_wisdom, get_planner, load_wisdom, plan,
                               save_wisdom, set_planner, use_algorithm)
 
 __version__ = "0.1.0"

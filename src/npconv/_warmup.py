@@ -1,7 +1,7 @@
 """Compile every compiled loop npconv has into its disk cache, ahead of the first call.
 
 Without it a process compiles each loop on its first use of it (seconds per loop), and
-again in every process where nothing could be cached (kernels/_jit.py says where the
+again in every process where nothing could be cached (compute/_jit.py says where the
 cache goes). Run it where the cache will be read: at a Dockerfile's build step, after
 the install, by the user who installed (the package folders' cache is read by every
 user afterwards), or as the service user.
@@ -21,8 +21,8 @@ DTYPES = ("float32", "float64")
 def _paths(dtype):
     """(name, call) for a tiny problem of each compiled path, in `dtype`: together they reach
     every compiled loop with the argument types the algorithms pass."""
-    from . import kernels
-    from .kernels import Geometry, col2im, depthwise, indirect, tuning, winograd
+    from . import compute
+    from .compute import Geometry, col2im, depthwise, indirect, tuning, winograd
     r = np.random.default_rng(0)
     a = lambda *shape: r.standard_normal(shape).astype(dtype)      # noqa: E731
     grid = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (6, 6), (6, 6), 4)
@@ -42,7 +42,7 @@ def _paths(dtype):
     yield "winograd conv_weight", lambda: winograd.conv_weight(a(1, 2, 8, 8), a(1, 2, 8, 8),
                                                                tiled)
     yield "indirect gather", lambda: indirect.conv(a(1, 2, 8, 8), a(2, 2, 3, 3), tiled)
-    yield "bias", lambda: kernels.add_bias(a(1, 2, tuning.BIAS_SPLIT), a(2))
+    yield "bias", lambda: compute.add_bias(a(1, 2, tuning.BIAS_SPLIT), a(2))
 
 
 def warmup(dtypes=DTYPES) -> dict:
@@ -61,10 +61,10 @@ def warmup(dtypes=DTYPES) -> dict:
     >>> sorted(report) == ["cache", "seconds"]
     True
     """
-    from .kernels import depthwise
+    from .compute import depthwise
     if not depthwise.AVAILABLE:
         return {"cache": None, "seconds": {}}
-    from .kernels import _jit
+    from .compute import _jit
     seconds = {}
     for dtype in dtypes:
         kind = np.dtype(dtype)

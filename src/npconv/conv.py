@@ -5,11 +5,11 @@ the input padded by (lo, hi) in `padding_mode`:
 
     y[n, m, o] = bias[m] + sum_{b, j}  w[m, b, j] * pad(x)[n, b, o*stride + j*dilation]
 
-It is bilinear in (x, w), so with K = kernels.conv for the fixed geometry:
+It is bilinear in (x, w), so with K = compute.conv for the fixed geometry:
 
     y   = K(pad(x), w)
-    dx  = pad_adjoint(K^T(dy, w))          K^T = kernels.conv_transpose: a transposed conv
-    dw  = kernels.conv_weight(pad(x), dy)  the same windows, contracted over batch and space
+    dx  = pad_adjoint(K^T(dy, w))          K^T = compute.conv_transpose: a transposed conv
+    dw  = compute.conv_weight(pad(x), dy)  the same windows, contracted over batch and space
     db  = sum of dy over batch and space
 
 conv_transpose.py is the mirror image: its forward is K^T and its input
@@ -24,8 +24,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _arguments as args
-from . import chunked, kernels, shapes, windows
-from .kernels import Geometry
+from . import chunked, compute, shapes, windows
+from .compute import Geometry
 
 
 _plans = args.PlanCache()   # validated calls, by their arguments' cache key
@@ -115,7 +115,7 @@ def compute_dtype(dtype):
 
 def add_bias(y, b):
     if b is not None:
-        kernels.add_bias(y, b.astype(y.dtype, copy=False))
+        compute.add_bias(y, b.astype(y.dtype, copy=False))
     return y
 
 
@@ -137,7 +137,7 @@ def check_elements(shape, what, arguments):
 def make_geometry(kernel, stride, dilation, lo, big, small, groups):
     """The Geometry of a call. A stride where one window fits, or a dilation where the kernel
     has one tap, moves nothing: it is set to 1, so that a huge one never reaches the
-    kernels' strided views (whose byte strides it would overflow)."""
+    algorithms' strided views (whose byte strides it would overflow)."""
     stride = tuple(1 if o == 1 else s for s, o in zip(stride, small))
     dilation = tuple(1 if k == 1 else d for d, k in zip(dilation, kernel))
     return Geometry(kernel, stride, dilation, lo, big, small, groups)
@@ -183,17 +183,17 @@ def plan(x_shape, w, stride, padding, dilation, groups, padding_mode, unbatched=
 
 def forward(x, w, p):
     """y = K(pad(x), w) on batched arrays in the compute dtype."""
-    return kernels.conv(windows.pad(x, p.padding, p.mode), w, p.geometry)
+    return compute.conv(windows.pad(x, p.padding, p.mode), w, p.geometry)
 
 
 def backward(grad_output, x, w, p, need_input=True, need_weight=True):
     """(dx, dw) of forward for a batched grad_output; None where not needed."""
     dx = dw = None
     if need_input:
-        dx = windows.pad_adjoint(kernels.conv_transpose(grad_output, conj(w), p.geometry),
+        dx = windows.pad_adjoint(compute.conv_transpose(grad_output, conj(w), p.geometry),
                                  p.padding, p.mode)
     if need_weight:
-        dw = kernels.conv_weight(conj(windows.pad(x, p.padding, p.mode)), grad_output,
+        dw = compute.conv_weight(conj(windows.pad(x, p.padding, p.mode)), grad_output,
                                  p.geometry)
     return dx, dw
 
@@ -260,7 +260,7 @@ def output_shape(batch, w, p):
 def run(call, forward_pass):
     """Output of a prepared call: forward_pass(x, w, plan) plus bias, in the caller's dtype.
 
-    Empty operands (a zero-size batch, zero channels) never reach the kernels:
+    Empty operands (a zero-size batch, zero channels) never reach the algorithms:
     their output is the bias alone, of the planned shape.
     """
     if call.x.size == 0 or call.w.size == 0:

@@ -1,11 +1,11 @@
 """N-d transposed convolution: the gradient of conv with respect to its input.
 
-With K = kernels.conv for the geometry of the conv whose input has this op's
+With K = compute.conv for the geometry of the conv whose input has this op's
 output shape, and padding (lo, hi) in `padding_mode`:
 
     z   = pad_adjoint(K^T(y, w))             the forward is conv's input gradient
     dy  = K(pad(dz), w)                      so its input gradient is a conv
-    dw  = kernels.conv_weight(pad(dz), y)    conv's weight gradient, roles swapped
+    dw  = compute.conv_weight(pad(dz), y)    conv's weight gradient, roles swapped
     db  = sum of dz over batch and space
 
 For 'zeros' mode pad_adjoint is a crop, which the geometry does directly
@@ -16,7 +16,7 @@ conv_transpose stays the exact adjoint of conv with the same padding and mode.
 from __future__ import annotations
 
 from . import _arguments as args
-from . import chunked, kernels, shapes, windows
+from . import chunked, compute, shapes, windows
 from .conv import (Call, Plan, batched, check_bias, check_elements, check_groups, check_kernel,
                    compute_dtype, conj, make_geometry, op_name, operands, run, run_gradients,
                    strides_and_dilations)
@@ -68,16 +68,16 @@ def plan(y_shape, w, stride, padding, output_padding, groups, dilation, padding_
 
 def forward(y, w, p):
     """z = pad_adjoint(K^T(y, w)) on batched arrays in the compute dtype."""
-    return windows.pad_adjoint(kernels.conv_transpose(y, w, p.geometry), p.padding, p.mode)
+    return windows.pad_adjoint(compute.conv_transpose(y, w, p.geometry), p.padding, p.mode)
 
 
 def backward(grad_output, y, w, p, need_input=True, need_weight=True):
     """(dy, dw) of forward for a batched grad_output; None where not needed."""
     padded = windows.pad(grad_output, p.padding, p.mode)
     if need_input and need_weight:
-        return kernels.conv_both(padded, conj(w), conj(y), p.geometry)
-    dy = kernels.conv(padded, conj(w), p.geometry) if need_input else None
-    dw = kernels.conv_weight(padded, conj(y), p.geometry) if need_weight else None
+        return compute.conv_both(padded, conj(w), conj(y), p.geometry)
+    dy = compute.conv(padded, conj(w), p.geometry) if need_input else None
+    dw = compute.conv_weight(padded, conj(y), p.geometry) if need_weight else None
     return dy, dw
 
 

@@ -70,7 +70,7 @@ def _weight_call(op, input, weight_size, grad_output, options):
 
 def _input_gradient(op, call, g, x_shape):
     """op's input gradient; zeros of x_shape where an operand is empty (a zero-size batch,
-    zero channels), which never reach the kernels, as in conv.run_gradients."""
+    zero channels), which never reach the algorithms, as in conv.run_gradients."""
     if g.size == 0 or call.w.size == 0:
         dx = np.zeros(((1,) if call.plan.unbatched else ()) + x_shape, call.w.dtype)
     else:

@@ -18,7 +18,7 @@ import os
 import statistics
 import sys
 
-from ..kernels import planner
+from ..compute import planner
 from . import cases, measure, report, systems
 
 DEFAULT_PEERS = ("torch", "ort", "jax")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import reference as R
-from npconv import kernels, windows
-from npconv.kernels import planner
-from npconv.kernels import Geometry, geometry as geometry_module
+from npconv import compute, windows
+from npconv.compute import planner
+from npconv.compute import Geometry, geometry as geometry_module
 
 # name: (kernel, stride, dilation, (lo, hi) per dim, groups, B, M, big); written for 3 dims
 CASES = {
@@ -91,7 +91,7 @@ def supported(cases, ns, ops=OPS, keep=lambda name, case, n: True, dtype="float6
     """(name, case, n, op) cells for the algorithms that support each problem, so that no
     cell exists only to be skipped."""
     cells = []
-    for name in sorted(kernels.ALGORITHMS):
+    for name in sorted(compute.ALGORITHMS):
         for case in cases:
             for n in ns:
                 g, _, b, m = geometry_of(case, n)
@@ -112,7 +112,7 @@ def test_algorithm_against_loops(name, n, case, op, rng):
     """Every algorithm on every case it supports; the reference loops are slow on the 3-d
     forms of the largest cases, so gemm alone covers those."""
     g, pads, b, m = geometry_of(case, n)
-    run(kernels.ALGORITHMS[name], op, g, pads, b, m, rng)
+    run(compute.ALGORITHMS[name], op, g, pads, b, m, rng)
 
 
 @pytest.mark.parametrize("kernel, stride, pads, big", [
@@ -124,7 +124,7 @@ def test_algorithm_against_loops(name, n, case, op, rng):
 def test_col2im_tap_blocks_against_loops(kernel, stride, pads, big, rng, monkeypatch):
     """The overlap-add's blocks of `stride` taps, with their edges tap by tap, on rows long
     enough for the tap-major path (kernel no longer than the rows); blocks forced on."""
-    from npconv.kernels import col2im
+    from npconv.compute import col2im
     monkeypatch.setattr(col2im, "BLOCK_ROWS", 1)
     small = tuple((s + lo + hi - (k - 1) - 1) // st + 1
                   for s, k, st, (lo, hi) in zip(big, kernel, stride, pads))
@@ -146,7 +146,7 @@ def test_col2im_patches_for_large_strides(kernel, stride, pads, big, work_bytes,
     than the kernel; in channel tiles of every size, each thread taking whole tiles
     where there is one per thread, else each step split across the threads."""
     import npconv
-    from npconv.kernels import col2im
+    from npconv.compute import col2im
     if work_bytes is not None:
         monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
     small = tuple((s + lo + hi - (k - 1) - 1) // st + 1
@@ -170,7 +170,7 @@ def test_col2im_patches_for_large_strides(kernel, stride, pads, big, work_bytes,
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_gemm_conv_both_against_loops(n, case, work_bytes, rng, monkeypatch):
     """One gather feeding a conv and a weight gradient, in every column layout."""
-    from npconv.kernels import gemm
+    from npconv.compute import gemm
     if work_bytes is not None:
         monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
     g, pads, b, m = geometry_of(case, n)
@@ -189,7 +189,7 @@ def test_gemm_one_tile_on_every_thread(case, threads, rng):
     the threads: conv, weight gradient and both at once, in both column layouts."""
     import npconv
     from npconv import _threads
-    from npconv.kernels import gemm
+    from npconv.compute import gemm
     kernel, stride, pads = (3, 3), {"plain": (1, 1), "strided_long_rows": (2, 2)}[case], (1, 1)
     big = {"plain": (24, 40), "strided_long_rows": (48, 60)}[case]
     small = tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(big, kernel, stride, pads))
@@ -218,7 +218,7 @@ def test_gemm_weight_larger_than_columns(n, case, rng, monkeypatch):
     """Short rows whose call has fewer positions than the weight has rows gather positions
     last: in the weight's own order, or offsets outer for a strided view of a weight;
     conv, weight gradient and both at once."""
-    from npconv.kernels import gemm
+    from npconv.compute import gemm
     monkeypatch.setattr(gemm, "SHORT", 64)             # every row here is short
     g, pads, b, _ = geometry_of(case, n)
     m = 2 * math.prod(g.small) + 1                      # more rows than two samples' positions
@@ -243,7 +243,7 @@ def test_gemm_weight_larger_than_columns(n, case, rng, monkeypatch):
         cell.values[0], "dilated_groups")])
 def test_algorithm_complex(name, case, n, op, rng):
     g, pads, b, m = geometry_of(case, n)
-    run(kernels.ALGORITHMS[name], op, g, pads, b, m, rng, dtype=np.complex128)
+    run(compute.ALGORITHMS[name], op, g, pads, b, m, rng, dtype=np.complex128)
 
 
 @pytest.mark.parametrize("work_bytes", [1, 3000])
@@ -254,7 +254,7 @@ def test_algorithm_in_tiles(name, case, n, op, work_bytes, rng, monkeypatch):
     """A tiny work budget cuts every call into bands of rows or groups of samples."""
     monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
     g, pads, b, m = geometry_of(case, 2 if case != "large_stride_overlap_add" else 1)
-    run(kernels.ALGORITHMS[name], op, g, pads, b, m, rng, n=3)
+    run(compute.ALGORITHMS[name], op, g, pads, b, m, rng, n=3)
 
 
 @pytest.mark.parametrize("work_bytes", [1, 3000, None])
@@ -265,23 +265,23 @@ def test_algorithm_in_tiles(name, case, n, op, work_bytes, rng, monkeypatch):
 def test_shifted_by_planes(n, case, op, work_bytes, rng, monkeypatch):
     """shifted's plane path (columns per plane of the first dim, shared by the output
     planes that read them), forced on small shapes, in bands of every size."""
-    monkeypatch.setattr(kernels.shifted, "PLANE", 1)
+    monkeypatch.setattr(compute.shifted, "PLANE", 1)
     if work_bytes is not None:
         monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
     g, pads, b, m = geometry_of(case, n)
-    assert kernels.shifted._by_planes(g)
-    run(kernels.shifted, op, g, pads, b, m, rng, n=2)
+    assert compute.shifted._by_planes(g)
+    run(compute.shifted, op, g, pads, b, m, rng, n=2)
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_winograd_transforms_match_their_matrices(dims, rng):
     """The compiled transforms (written out by hand) against the published matrices
     B^T, A^T and A = (A^T)^T applied along every dim of a tile, with NumPy."""
-    if not kernels.winograd.supports(geometry_of("plain", 1)[0]):
+    if not compute.winograd.supports(geometry_of("plain", 1)[0]):
         pytest.skip("Numba is not installed")
-    from npconv.kernels import _winograd
-    bt, _, at = (np.asarray(a, dtype=np.float64) for a in kernels.winograd.MATRICES)
-    alpha, channels_ = kernels.winograd.ALPHA, 5
+    from npconv.compute import _winograd
+    bt, _, at = (np.asarray(a, dtype=np.float64) for a in compute.winograd.MATRICES)
+    alpha, channels_ = compute.winograd.ALPHA, 5
     for kind, matrix in ((_winograd.INPUT, bt), (_winograd.OUTPUT, at), (_winograd.GRADIENT, at.T)):
         size_in, size_out = matrix.shape[1], matrix.shape[0]
         tile = rng.standard_normal((size_in,) * dims + (channels_,))
@@ -306,25 +306,25 @@ def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):
     (conv and the weight gradient, whose per-thread sums are then added); float32
     stays within a few float32 roundings of the loops."""
     import npconv
-    if not kernels.winograd.supports(geometry_of(case, 2)[0]):
+    if not compute.winograd.supports(geometry_of(case, 2)[0]):
         pytest.skip("Numba is not installed")
-    monkeypatch.setattr(kernels.winograd, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", 1)
     before = npconv.get_num_threads()
     npconv.set_num_threads(threads)
     try:
         for n in (1, 2, 3):
             g, pads, b, m = geometry_of(case, n)
-            run(kernels.winograd, "conv", g, pads, b, m, rng, n=3)
+            run(compute.winograd, "conv", g, pads, b, m, rng, n=3)
             x = rng.standard_normal((3, g.groups * b) + g.big).astype(np.float32)
             w = rng.standard_normal((g.groups * m, b) + g.kernel).astype(np.float32)
-            out = kernels.winograd.conv(x, w, g)
+            out = compute.winograd.conv(x, w, g)
             exact = R.conv(x.astype(np.float64), w.astype(np.float64), None, g.stride, pads,
                            g.dilation, g.groups)
             assert out.dtype == np.float32
             assert np.abs(out - exact).max() <= 1e-5 * np.abs(exact).max()
-            run(kernels.winograd, "conv_weight", g, pads, b, m, rng, n=3)
+            run(compute.winograd, "conv_weight", g, pads, b, m, rng, n=3)
             y = rng.standard_normal((3, g.groups * m) + g.small).astype(np.float32)
-            grad = kernels.winograd.conv_weight(x, y, g)
+            grad = compute.winograd.conv_weight(x, y, g)
             exact = R.conv_weight(x.astype(np.float64), y.astype(np.float64), g.kernel, g.stride,
                                   pads, g.dilation, g.groups)
             assert grad.dtype == np.float32
@@ -342,18 +342,18 @@ def test_winograd_several_samples_per_chunk(case, dims, n, threads, rng, monkeyp
     every length, over 1-3 threads (each thread's weight-gradient sums then added)."""
     import npconv
     g, pads, b, m = geometry_of(case, dims)
-    if not kernels.winograd.supports(g):
+    if not compute.winograd.supports(g):
         pytest.skip("Numba is not installed")
-    sample = kernels.winograd._Plan(g, n, g.groups * b, g.groups * m, 8).sample_bytes
-    monkeypatch.setattr(kernels.winograd, "CHUNK_BYTES", 2 * sample)   # two samples a chunk
-    plan = kernels.winograd._Plan(g, n, g.groups * b, g.groups * m, 8)
+    sample = compute.winograd._Plan(g, n, g.groups * b, g.groups * m, 8).sample_bytes
+    monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", 2 * sample)   # two samples a chunk
+    plan = compute.winograd._Plan(g, n, g.groups * b, g.groups * m, 8)
     if n > 1:
         assert max(c[0].stop - c[0].start for c in plan.chunks) > 1
     before = npconv.get_num_threads()
     npconv.set_num_threads(threads)
     try:
         for op in OPS:
-            run(kernels.winograd, op, g, pads, b, m, rng, n=n)
+            run(compute.winograd, op, g, pads, b, m, rng, n=n)
     finally:
         npconv.set_num_threads(before)
 
@@ -371,17 +371,17 @@ def test_winograd_lead_dims(kernel, pads, big, groups, op, rng, monkeypatch):
     n = len(kernel)
     small = tuple(s + lo + hi - k + 1 for s, k, (lo, hi) in zip(big, kernel, pads))
     g = Geometry(kernel, (1,) * n, (1,) * n, tuple(lo for lo, _ in pads), big, small, groups)
-    if not kernels.winograd.supports(g):
+    if not compute.winograd.supports(g):
         pytest.skip("Numba is not installed")
-    for chunk in (1, kernels.winograd.CHUNK_BYTES):
-        monkeypatch.setattr(kernels.winograd, "CHUNK_BYTES", chunk)
-        run(kernels.winograd, op, g, pads, 2, 3, rng)
+    for chunk in (1, compute.winograd.CHUNK_BYTES):
+        monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", chunk)
+        run(compute.winograd, op, g, pads, 2, 3, rng)
 
 
 @pytest.mark.parametrize("op", OPS)
 def test_float32_stays_float32(op, rng):
     g, pads, b, m = geometry_of("strided_overlap", 2)
-    for algorithm in kernels.ALGORITHMS.values():
+    for algorithm in compute.ALGORITHMS.values():
         if algorithm.supports(g):
             run(algorithm, op, g, pads, b, m, rng, dtype=np.float64)  # exact path above
             x = rng.standard_normal((2, g.groups * b) + g.big).astype(np.float32)
@@ -436,7 +436,7 @@ def test_planner_rules(op, g, b, m, n, chosen, monkeypatch):
     # the structural rules alone, at the thresholds the cases were written for
     for name, value in (("INDIRECT_COLUMNS", 0), ("DIRECT_PAIRS", 4), ("MAX_PHASES", 16)):
         monkeypatch.setattr(planner.tuning, name, value)
-    if not kernels.ALGORITHMS[chosen].supports(g):
+    if not compute.ALGORITHMS[chosen].supports(g):
         pytest.skip("Numba is not installed")
     assert heuristic(op, g, b, m, n) == chosen
 
@@ -456,8 +456,8 @@ def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
     # the structural rules alone, at the thresholds the cases were written for
     for name, value in (("INDIRECT_COLUMNS", 0), ("DIRECT_PAIRS", 4), ("MAX_PHASES", 16)):
         monkeypatch.setattr(planner.tuning, name, value)
-    from npconv.kernels import gemm
-    if not both and not kernels.winograd.supports(g):
+    from npconv.compute import gemm
+    if not both and not compute.winograd.supports(g):
         pytest.skip("Numba is not installed")
     calls = []
     shared = gemm.conv_both
@@ -465,7 +465,7 @@ def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
     x = rng.standard_normal((2, b) + g.big)
     w = rng.standard_normal((m, b) + g.kernel)
     dy = rng.standard_normal((2, m) + g.small)
-    y, grad = kernels.conv_both(x, w, dy, g)
+    y, grad = compute.conv_both(x, w, dy, g)
     assert bool(calls) == both
     pads = tuple((lo, lo) for lo in g.lo)
     assert_close(y, expected("conv", g, pads, x, w, dy))
@@ -477,11 +477,11 @@ def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
                                   "large_stride_overlap_add"])
 def test_planner_without_numba(case, op, rng, monkeypatch):
     """Without Numba the compiled algorithms are never chosen, and results stay exact."""
-    monkeypatch.setattr(kernels.col2im, "AVAILABLE", False)
-    monkeypatch.setattr(kernels.depthwise, "AVAILABLE", False)
+    monkeypatch.setattr(compute.col2im, "AVAILABLE", False)
+    monkeypatch.setattr(compute.depthwise, "AVAILABLE", False)
     g, pads, b, m = geometry_of(case, 1)
     assert heuristic(op, g, b, m, 2) not in ("col2im", "depthwise", "winograd")
-    run(kernels, op, g, pads, b, m, rng)
+    run(compute, op, g, pads, b, m, rng)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
@@ -491,7 +491,7 @@ def test_add_bias_matches_broadcast(shape, dtype, rng):
     y = rng.standard_normal(shape).astype(dtype)
     b = rng.standard_normal(shape[1]).astype(dtype)
     expected = y + b.reshape((1, -1) + (1,) * (len(shape) - 2))
-    kernels.add_bias(y, b)
+    compute.add_bias(y, b)
     np.testing.assert_array_equal(y, expected)
 
 
@@ -499,7 +499,7 @@ def test_add_bias_on_a_strided_output(rng):
     y = rng.standard_normal((3, 4, 200, 200))[:, :, ::2]
     b = rng.standard_normal(4)
     expected = y + b[:, None, None]
-    kernels.add_bias(y, b)
+    compute.add_bias(y, b)
     np.testing.assert_array_equal(y, expected)
 
 
@@ -589,6 +589,6 @@ def test_shifted_bands_of_a_signal(samples, threads, case, op, work_bytes, rng, 
     previous = npconv.get_num_threads()
     npconv.set_num_threads(threads)
     try:
-        run(kernels.shifted, op, g, pads, b, m, rng, n=samples)
+        run(compute.shifted, op, g, pads, b, m, rng, n=samples)
     finally:
         npconv.set_num_threads(previous)

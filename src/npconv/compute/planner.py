@@ -1,6 +1,6 @@
 """The planner: one function takes a whole problem and returns the plan that runs it.
 
-A problem is one contraction of the trilinear form (see kernels/__init__): its op
+A problem is one contraction of the trilinear form (see compute/__init__): its op
 (conv, conv_transpose or conv_weight), its Geometry, the big and small channels per
 group, the batch, the dtype and the thread count. A plan names the algorithm (a
 module of ALGORITHMS), its variant, and why it was chosen. Every algorithm says what
@@ -362,7 +362,7 @@ def _wise(p: Problem) -> str | None:
 # --- choosing -----------------------------------------------------------------------------
 
 def problem(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> Problem:
-    """The Problem of kernels.<op>(first, second, g)."""
+    """The Problem of compute.<op>(first, second, g)."""
     if op == "conv_weight":
         b, m = first.shape[1] // g.groups, second.shape[1] // g.groups
     else:
@@ -501,7 +501,7 @@ def _nested() -> Iterator[bool]:
 
 
 def run(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> np.ndarray:
-    """kernels.<op>(first, second, g) by the planner's algorithm for it."""
+    """compute.<op>(first, second, g) by the planner's algorithm for it."""
     p = problem(op, first, second, g)
     with _nested() as outermost:
         plan = choose(p, outermost)
