@@ -307,7 +307,7 @@ def calibrate(args):
     """Rates of the cost model's terms, measured here."""
     import scipy.fft
 
-    from npconv.compute import _spectral
+    from npconv.compute import _spectral_loops
     rng = np.random.default_rng(0)
 
     def best(call, repeat=5):
@@ -328,7 +328,7 @@ def calibrate(args):
         w = fft._blocked((rng.standard_normal((gr * m, b, bins)) + 1j).astype(np.complex64), gr)
         x = (rng.standard_normal((u, gr, b, bins)) + 1j).astype(np.complex64)
         y = np.empty((u, gr, m, bins), np.complex64)
-        seconds = best(lambda w=w, x=x, y=y: fft._contract(_spectral.conv_bins, w, x, y))
+        seconds = best(lambda w=w, x=x, y=y: fft._contract(_spectral_loops.conv_bins, w, x, y))
         rates.append(u * gr * m * b * bins / seconds)
     print(f"CMAC_RATE = {statistics.median(rates):.2e}   ({', '.join(f'{r:.2e}' for r in rates)})")
     a = rng.standard_normal(16 << 20, dtype=np.float32)

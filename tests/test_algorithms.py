@@ -279,10 +279,10 @@ def test_winograd_transforms_match_their_matrices(dims, rng):
     B^T, A^T and A = (A^T)^T applied along every dim of a tile, with NumPy."""
     if not compute.winograd.supports(geometry_of("plain", 1)[0]):
         pytest.skip("Numba is not installed")
-    from npconv.compute import _winograd
+    from npconv.compute import _winograd_loops
     bt, _, at = (np.asarray(a, dtype=np.float64) for a in compute.winograd.MATRICES)
     alpha, channels_ = compute.winograd.ALPHA, 5
-    for kind, matrix in ((_winograd.INPUT, bt), (_winograd.OUTPUT, at), (_winograd.GRADIENT, at.T)):
+    for kind, matrix in ((_winograd_loops.INPUT, bt), (_winograd_loops.OUTPUT, at), (_winograd_loops.GRADIENT, at.T)):
         size_in, size_out = matrix.shape[1], matrix.shape[0]
         tile = rng.standard_normal((size_in,) * dims + (channels_,))
         expected = tile
@@ -294,7 +294,7 @@ def test_winograd_transforms_match_their_matrices(dims, rng):
         dst = np.zeros_like(src)
         steps = np.array([alpha ** (dims - 1 - i) for i in range(dims)], dtype=np.int64)
         origin = np.zeros(1, dtype=np.int64)
-        _winograd.transform(src.reshape(-1, channels_), origin, steps, dst.reshape(-1, channels_),
+        _winograd_loops.transform(src.reshape(-1, channels_), origin, steps, dst.reshape(-1, channels_),
                             origin, steps, kind)
         assert np.allclose(dst[(slice(0, size_out),) * dims], expected, rtol=1e-12, atol=1e-12)
 

@@ -103,6 +103,6 @@ def add_bias(y, b):
             or y.dtype not in (np.float32, np.float64) or y.ndim < 2:
         y += b.reshape((1, -1) + (1,) * (y.ndim - 2))
         return
-    from . import _planes
+    from . import _plane_loops
     planes = y.reshape(y.shape[0] * y.shape[1], -1)                # one row per plane
-    split(_planes.add_bias, planes.shape[0], planes, b)
+    split(_plane_loops.add_bias, planes.shape[0], planes, b)

@@ -2,7 +2,7 @@
 
     cols = W^T y     (B*K, M) @ (M, n*L): every tap's contribution, one GEMM with
                      the tall B*K side, so BLAS runs at full rate even for few channels
-    x   += cols      scattered back by compiled loops (_unfold.py) that read zeros
+    x   += cols      scattered back by compiled loops (_col2im_loops.py) that read zeros
                      nowhere and write only inside x: no padded canvas, no crop copy
 
 Columns are channel-major, rows (g, b, k) as in the weight, which the GEMM
@@ -39,7 +39,7 @@ conv = gemm.conv
 conv_weight = gemm.conv_weight
 
 # Output rows from which the overlap-add takes blocks of `stride` taps at once
-# (_unfold.col2im, geometry.tap_block): per row a block finds where all its taps land
+# (_col2im_loops.col2im, geometry.tap_block): per row a block finds where all its taps land
 # and adds the edges tap by tap, which only long rows repay.
 BLOCK_ROWS = 128
 
@@ -63,7 +63,7 @@ def variant(p):
 
 
 def tables(g):
-    """(rows, start, first, stop, step, width): where each window lands, for _unfold.
+    """(rows, start, first, stop, step, width): where each window lands, for _col2im_loops.
 
     rows[r, kr]: flat offset in a plane of x of the row that output row r reaches
     through kernel row kr (all dims but the last), -1 outside x; start, first,
@@ -93,7 +93,7 @@ def _patches(y, w, g, dtype, x):
     Tiles of different big channels write different planes of x, so where a group of
     samples has a tile for every thread, each thread takes whole tiles, GEMM then
     overlap-add, with no hand-off between the two; else each step is split in turn."""
-    from . import _unfold
+    from . import _col2im_loops
     n = y.shape[0]
     m, b = channels(w, g.groups)
     k, positions = math.prod(g.kernel), math.prod(g.small)
@@ -109,9 +109,9 @@ def _patches(y, w, g, dtype, x):
                 step, g.dilation[-1], g.groups, samples.start, nt, width)
         planes = nt * g.groups * bc
         if whole:
-            _unfold.col2im_patches(*args, (0, planes))
+            _col2im_loops.col2im_patches(*args, (0, planes))
         else:
-            split(_unfold.col2im_patches, planes, *args)
+            split(_col2im_loops.col2im_patches, planes, *args)
 
     tiles = bands(n, b, g.groups * positions * k * dtype.itemsize, parts=threads())
     for samples, group in itertools.groupby(tiles, key=lambda tile: tile[0]):
@@ -132,7 +132,7 @@ def _taps(y, w, g, dtype, x):
     Where no two tiles write the same element of x (whole samples, or windows that do
     not overlap), each thread takes whole tiles, GEMM then overlap-add: no hand-off
     between the two, and the tile's columns are still in that core's cache."""
-    from . import _unfold
+    from . import _col2im_loops
     n = y.shape[0]
     m, b = channels(w, g.groups)
     positions = math.prod(g.small)
@@ -156,7 +156,7 @@ def _taps(y, w, g, dtype, x):
             # (G, B*K, M) @ (nt, G, M, length) -> (nt, G, B*K, length)
             strides = (length, count * length)
         cols = matmul(wt, part)           # inside each: one thread's single-threaded product
-        split(_unfold.col2im, nt * g.groups * b, cols.ravel(), count, x, *t[:5], g.groups,
+        split(_col2im_loops.col2im, nt * g.groups * b, cols.ravel(), count, x, *t[:5], g.groups,
               samples.start, nt, span.start, span.stop, t[5], *strides, block)
 
     per_position = (count + g.groups * m) * dtype.itemsize
@@ -185,10 +185,10 @@ def _offsets(g):
 def _add_last(cols, canvas, g):
     """gemm's overlap-add into its channels-last canvas, by compiled loops: a run of
     channels per window and tap, in place of NumPy's strided slab per tap."""
-    from . import _unfold
+    from . import _col2im_loops
     planes = cols.shape[0] * cols.shape[1]                          # G*nt
     # (G, nt, *small, *k, Bc) -> (G*nt, L, K, Bc); (G, nt, *span, Bc) -> (G*nt, P, Bc)
-    _unfold.col2im_last(cols.reshape(planes, math.prod(g.small), math.prod(g.kernel), -1),
+    _col2im_loops.col2im_last(cols.reshape(planes, math.prod(g.small), math.prod(g.kernel), -1),
                         canvas.reshape(planes, -1, canvas.shape[-1]), _offsets(g))
 
 

@@ -1,7 +1,7 @@
 """Direct loops for groups with few channels each (depthwise convs).
 
 A GEMM per group would be (M, K*B) @ (K*B, L) with B and M tiny: all call
-overhead. Instead compiled loops (_direct.py, Numba; on npconv's threads,
+overhead. Instead compiled loops (_depthwise_loops.py, Numba; on npconv's threads,
 each owning whole planes) walk each (sample, channel) plane once per kernel
 offset and channel pair:
 
@@ -53,7 +53,7 @@ def _tables(g):
 
 
 def _padding(g, span):
-    """Tables that pad a plane of x into the canvas inside the loops (_direct._pad):
+    """Tables that pad a plane of x into the canvas inside the loops (_depthwise_loops._pad):
     per canvas row its source row offset (-1: padding), and the canvas columns
     [first, stop) of the last dim that come from x (column c from c - lo)."""
     big = g.big
@@ -77,13 +77,13 @@ def _planes(a, dtype):
 
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
-    from . import _direct
+    from . import _depthwise_loops
     g = geometry
     dtype = np.result_type(x, w)
     span, rows, taps, step, grid, padding = _tables(g)
     y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=dtype)
     out = y.reshape(-1, math.prod(g.small))                         # one row per output plane
-    split(_direct.conv, out.shape[0], _planes(x, dtype),
+    split(_depthwise_loops.conv, out.shape[0], _planes(x, dtype),
           _planes(w, dtype).reshape(w.shape[:2] + (-1,)), out, rows, taps, step, g.groups, grid,
           *padding, g.kernel[-1], tap_block(g))
     return y
@@ -91,7 +91,7 @@ def conv(x, w, geometry):
 
 def conv_transpose(y, w, geometry):
     """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big)."""
-    from . import _direct
+    from . import _depthwise_loops
     g = geometry
     dtype = np.result_type(y, w)
     span, rows, taps, step, grid, padding = _tables(g)
@@ -100,7 +100,7 @@ def conv_transpose(y, w, geometry):
     x = (np.empty if covered else np.zeros)((y.shape[0], w.shape[1] * g.groups) + tuple(g.big),
                                             dtype=dtype)
     planes = x.reshape(x.shape[0] * x.shape[1], -1)                 # one row per input plane
-    split(_direct.conv_transpose, planes.shape[0], _planes(y, dtype),
+    split(_depthwise_loops.conv_transpose, planes.shape[0], _planes(y, dtype),
           _planes(w, dtype).reshape(w.shape[:2] + (-1,)), planes, rows, taps, step, g.groups, grid,
           *padding, g.kernel[-1], tap_block(g))
     return x
@@ -108,12 +108,12 @@ def conv_transpose(y, w, geometry):
 
 def conv_weight(x, y, geometry):
     """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k)."""
-    from . import _direct
+    from . import _depthwise_loops
     g = geometry
     dtype = np.result_type(x, y)
     span, rows, taps, step, grid, padding = _tables(g)
     grad = np.empty((y.shape[1], x.shape[1] // g.groups) + tuple(g.kernel), dtype=dtype)
-    split(_direct.conv_weight, grad.shape[0] * grad.shape[1], _planes(x, dtype),
+    split(_depthwise_loops.conv_weight, grad.shape[0] * grad.shape[1], _planes(x, dtype),
           _planes(y, dtype), grad.reshape(grad.shape[:2] + (-1,)), rows, taps, step, g.groups,
           grid, *padding)
     return grad

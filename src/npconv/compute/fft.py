@@ -23,7 +23,7 @@ c[t] = sum_u a[u] * seg[(t + u) mod F] never wraps for t < T, so
     C = conj(DFT(conj(a))) * DFT(seg)      (a's DFT at -f; conj(rfft(a)) for real a)
 
 Per frequency bin the channels contract as a small matrix product, (M, B) x (B, U)
-for U units (a sample's tile) at once, in compiled loops (_spectral.py); the
+for U units (a sample's tile) at once, in compiled loops (_spectral_loops.py); the
 weight's spectrum is made once per call, and the weight gradient's spectrum is
 summed over every unit before one inverse transform. Transforms run axis by axis
 (scipy.fft, on npconv's threads with workers=), skipping the rows that are all
@@ -363,7 +363,7 @@ def _inverse(a, grid, keep, step, real):
 def _blocked(spectrum, groups):
     """(G*M, B, *bins) -> (G, blocks, M, B, BLOCK): the weight's spectrum as the compiled
     loops read it, a block of bins at a time, zeros past the last bin."""
-    from ._spectral import BLOCK
+    from ._spectral_loops import BLOCK
     gm, b = spectrum.shape[:2]
     flat = spectrum.reshape(groups, gm // groups, b, -1)           # (G, M, B, F)
     count = -(-flat.shape[-1] // BLOCK)
@@ -467,7 +467,7 @@ def _correlate(src, w, p, dtype):
 
     Passes over blocks of output channels, each with its weight's spectrum; per batch of
     units the source channels in blocks too, their products summed in the spectrum."""
-    from . import _spectral
+    from . import _spectral_loops
     n = src.shape[0]
     m, b = w.shape[0] // p.groups, w.shape[1]
     real = dtype.kind != "c"
@@ -490,7 +490,7 @@ def _correlate(src, w, p, dtype):
                     spectrum = None                                 # one alive at a time
                     spectrum = _weight_spectrum(weights[:, rows, part], p, pl, real, dtype)
                 x = _source_spectra(src, batch, p, pl, part, real, dtype)  # (U, G, Bp, bins)
-                _contract(_spectral.conv_bins, spectrum, x, y, part.start > 0)
+                _contract(_spectral_loops.conv_bins, spectrum, x, y, part.start > 0)
                 del x
             tiles = _inverse(y.reshape((len(batch), p.groups * mp) + bins), pl.grid,
                              pl.valid, p.step, real)                # (U, G*Mp, *kept)
@@ -544,7 +544,7 @@ def _tile_spectra(dy, batch, rows, p, pl, kept, real, dtype):
 def conv_weight(x, y, geometry):
     """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k): every unit's product summed in
     the spectrum, one inverse per pass of channels."""
-    from . import _spectral
+    from . import _spectral_loops
     g = geometry
     p = forward_problem(g)
     dtype = _dtype(x, y)
@@ -558,7 +558,7 @@ def conv_weight(x, y, geometry):
     grad = np.empty((g.groups * m, b) + tuple(g.kernel), dtype=dtype)
     grouped = grad.reshape((g.groups, m, b) + tuple(g.kernel))      # (G, M, B, *k)
     dy = y.reshape((n, g.groups, m) + tuple(g.small))                # (N, G, M, *small)
-    from ._spectral import BLOCK
+    from ._spectral_loops import BLOCK
     for rows in _passes(m, pl.outputs):
         mp = rows.stop - rows.start
         for columns in _passes(b, pl.inputs):
@@ -568,7 +568,7 @@ def conv_weight(x, y, geometry):
             for batch in _batches(units, pl.chunk):
                 x_spectra = _source_spectra(x, batch, p, pl, columns, real, dtype)
                 y_spectra = _tile_spectra(dy, batch, rows, p, pl, kept, real, dtype)
-                _contract(_spectral.weight_bins, y_spectra, x_spectra, total)
+                _contract(_spectral_loops.weight_bins, y_spectra, x_spectra, total)
                 del x_spectra, y_spectra
             part = _inverse(_unblocked(total, bins), pl.grid, p.reach, p.dilation, real)
             del total

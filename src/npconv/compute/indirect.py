@@ -155,14 +155,14 @@ def _tiles(n, positions, rows, itemsize):
 def _gather(src, table, band):
     """(P, J, Qb): src[p, table[j, q]] (0 where the table says -1) for the table's band of
     positions, from a (P, S) array of rows; on npconv's threads for large ones."""
-    from . import _planes
+    from . import _plane_loops
     part = table if band == slice(0, table.shape[1]) else np.ascontiguousarray(table[:, band])
     out = np.empty((src.shape[0],) + part.shape, dtype=src.dtype)
     rows = src.shape[0] * part.shape[0]
     if out.size >= tuning.SPLIT_GATHER:
-        split(_planes.gather, rows, src, part, out)
+        split(_plane_loops.gather, rows, src, part, out)
     else:
-        _planes.gather(src, part, out, (0, rows))
+        _plane_loops.gather(src, part, out, (0, rows))
     return out
 
 

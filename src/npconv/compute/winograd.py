@@ -301,7 +301,7 @@ def _operand(v, plane, count, first, width):
 def _transformed_input(buffers, x_last, plan, samples, first, last):
     """A chunk's input, zero-padded channels last and transformed: V as (P, T, Z, C),
     with the chunk's tables."""
-    from . import _winograd
+    from . import _winograd_loops
     band = plan.band(samples, first, last)
     c = x_last.shape[-1]
     slab = buffers.take("slab", band.slab + (c,))                   # (nt, *slab, C)
@@ -309,8 +309,8 @@ def _transformed_input(buffers, x_last, plan, samples, first, last):
     slab[band.inside] = x_last[(samples,) + band.source]
     _, t, z = band.sizes
     v = buffers.take("v", (plan.points, t, z, c))
-    _winograd.transform(slab.reshape(-1, c), band.corners, band.slab_steps, v.reshape(-1, c),
-                        band.v_rows, band.v_steps, _winograd.INPUT)
+    _winograd_loops.transform(slab.reshape(-1, c), band.corners, band.slab_steps, v.reshape(-1, c),
+                        band.v_rows, band.v_steps, _winograd_loops.INPUT)
     return v, band
 
 
@@ -324,7 +324,7 @@ def _share(x, y, plan, groups):
 
 def _chunks(x, u, y, plan, groups, items):
     """Chunks [items[0], items[1]) of the conv, start to finish (one thread's share)."""
-    from . import _winograd
+    from . import _winograd_loops
     b, mo, buffers, x_last, y_last = _share(x, y, plan, groups)
     runs = plan.runs(groups)
     # per group and run: (P, count*B, M), the run's taps stacked along K
@@ -345,13 +345,13 @@ def _chunks(x, u, y, plan, groups, items):
                     else:
                         part += a @ w                               # (P, T, M)
         out = buffers.take("out", band.canvas + (groups * mo,))
-        _winograd.transform(product.reshape(-1, groups * mo), band.rows, band.steps,
+        _winograd_loops.transform(product.reshape(-1, groups * mo), band.rows, band.steps,
                             out.reshape(-1, groups * mo), band.out_corners, band.out_steps,
-                            _winograd.OUTPUT)
+                            _winograd_loops.OUTPUT)
         # (nt, rows, *S[1:], C): (L, W, C) blocks of lines (in 1-d, the samples' rows)
         target, canvas = y_last[samples, band.y_rows], out[band.valid]
         for line in np.ndindex(target.shape[:-3]):
-            _winograd.to_planes(canvas[line], target[line])
+            _winograd_loops.to_planes(canvas[line], target[line])
 
 
 def conv(x, w, geometry):
@@ -372,7 +372,7 @@ def conv(x, w, geometry):
 def _weight_chunks(x, y, plan, groups, sums, items):
     """One thread's share of the weight gradient in the transformed domain:
     sum over its tiles of (A dy A^T) (.) (B^T x B), as (P, G, M, K, B)."""
-    from . import _winograd
+    from . import _winograd_loops
     b, mo, buffers, x_last, y_last = _share(x, y, plan, groups)
     runs = plan.runs(groups)
     total = np.zeros((plan.points, groups, mo, plan.taps, b), dtype=y.dtype)
@@ -383,9 +383,9 @@ def _weight_chunks(x, y, plan, groups, sums, items):
         windows.zero_outside(canvas, band.valid)                    # zeros past small
         canvas[band.valid] = y_last[samples, band.y_rows]
         dy = buffers.take("product", (o, plan.points, t, groups * mo))
-        _winograd.transform(canvas.reshape(-1, groups * mo), band.out_corners, band.out_steps,
+        _winograd_loops.transform(canvas.reshape(-1, groups * mo), band.out_corners, band.out_steps,
                             dy.reshape(-1, groups * mo), band.rows, band.steps,
-                            _winograd.GRADIENT)
+                            _winograd_loops.GRADIENT)
         for plane, part in zip(band.planes, dy):
             for gi in range(groups):
                 d = part[:, :, gi * mo:(gi + 1) * mo].transpose(0, 2, 1)  # (P, M, T)
