@@ -12,7 +12,7 @@ arithmetic; manual_seed and set_num_threads are torch's.
 """
 from . import functional, nn, optim, shapes
 from ._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from ._random import manual_seed
+from ._rng import manual_seed
 from ._threads import get_num_threads, set_num_threads, set_pinning
 from ._warmup import warmup
 from .compute.planner import (algorithms, forget_wisdom, get_planner, load_wisdom, plan,

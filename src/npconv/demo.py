@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _random, nn, optim
+from . import _rng, nn, optim
 
 EXTRA = 'pip install "npconv[demo]"'
 
@@ -85,7 +85,7 @@ def train_autoencoder(epochs=30, batch_size=32, lr=1e-2, seed=0, progress=None):
             raise ValueError(f"{name} must be a positive integer, but got {name}={value!r}")
     start = time.perf_counter()
     train, test, labels = load_digits(seed=seed)
-    _random.manual_seed(seed)
+    _rng.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = autoencoder()
     loss = nn.MSELoss()

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _arguments as args
 from .. import _docstrings as docs
-from .. import _random, shapes
+from .. import _rng, shapes
 from .. import conv as conv_op
 from .. import conv_transpose as conv_transpose_op
 from .._arguments import ArrayLike, DTypeLike, Padding, PaddingMode, Size
@@ -111,9 +111,9 @@ class _ConvNd(Module):
         """torch's init: kaiming_uniform(a=sqrt(5)) for the weight, same bound for bias."""
         fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        self.weight[...] = _random.uniform(bound, self.weight.shape, self._dtype)
+        self.weight[...] = _rng.uniform(bound, self.weight.shape, self._dtype)
         if self.bias is not None:
-            self.bias[...] = _random.uniform(bound, self.bias.shape, self._dtype)
+            self.bias[...] = _rng.uniform(bound, self.bias.shape, self._dtype)
 
     @property
     def dtype(self) -> np.dtype:
