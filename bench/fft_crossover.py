@@ -193,10 +193,10 @@ def planner_choice(c):
     xs, ws, _ = shapes_of(c)
     w = np.empty(ws, dtype=np.float32)
     if c["op"] == "conv":
-        p = conv_op.plan(xs, w, c["stride"], c["padding"], c["dilation"], c["groups"], "zeros")
+        p = conv_op.resolve(xs, w, c["stride"], c["padding"], c["dilation"], c["groups"], "zeros")
         ops = ["conv"] if c["pass"] == "forward" else ["conv_transpose", "conv_weight"]
     else:
-        p = conv_transpose_op.plan(xs, w, c["stride"], c["padding"], c["output_padding"],
+        p = conv_transpose_op.resolve(xs, w, c["stride"], c["padding"], c["output_padding"],
                                    c["groups"], c["dilation"], "zeros")
         ops = ["conv_transpose"] if c["pass"] == "forward" else ["conv", "conv_weight"]
     g = p.geometry
@@ -282,7 +282,7 @@ def crossover(args):
                 times = interleaved(calls, args.repeat)
                 ratio = times["fft"] / times["direct"]
                 xs, ws, _ = shapes_of(c)
-                p = conv_op.plan(xs, np.empty(ws, np.float32), c["stride"], c["padding"],
+                p = conv_op.resolve(xs, np.empty(ws, np.float32), c["stride"], c["padding"],
                                  c["dilation"], 1, "zeros")
                 model = fft.cost("conv", p.geometry, channels, channels, 1) / fft.direct_cost(
                     "conv", p.geometry, channels, channels, 1)

@@ -191,9 +191,9 @@ def issue_geometry(op, n, cin, cout, size, kernel, stride, padding, groups):
     weight = (cout, cin // groups) if op == "conv" else (cin, cout // groups)
     w = np.empty(weight + (kernel,) * d, dtype=np.float32)
     if op == "conv":
-        p = conv_op.plan((n, cin) + size, w, stride, padding, 1, groups, "zeros")
+        p = conv_op.resolve((n, cin) + size, w, stride, padding, 1, groups, "zeros")
     else:
-        p = conv_transpose_op.plan((n, cin) + size, w, stride, padding, 0, groups, 1, "zeros")
+        p = conv_transpose_op.resolve((n, cin) + size, w, stride, padding, 0, groups, 1, "zeros")
     return p.geometry, w.shape
 
 
@@ -240,11 +240,11 @@ def kernel_calls(case):
     groups, shape = case["groups"], (case["N"], case["Cin"]) + tuple(case["size"])
     if case["op"] == "conv":
         w = np.empty((case["Cout"], case["Cin"] // groups) + kernel, dtype=np.float32)
-        g = conv_op.plan(shape, w, stride, padding, dilation, groups, "zeros").geometry
+        g = conv_op.resolve(shape, w, stride, padding, dilation, groups, "zeros").geometry
         ops = ["conv"] if case["pass"] == "forward" else ["conv_transpose", "conv_weight"]
     else:
         w = np.empty((case["Cin"], case["Cout"] // groups) + kernel, dtype=np.float32)
-        g = conv_transpose_op.plan(shape, w, stride, padding, tup("output_padding"), groups,
+        g = conv_transpose_op.resolve(shape, w, stride, padding, tup("output_padding"), groups,
                                    dilation, "zeros").geometry
         ops = ["conv_transpose"] if case["pass"] == "forward" else ["conv", "conv_weight"]
     b, m = w.shape[1], w.shape[0] // groups

@@ -201,7 +201,7 @@ def cache_key(*values):
     return tuple(key)
 
 
-class PlanCache:
+class CallCache:
     """Validated calls by cache key, bounded: a model's layers stay, an endless stream of
     new shapes does not grow it without end."""
 

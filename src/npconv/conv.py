@@ -28,10 +28,10 @@ from . import chunked, compute, shapes, windows
 from .compute import Geometry
 
 
-_plans = args.PlanCache()   # validated calls, by their arguments' cache key
+_resolved = args.CallCache()   # validated calls, by their arguments' cache key
 
 
-class Plan(NamedTuple):
+class Resolved(NamedTuple):
     """A validated call: where windows land, and how the big side is padded."""
 
     geometry: Geometry
@@ -143,7 +143,7 @@ def make_geometry(kernel, stride, dilation, lo, big, small, groups):
     return Geometry(kernel, stride, dilation, lo, big, small, groups)
 
 
-def plan(x_shape, w, stride, padding, dilation, groups, padding_mode, unbatched=False):
+def resolve(x_shape, w, stride, padding, dilation, groups, padding_mode, unbatched=False):
     """Validate a conv call on a batched input shape and say where its windows land."""
     n = w.ndim - 2
     stride, dilation = strides_and_dilations(stride, dilation, n)
@@ -174,10 +174,10 @@ def plan(x_shape, w, stride, padding, dilation, groups, padding_mode, unbatched=
     if mode == "zeros":
         geometry = make_geometry(kernel, stride, dilation, tuple(lo for lo, _ in pairs), size,
                                  small, groups)
-        return Plan(geometry, ((0, 0),) * n, mode, unbatched)
+        return Resolved(geometry, ((0, 0),) * n, mode, unbatched)
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(size, pairs))
     check_elements(tuple(x_shape[:2]) + padded, "a padded input", arguments)
-    return Plan(make_geometry(kernel, stride, dilation, (0,) * n, padded, small, groups), pairs,
+    return Resolved(make_geometry(kernel, stride, dilation, (0,) * n, padded, small, groups), pairs,
                 mode, unbatched)
 
 
@@ -204,7 +204,7 @@ class Call(NamedTuple):
     x: np.ndarray
     w: np.ndarray
     b: np.ndarray | None
-    plan: Plan
+    resolved: Resolved
     dtype: np.dtype
     out_shape: tuple    # batched output shape
 
@@ -212,13 +212,13 @@ class Call(NamedTuple):
 def finish(a, call, batch_axis=True):
     """Cast back to the caller's dtype and drop the batch axis of unbatched calls."""
     a = np.asarray(a).astype(call.dtype, copy=False)
-    return a[0] if batch_axis and call.plan.unbatched else a
+    return a[0] if batch_axis and call.resolved.unbatched else a
 
 
 def check_grad_output(grad_output, call):
     """grad_output as a batched array in the compute dtype, or a clear error."""
     g = args.as_array(grad_output, "grad_output")
-    expected = call.out_shape[1:] if call.plan.unbatched else call.out_shape
+    expected = call.out_shape[1:] if call.resolved.unbatched else call.out_shape
     if g.shape != tuple(expected):
         raise ValueError(f"grad_output has shape {list(g.shape)}, but the forward output has "
                          f"shape {list(expected)}")
@@ -226,7 +226,7 @@ def check_grad_output(grad_output, call):
         raise TypeError(f"grad_output has dtype {g.dtype}, but the forward output has dtype "
                         f"{call.dtype}; cast it with grad_output.astype(np.{call.dtype})")
     g = g.astype(call.w.dtype, copy=False)
-    return g[None] if call.plan.unbatched else g
+    return g[None] if call.resolved.unbatched else g
 
 
 def bias_gradient(g, call):
@@ -244,7 +244,7 @@ def prepare(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     xb, unbatched = batched(x, w.ndim - 2)
     key = args.cache_key(xb.shape, w.shape, int(unbatched), stride, padding, dilation, groups,
                          padding_mode)
-    p = _plans.get(key) or _plans.put(key, plan(xb.shape, w, stride, padding, dilation, groups,
+    p = _resolved.get(key) or _resolved.put(key, resolve(xb.shape, w, stride, padding, dilation, groups,
                                                 padding_mode, unbatched))
     check_bias(b, w, w.shape[0])
     dtype = compute_dtype(x.dtype)
@@ -265,7 +265,7 @@ def run(call, forward_pass):
     """
     if call.x.size == 0 or call.w.size == 0:
         return finish(add_bias(np.zeros(call.out_shape, call.x.dtype), call.b), call)
-    return finish(add_bias(forward_pass(call.x, call.w, call.plan), call.b), call)
+    return finish(add_bias(forward_pass(call.x, call.w, call.resolved), call.b), call)
 
 
 def run_gradients(call, grad_output, backward_pass, need_input=True, need_weight=True):
@@ -275,7 +275,7 @@ def run_gradients(call, grad_output, backward_pass, need_input=True, need_weight
         dx = np.zeros(call.x.shape, call.x.dtype) if need_input else None
         dw = np.zeros(call.w.shape, call.w.dtype) if need_weight else None
     else:
-        dx, dw = backward_pass(g, call.x, call.w, call.plan, need_input, need_weight)
+        dx, dw = backward_pass(g, call.x, call.w, call.resolved, need_input, need_weight)
     return (None if dx is None else finish(dx, call),
             None if dw is None else finish(dw, call, batch_axis=False),
             bias_gradient(g, call))

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from . import _arguments as args
 from . import chunked, compute, shapes, windows
-from .conv import (Call, Plan, batched, check_bias, check_elements, check_groups, check_kernel,
+from .conv import (Call, Resolved, batched, check_bias, check_elements, check_groups, check_kernel,
                    compute_dtype, conj, make_geometry, op_name, operands, run, run_gradients,
                    strides_and_dilations)
 
 
-_plans = args.PlanCache()   # validated calls, by their arguments' cache key
+_resolved = args.CallCache()   # validated calls, by their arguments' cache key
 
 
-def plan(y_shape, w, stride, padding, output_padding, groups, dilation, padding_mode,
+def resolve(y_shape, w, stride, padding, output_padding, groups, dilation, padding_mode,
          unbatched=False):
     """Validate a transposed-conv call on a batched input shape."""
     n = w.ndim - 2
@@ -54,7 +54,7 @@ def plan(y_shape, w, stride, padding, output_padding, groups, dilation, padding_
     if mode == "zeros":
         geometry = make_geometry(kernel, stride, dilation, tuple(lo for lo, _ in pairs), big,
                                  size, groups)
-        return Plan(geometry, ((0, 0),) * n, mode, unbatched)
+        return Resolved(geometry, ((0, 0),) * n, mode, unbatched)
     if any(v < 0 for pair in pairs for v in pair):
         raise ValueError(f"padding='same' here extends the output (kernel smaller than stride), "
                          f"which leaves no border to fold back in padding_mode={mode!r}; "
@@ -62,7 +62,7 @@ def plan(y_shape, w, stride, padding, output_padding, groups, dilation, padding_
     windows.check_mode_padding(big, pairs, mode, (y_shape[0], w.shape[1] * groups) + big)
     full = tuple(s + lo + hi for s, (lo, hi) in zip(big, pairs))
     check_elements((y_shape[0], w.shape[1] * groups) + full, "an unfolded output", arguments)
-    return Plan(make_geometry(kernel, stride, dilation, (0,) * n, full, size, groups), pairs,
+    return Resolved(make_geometry(kernel, stride, dilation, (0,) * n, full, size, groups), pairs,
                 mode, unbatched)
 
 
@@ -89,7 +89,7 @@ def prepare(input, weight, bias=None, stride=1, padding=0, output_padding=0, gro
     yb, unbatched = batched(y, w.ndim - 2)
     key = args.cache_key(yb.shape, w.shape, int(unbatched), stride, padding, output_padding, groups,
                          dilation, padding_mode)
-    p = _plans.get(key) or _plans.put(key, plan(yb.shape, w, stride, padding, output_padding,
+    p = _resolved.get(key) or _resolved.put(key, resolve(yb.shape, w, stride, padding, output_padding,
                                                 groups, dilation, padding_mode, unbatched))
     check_bias(b, w, w.shape[1] * p.geometry.groups)
     dtype = compute_dtype(y.dtype)

@@ -51,7 +51,7 @@ def _grad_call(op, x_shape, w, grad_output, options):
         raise ValueError(f"input_size must have {n + 1} or {n + 2} entries for a "
                          f"{n + 2}-D weight, but got input_size={list(x_shape)}")
     batched_shape = (1,) + x_shape if unbatched else x_shape
-    p = op.plan(batched_shape, w, **options, unbatched=unbatched)
+    p = op.resolve(batched_shape, w, **options, unbatched=unbatched)
     dtype = conv_op.compute_dtype(g.dtype)
     call = conv_op.Call(None, w.astype(dtype, copy=False), None, p, g.dtype,
                         op.output_shape(batched_shape[0], w, p))
@@ -64,7 +64,7 @@ def _weight_call(op, input, weight_size, grad_output, options):
     conv_op.check_elements(shape, "a weight", f"weight_size={shape}")
     w = np.broadcast_to(np.zeros((), x.dtype), shape)  # only its shape is read
     call, g = _grad_call(op, tuple(x.shape), w, grad_output, options)
-    xb = x[None] if call.plan.unbatched else x
+    xb = x[None] if call.resolved.unbatched else x
     return call._replace(x=xb.astype(call.w.dtype, copy=False)), g
 
 
@@ -72,9 +72,9 @@ def _input_gradient(op, call, g, x_shape):
     """op's input gradient; zeros of x_shape where an operand is empty (a zero-size batch,
     zero channels), which never reach the algorithms, as in conv.run_gradients."""
     if g.size == 0 or call.w.size == 0:
-        dx = np.zeros(((1,) if call.plan.unbatched else ()) + x_shape, call.w.dtype)
+        dx = np.zeros(((1,) if call.resolved.unbatched else ()) + x_shape, call.w.dtype)
     else:
-        dx, _ = op.backward(g, None, call.w, call.plan, need_weight=False)
+        dx, _ = op.backward(g, None, call.w, call.resolved, need_weight=False)
     return conv_op.finish(dx, call)
 
 
@@ -83,7 +83,7 @@ def _weight_gradient(op, call, g):
     if g.size == 0 or call.x.size == 0 or call.w.size == 0:
         dw = np.zeros(call.w.shape, call.w.dtype)
     else:
-        _, dw = op.backward(g, call.x, call.w, call.plan, need_input=False)
+        _, dw = op.backward(g, call.x, call.w, call.resolved, need_input=False)
     return conv_op.finish(dw, call, batch_axis=False)
 
 

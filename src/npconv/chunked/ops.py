@@ -38,7 +38,7 @@ def plan_conv(shape, dtype, weight, bias=None, stride=1, padding=0, dilation=1, 
     n = w.ndim - 2
     x, w, b = conv_op.operands(standin(shape, dtype), w, bias, conv_op.op_name("conv", n))
     xb, unbatched = conv_op.batched(x, n)
-    p = conv_op.plan(xb.shape, w, stride, padding, dilation, groups, padding_mode, unbatched)
+    p = conv_op.resolve(xb.shape, w, stride, padding, dilation, groups, padding_mode, unbatched)
     conv_op.check_bias(b, w, w.shape[0])
     g = p.geometry
     axes = []
@@ -58,7 +58,7 @@ def plan_conv_transpose(shape, dtype, weight, bias=None, stride=1, padding=0, ou
     y, w, b = conv_op.operands(standin(shape, dtype), w, bias,
                                conv_op.op_name("conv_transpose", n))
     yb, unbatched = conv_op.batched(y, n)
-    p = conv_transpose_op.plan(yb.shape, w, stride, padding, output_padding, groups, dilation,
+    p = conv_transpose_op.resolve(yb.shape, w, stride, padding, output_padding, groups, dilation,
                                padding_mode, unbatched)
     conv_op.check_bias(b, w, w.shape[1] * p.geometry.groups)
     g = p.geometry

@@ -591,9 +591,9 @@ def _validated(op, shape, weight, options):
                         f"op={op!r}; it takes {', '.join(defaults)}")
     values = {**defaults, **options}
     if op == "conv":
-        return conv_op.plan(shape, weight, values["stride"], values["padding"],
+        return conv_op.resolve(shape, weight, values["stride"], values["padding"],
                             values["dilation"], values["groups"], values["padding_mode"])
-    return conv_transpose_op.plan(shape, weight, values["stride"], values["padding"],
+    return conv_transpose_op.resolve(shape, weight, values["stride"], values["padding"],
                                   values["output_padding"], values["groups"],
                                   values["dilation"], values["padding_mode"])
 
