@@ -344,9 +344,9 @@ def test_winograd_several_samples_per_chunk(case, dims, n, threads, rng, monkeyp
     g, pads, b, m = geometry_of(case, dims)
     if not compute.winograd.supports(g):
         pytest.skip("Numba is not installed")
-    sample = compute.winograd._Plan(g, n, g.groups * b, g.groups * m, 8).sample_bytes
+    sample = compute.winograd._Chunks(g, n, g.groups * b, g.groups * m, 8).sample_bytes
     monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", 2 * sample)   # two samples a chunk
-    plan = compute.winograd._Plan(g, n, g.groups * b, g.groups * m, 8)
+    plan = compute.winograd._Chunks(g, n, g.groups * b, g.groups * m, 8)
     if n > 1:
         assert max(c[0].stop - c[0].start for c in plan.chunks) > 1
     before = npconv.get_num_threads()

@@ -135,12 +135,12 @@ def test_tiles_batches_and_passes(b, m, budget, stride, dilation, rng, monkeypat
     """Small budgets cut a long signal into overlap-save tiles, units into batches and the
     output or source channels into passes; every cut gives torch's float64 result."""
     monkeypatch.setattr(fft, "FFT_BYTES", budget)
-    fft.plan.cache_clear()
+    fft.tiling.cache_clear()
     try:
         g = long_geometry(1500, 41, 20, stride, dilation)
         pads = ((20, 20),)
         x, w, y = operands(rng, g, b, m, n=3)
-        chosen = fft.plan("conv", fft.forward_problem(g), b, m, 3, np.dtype(np.float64).str)
+        chosen = fft.tiling("conv", fft.forward_problem(g), b, m, 3, np.dtype(np.float64).str)
         assert math.prod(chosen.tiles) > 1
         if budget < 100000:
             assert chosen.chunk < 3 * math.prod(chosen.tiles)
@@ -148,14 +148,14 @@ def test_tiles_batches_and_passes(b, m, budget, stride, dilation, rng, monkeypat
         for op, exact in zip(OPS, torch_all(g, pads, x, w, y)):
             assert relative(call(op, x, w, y, g), exact) <= 1e-10
     finally:
-        fft.plan.cache_clear()
+        fft.tiling.cache_clear()
 
 
 def test_memory_bounded_on_a_long_signal(rng, monkeypatch):
     """Extra memory follows FFT_BYTES, not the signal's length: a 1 MiB budget on a signal
     whose output is 8 MiB."""
     monkeypatch.setattr(fft, "FFT_BYTES", 1 << 20)
-    fft.plan.cache_clear()
+    fft.tiling.cache_clear()
     try:
         g = long_geometry(1 << 19, 257, 128)
         x = rng.standard_normal((1, 1) + g.big).astype(np.float32)
@@ -171,7 +171,7 @@ def test_memory_bounded_on_a_long_signal(rng, monkeypatch):
         assert y.nbytes == 8 << 20
         assert peak <= 3 << 20
     finally:
-        fft.plan.cache_clear()
+        fft.tiling.cache_clear()
 
 
 # The issue's cases (bench/long.json), smaller where torch's float64 would be slow:

@@ -17,7 +17,7 @@ and canvas, with a compiled add of a run of channels per window and tap
 from compiled loops: NumPy's copies are as fast).
 
 Tiles are several samples, or a range of flat positions of one sample,
-within geometry.WORK_BYTES; samples with fewer than FOLD positions share one
+within geometry.WORK_BYTES; samples with fewer than SHARED_GEMM_POSITIONS positions share one
 GEMM, larger ones get one each. Needs Numba.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from . import gemm
 from .geometry import bands, channels, extent, row_major, tap_block, transposed
 
 AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
-FOLD = 1024
+SHARED_GEMM_POSITIONS = 1024
 
 conv = gemm.conv
 conv_weight = gemm.conv_weight
@@ -141,7 +141,7 @@ def _taps(y, w, g, dtype, x):
     count = wt.shape[0] * wt.shape[1]
     t = tables(g)
     y3 = y.reshape(n, y.shape[1], positions)
-    fold = positions < FOLD
+    fold = positions < SHARED_GEMM_POSITIONS
     block = tap_block(g) if g.small[-1] >= BLOCK_ROWS else 1
 
     def add(tile):

@@ -117,7 +117,7 @@ def transpose_problem(g):
                    g.groups)
 
 
-class Plan(NamedTuple):
+class Tiling(NamedTuple):
     """How a call runs: tiles per dim, units per batch, small channels per pass."""
 
     grid: tuple     # FFT size per dim
@@ -237,8 +237,8 @@ def _seconds(op, p, grid, valid, tiles, b, m, n, outputs, inputs, chunk, itemsiz
 
 
 @functools.lru_cache(maxsize=256)
-def plan(op, p, b, m, n, dtype):
-    """The cheapest Plan for `op` ("conv" for conv and conv_transpose, or "conv_weight")
+def tiling(op, p, b, m, n, dtype):
+    """The cheapest Tiling for `op` ("conv" for conv and conv_transpose, or "conv_weight")
     on problem p with b source and m output channels per group and n samples, in the
     numpy dtype `dtype` (its result dtype); within FFT_BYTES if any plan is."""
     dtype = np.dtype(dtype)
@@ -266,7 +266,7 @@ def plan(op, p, b, m, n, dtype):
                            dtype.itemsize, real)
         key = (0, seconds) if fits else (1, weight_bytes + unit_bytes)  # else the smallest
         if best is None or key < best[0]:
-            best = key, Plan(grid, valid, tiles, chunk, outputs, inputs, seconds)
+            best = key, Tiling(grid, valid, tiles, chunk, outputs, inputs, seconds)
     return best[1]
 
 
@@ -297,7 +297,7 @@ def cost(op, g, b, m, n, dtype=np.float32):
     geometry g with b big and m small channels per group, for n samples."""
     problem, source, outputs = _problem_channels(op, g, b, m)
     kind = "conv_weight" if op == "conv_weight" else "conv"
-    return plan(kind, problem, source, outputs, n, np.dtype(dtype).str).seconds
+    return tiling(kind, problem, source, outputs, n, np.dtype(dtype).str).seconds
 
 
 def preferred(op, g, b, m, n, dtype=np.float32):
@@ -471,7 +471,7 @@ def _correlate(src, w, p, dtype):
     n = src.shape[0]
     m, b = w.shape[0] // p.groups, w.shape[1]
     real = dtype.kind != "c"
-    pl = plan("conv", p, b, m, n, dtype.str)
+    pl = tiling("conv", p, b, m, n, dtype.str)
     out = np.empty((n, p.groups * m) + tuple(p.out), dtype=dtype)
     grouped = out.reshape((n, p.groups, m) + tuple(p.out))          # (N, G, M, *out)
     kept = tuple(-(-v // s) for v, s in zip(pl.valid, p.step))
@@ -551,7 +551,7 @@ def conv_weight(x, y, geometry):
     real = dtype.kind != "c"
     n = x.shape[0]
     b, m = x.shape[1] // g.groups, y.shape[1] // g.groups
-    pl = plan("conv_weight", p, b, m, n, dtype.str)
+    pl = tiling("conv_weight", p, b, m, n, dtype.str)
     kept = tuple(-(-v // s) for v, s in zip(pl.valid, p.step))
     bins = _bins(pl.grid, real)
     units = _units(n, pl.tiles)

@@ -151,7 +151,7 @@ class _Band(NamedTuple):
     valid: tuple           # ... and the canvas's slices that land in y
 
 
-class _Plan:
+class _Chunks:
     """Chunks, lead-tap runs and per-band tables of one call.
 
     Per dim, a band counts `unit` output positions per step (1 along a lead dim:
@@ -361,7 +361,7 @@ def conv(x, w, geometry):
     if not _real(dtype):
         return shifted.conv(x, w, g)
     mo, b = channels(w, g.groups)
-    plan = _Plan(g, x.shape[0], g.groups * b, g.groups * mo, dtype.itemsize)
+    plan = _Chunks(g, x.shape[0], g.groups * b, g.groups * mo, dtype.itemsize)
     u = weights(w, g.groups, plan.lead).astype(dtype)              # (P, G, K, B, M)
     y = np.empty((x.shape[0], g.groups * mo) + tuple(g.small), dtype=dtype)
     split_blas(_chunks, len(plan.chunks), np.ascontiguousarray(x, dtype=dtype), u, y, plan,
@@ -413,7 +413,7 @@ def conv_weight(x, y, geometry):
     if not _real(dtype):
         return shifted.conv_weight(x, y, g)
     b, mo = x.shape[1] // g.groups, y.shape[1] // g.groups
-    plan = _Plan(g, x.shape[0], g.groups * b, g.groups * mo, dtype.itemsize)
+    plan = _Chunks(g, x.shape[0], g.groups * b, g.groups * mo, dtype.itemsize)
     sums = []
     total = plan.points * g.groups * mo * plan.taps * b * dtype.itemsize  # a share's sum
     split_blas(_weight_chunks, len(plan.chunks), np.ascontiguousarray(x, dtype=dtype),
