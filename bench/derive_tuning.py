@@ -17,6 +17,7 @@ It prints the thresholds it finds beside the current ones, and the geometric mea
 lost by each; copy the ones that earn their place into tuning.py, and the figures
 into docs/benchmarks.md ("Planner thresholds").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,8 @@ GRID = {
     "DIRECT_PAIRS": [1, 2, 4, 8, 16, 32, 64],
     "DIRECT_MIN_CHANNELS": [0, 1, 2, 3, 4, 8],
     "INDIRECT_COLUMNS": [0] + [1 << v for v in range(12, 25)],
-    "MIRROR_RATIO": [1, 2, 4, 8, 16, 10 ** 9],
-    "MIRROR_WASTE": [1.0, 1.25, 1.5, 2.0, 4.0, 10 ** 9],
+    "MIRROR_RATIO": [1, 2, 4, 8, 16, 10**9],
+    "MIRROR_WASTE": [1.0, 1.25, 1.5, 2.0, 4.0, 10**9],
     "MAX_PHASES": [0, 4, 16, 64],
     "WINOGRAD_CHANNELS": [4, 8, 16, 32, 64],
     "WINOGRAD_TILES": [1 << v for v in range(4, 12)],
@@ -60,10 +61,10 @@ def contractions(case):
 def operands(p, rng):
     g = p.geometry
     x = rng.standard_normal((p.batch, g.groups * p.big_channels) + g.big, dtype=np.float32)
-    w = rng.standard_normal((g.groups * p.small_channels, p.big_channels) + g.kernel,
-                            dtype=np.float32)
-    y = rng.standard_normal((p.batch, g.groups * p.small_channels) + g.small,
-                            dtype=np.float32)
+    w = rng.standard_normal(
+        (g.groups * p.small_channels, p.big_channels) + g.kernel, dtype=np.float32
+    )
+    y = rng.standard_normal((p.batch, g.groups * p.small_channels) + g.small, dtype=np.float32)
     return {"conv": (x, w), "conv_transpose": (y, w), "conv_weight": (x, y)}[p.op]
 
 
@@ -77,13 +78,13 @@ def measure(problems, runs, patience):
         times = {}
         names = [n for n in planner.candidates(p) if planner._worth_measuring(n, p)]
         heuristic = planner.heuristic(p)[0]
-        names.sort(key=lambda n: n != heuristic)           # the heuristic's first
+        names.sort(key=lambda n: n != heuristic)  # the heuristic's first
         for name in names:
             start = time.perf_counter()
             planner._execute(name, p.op, first, second, p.geometry, p)
             warm = time.perf_counter() - start
             best = min(times.values(), default=math.inf)
-            if warm > patience * best:                   # or did the first run compile?
+            if warm > patience * best:  # or did the first run compile?
                 start = time.perf_counter()
                 planner._execute(name, p.op, first, second, p.geometry, p)
                 warm = time.perf_counter() - start
@@ -98,9 +99,12 @@ def measure(problems, runs, patience):
             times[name] = min(seconds)
         table[key(p)] = {"problem": encode(p), "seconds": times}
         fastest = min(times, key=times.get)
-        print(f"[{i}/{len(problems)}] {p.op:14s} {fastest:9s} "
-              f"{times[fastest] * 1e3:8.2f} ms  heuristic {heuristic:9s} "
-              f"{times.get(heuristic, math.nan) / times[fastest]:5.2f}x", file=sys.stderr)
+        print(
+            f"[{i}/{len(problems)}] {p.op:14s} {fastest:9s} "
+            f"{times[fastest] * 1e3:8.2f} ms  heuristic {heuristic:9s} "
+            f"{times.get(heuristic, math.nan) / times[fastest]:5.2f}x",
+            file=sys.stderr,
+        )
     return table
 
 
@@ -109,15 +113,28 @@ def key(p):
 
 
 def encode(p):
-    return {"op": p.op, "geometry": [list(v) if isinstance(v, tuple) else v
-                                     for v in p.geometry], "B": p.big_channels,
-            "M": p.small_channels, "N": p.batch, "dtype": p.dtype, "threads": p.threads}
+    return {
+        "op": p.op,
+        "geometry": [list(v) if isinstance(v, tuple) else v for v in p.geometry],
+        "B": p.big_channels,
+        "M": p.small_channels,
+        "N": p.batch,
+        "dtype": p.dtype,
+        "threads": p.threads,
+    }
 
 
 def decode(entry):
     fields = [tuple(v) if isinstance(v, list) else v for v in entry["geometry"]]
-    return planner.Problem(entry["op"], Geometry(*fields), entry["B"], entry["M"],
-                           entry["N"], entry["dtype"], entry["threads"])
+    return planner.Problem(
+        entry["op"],
+        Geometry(*fields),
+        entry["B"],
+        entry["M"],
+        entry["N"],
+        entry["dtype"],
+        entry["threads"],
+    )
 
 
 @contextlib.contextmanager
@@ -139,8 +156,7 @@ def loss(table, values):
         for entry in table.values():
             times = entry["seconds"]
             chosen = planner.heuristic(decode(entry["problem"]))[0]
-            logs.append(math.log(times.get(chosen, 10 * max(times.values()))
-                                 / min(times.values())))
+            logs.append(math.log(times.get(chosen, 10 * max(times.values())) / min(times.values())))
     return math.exp(sum(logs) / len(logs))
 
 
@@ -149,16 +165,19 @@ def search(table):
     for _ in range(2):
         for name, grid in GRID.items():
             # the least loss wins; on a tie the value in force stays
-            scored = [(round(loss(table, {**values, name: v}), 4), v != values[name], i, v)
-                      for i, v in enumerate(grid)]
+            scored = [
+                (round(loss(table, {**values, name: v}), 4), v != values[name], i, v)
+                for i, v in enumerate(grid)
+            ]
             values[name] = min(scored)[3]
     return values
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("layers", nargs="*", default=[str(ROOT / "zoo.json"),
-                                                      str(ROOT / "suite.json")])
+    parser.add_argument(
+        "layers", nargs="*", default=[str(ROOT / "zoo.json"), str(ROOT / "suite.json")]
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--patience", type=float, default=4.0)
@@ -169,15 +188,21 @@ def main(argv=None):
     if options.load:
         table = json.loads(pathlib.Path(options.load).read_text())
     else:
-        problems = {key(p): p for path in options.layers for case in cases.load(path)
-                    for p in contractions(case)}
+        problems = {
+            key(p): p
+            for path in options.layers
+            for case in cases.load(path)
+            for p in contractions(case)
+        }
         table = measure(list(problems.values()), options.runs, options.patience)
         if options.table:
             pathlib.Path(options.table).write_text(json.dumps(table, indent=1))
     current = {name: getattr(tuning, name) for name in GRID}
     found = search(table)
-    print(f"{len(table)} problems; heuristic / fastest, geometric mean: "
-          f"current {loss(table, current):.3f}, derived {loss(table, found):.3f}")
+    print(
+        f"{len(table)} problems; heuristic / fastest, geometric mean: "
+        f"current {loss(table, current):.3f}, derived {loss(table, found):.3f}"
+    )
     for name in GRID:
         print(f"  {name:20s} current {current[name]!r:>12}  derived {found[name]!r:>12}")
     return 0

@@ -17,6 +17,7 @@ calibrate  the cost model's rates (compute.fft's constants) measured on this mac
 
 Uses npconv from the source tree it sits in (PYTHONPATH=src) and torch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,15 +51,25 @@ def load(path=HERE / "long.json"):
     cases = []
     for c in json.loads(path.read_text())["cases"]:
         n = len(c["size"])
-        c = dict(c, size=tuple(c["size"]), **{key: per_dim(c[key], n) for key in (
-            "kernel", "stride", "padding", "output_padding", "dilation")})
+        c = dict(
+            c,
+            size=tuple(c["size"]),
+            **{
+                key: per_dim(c[key], n)
+                for key in ("kernel", "stride", "padding", "output_padding", "dilation")
+            },
+        )
         cases.append(c)
     return cases
 
 
 def options(c):
-    o = {"stride": c["stride"], "padding": c["padding"], "dilation": c["dilation"],
-         "groups": c["groups"]}
+    o = {
+        "stride": c["stride"],
+        "padding": c["padding"],
+        "dilation": c["dilation"],
+        "groups": c["groups"],
+    }
     if c["op"] == "conv_transpose":
         o["output_padding"] = c["output_padding"]
     return o
@@ -73,8 +84,9 @@ def shapes_of(c):
         out = shapes.conv_output_size(c["size"], c["kernel"], c["stride"], pairs, c["dilation"])
     else:
         w = (c["Cin"], c["Cout"] // c["groups"]) + c["kernel"]
-        out = shapes.conv_transpose_output_size(c["size"], c["kernel"], c["stride"], pairs,
-                                                c["dilation"], c["output_padding"])
+        out = shapes.conv_transpose_output_size(
+            c["size"], c["kernel"], c["stride"], pairs, c["dilation"], c["output_padding"]
+        )
     assert len(out) == n
     return (c["N"], c["Cin"]) + c["size"], w, (c["N"], c["Cout"]) + tuple(out)
 
@@ -84,8 +96,7 @@ def data(c, dtype=np.float32, seed=0):
     xs, ws, ys = shapes_of(c)
     x = rng.standard_normal(xs, dtype=np.float32).astype(dtype)
     w = (rng.standard_normal(ws, dtype=np.float32) / math.sqrt(math.prod(ws[1:]))).astype(dtype)
-    g = rng.standard_normal(ys, dtype=np.float32).astype(dtype) if c["pass"] == "backward" \
-        else None
+    g = rng.standard_normal(ys, dtype=np.float32).astype(dtype) if c["pass"] == "backward" else None
     return x, w, g
 
 
@@ -110,11 +121,13 @@ def npconv_call(c, x, w, g):
     def backward():
         call = module.prepare(x, w, None, **options(c))
         return [a for a in module.gradients(call, g) if a is not None]
+
     return backward
 
 
 def torch_call(c, x, w, g):
     import torch
+
     n = len(c["size"])
     tx, tw = torch.from_numpy(x), torch.from_numpy(w)
     transposed = c["op"] == "conv_transpose"
@@ -124,15 +137,28 @@ def torch_call(c, x, w, g):
         def forward():
             with torch.inference_mode():
                 return [op(tx, tw, None, **options(c))]
+
         return forward
     tg = torch.from_numpy(g)
-    arguments = (None, list(c["stride"]), list(c["padding"]), list(c["dilation"]), transposed,
-                 list(c["output_padding"]), c["groups"], [True, True, False])
+    arguments = (
+        None,
+        list(c["stride"]),
+        list(c["padding"]),
+        list(c["dilation"]),
+        transposed,
+        list(c["output_padding"]),
+        c["groups"],
+        [True, True, False],
+    )
 
     def backward():
         with torch.inference_mode():
-            return [a for a in torch.ops.aten.convolution_backward(tg, tx, tw, *arguments)
-                    if a is not None]
+            return [
+                a
+                for a in torch.ops.aten.convolution_backward(tg, tx, tw, *arguments)
+                if a is not None
+            ]
+
     return backward
 
 
@@ -184,8 +210,13 @@ def sampled_error(c, x, w, outputs, count=256, seed=1):
 def macs(c):
     xs, ws, ys = shapes_of(c)
     small = ys if c["op"] == "conv" else xs
-    return small[0] * math.prod(small[2:]) * ws[0] * math.prod(ws[1:]) \
+    return (
+        small[0]
+        * math.prod(small[2:])
+        * ws[0]
+        * math.prod(ws[1:])
         * (2 if c["pass"] == "backward" else 1)
+    )
 
 
 def planner_choice(c):
@@ -196,17 +227,25 @@ def planner_choice(c):
         p = conv_op.resolve(xs, w, c["stride"], c["padding"], c["dilation"], c["groups"], "zeros")
         ops = ["conv"] if c["pass"] == "forward" else ["conv_transpose", "conv_weight"]
     else:
-        p = conv_transpose_op.resolve(xs, w, c["stride"], c["padding"], c["output_padding"],
-                                   c["groups"], c["dilation"], "zeros")
+        p = conv_transpose_op.resolve(
+            xs,
+            w,
+            c["stride"],
+            c["padding"],
+            c["output_padding"],
+            c["groups"],
+            c["dilation"],
+            "zeros",
+        )
         ops = ["conv_transpose"] if c["pass"] == "forward" else ["conv", "conv_weight"]
     g = p.geometry
     b, m = ws[1], ws[0] // g.groups
-    return "+".join(compute.choose(op, g, b, m, xs[0]).__name__.rsplit(".", 1)[-1]
-                    for op in ops)
+    return "+".join(compute.choose(op, g, b, m, xs[0]).__name__.rsplit(".", 1)[-1] for op in ops)
 
 
 def run_cases(args):
     import torch
+
     torch.set_num_threads(npconv.get_num_threads())
     rows = []
     for c in load():
@@ -219,7 +258,7 @@ def run_cases(args):
             calls["direct"] = _with_rule(False, npconv_call(c, x, w, g))
         calls["torch"] = torch_call(c, x, w, g)
         repeat = 1 if huge else args.repeat
-        for call in calls.values():     # warm up (compiles, thread pools), and keep outputs
+        for call in calls.values():  # warm up (compiles, thread pools), and keep outputs
             if huge:
                 break
             call()
@@ -231,22 +270,34 @@ def run_cases(args):
         if huge:
             error = sampled_error(c, x, w, got)
         else:
-            exact = torch_call(c, *(None if a is None else a.astype(np.float64)
-                                    for a in (x, w, g)))()
+            exact = torch_call(
+                c, *(None if a is None else a.astype(np.float64) for a in (x, w, g))
+            )()
             error = relative_error(got, [a.numpy() for a in exact])
         del got
         xs, ws, ys = shapes_of(c)
-        output_bytes = 4 * (math.prod(ys) if c["pass"] == "forward"
-                            else math.prod(xs) + math.prod(ws))
-        row = dict(name=c["name"], fft=times["fft"], direct=times.get("direct"),
-                   torch=times["torch"], extra=extra, output=output_bytes, error=error,
-                   planner=planner_choice(c))
+        output_bytes = 4 * (
+            math.prod(ys) if c["pass"] == "forward" else math.prod(xs) + math.prod(ws)
+        )
+        row = dict(
+            name=c["name"],
+            fft=times["fft"],
+            direct=times.get("direct"),
+            torch=times["torch"],
+            extra=extra,
+            output=output_bytes,
+            error=error,
+            planner=planner_choice(c),
+        )
         rows.append(row)
         direct = "-" if row["direct"] is None else f"{row['direct'] * 1e3:9.1f}"
-        print(f"{row['name']:18s} fft {row['fft'] * 1e3:9.1f} ms  direct {direct} ms  "
-              f"torch {row['torch'] * 1e3:9.1f} ms  fft/torch {row['fft'] / row['torch']:6.3f}  "
-              f"extra {extra / 2**20:7.1f} MiB (output {output_bytes / 2**20:7.1f} MiB)  "
-              f"error {error:.1e}  planner {row['planner']}", flush=True)
+        print(
+            f"{row['name']:18s} fft {row['fft'] * 1e3:9.1f} ms  direct {direct} ms  "
+            f"torch {row['torch'] * 1e3:9.1f} ms  fft/torch {row['fft'] / row['torch']:6.3f}  "
+            f"extra {extra / 2**20:7.1f} MiB (output {output_bytes / 2**20:7.1f} MiB)  "
+            f"error {error:.1e}  planner {row['planner']}",
+            flush=True,
+        )
     return rows
 
 
@@ -254,53 +305,84 @@ def _with_rule(value, call):
     def run():
         with fft_rule(value):
             return call()
+
     return run
 
 
 def crossover(args):
     """Smallest kernel per (dims, channels) at which FFT measures faster than direct, and
     at which the cost model prefers it."""
-    grids = {1: ((8192,), (7, 15, 31, 63, 127, 255)),
-             2: ((96, 96), (3, 5, 7, 9, 11, 15, 21)),
-             3: ((24, 24, 24), (3, 5, 7, 9, 11))}
+    grids = {
+        1: ((8192,), (7, 15, 31, 63, 127, 255)),
+        2: ((96, 96), (3, 5, 7, 9, 11, 15, 21)),
+        3: ((24, 24, 24), (3, 5, 7, 9, 11)),
+    }
     for n, (size, ks) in grids.items():
         for channels in (1, 16, 64):
             measured = predicted = None
             line, wins = [], 0
             for k in ks:
-                if wins >= 2:       # FFT won twice running: larger kernels only widen the gap
+                if wins >= 2:  # FFT won twice running: larger kernels only widen the gap
                     break
-                c = dict(name="x", op="conv", pass_="forward", N=1, Cin=channels, Cout=channels,
-                         size=size, kernel=(k,) * n, stride=(1,) * n, padding=(k // 2,) * n,
-                         output_padding=(0,) * n, dilation=(1,) * n, groups=1)
+                c = dict(
+                    name="x",
+                    op="conv",
+                    pass_="forward",
+                    N=1,
+                    Cin=channels,
+                    Cout=channels,
+                    size=size,
+                    kernel=(k,) * n,
+                    stride=(1,) * n,
+                    padding=(k // 2,) * n,
+                    output_padding=(0,) * n,
+                    dilation=(1,) * n,
+                    groups=1,
+                )
                 c["pass"] = "forward"
                 x, w, _ = data(c)
-                calls = {"fft": _with_rule(True, npconv_call(c, x, w, None)),
-                         "direct": _with_rule(False, npconv_call(c, x, w, None))}
+                calls = {
+                    "fft": _with_rule(True, npconv_call(c, x, w, None)),
+                    "direct": _with_rule(False, npconv_call(c, x, w, None)),
+                }
                 for call in calls.values():
                     call()
                 times = interleaved(calls, args.repeat)
                 ratio = times["fft"] / times["direct"]
                 xs, ws, _ = shapes_of(c)
-                p = conv_op.resolve(xs, np.empty(ws, np.float32), c["stride"], c["padding"],
-                                 c["dilation"], 1, "zeros")
+                p = conv_op.resolve(
+                    xs,
+                    np.empty(ws, np.float32),
+                    c["stride"],
+                    c["padding"],
+                    c["dilation"],
+                    1,
+                    "zeros",
+                )
                 model = fft.cost("conv", p.geometry, channels, channels, 1) / fft.direct_cost(
-                    "conv", p.geometry, channels, channels, 1)
+                    "conv", p.geometry, channels, channels, 1
+                )
                 line.append(f"k={k}: {ratio:.2f} (model {model:.2f})")
                 if args.verbose:
                     estimate = fft.cost("conv", p.geometry, channels, channels, 1)
                     direct = fft.direct_cost("conv", p.geometry, channels, channels, 1)
-                    print(f"  {n}-d C={channels} k={k}: fft {times['fft'] * 1e3:.2f} ms (model "
-                          f"{estimate * 1e3:.2f}), direct {times['direct'] * 1e3:.2f} ms (model "
-                          f"{direct * 1e3:.2f})", flush=True)
+                    print(
+                        f"  {n}-d C={channels} k={k}: fft {times['fft'] * 1e3:.2f} ms (model "
+                        f"{estimate * 1e3:.2f}), direct {times['direct'] * 1e3:.2f} ms (model "
+                        f"{direct * 1e3:.2f})",
+                        flush=True,
+                    )
                 wins = wins + 1 if ratio < 1 else 0
                 if measured is None and ratio < 1:
                     measured = k
                 if predicted is None and fft.preferred("conv", p.geometry, channels, channels, 1):
                     predicted = k
-            print(f"{n}-d {size} C={channels}: fft/direct " + ", ".join(line)
-                  + f" | fft faster from k={measured}, planner picks fft from k={predicted}",
-                  flush=True)
+            print(
+                f"{n}-d {size} C={channels}: fft/direct "
+                + ", ".join(line)
+                + f" | fft faster from k={measured}, planner picks fft from k={predicted}",
+                flush=True,
+            )
 
 
 def calibrate(args):
@@ -308,6 +390,7 @@ def calibrate(args):
     import scipy.fft
 
     from npconv.compute import _spectral_loops
+
     rng = np.random.default_rng(0)
 
     def best(call, repeat=5):
@@ -315,16 +398,23 @@ def calibrate(args):
         return min(timed(call)[0] for _ in range(repeat))
 
     rates = []
-    for shape, grid in (((64, 16384), (16384,)), ((16, 256, 256), (256, 256)),
-                        ((8, 64, 64, 64), (64, 64, 64))):
+    for shape, grid in (
+        ((64, 16384), (16384,)),
+        ((16, 256, 256), (256, 256)),
+        ((8, 64, 64, 64), (64, 64, 64)),
+    ):
         a = rng.standard_normal(shape, dtype=np.float32)
         seconds = best(lambda a=a, grid=grid: fft._spectrum(a, grid, True))
         flops = shape[0] * fft._transform_flops(grid, grid, True)
         rates.append(flops / seconds)
     print(f"FLOP_RATE = {statistics.median(rates):.2e}   ({', '.join(f'{r:.2e}' for r in rates)})")
     rates = []
-    for u, gr, m, b, bins in ((8, 1, 16, 16, 8192), (32, 1, 16, 1, 8193), (1, 256, 1, 1, 6145),
-                              (4, 1, 64, 1, 8193)):
+    for u, gr, m, b, bins in (
+        (8, 1, 16, 16, 8192),
+        (32, 1, 16, 1, 8193),
+        (1, 256, 1, 1, 6145),
+        (4, 1, 64, 1, 8193),
+    ):
         w = fft._blocked((rng.standard_normal((gr * m, b, bins)) + 1j).astype(np.complex64), gr)
         x = (rng.standard_normal((u, gr, b, bins)) + 1j).astype(np.complex64)
         y = np.empty((u, gr, m, bins), np.complex64)
@@ -335,14 +425,19 @@ def calibrate(args):
     out = np.empty_like(a)
     print(f"BYTE_RATE = {2 * a.nbytes / best(lambda: np.copyto(out, a)):.2e}")
     rates = []
-    for n, size, k, channels, groups in ((1, (8192,), 63, 16, 1), (2, (64, 64), 9, 32, 1),
-                                         (1, (8192,), 255, 64, 1), (3, (24, 24, 24), 5, 16, 1)):
+    for n, size, k, channels, groups in (
+        (1, (8192,), 63, 16, 1),
+        (2, (64, 64), 9, 32, 1),
+        (1, (8192,), 255, 64, 1),
+        (3, (24, 24, 24), 5, 16, 1),
+    ):
         x = rng.standard_normal((1, channels) + size, dtype=np.float32)
         w = rng.standard_normal((channels, channels // groups) + (k,) * n, dtype=np.float32)
         with fft_rule(False):
-            seconds = best(lambda x=x, w=w, k=k, groups=groups: F.conv(
-                x, w, padding=k // 2, groups=groups), 3)
-        rates.append(channels * channels // groups * k ** n * math.prod(size) / seconds)
+            seconds = best(
+                lambda x=x, w=w, k=k, groups=groups: F.conv(x, w, padding=k // 2, groups=groups), 3
+            )
+        rates.append(channels * channels // groups * k**n * math.prod(size) / seconds)
     print(f"GEMM_RATE = {statistics.median(rates):.2e}   ({', '.join(f'{r:.2e}' for r in rates)})")
     rates = []
     for size, k, channels in (((8192,), 255, 64), ((128, 128), 9, 64)):
@@ -350,11 +445,15 @@ def calibrate(args):
         x = rng.standard_normal((1, channels) + size, dtype=np.float32)
         w = rng.standard_normal((channels, 1) + (k,) * n, dtype=np.float32)
         with fft_rule(False):
-            seconds = best(lambda x=x, w=w, k=k, groups=channels: F.conv(
-                x, w, padding=k // 2, groups=groups), 3)
-        rates.append(channels * k ** n * math.prod(size) / seconds)
-    print(f"DEPTHWISE_RATE = {statistics.median(rates):.2e}   "
-          f"({', '.join(f'{r:.2e}' for r in rates)})")
+            seconds = best(
+                lambda x=x, w=w, k=k, groups=channels: F.conv(x, w, padding=k // 2, groups=groups),
+                3,
+            )
+        rates.append(channels * k**n * math.prod(size) / seconds)
+    print(
+        f"DEPTHWISE_RATE = {statistics.median(rates):.2e}   "
+        f"({', '.join(f'{r:.2e}' for r in rates)})"
+    )
     del scipy
 
 
@@ -365,8 +464,11 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", help="write the cases' rows here")
     parser.add_argument("--verbose", action="store_true", help="crossover: absolute times too")
-    parser.add_argument("--no-direct", action="store_true",
-                        help="cases: leave out the direct algorithms (the slowest column)")
+    parser.add_argument(
+        "--no-direct",
+        action="store_true",
+        help="cases: leave out the direct algorithms (the slowest column)",
+    )
     args = parser.parse_args()
     if args.mode == "cases":
         rows = run_cases(args)

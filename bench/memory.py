@@ -9,6 +9,7 @@ npconv keeps is max(64 MiB, the result's size).
     python bench/memory.py                 # the table, as in docs/benchmarks.md
     python bench/memory.py --cases conv3d --threads 16
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ import subprocess
 import sys
 
 THREADS = (1, 2, 8, 16)
-MIB = 2 ** 20
+MIB = 2**20
 
 
 def _cases():
@@ -42,13 +43,15 @@ def _cases():
 
     def strided_weight():
         x, dy = array(8, 256, 128, 128), array(8, 256, 64, 64)
-        return (lambda: G.conv2d_weight(x, (256, 256, 3, 3), dy, stride=2, padding=1)), \
-            256 * 256 * 9 * 4
+        return (
+            lambda: G.conv2d_weight(x, (256, 256, 3, 3), dy, stride=2, padding=1)
+        ), 256 * 256 * 9 * 4
 
     def strided_input():
         w, dy = array(256, 256, 3, 3), array(8, 256, 64, 64)
-        return (lambda: G.conv2d_input((8, 256, 128, 128), w, dy, stride=2, padding=1)), \
-            8 * 256 * 128 * 128 * 4
+        return (
+            lambda: G.conv2d_input((8, 256, 128, 128), w, dy, stride=2, padding=1)
+        ), 8 * 256 * 128 * 128 * 4
 
     def transposed():
         y, w = array(8, 256, 64, 64), array(256, 128, 4, 4)
@@ -66,8 +69,7 @@ def _cases():
         "strided_weight": ("its weight gradient", strided_weight),
         "strided_input": ("its input gradient", strided_input),
         "transposed": ("ConvTranspose2d 256->128 k4 s2 p1, (8, 256, 64, 64)", transposed),
-        "backward": ("Conv2d(64, 64, 3, padding=1).backward, (16, 64, 128, 128)",
-                     module_backward),
+        "backward": ("Conv2d(64, 64, 3, padding=1).backward, (16, 64, 128, 128)", module_backward),
     }
 
 
@@ -81,19 +83,24 @@ def _status(field):
 
 def _child(name, threads):
     import npconv
+
     npconv.set_num_threads(threads)
     call, result = _cases()[name][1]()
     npconv.warmup(dtypes=("float32",))
     with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")                                    # peak RSS := current RSS
+        f.write("5")  # peak RSS := current RSS
     before = _status("VmRSS")
     call()
     print(json.dumps({"extra": _status("VmHWM") - before - result, "result": result}))
 
 
 def measure(name, threads):
-    done = subprocess.run([sys.executable, __file__, "--child", name, str(threads)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", name, str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -118,10 +125,11 @@ def main(argv=None):
             bound = max(64 * MIB, found["result"])
             over = "**" if found["extra"] > bound else ""
             cells.append(f"{over}{found['extra'] / MIB:.0f}{over}")
-        print(f"| {cases[name][0]} | {bound / MIB:.0f} | " + " | ".join(cells) + " |",
-              flush=True)
-    print(f"\nExtra MiB over the RSS before the first call, less the result; "
-          f"bold: above the bound. {os.cpu_count()} CPUs.")
+        print(f"| {cases[name][0]} | {bound / MIB:.0f} | " + " | ".join(cells) + " |", flush=True)
+    print(
+        f"\nExtra MiB over the RSS before the first call, less the result; "
+        f"bold: above the bound. {os.cpu_count()} CPUs."
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ interleaved, best of several blocks of many calls:
     python bench/overhead.py                 # the zoo's tiny cases
     python bench/overhead.py --cases tiny_conv,r18_b1_512
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,10 +51,12 @@ def steps(case):
     p = planner.problem(case.op, call.x, call.w, g)
     chosen = planner.choose(p)
     algorithm = getattr(planner.ALGORITHMS[chosen.algorithm], case.op)
-    found = [("call", lambda: function(data.x, data.w, data.b, **options)),
-             ("prepare", lambda: module.prepare(data.x, data.w, data.b, **options)),
-             ("planner", lambda: planner.choose(planner.problem(case.op, call.x, call.w, g))),
-             ("algorithm", lambda: algorithm(call.x, call.w, g))]
+    found = [
+        ("call", lambda: function(data.x, data.w, data.b, **options)),
+        ("prepare", lambda: module.prepare(data.x, data.w, data.b, **options)),
+        ("planner", lambda: planner.choose(planner.problem(case.op, call.x, call.w, g))),
+        ("algorithm", lambda: algorithm(call.x, call.w, g)),
+    ]
     try:
         ort = systems.Onnxruntime(npconv.get_num_threads()).prepare(case, data)
         found.append(("ort", ort))
@@ -70,15 +73,20 @@ def main(argv=None):
     options = parser.parse_args(argv)
     npconv.set_num_threads(options.threads)
     zoo = [c for c in cases.load("zoo") if c.pass_ == "forward"]
-    names = options.cases.split(",") if options.cases else [c.name for c in zoo
-                                                            if c.name.startswith("tiny")]
+    names = (
+        options.cases.split(",")
+        if options.cases
+        else [c.name for c in zoo if c.name.startswith("tiny")]
+    )
     print("| case | algorithm | call us | prepare us | planner us | algorithm us | ort us |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for case in cases.select(zoo, names):
         algorithm, found = steps(case)
         times = {name: best_of(call, options.calls) for name, call in found}
-        cells = " | ".join(f"{times[name]:.1f}" if name in times else "-"
-                           for name in ("call", "prepare", "planner", "algorithm", "ort"))
+        cells = " | ".join(
+            f"{times[name]:.1f}" if name in times else "-"
+            for name in ("call", "prepare", "planner", "algorithm", "ort")
+        )
         print(f"| {case.name} | {algorithm} | {cells} |")
     return 0
 

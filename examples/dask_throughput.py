@@ -9,6 +9,7 @@ threaded scheduler with 2 threads, npconv with 1 thread in each: the two pools w
 otherwise share the same cores), interleaved, and prints the median wall time and
 process CPU time of each, and their ratio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,11 @@ def main():
     import dask.array as da
 
     npconv.manual_seed(0)
-    net = nn.Sequential(nn.Conv3d(1, 8, 3, stride=2, padding=1), nn.ReLU(),
-                        nn.ConvTranspose3d(8, 1, 3, stride=2, padding=1, output_padding=1))
+    net = nn.Sequential(
+        nn.Conv3d(1, 8, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.ConvTranspose3d(8, 1, 3, stride=2, padding=1, output_padding=1),
+    )
     x = np.random.default_rng(0).standard_normal((1, 1) + (args.size,) * 3, dtype=np.float32)
     xd = da.from_array(x, chunks=(1, 1) + (args.chunk,) * 3)
 
@@ -53,14 +57,21 @@ def main():
             run()
             wall[label].append(time.perf_counter() - start)
             cpu[label].append(time.process_time() - start_cpu)
-    print(f"volume {args.size}^3 float32, chunks {args.chunk}^3 ({xd.npartitions}), "
-          f"{args.threads} threads; max relative difference {worst:.1e}")
+    print(
+        f"volume {args.size}^3 float32, chunks {args.chunk}^3 ({xd.npartitions}), "
+        f"{args.threads} threads; max relative difference {worst:.1e}"
+    )
     for label in ("in-memory", "dask"):
-        print(f"{label:>9}: median {statistics.median(wall[label]):.3f} s wall, "
-              f"{statistics.median(cpu[label]):.3f} s CPU (wall "
-              + ", ".join(f"{t:.2f}" for t in wall[label]) + ")")
-    ratio = {name: statistics.median(values["dask"]) / statistics.median(values["in-memory"])
-             for name, values in (("wall", wall), ("CPU", cpu))}
+        print(
+            f"{label:>9}: median {statistics.median(wall[label]):.3f} s wall, "
+            f"{statistics.median(cpu[label]):.3f} s CPU (wall "
+            + ", ".join(f"{t:.2f}" for t in wall[label])
+            + ")"
+        )
+    ratio = {
+        name: statistics.median(values["dask"]) / statistics.median(values["in-memory"])
+        for name, values in (("wall", wall), ("CPU", cpu))
+    }
     print(f"dask / in-memory: {ratio['wall']:.2f}x wall, {ratio['CPU']:.2f}x CPU")
 
 

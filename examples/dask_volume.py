@@ -14,6 +14,7 @@ checks sample blocks (corners included) against the same model on NumPy arrays a
 prints the timings, each worker's peak memory (sampled by a worker plugin) against
 its limit, whether any worker was restarted, and what the workers spilled.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,14 +33,21 @@ from npconv import nn
 
 def parse():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=816,
-                        help="edge of the cubic volume (default 816: 2 GiB of float32)")
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=816,
+        help="edge of the cubic volume (default 816: 2 GiB of float32)",
+    )
     parser.add_argument("--chunk", type=int, default=68, help="zarr and Dask chunk edge")
     parser.add_argument("--memory-limit", default="512MiB", help="per worker (default 512MiB)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--channels", type=int, default=8, help="encoder channels")
-    parser.add_argument("--directory", default=None,
-                        help="where the zarr stores go (default: a temporary directory)")
+    parser.add_argument(
+        "--directory",
+        default=None,
+        help="where the zarr stores go (default: a temporary directory)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the zarr stores")
     return parser.parse_args()
 
@@ -51,6 +59,7 @@ class PeakMemory(WorkerPlugin):
 
     def setup(self, worker):
         import psutil
+
         process = psutil.Process()
         worker.npconv_peak = process.memory_info().rss
 
@@ -64,15 +73,18 @@ class PeakMemory(WorkerPlugin):
 
 def _cpu_seconds():
     import psutil
+
     times = psutil.Process().cpu_times()
     return times.user + times.system
 
 
 def model(channels):
     npconv.manual_seed(0)
-    return nn.Sequential(nn.Conv3d(1, channels, 3, stride=2, padding=1), nn.ReLU(),
-                         nn.ConvTranspose3d(channels, 1, 3, stride=2, padding=1,
-                                            output_padding=1))
+    return nn.Sequential(
+        nn.Conv3d(1, channels, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.ConvTranspose3d(channels, 1, 3, stride=2, padding=1, output_padding=1),
+    )
 
 
 def check_samples(net, source, result, size, rng, count=4, margin=8):
@@ -82,14 +94,14 @@ def check_samples(net, source, result, size, rng, count=4, margin=8):
     worst = 0.0
     edge = min(48, size)
     starts = [(0, 0, 0), (size - edge,) * 3] + [
-        tuple(int(v) for v in rng.integers(0, size - edge + 1, 3)) for _ in range(count - 2)]
+        tuple(int(v) for v in rng.integers(0, size - edge + 1, 3)) for _ in range(count - 2)
+    ]
     for start in starts:
         lo = [max(0, (s - margin) // 2 * 2) for s in start]
         hi = [min(size, s + edge + margin) for s in start]
         crop = source[(0, slice(None)) + tuple(slice(a, b) for a, b in zip(lo, hi))]
         local = net(crop[None])[0]
-        want = local[(slice(None),) + tuple(slice(s - a, s - a + edge)
-                                            for s, a in zip(start, lo))]
+        want = local[(slice(None),) + tuple(slice(s - a, s - a + edge) for s, a in zip(start, lo))]
         got = result[(0, slice(None)) + tuple(slice(s, s + edge) for s in start)]
         scale = float(np.abs(want).max()) or 1.0
         worst = max(worst, float(np.abs(got - want).max()) / scale)
@@ -107,23 +119,33 @@ def main():
     limit = parse_bytes(args.memory_limit)
     shape = (1, 1) + (args.size,) * 3
     nbytes = int(np.prod(shape)) * 4
-    print(f"volume {list(shape)} float32, {format_bytes(nbytes)}; {args.workers} workers x "
-          f"{format_bytes(limit)}: the volume is {nbytes / limit:.1f}x one worker's memory")
+    print(
+        f"volume {list(shape)} float32, {format_bytes(nbytes)}; {args.workers} workers x "
+        f"{format_bytes(limit)}: the volume is {nbytes / limit:.1f}x one worker's memory"
+    )
     root = args.directory or tempfile.mkdtemp(prefix="npconv-dask-")
     os.makedirs(root, exist_ok=True)
     chunks = (1, 1) + (args.chunk,) * 3
     net = model(args.channels)
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, memory_limit=limit,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, memory_limit=limit, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         client.register_plugin(PeakMemory())
-        client.run(npconv.set_num_threads, 1)       # one core per worker: Dask's threads
+        client.run(npconv.set_num_threads, 1)  # one core per worker: Dask's threads
         before = client.run(os.getpid)
 
-        source = zarr.create_array(os.path.join(root, "input.zarr"), shape=shape,
-                                   chunks=chunks, dtype="float32", compressors=None,
-                                   overwrite=True)
-        volume = da.random.default_rng(0).standard_normal(shape, chunks=chunks,
-                                                          dtype=np.float32)
+        source = zarr.create_array(
+            os.path.join(root, "input.zarr"),
+            shape=shape,
+            chunks=chunks,
+            dtype="float32",
+            compressors=None,
+            overwrite=True,
+        )
+        volume = da.random.default_rng(0).standard_normal(shape, chunks=chunks, dtype=np.float32)
         start = time.perf_counter()
         future = client.compute(da.store(volume, source, lock=False, compute=False))
         progress(future)
@@ -133,9 +155,14 @@ def main():
         x = da.from_zarr(source)
         y = net(x)
         plan = npconv.chunked.plan(net, x)
-        target = zarr.create_array(os.path.join(root, "output.zarr"), shape=y.shape,
-                                   chunks=chunks, dtype="float32", compressors=None,
-                                   overwrite=True)
+        target = zarr.create_array(
+            os.path.join(root, "output.zarr"),
+            shape=y.shape,
+            chunks=chunks,
+            dtype="float32",
+            compressors=None,
+            overwrite=True,
+        )
         print(f"\n{plan}\n{len(y.__dask_graph__())} tasks in the graph")
         cpu = client.run(_cpu_seconds)
         start = time.perf_counter()
@@ -144,24 +171,34 @@ def main():
         future.result()
         run_time = time.perf_counter() - start
 
-        cpu = {address: seconds - cpu[address]
-               for address, seconds in client.run(_cpu_seconds).items()}
+        cpu = {
+            address: seconds - cpu[address] for address, seconds in client.run(_cpu_seconds).items()
+        }
         peaks = client.run(lambda dask_worker: dask_worker.npconv_peak)
-        spilled = client.run(lambda dask_worker: str(getattr(dask_worker.data,
-                                                            "spilled_total", "n/a")))
+        spilled = client.run(
+            lambda dask_worker: str(getattr(dask_worker.data, "spilled_total", "n/a"))
+        )
         after = client.run(os.getpid)
     restarted = before != after
-    print(f"\ninput written in {write_time:.1f} s; model run (zarr to zarr) in {run_time:.1f} s, "
-          f"{nbytes / run_time / 2**20:.0f} MiB/s of input")
+    print(
+        f"\ninput written in {write_time:.1f} s; model run (zarr to zarr) in {run_time:.1f} s, "
+        f"{nbytes / run_time / 2**20:.0f} MiB/s of input"
+    )
     for address, peak in sorted(peaks.items()):
-        print(f"worker {address}: peak RSS {format_bytes(peak)} of {format_bytes(limit)} "
-              f"({peak / limit:.0%}); {cpu[address]:.0f} CPU s in the model run; "
-              f"spilled {spilled[address]}")
+        print(
+            f"worker {address}: peak RSS {format_bytes(peak)} of {format_bytes(limit)} "
+            f"({peak / limit:.0%}); {cpu[address]:.0f} CPU s in the model run; "
+            f"spilled {spilled[address]}"
+        )
     print(f"{nbytes / sum(cpu.values()) / 2**20:.0f} MiB of input per worker CPU second")
     print("workers restarted:", "yes" if restarted else "none")
-    worst = check_samples(net, zarr.open_array(os.path.join(root, "input.zarr"), mode="r"),
-                          zarr.open_array(os.path.join(root, "output.zarr"), mode="r"),
-                          args.size, np.random.default_rng(1))
+    worst = check_samples(
+        net,
+        zarr.open_array(os.path.join(root, "input.zarr"), mode="r"),
+        zarr.open_array(os.path.join(root, "output.zarr"), mode="r"),
+        args.size,
+        np.random.default_rng(1),
+    )
     print(f"sample blocks vs the NumPy model: max relative difference {worst:.1e}")
     if not args.keep and args.directory is None:
         shutil.rmtree(root)

@@ -3,6 +3,7 @@
 This directory is put on sys.path so test files can `import reference` (the
 loop oracle) under pytest's importlib import mode.
 """
+
 import pathlib
 import sys
 

@@ -12,6 +12,7 @@ layouts:
 
 Padding is an int, n ints, or n (lo, hi) pairs (see `pairs`).
 """
+
 import itertools
 import math
 
@@ -47,7 +48,7 @@ def source(i, n, mode):
         return i
     if mode == "zeros":
         return None
-    if mode == "reflect":          # mirror about the edge element (valid for padding < n)
+    if mode == "reflect":  # mirror about the edge element (valid for padding < n)
         return -i if i < 0 else 2 * (n - 1) - i
     if mode == "replicate":
         return min(max(i, 0), n - 1)
@@ -59,8 +60,7 @@ def source(i, n, mode):
 def pad(x, padding, mode="zeros"):
     """(N, C, *S) padded by (lo, hi) pairs in `mode`, one position at a time (negative: crop)."""
     size = x.shape[2:]
-    out = np.zeros(x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(size, padding)),
-                   x.dtype)
+    out = np.zeros(x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(size, padding)), x.dtype)
     for p in positions(out.shape[2:]):
         src = [source(i - lo, s, mode) for i, s, (lo, _) in zip(p, size, padding)]
         if None not in src:
@@ -70,8 +70,10 @@ def pad(x, padding, mode="zeros"):
 
 def conv_size(size, kernel, stride, padding, dilation):
     """Conv output size (number of unfold blocks) per dim, padding as (lo, hi) pairs."""
-    return [(s + lo + hi - d * (k - 1) - 1) // st + 1
-            for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation)]
+    return [
+        (s + lo + hi - d * (k - 1) - 1) // st + 1
+        for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation)
+    ]
 
 
 ALL = slice(None)
@@ -117,8 +119,12 @@ def conv_transpose(x, w, b=None, stride=1, padding=0, output_padding=0, dilation
     n, kernel = w.ndim - 2, w.shape[2:]
     stride, dilation, padding = ntuple(stride, n), ntuple(dilation, n), pairs(padding, n)
     output_padding = ntuple(output_padding, n)
-    size = [(s_in - 1) * s - lo - hi + d * (k - 1) + op + 1 for s_in, s, (lo, hi), d, k, op
-            in zip(x.shape[2:], stride, padding, dilation, kernel, output_padding)]
+    size = [
+        (s_in - 1) * s - lo - hi + d * (k - 1) + op + 1
+        for s_in, s, (lo, hi), d, k, op in zip(
+            x.shape[2:], stride, padding, dilation, kernel, output_padding
+        )
+    ]
     y = np.zeros((x.shape[0], w.shape[1] * groups) + tuple(size), np.result_type(x, w))
     for o in positions(x.shape[2:]):
         for j in positions(kernel):
@@ -175,8 +181,9 @@ def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     blocks = conv_size(output_size, kernel_size, stride, padding, dilation)
     k = math.prod(kernel_size)
     cols = cols.reshape(cols.shape[0], cols.shape[1] // k, k, math.prod(blocks))
-    out = np.zeros(cols.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(output_size, padding)),
-                   cols.dtype)
+    out = np.zeros(
+        cols.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(output_size, padding)), cols.dtype
+    )
     for col, o in enumerate(positions(blocks)):
         for row, j in enumerate(positions(kernel_size)):
             out[(ALL, ALL) + at(o, j, stride, dilation)] += cols[:, :, row, col]
@@ -193,6 +200,8 @@ def contraction(op, g, pads, x, w, y):
     if op == "conv_weight":
         return conv_weight(x, y, g.kernel, g.stride, pads, g.dilation, g.groups)
     # the (lo, hi) crop that gives exactly `big` back from `small`
-    crop = tuple((lo, (o - 1) * s + d * (k - 1) + 1 - lo - size) for lo, o, s, d, k, size
-                 in zip(g.lo, g.small, g.stride, g.dilation, g.kernel, g.big))
+    crop = tuple(
+        (lo, (o - 1) * s + d * (k - 1) + 1 - lo - size)
+        for lo, o, s, d, k, size in zip(g.lo, g.small, g.stride, g.dilation, g.kernel, g.big)
+    )
     return conv_transpose(y, w, None, g.stride, crop, 0, g.dilation, g.groups)

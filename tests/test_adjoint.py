@@ -8,6 +8,7 @@
 <a, b> is the bilinear sum(a * b) (no conjugation), so complex arrays obey the
 same identities.
 """
+
 import math
 
 import numpy as np
@@ -36,8 +37,10 @@ def assert_adjoint(a, b, c, d):
 
 def output_padding_for(size, kernel, stride, padding, dilation):
     """The output_padding that makes conv_transpose give back the conv input `size`."""
-    return tuple((s + lo + hi - d * (k - 1) - 1) % st
-                 for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation))
+    return tuple(
+        (s + lo + hi - d * (k - 1) - 1) % st
+        for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation)
+    )
 
 
 # stride, padding, dilation, groups; per-dim tuples are cut to n
@@ -56,13 +59,15 @@ def conv_pair(n, case, make, dtype=np.float64, mode="zeros"):
     stride, padding, dilation, groups = (per_dim(v, n) for v in CASES[case])
     x = make((2, 4) + SIZES[n], dtype)
     w = make((4 if groups == 4 else 6, 4 // groups) + KERNELS[n], dtype)
-    options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
-                   padding_mode=mode)
+    options = dict(
+        stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=mode
+    )
     pairs = R.pairs(padding, n)
     small = R.conv_size(SIZES[n], KERNELS[n], R.ntuple(stride, n), pairs, R.ntuple(dilation, n))
     y = make((2, w.shape[0]) + tuple(small), dtype)
-    output_padding = output_padding_for(SIZES[n], KERNELS[n], R.ntuple(stride, n), pairs,
-                                        R.ntuple(dilation, n))
+    output_padding = output_padding_for(
+        SIZES[n], KERNELS[n], R.ntuple(stride, n), pairs, R.ntuple(dilation, n)
+    )
     return x, w, y, options, output_padding
 
 
@@ -111,14 +116,15 @@ def test_conv_is_matmul_of_unfold(n, case, make):
     x, w, y, options, _ = conv_pair(n, case, make)
     del options["padding_mode"]
     groups = options.pop("groups")
-    cols = F.unfold(x, KERNELS[n], **options)                  # (N, C*K, L)
+    cols = F.unfold(x, KERNELS[n], **options)  # (N, C*K, L)
     # (N, G*B*K, L) -> (N, G, B*K, L) and (G*M, B, *k) -> (G, M, B*K)
     cols = cols.reshape(x.shape[0], groups, -1, cols.shape[-1])
     w2 = w.reshape(groups, w.shape[0] // groups, -1)
-    out = np.einsum("gmk,ngkl->ngml", w2, cols)                 # (N, G, M, L)
-    expected = out.reshape(y.shape)                             # (N, G*M, *small)
-    np.testing.assert_allclose(F.conv(x, w, groups=groups, **options), expected,
-                               rtol=1e-12, atol=1e-12)
+    out = np.einsum("gmk,ngkl->ngml", w2, cols)  # (N, G, M, L)
+    expected = out.reshape(y.shape)  # (N, G*M, *small)
+    np.testing.assert_allclose(
+        F.conv(x, w, groups=groups, **options), expected, rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -130,9 +136,12 @@ def test_conv_transpose_is_fold_of_matmul(n, case, make):
     # (N, G*M, *small) -> (N, G, M, L) and (G*M, B, *k) -> (G, M, B*K)
     y2 = y.reshape(y.shape[0], groups, y.shape[1] // groups, -1)
     w2 = w.reshape(groups, w.shape[0] // groups, -1)
-    cols = np.einsum("gmk,ngml->ngkl", w2, y2)                  # (N, G, B*K, L)
+    cols = np.einsum("gmk,ngml->ngkl", w2, y2)  # (N, G, B*K, L)
     cols = cols.reshape(y.shape[0], -1, math.prod(y.shape[2:]))  # (N, G*B*K, L)
-    expected = F.fold(cols, SIZES[n], KERNELS[n], **options)    # (N, G*B, *big)
+    expected = F.fold(cols, SIZES[n], KERNELS[n], **options)  # (N, G*B, *big)
     np.testing.assert_allclose(
         F.conv_transpose(y, w, groups=groups, output_padding=output_padding, **options),
-        expected, rtol=1e-12, atol=1e-12)
+        expected,
+        rtol=1e-12,
+        atol=1e-12,
+    )

@@ -2,6 +2,7 @@
 loop reference on geometries chosen to reach each of its code paths; and the
 planner's choices on the benchmark's layer shapes.
 """
+
 import math
 
 import numpy as np
@@ -32,8 +33,16 @@ CASES = {
     "depthwise_even_taps": (2, 1, 1, (1, 0), 4, 1, 1, (9, 8, 7)),
     # the transposed loops' blocks of 2, 3 and 4 taps (stride 2 and 3: the cases above)
     "depthwise_stride4": (8, 4, 1, (3, 2), 2, 1, 1, (17, 13, 9)),
-    "large_stride_overlap_add": ((20, 10, 9), (8, 9, 8), 1, ((3, 2), (0, 1), (1, 0)), 1, 2, 3,
-                                (45, 40, 30)),
+    "large_stride_overlap_add": (
+        (20, 10, 9),
+        (8, 9, 8),
+        1,
+        ((3, 2), (0, 1), (1, 0)),
+        1,
+        2,
+        3,
+        (45, 40, 30),
+    ),
     "long_rows": (3, 1, 1, (1, 1), 1, 2, 2, (3, 3, 40)),
     "stride1_groups_asymmetric": (3, 1, 1, (2, 0), 2, 3, 2, (10, 9, 7)),
     "dilated_after_first": (3, 1, (1, 2, 3), ((1, 0), (2, 2), (0, 3)), 2, 2, 3, (8, 9, 10)),
@@ -50,10 +59,16 @@ def geometry_of(name, n):
     kernel, stride, dilation, pads, groups, b, m, big = CASES[name]
     kernel, stride, dilation, big = (per_dim(v, n) for v in (kernel, stride, dilation, big))
     pads = tuple(pads[:n]) if isinstance(pads[0], tuple) else (pads,) * n
-    small = tuple((s + lo + hi - d * (k - 1) - 1) // st + 1
-                  for s, k, st, d, (lo, hi) in zip(big, kernel, stride, dilation, pads))
-    return Geometry(kernel, stride, dilation, tuple(lo for lo, _ in pads), big, small,
-                    groups), pads, b, m
+    small = tuple(
+        (s + lo + hi - d * (k - 1) - 1) // st + 1
+        for s, k, st, d, (lo, hi) in zip(big, kernel, stride, dilation, pads)
+    )
+    return (
+        Geometry(kernel, stride, dilation, tuple(lo for lo, _ in pads), big, small, groups),
+        pads,
+        b,
+        m,
+    )
 
 
 def assert_close(actual, expected):
@@ -68,8 +83,10 @@ expected = R.contraction
 def run(algorithm, op, g, pads, b, m, rng, dtype=np.float64, n=2):
     def make(shape):
         a = rng.standard_normal(shape)
-        return (a + 1j * rng.standard_normal(shape) if np.dtype(dtype).kind == "c" else a
-                ).astype(dtype)
+        return (a + 1j * rng.standard_normal(shape) if np.dtype(dtype).kind == "c" else a).astype(
+            dtype
+        )
+
     x = make((n, g.groups * b) + g.big)
     w = make((g.groups * m, b) + g.kernel)
     y = make((n, g.groups * m) + g.small)
@@ -97,17 +114,21 @@ def supported(cases, ns, ops=OPS, keep=lambda name, case, n: True, dtype="float6
                 g, _, b, m = geometry_of(case, n)
                 for op in ops:
                     if keep(name, case, n) and planner.supports(
-                            name, planner.Problem(op, g, b, m, 2, dtype, 2)):
-                        cells.append(pytest.param(name, case, n, op,
-                                                  id=f"{name}-{case}-{n}d-{op}"))
+                        name, planner.Problem(op, g, b, m, 2, dtype, 2)
+                    ):
+                        cells.append(pytest.param(name, case, n, op, id=f"{name}-{case}-{n}d-{op}"))
     return cells
 
 
 SLOW = ("large_stride_overlap_add", "long_rows", "strided_long_rows")
 
 
-@pytest.mark.parametrize("name, case, n, op", supported(
-    CASES, [1, 2, 3], keep=lambda name, case, n: n < 3 or case not in SLOW or name == "gemm"))
+@pytest.mark.parametrize(
+    "name, case, n, op",
+    supported(
+        CASES, [1, 2, 3], keep=lambda name, case, n: n < 3 or case not in SLOW or name == "gemm"
+    ),
+)
 def test_algorithm_against_loops(name, n, case, op, rng):
     """Every algorithm on every case it supports; the reference loops are slow on the 3-d
     forms of the largest cases, so gemm alone covers those."""
@@ -115,19 +136,25 @@ def test_algorithm_against_loops(name, n, case, op, rng):
     run(compute.ALGORITHMS[name], op, g, pads, b, m, rng)
 
 
-@pytest.mark.parametrize("kernel, stride, pads, big", [
-    ((7,), (3,), ((2, 1),), (30,)),             # a block of 3 taps and one tap alone
-    ((8,), (4,), ((3, 2),), (41,)),             # two blocks of 4
-    ((6,), (2,), ((0, 3),), (23,)),             # three blocks of 2
-    ((3, 8), (2, 4), ((1, 1), (5, 0)), (5, 37)),  # blocks in the last dim only
-])
+@pytest.mark.parametrize(
+    "kernel, stride, pads, big",
+    [
+        ((7,), (3,), ((2, 1),), (30,)),  # a block of 3 taps and one tap alone
+        ((8,), (4,), ((3, 2),), (41,)),  # two blocks of 4
+        ((6,), (2,), ((0, 3),), (23,)),  # three blocks of 2
+        ((3, 8), (2, 4), ((1, 1), (5, 0)), (5, 37)),  # blocks in the last dim only
+    ],
+)
 def test_col2im_tap_blocks_against_loops(kernel, stride, pads, big, rng, monkeypatch):
     """The overlap-add's blocks of `stride` taps, with their edges tap by tap, on rows long
     enough for the tap-major path (kernel no longer than the rows); blocks forced on."""
     from npconv.compute import col2im
+
     monkeypatch.setattr(col2im, "BLOCK_ROWS", 1)
-    small = tuple((s + lo + hi - (k - 1) - 1) // st + 1
-                  for s, k, st, (lo, hi) in zip(big, kernel, stride, pads))
+    small = tuple(
+        (s + lo + hi - (k - 1) - 1) // st + 1
+        for s, k, st, (lo, hi) in zip(big, kernel, stride, pads)
+    )
     assert kernel[-1] <= small[-1]
     g = Geometry(kernel, stride, (1,) * len(kernel), tuple(lo for lo, _ in pads), big, small, 1)
     run(col2im, "conv_transpose", g, pads, 3, 2, rng)
@@ -135,22 +162,29 @@ def test_col2im_tap_blocks_against_loops(kernel, stride, pads, big, rng, monkeyp
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("work_bytes", [None, 1, 5000])
-@pytest.mark.parametrize("kernel, stride, pads, big", [
-    ((16,), (8,), ((4, 4),), (160,)),           # hifigan's: a large stride, rows longer than k
-    ((12,), (8,), ((3, 0),), (99,)),            # windows that leave gaps between blocks
-    ((3, 9), (2, 8), ((1, 0), (2, 5)), (6, 95)),
-])
-def test_col2im_patches_for_large_strides(kernel, stride, pads, big, work_bytes, threads, rng,
-                                          monkeypatch):
+@pytest.mark.parametrize(
+    "kernel, stride, pads, big",
+    [
+        ((16,), (8,), ((4, 4),), (160,)),  # hifigan's: a large stride, rows longer than k
+        ((12,), (8,), ((3, 0),), (99,)),  # windows that leave gaps between blocks
+        ((3, 9), (2, 8), ((1, 0), (2, 5)), (6, 95)),
+    ],
+)
+def test_col2im_patches_for_large_strides(
+    kernel, stride, pads, big, work_bytes, threads, rng, monkeypatch
+):
     """Large last-dim strides take the patch-major overlap-add even where rows are longer
     than the kernel; in channel tiles of every size, each thread taking whole tiles
     where there is one per thread, else each step split across the threads."""
     import npconv
     from npconv.compute import col2im
+
     if work_bytes is not None:
         monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
-    small = tuple((s + lo + hi - (k - 1) - 1) // st + 1
-                  for s, k, st, (lo, hi) in zip(big, kernel, stride, pads))
+    small = tuple(
+        (s + lo + hi - (k - 1) - 1) // st + 1
+        for s, k, st, (lo, hi) in zip(big, kernel, stride, pads)
+    )
     assert kernel[-1] <= small[-1]
     g = Geometry(kernel, stride, (1,) * len(kernel), tuple(lo for lo, _ in pads), big, small, 2)
     calls = []
@@ -165,12 +199,23 @@ def test_col2im_patches_for_large_strides(kernel, stride, pads, big, work_bytes,
 
 
 @pytest.mark.parametrize("work_bytes", [None, 3000])
-@pytest.mark.parametrize("case", ["plain", "strided_overlap", "kernel_lt_stride", "mixed_dims",
-                                  "strided_long_rows", "long_rows", "dilated_groups"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "plain",
+        "strided_overlap",
+        "kernel_lt_stride",
+        "mixed_dims",
+        "strided_long_rows",
+        "long_rows",
+        "dilated_groups",
+    ],
+)
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_gemm_conv_both_against_loops(n, case, work_bytes, rng, monkeypatch):
     """One gather feeding a conv and a weight gradient, in every column layout."""
     from npconv.compute import gemm
+
     if work_bytes is not None:
         monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
     g, pads, b, m = geometry_of(case, n)
@@ -190,6 +235,7 @@ def test_gemm_one_tile_on_every_thread(case, threads, rng):
     import npconv
     from npconv import _threads
     from npconv.compute import gemm
+
     kernel, stride, pads = (3, 3), {"plain": (1, 1), "strided_long_rows": (2, 2)}[case], (1, 1)
     big = {"plain": (24, 40), "strided_long_rows": (48, 60)}[case]
     small = tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(big, kernel, stride, pads))
@@ -199,7 +245,7 @@ def test_gemm_one_tile_on_every_thread(case, threads, rng):
     w = rng.standard_normal((m, b) + kernel)
     dy = rng.standard_normal((1, m) + small)
     assert m * b * 9 * math.prod(small) >= _threads.SMALL
-    row_bytes = gemm._row_bytes(g, 9 * b + m, x.itemsize)       # the conv's own tiles
+    row_bytes = gemm._row_bytes(g, 9 * b + m, x.itemsize)  # the conv's own tiles
     assert len(list(geometry_module.bands(1, small[0], row_bytes, parts=threads))) == 1
     before = npconv.get_num_threads()
     npconv.set_num_threads(threads)
@@ -219,9 +265,10 @@ def test_gemm_weight_larger_than_columns(n, case, rng, monkeypatch):
     last: in the weight's own order, or offsets outer for a strided view of a weight;
     conv, weight gradient and both at once."""
     from npconv.compute import gemm
-    monkeypatch.setattr(gemm, "SHORT", 64)             # every row here is short
+
+    monkeypatch.setattr(gemm, "SHORT", 64)  # every row here is short
     g, pads, b, _ = geometry_of(case, n)
-    m = 2 * math.prod(g.small) + 1                      # more rows than two samples' positions
+    m = 2 * math.prod(g.small) + 1  # more rows than two samples' positions
     x = rng.standard_normal((2, g.groups * b) + g.big)
     dy = rng.standard_normal((2, g.groups * m) + g.small)
     w = rng.standard_normal((g.groups * m, b) + g.kernel)
@@ -236,20 +283,39 @@ def test_gemm_weight_larger_than_columns(n, case, rng, monkeypatch):
             assert_close(grad, expected("conv_weight", g, pads, x, weight, dy))
 
 
-@pytest.mark.parametrize("name, case, n, op", [
-    cell for cell in supported(["dilated_groups", "stride_dilation_shared", "pointwise"], [2],
-                               dtype="complex128")
-    if cell.values[1] == {"phase": "stride_dilation_shared", "pointwise": "pointwise"}.get(
-        cell.values[0], "dilated_groups")])
+@pytest.mark.parametrize(
+    "name, case, n, op",
+    [
+        cell
+        for cell in supported(
+            ["dilated_groups", "stride_dilation_shared", "pointwise"], [2], dtype="complex128"
+        )
+        if cell.values[1]
+        == {"phase": "stride_dilation_shared", "pointwise": "pointwise"}.get(
+            cell.values[0], "dilated_groups"
+        )
+    ],
+)
 def test_algorithm_complex(name, case, n, op, rng):
     g, pads, b, m = geometry_of(case, n)
     run(compute.ALGORITHMS[name], op, g, pads, b, m, rng, dtype=np.complex128)
 
 
 @pytest.mark.parametrize("work_bytes", [1, 3000])
-@pytest.mark.parametrize("name, case, n, op", supported(
-    ["plain", "strided_overlap", "large_stride_overlap_add", "kernel_eq_stride",
-     "kernel_lt_stride", "pointwise"], [2]))
+@pytest.mark.parametrize(
+    "name, case, n, op",
+    supported(
+        [
+            "plain",
+            "strided_overlap",
+            "large_stride_overlap_add",
+            "kernel_eq_stride",
+            "kernel_lt_stride",
+            "pointwise",
+        ],
+        [2],
+    ),
+)
 def test_algorithm_in_tiles(name, case, n, op, work_bytes, rng, monkeypatch):
     """A tiny work budget cuts every call into bands of rows or groups of samples."""
     monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
@@ -259,8 +325,9 @@ def test_algorithm_in_tiles(name, case, n, op, work_bytes, rng, monkeypatch):
 
 @pytest.mark.parametrize("work_bytes", [1, 3000, None])
 @pytest.mark.parametrize("op", ["conv", "conv_weight"])
-@pytest.mark.parametrize("case", ["plain", "crop", "stride1_groups_asymmetric", "long_rows",
-                                  "dilated_after_first"])
+@pytest.mark.parametrize(
+    "case", ["plain", "crop", "stride1_groups_asymmetric", "long_rows", "dilated_after_first"]
+)
 @pytest.mark.parametrize("n", [2, 3])
 def test_shifted_by_planes(n, case, op, work_bytes, rng, monkeypatch):
     """shifted's plane path (columns per plane of the first dim, shared by the output
@@ -280,9 +347,14 @@ def test_winograd_transforms_match_their_matrices(dims, rng):
     if not compute.winograd.supports(geometry_of("plain", 1)[0]):
         pytest.skip("Numba is not installed")
     from npconv.compute import _winograd_loops
+
     bt, _, at = (np.asarray(a, dtype=np.float64) for a in compute.winograd.MATRICES)
     alpha, channels_ = compute.winograd.ALPHA, 5
-    for kind, matrix in ((_winograd_loops.INPUT, bt), (_winograd_loops.OUTPUT, at), (_winograd_loops.GRADIENT, at.T)):
+    for kind, matrix in (
+        (_winograd_loops.INPUT, bt),
+        (_winograd_loops.OUTPUT, at),
+        (_winograd_loops.GRADIENT, at.T),
+    ):
         size_in, size_out = matrix.shape[1], matrix.shape[0]
         tile = rng.standard_normal((size_in,) * dims + (channels_,))
         expected = tile
@@ -294,8 +366,15 @@ def test_winograd_transforms_match_their_matrices(dims, rng):
         dst = np.zeros_like(src)
         steps = np.array([alpha ** (dims - 1 - i) for i in range(dims)], dtype=np.int64)
         origin = np.zeros(1, dtype=np.int64)
-        _winograd_loops.transform(src.reshape(-1, channels_), origin, steps, dst.reshape(-1, channels_),
-                            origin, steps, kind)
+        _winograd_loops.transform(
+            src.reshape(-1, channels_),
+            origin,
+            steps,
+            dst.reshape(-1, channels_),
+            origin,
+            steps,
+            kind,
+        )
         assert np.allclose(dst[(slice(0, size_out),) * dims], expected, rtol=1e-12, atol=1e-12)
 
 
@@ -306,6 +385,7 @@ def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):
     (conv and the weight gradient, whose per-thread sums are then added); float32
     stays within a few float32 roundings of the loops."""
     import npconv
+
     if not compute.winograd.supports(geometry_of(case, 2)[0]):
         pytest.skip("Numba is not installed")
     monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", 1)
@@ -318,15 +398,29 @@ def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):
             x = rng.standard_normal((3, g.groups * b) + g.big).astype(np.float32)
             w = rng.standard_normal((g.groups * m, b) + g.kernel).astype(np.float32)
             out = compute.winograd.conv(x, w, g)
-            exact = R.conv(x.astype(np.float64), w.astype(np.float64), None, g.stride, pads,
-                           g.dilation, g.groups)
+            exact = R.conv(
+                x.astype(np.float64),
+                w.astype(np.float64),
+                None,
+                g.stride,
+                pads,
+                g.dilation,
+                g.groups,
+            )
             assert out.dtype == np.float32
             assert np.abs(out - exact).max() <= 1e-5 * np.abs(exact).max()
             run(compute.winograd, "conv_weight", g, pads, b, m, rng, n=3)
             y = rng.standard_normal((3, g.groups * m) + g.small).astype(np.float32)
             grad = compute.winograd.conv_weight(x, y, g)
-            exact = R.conv_weight(x.astype(np.float64), y.astype(np.float64), g.kernel, g.stride,
-                                  pads, g.dilation, g.groups)
+            exact = R.conv_weight(
+                x.astype(np.float64),
+                y.astype(np.float64),
+                g.kernel,
+                g.stride,
+                pads,
+                g.dilation,
+                g.groups,
+            )
             assert grad.dtype == np.float32
             assert np.abs(grad - exact).max() <= 1e-5 * np.abs(exact).max()
     finally:
@@ -341,11 +435,12 @@ def test_winograd_several_samples_per_chunk(case, dims, n, threads, rng, monkeyp
     """Small samples share a chunk, their tiles one GEMM per point; runs of samples of
     every length, over 1-3 threads (each thread's weight-gradient sums then added)."""
     import npconv
+
     g, pads, b, m = geometry_of(case, dims)
     if not compute.winograd.supports(g):
         pytest.skip("Numba is not installed")
     sample = compute.winograd._Chunks(g, n, g.groups * b, g.groups * m, 8).sample_bytes
-    monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", 2 * sample)   # two samples a chunk
+    monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", 2 * sample)  # two samples a chunk
     plan = compute.winograd._Chunks(g, n, g.groups * b, g.groups * m, 8)
     if n > 1:
         assert max(c[0].stop - c[0].start for c in plan.chunks) > 1
@@ -360,10 +455,13 @@ def test_winograd_several_samples_per_chunk(case, dims, n, threads, rng, monkeyp
 
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("groups", [1, 2])
-@pytest.mark.parametrize("kernel, pads, big", [
-    ((5, 3, 3), ((2, 1), (1, 1), (0, 2)), (9, 7, 10)),
-    ((2, 3, 3, 3), ((1, 0), (0, 1), (1, 1), (2, 0)), (4, 5, 6, 7)),
-])
+@pytest.mark.parametrize(
+    "kernel, pads, big",
+    [
+        ((5, 3, 3), ((2, 1), (1, 1), (0, 2)), (9, 7, 10)),
+        ((2, 3, 3, 3), ((1, 0), (0, 1), (1, 1), (2, 0)), (4, 5, 6, 7)),
+    ],
+)
 def test_winograd_lead_dims(kernel, pads, big, groups, op, rng, monkeypatch):
     """Dims before the last two keep their taps (any size), summed inside the GEMMs:
     one run of consecutive planes per outer tap with one group, a run per tap with
@@ -393,45 +491,49 @@ def test_float32_stays_float32(op, rng):
 
 # --- the planner ------------------------------------------------------------------
 
+
 def suite_geometry(kernel, stride, lo, big, small, groups=1):
     n = len(big)
     return Geometry((kernel,) * n, (stride,) * n, (1,) * n, (lo,) * n, big, small, groups)
 
 
-@pytest.mark.parametrize("op, g, b, m, n, chosen", [
-    # dcgan_g2: rows of 4 -> gemm's channels-last columns and canvas, col2im's compiled add
-    ("conv_transpose", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, 64, "col2im"),
-    # vae_dec, fcn32s, unet_up1: one tall GEMM and the compiled overlap-add
-    ("conv_transpose", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, 16, "col2im"),
-    ("conv_transpose", suite_geometry(64, 32, 0, (544, 544), (16, 16)), 21, 21, 1, "col2im"),
-    ("conv_transpose", suite_geometry(2, 2, 0, (64, 64), (32, 32)), 512, 1024, 1, "col2im"),
-    # mobilenet_dw: depthwise
-    ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28), groups=256), 1, 1, 8, "depthwise"),
-    # resnet_3x3 and its weight gradient: Winograd
-    ("conv", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, 8, "winograd"),
-    ("conv_weight", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, 8, "winograd"),
-    # its input gradient: the mirrored conv (which is Winograd's again)
-    ("conv_transpose", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, 8, "mirror"),
-    # conv3d_3x3: Winograd over the last two dims, the depth taps summed in the GEMMs
-    ("conv", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, 1, "winograd"),
-    ("conv_weight", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, 1, "winograd"),
-    # ResNet's 3x3 layers on 14x14 and 7x7 (128 and 32 tiles): too few tiles to repay
-    # Winograd's weight transform; their margins are too wide for shifted
-    ("conv", suite_geometry(3, 1, 1, (14, 14), (14, 14)), 256, 256, 8, "gemm"),
-    ("conv_weight", suite_geometry(3, 1, 1, (7, 7), (7, 7)), 512, 512, 8, "gemm"),
-    ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28)), 128, 128, 8, "winograd"),
-    # wave_conv1d: 7 taps, shifted slices
-    ("conv", suite_geometry(7, 1, 3, (16384,), (16384,)), 64, 64, 4, "shifted"),
-    # dcgan_g2's backward: its weight gradient by phases, its input gradient by im2col
-    ("conv_weight", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, 64, "phase"),
-    ("conv", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, 64, "gemm"),
-    # vae_dec's weight gradient, long rows: im2col
-    ("conv_weight", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, 16, "gemm"),
-    # resnet_down: strided conv -> im2col
-    ("conv", suite_geometry(3, 2, 1, (28, 28), (14, 14)), 128, 256, 8, "gemm"),
-    # few big channels under many small ones: col2im's columns are the smaller ones
-    ("conv_transpose", suite_geometry(2, 1, 1, (32, 32), (32, 32)), 3, 64, 1, "col2im"),
-])
+@pytest.mark.parametrize(
+    "op, g, b, m, n, chosen",
+    [
+        # dcgan_g2: rows of 4 -> gemm's channels-last columns and canvas, col2im's compiled add
+        ("conv_transpose", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, 64, "col2im"),
+        # vae_dec, fcn32s, unet_up1: one tall GEMM and the compiled overlap-add
+        ("conv_transpose", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, 16, "col2im"),
+        ("conv_transpose", suite_geometry(64, 32, 0, (544, 544), (16, 16)), 21, 21, 1, "col2im"),
+        ("conv_transpose", suite_geometry(2, 2, 0, (64, 64), (32, 32)), 512, 1024, 1, "col2im"),
+        # mobilenet_dw: depthwise
+        ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28), groups=256), 1, 1, 8, "depthwise"),
+        # resnet_3x3 and its weight gradient: Winograd
+        ("conv", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, 8, "winograd"),
+        ("conv_weight", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, 8, "winograd"),
+        # its input gradient: the mirrored conv (which is Winograd's again)
+        ("conv_transpose", suite_geometry(3, 1, 1, (56, 56), (56, 56)), 64, 64, 8, "mirror"),
+        # conv3d_3x3: Winograd over the last two dims, the depth taps summed in the GEMMs
+        ("conv", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, 1, "winograd"),
+        ("conv_weight", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, 1, "winograd"),
+        # ResNet's 3x3 layers on 14x14 and 7x7 (128 and 32 tiles): too few tiles to repay
+        # Winograd's weight transform; their margins are too wide for shifted
+        ("conv", suite_geometry(3, 1, 1, (14, 14), (14, 14)), 256, 256, 8, "gemm"),
+        ("conv_weight", suite_geometry(3, 1, 1, (7, 7), (7, 7)), 512, 512, 8, "gemm"),
+        ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28)), 128, 128, 8, "winograd"),
+        # wave_conv1d: 7 taps, shifted slices
+        ("conv", suite_geometry(7, 1, 3, (16384,), (16384,)), 64, 64, 4, "shifted"),
+        # dcgan_g2's backward: its weight gradient by phases, its input gradient by im2col
+        ("conv_weight", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, 64, "phase"),
+        ("conv", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, 64, "gemm"),
+        # vae_dec's weight gradient, long rows: im2col
+        ("conv_weight", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, 16, "gemm"),
+        # resnet_down: strided conv -> im2col
+        ("conv", suite_geometry(3, 2, 1, (28, 28), (14, 14)), 128, 256, 8, "gemm"),
+        # few big channels under many small ones: col2im's columns are the smaller ones
+        ("conv_transpose", suite_geometry(2, 1, 1, (32, 32), (32, 32)), 3, 64, 1, "col2im"),
+    ],
+)
 def test_planner_rules(op, g, b, m, n, chosen, monkeypatch):
     # the structural rules alone, at the thresholds the cases were written for
     for name, value in (("INDIRECT_COLUMNS", 0), ("DIRECT_PAIRS", 4), ("MAX_PHASES", 16)):
@@ -441,15 +543,18 @@ def test_planner_rules(op, g, b, m, n, chosen, monkeypatch):
     assert heuristic(op, g, b, m, n) == chosen
 
 
-@pytest.mark.parametrize("g, b, m, both", [
-    # dcgan_g2's backward (fewer channels): phase would take its weight gradient alone;
-    # beside gemm's conv the two share one gather
-    (suite_geometry(4, 2, 1, (8, 8), (4, 4)), 8, 16, True),
-    # vae_dec's backward (smaller): gemm for both anyway
-    (suite_geometry(3, 2, 1, (16, 16), (8, 8)), 4, 8, True),
-    # resnet_3x3-like, stride 1, 512 tiles: Winograd for both, one call each
-    (suite_geometry(3, 1, 1, (64, 64), (64, 64)), 16, 16, False),
-])
+@pytest.mark.parametrize(
+    "g, b, m, both",
+    [
+        # dcgan_g2's backward (fewer channels): phase would take its weight gradient alone;
+        # beside gemm's conv the two share one gather
+        (suite_geometry(4, 2, 1, (8, 8), (4, 4)), 8, 16, True),
+        # vae_dec's backward (smaller): gemm for both anyway
+        (suite_geometry(3, 2, 1, (16, 16), (8, 8)), 4, 8, True),
+        # resnet_3x3-like, stride 1, 512 tiles: Winograd for both, one call each
+        (suite_geometry(3, 1, 1, (64, 64), (64, 64)), 16, 16, False),
+    ],
+)
 def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
     """conv_both gathers once (gemm.conv_both) where gemm takes the conv; the results are
     the loop reference's either way."""
@@ -457,6 +562,7 @@ def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
     for name, value in (("INDIRECT_COLUMNS", 0), ("DIRECT_PAIRS", 4), ("MAX_PHASES", 16)):
         monkeypatch.setattr(planner.tuning, name, value)
     from npconv.compute import gemm
+
     if not both and not compute.winograd.supports(g):
         pytest.skip("Numba is not installed")
     calls = []
@@ -473,8 +579,9 @@ def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
 
 
 @pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("case", ["depthwise_strided", "strided_overlap",
-                                  "large_stride_overlap_add"])
+@pytest.mark.parametrize(
+    "case", ["depthwise_strided", "strided_overlap", "large_stride_overlap_add"]
+)
 def test_planner_without_numba(case, op, rng, monkeypatch):
     """Without Numba the compiled algorithms are never chosen, and results stay exact."""
     monkeypatch.setattr(compute.col2im, "AVAILABLE", False)
@@ -503,9 +610,17 @@ def test_add_bias_on_a_strided_output(rng):
     np.testing.assert_array_equal(y, expected)
 
 
-@pytest.mark.parametrize("n, rows, row_bytes, halo", [
-    (1, 1024, 12288, 0),     # one sample in bands: 683 + 341 rows before bands were equal
-    (3, 100, 7, 2), (1, 65536, 1536, 0), (5, 9, 3000, 1), (64, 16, 40000, 0), (2, 7, 10**8, 0)])
+@pytest.mark.parametrize(
+    "n, rows, row_bytes, halo",
+    [
+        (1, 1024, 12288, 0),  # one sample in bands: 683 + 341 rows before bands were equal
+        (3, 100, 7, 2),
+        (1, 65536, 1536, 0),
+        (5, 9, 3000, 1),
+        (64, 16, 40000, 0),
+        (2, 7, 10**8, 0),
+    ],
+)
 @pytest.mark.parametrize("parts", [1, 2, 3])
 def test_bands_cover_within_budget_equally(n, rows, row_bytes, halo, parts, monkeypatch):
     """Every (sample, row) in exactly one tile; each tile within WORK_BYTES unless a
@@ -521,7 +636,7 @@ def test_bands_cover_within_budget_equally(n, rows, row_bytes, halo, parts, monk
         cost = (samples.stop - samples.start) * (span.stop - span.start + halo) * row_bytes
         assert cost <= budget or (samples.stop - samples.start, span.stop - span.start) == (1, 1)
     assert (seen == 1).all()
-    if tiles[0][1] != slice(0, rows):                                # bands of one sample
+    if tiles[0][1] != slice(0, rows):  # bands of one sample
         per_sample = [span.stop - span.start for samples, span in tiles if samples.start == 0]
         assert max(per_sample) - min(per_sample) <= 1
         assert len(per_sample) % parts == 0 or len(per_sample) == rows
@@ -529,13 +644,21 @@ def test_bands_cover_within_budget_equally(n, rows, row_bytes, halo, parts, monk
         assert len(tiles) % parts == 0
 
 
-@pytest.mark.parametrize("shape, axes", [((3, 130, 7), (0, 2, 1)), ((5, 4, 64, 3), (2, 0, 3, 1)),
-                                         ((1, 1), (1, 0)), ((600, 700), (1, 0))])
+@pytest.mark.parametrize(
+    "shape, axes",
+    [
+        ((3, 130, 7), (0, 2, 1)),
+        ((5, 4, 64, 3), (2, 0, 3, 1)),
+        ((1, 1), (1, 0)),
+        ((600, 700), (1, 0)),
+    ],
+)
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_transposed_copies_in_bands_on_threads(shape, axes, threads, rng, monkeypatch):
     """geometry.transposed equals NumPy's contiguous copy, its bands split over any
     number of threads (SPLIT_BYTES forced to 0) or copied on the caller."""
     import npconv
+
     monkeypatch.setattr(geometry_module, "SPLIT_BYTES", 0)
     a = rng.standard_normal(shape).transpose(axes)
     previous = npconv.get_num_threads()
@@ -548,10 +671,17 @@ def test_transposed_copies_in_bands_on_threads(shape, axes, threads, rng, monkey
     np.testing.assert_array_equal(out, np.ascontiguousarray(a))
 
 
-@pytest.mark.parametrize("shape, axes", [((130,), (0,)), ((7, 130), (1, 0)),
-                                         ((3, 9, 70), (0, 2, 1)), ((2, 5, 4, 66), (0, 2, 3, 1)),
-                                         ((2, 3, 4, 5, 67), (0, 2, 3, 4, 1)),
-                                         ((2, 2, 3, 4, 5, 65), (5, 0, 2, 1, 3, 4))])
+@pytest.mark.parametrize(
+    "shape, axes",
+    [
+        ((130,), (0,)),
+        ((7, 130), (1, 0)),
+        ((3, 9, 70), (0, 2, 1)),
+        ((2, 5, 4, 66), (0, 2, 3, 1)),
+        ((2, 3, 4, 5, 67), (0, 2, 3, 4, 1)),
+        ((2, 2, 3, 4, 5, 65), (5, 0, 2, 1, 3, 4)),
+    ],
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.int64])
 def test_copy_of_transposed_views(shape, axes, dtype, rng):
     """windows.copy writes a strided (transposed, sliced) view into a strided target,
@@ -583,6 +713,7 @@ def test_shifted_bands_of_a_signal(samples, threads, case, op, work_bytes, rng, 
     """A 1-d conv in bands of one signal (inside it and at its padded edges) or of several
     samples, on any number of threads."""
     import npconv
+
     if work_bytes is not None:
         monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
     g, pads, b, m = geometry_of(case, 1)

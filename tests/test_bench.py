@@ -1,4 +1,5 @@
 """The benchmark harness keeps working: smoke runs, its files, its suite. Never timings."""
+
 import importlib.util
 import json
 import math
@@ -18,15 +19,32 @@ from npconv.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_TORCH = importlib.util.find_spec("torch") is not None
-ROW_KEYS = {"name", "op", "pass", "case", "gflop", "ms", "best_peer", "ratio", "gflops",
-            "sgemm_gflops", "sgemm_fraction", "max_error", "peer_errors", "extra_mib",
-            "first_call_ms", "import_ms", "notes"}
+ROW_KEYS = {
+    "name",
+    "op",
+    "pass",
+    "case",
+    "gflop",
+    "ms",
+    "best_peer",
+    "ratio",
+    "gflops",
+    "sgemm_gflops",
+    "sgemm_fraction",
+    "max_error",
+    "peer_errors",
+    "extra_mib",
+    "first_call_ms",
+    "import_ms",
+    "notes",
+}
 
 
 def test_packaged_zoo_is_the_repository_zoo():
     root = Path(__file__).parent.parent / "bench"
-    assert [c.to_json() for c in cases.load("zoo")] == \
-        [c.to_json() for c in cases.load(root / "zoo.json")]
+    assert [c.to_json() for c in cases.load("zoo")] == [
+        c.to_json() for c in cases.load(root / "zoo.json")
+    ]
     assert len(cases.load("zoo")) == 75
 
 
@@ -34,7 +52,8 @@ def test_packaged_suite_is_the_repository_suite():
     packaged = ROOT / "src" / "npconv" / "data" / "suite.json"
     assert packaged.read_bytes() == (ROOT / "bench" / "suite.json").read_bytes()
     assert [c.name for c in cases.load()] == [
-        entry["name"] for entry in json.loads(packaged.read_text())["cases"]]
+        entry["name"] for entry in json.loads(packaged.read_text())["cases"]
+    ]
 
 
 def test_flops_follow_the_definition():
@@ -61,9 +80,20 @@ def test_smoke_run_in_process(tmp_path, capsys):
     names = ["vae_dec", "resnet_3x3_bwd"]
     files = {kind: tmp_path / f"bench.{kind}" for kind in ("json", "md", "png")}
     peers = ["--peers", "torch"] if HAS_TORCH else ["--no-peers"]
-    code = bench.main(["--smoke", "--cases", ",".join(names), *peers,
-                       "--json", str(files["json"]), "--markdown", str(files["md"]),
-                       "--plot", str(files["png"])])
+    code = bench.main(
+        [
+            "--smoke",
+            "--cases",
+            ",".join(names),
+            *peers,
+            "--json",
+            str(files["json"]),
+            "--markdown",
+            str(files["md"]),
+            "--plot",
+            str(files["png"]),
+        ]
+    )
     assert code == 0
     table = capsys.readouterr().out
     assert "SGEMM" in table and "geometric mean" in table
@@ -87,30 +117,44 @@ def test_smoke_run_in_process(tmp_path, capsys):
         if HAS_TORCH:
             assert row["max_error"] < 1e-5 and row["ratio"] > 0
     from PIL import Image
+
     with Image.open(files["png"]) as image:
         assert image.format == "PNG"
 
 
 def test_measured_planner_run_names_what_it_measured(capsys):
-    code = bench.main(["--smoke", "--cases", "dcgan_g5,vae_dec_bwd", "--no-peers",
-                       "--no-first-call", "--planner", "measure"])
+    code = bench.main(
+        [
+            "--smoke",
+            "--cases",
+            "dcgan_g5,vae_dec_bwd",
+            "--no-peers",
+            "--no-first-call",
+            "--planner",
+            "measure",
+        ]
+    )
     assert code == 0
     table = capsys.readouterr().out
     assert "planner: measure" in table
-    assert npconv.get_planner() == "heuristic"          # restored after the run
+    assert npconv.get_planner() == "heuristic"  # restored after the run
 
 
 def test_smoke_run_as_a_module():
-    result = subprocess.run([sys.executable, "-m", "npconv.bench", "--smoke", "--cases",
-                             "dcgan_g2", "--no-peers"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "npconv.bench", "--smoke", "--cases", "dcgan_g2", "--no-peers"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "\ndcgan_g2 " in result.stdout
 
 
 def test_command_line_subcommand(capsys):
-    assert cli_main(["bench", "--smoke", "--cases", "unet_up1", "--no-peers",
-                     "--no-first-call"]) == 0
+    assert (
+        cli_main(["bench", "--smoke", "--cases", "unet_up1", "--no-peers", "--no-first-call"]) == 0
+    )
     assert "unet_up1" in capsys.readouterr().out
 
 
@@ -130,7 +174,7 @@ def test_blocks_take_turns_and_cover_the_repeats():
     ms = bench.measure.median_times(calls, repeat=7, warmup=1, settle=0, rounds=3, warm=0)
     assert set(ms) == {"a", "b", "c"}
     # three blocks each: a warm-up then ceil(7 / 3) = 3 timed calls; the order rotates
-    blocks = [log[i:i + 4] for i in range(0, len(log), 4)]
+    blocks = [log[i : i + 4] for i in range(0, len(log), 4)]
     assert [block[0] for block in blocks] == list("abcbcacab")
     assert all(len(set(block)) == 1 and len(block) == 4 for block in blocks)
 
@@ -142,6 +186,6 @@ def test_extra_memory_counts_the_work_buffers_kept_between_calls():
     x = rng.standard_normal((2, 16, 32, 32), dtype=np.float32)
     w = rng.standard_normal((32, 16, 3, 3), dtype=np.float32)
     call = lambda: [F.conv(x, w, None, stride=2, padding=1)]  # noqa: E731
-    call()                                                      # the buffers now exist
-    columns = 2 * 16 * 16 * (9 * 16) * 4                        # both samples' windows
+    call()  # the buffers now exist
+    columns = 2 * 16 * 16 * (9 * 16) * 4  # both samples' windows
     assert bench.measure.peak_extra_bytes(call) >= columns // 2  # at least one tile's

@@ -1,6 +1,7 @@
 """`npconv shape` against torch and against running the npconv layer: output shapes,
 the formulas it prints (evaluated here), the output_size range, parameters, FLOPs,
 and the library's own errors."""
+
 import math
 import re
 import subprocess
@@ -73,7 +74,7 @@ def test_shape_matches_torch_and_the_formulas(capsys, layer, shape):
     assert printed == torch_output_shape(layer, shape)
     formulas = [FORMULA.match(line) for line in out.splitlines()]
     formulas = [m for m in formulas if m]
-    spatial = printed[len(printed) - len(formulas):]
+    spatial = printed[len(printed) - len(formulas) :]
     module = eval(layer, {"__builtins__": {}}, TORCH_NS)
     assert len(formulas) == len(module.kernel_size)
     for m, size in zip(formulas, spatial):
@@ -82,8 +83,9 @@ def test_shape_matches_torch_and_the_formulas(capsys, layer, shape):
         assert value == int(m.group(3)) == size
 
 
-@pytest.mark.parametrize("layer,shape", [c for c in CASES if c[1][0] <= 2 or len(c[1]) < 4],
-                         ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "layer,shape", [c for c in CASES if c[1][0] <= 2 or len(c[1]) < 4], ids=lambda v: str(v)
+)
 def test_shape_equals_running_the_npconv_layer(capsys, layer, shape):
     code, out, _ = run_cli(capsys, "shape", layer, "--input", ",".join(map(str, shape)))
     assert code == 0
@@ -94,9 +96,19 @@ def test_shape_equals_running_the_npconv_layer(capsys, layer, shape):
 
 def test_seed_example_through_the_console_script():
     result = subprocess.run(
-        [sys.executable, "-m", "npconv.cli", "shape",
-         "ConvTranspose2d(16, 33, (3, 5), stride=(2, 1), padding=(4, 2))",
-         "--input", "20,16,50,100"], capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "npconv.cli",
+            "shape",
+            "ConvTranspose2d(16, 33, (3, 5), stride=(2, 1), padding=(4, 2))",
+            "--input",
+            "20,16,50,100",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     lines = [line.strip() for line in result.stdout.splitlines()]
     assert "output  (20, 33, 93, 100)" in lines
@@ -105,11 +117,14 @@ def test_seed_example_through_the_console_script():
     assert result.stderr == ""
 
 
-@pytest.mark.parametrize("layer,shape", [
-    ("ConvTranspose2d(16, 33, (3, 5), stride=(2, 1), padding=(4, 2))", (1, 16, 5, 6)),
-    ("ConvTranspose1d(2, 2, 3, stride=3, dilation=2, padding=1)", (1, 2, 4)),
-    ("ConvTranspose2d(2, 2, 3, stride=2, padding=1)", (1, 2, 6, 6)),
-])
+@pytest.mark.parametrize(
+    "layer,shape",
+    [
+        ("ConvTranspose2d(16, 33, (3, 5), stride=(2, 1), padding=(4, 2))", (1, 16, 5, 6)),
+        ("ConvTranspose1d(2, 2, 3, stride=3, dilation=2, padding=1)", (1, 2, 4)),
+        ("ConvTranspose2d(2, 2, 3, stride=2, padding=1)", (1, 2, 6, 6)),
+    ],
+)
 def test_output_size_range_is_what_torch_accepts(capsys, layer, shape):
     code, out, _ = run_cli(capsys, "shape", layer, "--input", ",".join(map(str, shape)))
     assert code == 0
@@ -131,8 +146,9 @@ def test_output_size_range_is_what_torch_accepts(capsys, layer, shape):
             assert accepted == (lo <= size <= hi), (dim, size)
 
 
-@pytest.mark.parametrize("layer,shape", CASES[:3] + CASES[10:13] + CASES[18:20],
-                         ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "layer,shape", CASES[:3] + CASES[10:13] + CASES[18:20], ids=lambda v: str(v)
+)
 def test_params_and_flops(capsys, layer, shape):
     code, out, _ = run_cli(capsys, "shape", layer, "--input", ",".join(map(str, shape)))
     assert code == 0
@@ -149,28 +165,33 @@ def test_params_and_flops(capsys, layer, shape):
 
 
 def test_fold_and_unfold(capsys):
-    code, out, _ = run_cli(capsys, "shape", "Unfold(kernel_size=(2, 3), padding=1)",
-                           "--input", "2,5,3,4")
+    code, out, _ = run_cli(
+        capsys, "shape", "Unfold(kernel_size=(2, 3), padding=1)", "--input", "2,5,3,4"
+    )
     assert code == 0
     expected = torch.nn.Unfold(kernel_size=(2, 3), padding=1)(torch.zeros(2, 5, 3, 4)).shape
     assert output_line(out) == f"output  {tuple(expected)}"
-    code, out, _ = run_cli(capsys, "shape", "Fold(output_size=(4, 5), kernel_size=(2, 2))",
-                           "--input", "1,12,12")
+    code, out, _ = run_cli(
+        capsys, "shape", "Fold(output_size=(4, 5), kernel_size=(2, 2))", "--input", "1,12,12"
+    )
     assert code == 0
     expected = torch.nn.Fold((4, 5), (2, 2))(torch.zeros(1, 12, 12)).shape
     assert output_line(out) == f"output  {tuple(expected)}"
     assert "L = 3*4 = 12" in out
 
 
-@pytest.mark.parametrize("layer,shape", [
-    ("Conv2d(16, 33, 3)", (20, 16, 2, 2)),                       # kernel larger than input
-    ("Conv2d(16, 33, 3)", (20, 3, 10, 10)),                      # wrong channels
-    ("Conv2d(16, 33, 3)", (10, 10)),                             # wrong rank
-    ("ConvTranspose2d(1, 1, 3, stride=2, output_padding=2)", (1, 1, 3, 3)),
-    ("ConvTranspose1d(1, 1, 3, padding=5)", (1, 1, 2)),           # output too small
-    ("Conv1d(2, 2, 3, padding=3, padding_mode='reflect')", (1, 2, 3)),
-    ("Fold((4, 5), 2)", (1, 12, 11)),
-])
+@pytest.mark.parametrize(
+    "layer,shape",
+    [
+        ("Conv2d(16, 33, 3)", (20, 16, 2, 2)),  # kernel larger than input
+        ("Conv2d(16, 33, 3)", (20, 3, 10, 10)),  # wrong channels
+        ("Conv2d(16, 33, 3)", (10, 10)),  # wrong rank
+        ("ConvTranspose2d(1, 1, 3, stride=2, output_padding=2)", (1, 1, 3, 3)),
+        ("ConvTranspose1d(1, 1, 3, padding=5)", (1, 1, 2)),  # output too small
+        ("Conv1d(2, 2, 3, padding=3, padding_mode='reflect')", (1, 2, 3)),
+        ("Fold((4, 5), 2)", (1, 12, 11)),
+    ],
+)
 def test_invalid_combination_prints_the_library_error(capsys, layer, shape):
     with pytest.raises((ValueError, TypeError)) as raised:
         parse_layer(layer)(np.zeros(shape, np.float32))
@@ -180,22 +201,25 @@ def test_invalid_combination_prints_the_library_error(capsys, layer, shape):
     assert err.strip() == f"npconv shape: error: {raised.value}"
 
 
-@pytest.mark.parametrize("text,message", [
-    ("Conv4d(1, 1, 3)", "unknown layer 'Conv4d'"),
-    ("Conv2d(1, 1, x)", "only literal arguments"),
-    ("Conv2d(1, 1, 3.5)", "only literal arguments"),
-    ("Conv2d(1, 1, (lambda: 3)())", "only literal arguments"),
-    ("__import__('os').system('echo hacked')", "unknown layer"),
-    ("Conv2d(1, 1, 3", "cannot parse layer"),
-    ("Conv2d", "expected a constructor call"),
-    ("Conv2d(1, 1, 3, foo=2)", "bad arguments for Conv2d"),
-    ("Conv2d(1, 1, *[3])", "*args are not allowed"),
-    ("Conv2d(1, 1, 3, **{'stride': 2})", "**kwargs are not allowed"),
-    ("Conv2d(1, 1, 3, stride=0)", "stride must be positive"),
-    ("Conv2d(4, 4, 3, groups=3)", "divisible by groups"),
-    ("Conv2d(100000, 100000, 9)", "refuses more than"),
-    ("", "expected a layer"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("Conv4d(1, 1, 3)", "unknown layer 'Conv4d'"),
+        ("Conv2d(1, 1, x)", "only literal arguments"),
+        ("Conv2d(1, 1, 3.5)", "only literal arguments"),
+        ("Conv2d(1, 1, (lambda: 3)())", "only literal arguments"),
+        ("__import__('os').system('echo hacked')", "unknown layer"),
+        ("Conv2d(1, 1, 3", "cannot parse layer"),
+        ("Conv2d", "expected a constructor call"),
+        ("Conv2d(1, 1, 3, foo=2)", "bad arguments for Conv2d"),
+        ("Conv2d(1, 1, *[3])", "*args are not allowed"),
+        ("Conv2d(1, 1, 3, **{'stride': 2})", "**kwargs are not allowed"),
+        ("Conv2d(1, 1, 3, stride=0)", "stride must be positive"),
+        ("Conv2d(4, 4, 3, groups=3)", "divisible by groups"),
+        ("Conv2d(100000, 100000, 9)", "refuses more than"),
+        ("", "expected a layer"),
+    ],
+)
 def test_bad_layer_strings_exit_1_with_a_clear_message(capsys, text, message):
     code, out, err = run_cli(capsys, "shape", text, "--input", "1,1,8,8")
     assert code == 1
@@ -204,8 +228,12 @@ def test_bad_layer_strings_exit_1_with_a_clear_message(capsys, text, message):
 
 
 def test_layer_strings_accept_the_usual_spellings():
-    for text in ("nn.Conv2d(16, 33, 3)", "torch.nn.Conv2d(16, 33, 3)",
-                 "npconv.nn.Conv2d(16, 33, 3)", "  Conv2d(16, 33, kernel_size=[3, 3],)  "):
+    for text in (
+        "nn.Conv2d(16, 33, 3)",
+        "torch.nn.Conv2d(16, 33, 3)",
+        "npconv.nn.Conv2d(16, 33, 3)",
+        "  Conv2d(16, 33, kernel_size=[3, 3],)  ",
+    ):
         layer = parse_layer(text)
         assert type(layer) is npconv.nn.Conv2d and layer.kernel_size == (3, 3)
     layer = parse_layer("Conv1d(2, 2, 3, padding=((1, -0),), bias=False, dtype=None)")
@@ -218,9 +246,17 @@ def test_bad_input_shape_exits_1(capsys):
 
 
 def test_help_and_usage_errors():
-    result = subprocess.run([sys.executable, "-m", "npconv.cli", "shape", "--help"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "npconv.cli", "shape", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0 and "--input" in result.stdout
-    result = subprocess.run([sys.executable, "-m", "npconv.cli", "shape", "Conv1d(1, 1, 3)"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "npconv.cli", "shape", "Conv1d(1, 1, 3)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "--input" in result.stderr and result.stdout == ""

@@ -1,6 +1,7 @@
 """`npconv solve`: every answer is built (in torch and in npconv) and run on an input of
 the given size; the listing is compared with a brute-force search written here; and
 --invert restores the seed example's 12x12 input."""
+
 import re
 import subprocess
 import sys
@@ -23,8 +24,11 @@ def run_cli(capsys, *argv):
 
 def answers(out):
     """The layer strings of a listing: every line that is not a '#' comment."""
-    return [line.split("  #")[0].strip() for line in out.splitlines()
-            if line and not line.startswith("#")]
+    return [
+        line.split("  #")[0].strip()
+        for line in out.splitlines()
+        if line and not line.startswith("#")
+    ]
 
 
 def torch_size(layer, size):
@@ -33,8 +37,9 @@ def torch_size(layer, size):
         return tuple(module(torch.zeros((1, 1) + size)).shape[2:])
 
 
-def brute_force(size, out, transposed, kernels=range(1, 8), strides=range(1, 5),
-                dilations=range(1, 4)):
+def brute_force(
+    size, out, transposed, kernels=range(1, 8), strides=range(1, 5), dilations=range(1, 4)
+):
     """Every (kernel, stride, padding, output_padding, dilation) by trying paddings."""
     found = set()
     for k in kernels:
@@ -64,12 +69,29 @@ def parameters(layer):
     return (m.kernel_size[0], m.stride[0], pad, op, m.dilation[0])
 
 
-@pytest.mark.parametrize("size,out,transposed", [
-    (6, 12, True), (12, 6, False), (7, 7, False), (5, 11, True), (16, 5, False), (3, 3, True),
-])
+@pytest.mark.parametrize(
+    "size,out,transposed",
+    [
+        (6, 12, True),
+        (12, 6, False),
+        (7, 7, False),
+        (5, 11, True),
+        (16, 5, False),
+        (3, 3, True),
+    ],
+)
 def test_every_answer_maps_input_to_output(capsys, size, out, transposed):
-    argv = ["solve", "--input", str(size), "--output", str(out), "--channels", "1,1",
-            "--limit", "0"] + (["--transposed"] if transposed else [])
+    argv = [
+        "solve",
+        "--input",
+        str(size),
+        "--output",
+        str(out),
+        "--channels",
+        "1,1",
+        "--limit",
+        "0",
+    ] + (["--transposed"] if transposed else [])
     code, text, err = run_cli(capsys, *argv)
     assert code == 0, err
     layers = answers(text)
@@ -90,16 +112,28 @@ def test_every_answer_maps_input_to_output(capsys, size, out, transposed):
 
 
 def test_some_answers_also_run_in_npconv(capsys):
-    code, text, _ = run_cli(capsys, "solve", "--input", "6", "--output", "12", "--transposed",
-                            "--channels", "2,3", "--limit", "8")
+    code, text, _ = run_cli(
+        capsys,
+        "solve",
+        "--input",
+        "6",
+        "--output",
+        "12",
+        "--transposed",
+        "--channels",
+        "2,3",
+        "--limit",
+        "8",
+    )
     assert code == 0
     for layer in answers(text):
         assert parse_layer(layer)(np.zeros((1, 2, 6), np.float32)).shape == (1, 3, 12)
 
 
 def test_the_documented_order_for_6_to_12(capsys):
-    code, text, _ = run_cli(capsys, "solve", "--input", "6", "--output", "12", "--transposed",
-                            "--limit", "8")
+    code, text, _ = run_cli(
+        capsys, "solve", "--input", "6", "--output", "12", "--transposed", "--limit", "8"
+    )
     assert code == 0
     layers = answers(text)
     assert layers[:2] == ["ConvTranspose1d(C, C, 7)", "ConvTranspose1d(C, C, 2, stride=2)"]
@@ -109,22 +143,62 @@ def test_the_documented_order_for_6_to_12(capsys):
 
 
 def test_fixed_kernel_stride_and_dilation(capsys):
-    code, text, _ = run_cli(capsys, "solve", "--input", "12", "--output", "6", "--kernel", "3",
-                            "--stride", "2", "--dilation", "1", "--channels", "1,1")
+    code, text, _ = run_cli(
+        capsys,
+        "solve",
+        "--input",
+        "12",
+        "--output",
+        "6",
+        "--kernel",
+        "3",
+        "--stride",
+        "2",
+        "--dilation",
+        "1",
+        "--channels",
+        "1,1",
+    )
     assert code == 0
     assert answers(text) == ["Conv1d(1, 1, 3, stride=2, padding=1)"]
-    code, text, _ = run_cli(capsys, "solve", "--input", "12", "--output", "6", "--kernel", "3",
-                            "--stride", "2", "--channels", "1,1")
+    code, text, _ = run_cli(
+        capsys,
+        "solve",
+        "--input",
+        "12",
+        "--output",
+        "6",
+        "--kernel",
+        "3",
+        "--stride",
+        "2",
+        "--channels",
+        "1,1",
+    )
     assert code == 0
     assert set(map(parameters, answers(text))) == brute_force(12, 6, False, [3], [2])
 
 
-@pytest.mark.parametrize("size,out,transposed", [
-    ((50, 100), (93, 100), True), ((12, 9), (6, 9), False), ((4, 4, 4), (8, 8, 8), True),
-])
+@pytest.mark.parametrize(
+    "size,out,transposed",
+    [
+        ((50, 100), (93, 100), True),
+        ((12, 9), (6, 9), False),
+        ((4, 4, 4), (8, 8, 8), True),
+    ],
+)
 def test_several_dims(capsys, size, out, transposed):
-    argv = ["solve", "--input", ",".join(map(str, size)), "--output", ",".join(map(str, out)),
-            "--channels", "1,1", "--limit", "10"] + (["--transposed"] if transposed else [])
+    argv = [
+        "solve",
+        "--input",
+        ",".join(map(str, size)),
+        "--output",
+        ",".join(map(str, out)),
+        "--channels",
+        "1,1",
+        "--limit",
+        "10",
+    ] + (["--transposed"] if transposed else [])
     code, text, err = run_cli(capsys, *argv)
     assert code == 0, err
     layers = answers(text)
@@ -135,8 +209,9 @@ def test_several_dims(capsys, size, out, transposed):
 
 
 def test_invert_the_seed_downsample(capsys):
-    code, text, err = run_cli(capsys, "solve", "--invert",
-                              "Conv2d(16, 16, 3, stride=2, padding=1)", "--input", "12")
+    code, text, err = run_cli(
+        capsys, "solve", "--invert", "Conv2d(16, 16, 3, stride=2, padding=1)", "--input", "12"
+    )
     assert code == 0, err
     assert "maps 12 x 12 to 6 x 6" in text
     up = "ConvTranspose2d(16, 16, 3, stride=2, padding=1, output_padding=1)"
@@ -152,14 +227,18 @@ def test_invert_the_seed_downsample(capsys):
         assert plain(h, output_size=(12, 12)).shape == x.shape
 
 
-@pytest.mark.parametrize("layer,size", [
-    ("Conv1d(4, 8, 5, stride=3, padding=2, dilation=2)", (23,)),
-    ("Conv2d(3, 6, (3, 4), stride=(2, 3), groups=3)", (17, 20)),
-    ("Conv3d(2, 2, 3, stride=2)", (9, 10, 11)),
-])
+@pytest.mark.parametrize(
+    "layer,size",
+    [
+        ("Conv1d(4, 8, 5, stride=3, padding=2, dilation=2)", (23,)),
+        ("Conv2d(3, 6, (3, 4), stride=(2, 3), groups=3)", (17, 20)),
+        ("Conv3d(2, 2, 3, stride=2)", (9, 10, 11)),
+    ],
+)
 def test_invert_restores_the_input_size(capsys, layer, size):
-    code, text, err = run_cli(capsys, "solve", "--invert", layer, "--input",
-                              ",".join(map(str, size)))
+    code, text, err = run_cli(
+        capsys, "solve", "--invert", layer, "--input", ",".join(map(str, size))
+    )
     assert code == 0, err
     back = next(line.split(" maps ")[0] for line in text.splitlines() if " back to " in line)
     forward = eval(layer, {"__builtins__": {}}, TORCH_NS)
@@ -181,16 +260,44 @@ def test_invert_a_transposed_conv(capsys):
 
 
 def test_no_solution_exits_1(capsys):
-    code, out, err = run_cli(capsys, "solve", "--input", "6", "--output", "100", "--transposed",
-                             "--max-kernel", "2", "--max-stride", "2", "--max-dilation", "1")
+    code, out, err = run_cli(
+        capsys,
+        "solve",
+        "--input",
+        "6",
+        "--output",
+        "100",
+        "--transposed",
+        "--max-kernel",
+        "2",
+        "--max-stride",
+        "2",
+        "--max-dilation",
+        "1",
+    )
     assert code == 1 and out == ""
     assert "no transposed conv with kernel 1..2, stride 1..2 and dilation 1 maps 6 to 100" in err
 
 
 def test_errors_and_usage(capsys):
-    result = subprocess.run([sys.executable, "-m", "npconv.cli", "solve", "--input", "6",
-                             "--output", "12", "--transposed", "--limit", "2"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "npconv.cli",
+            "solve",
+            "--input",
+            "6",
+            "--output",
+            "12",
+            "--transposed",
+            "--limit",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0 and len(answers(result.stdout)) == 2
     for argv in (["--help"], ["--input", "6"], ["--input", "6", "--output", "3", "--kernel", "0"]):
         with pytest.raises(SystemExit) as exited:
@@ -205,13 +312,23 @@ def test_errors_and_usage(capsys):
 
 # --- bounded work: the simplest answers without the others, and refusals from counts ----
 
-@pytest.mark.parametrize("size,out,transposed,limit", [
-    (6, 12, True, 5), (12, 6, False, 7), (16, 5, False, 1), (5, 11, True, 40), (7, 7, False, 3),
-])
+
+@pytest.mark.parametrize(
+    "size,out,transposed,limit",
+    [
+        (6, 12, True, 5),
+        (12, 6, False, 7),
+        (16, 5, False, 1),
+        (5, 11, True, 40),
+        (7, 7, False, 3),
+    ],
+)
 def test_limited_search_finds_the_simplest_answers(size, out, transposed, limit):
     from npconv import shapes
-    expected = sorted(brute_force(size, out, transposed), key=lambda a: shapes.simplicity(
-        shapes.Solution(*a)))
+
+    expected = sorted(
+        brute_force(size, out, transposed), key=lambda a: shapes.simplicity(shapes.Solution(*a))
+    )
     ranges = (range(1, 8), range(1, 5), range(1, 4))
     found = shapes.solve(size, out, transposed, *ranges, limit=limit)
     assert [tuple(a) for a in found] == expected[:limit]
@@ -220,17 +337,25 @@ def test_limited_search_finds_the_simplest_answers(size, out, transposed, limit)
 
 def _timed(capsys, *argv):
     import time
+
     start = time.perf_counter()
     code, out, err = run_cli(capsys, *argv)
     return code, out, err, time.perf_counter() - start
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--max-kernel", "1000000", "--max-stride", "1000000"],
-     "would try 2,999,998,000,000 (kernel, stride, dilation) combinations per dim"),
-    (["--max-kernel", "100", "--max-stride", "100", "--limit", "0"],
-     "754,869 layers map 56 to 28"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--max-kernel", "1000000", "--max-stride", "1000000"],
+            "would try 2,999,998,000,000 (kernel, stride, dilation) combinations per dim",
+        ),
+        (
+            ["--max-kernel", "100", "--max-stride", "100", "--limit", "0"],
+            "754,869 layers map 56 to 28",
+        ),
+    ],
+)
 def test_oversized_searches_are_refused_at_once_with_the_sizes(capsys, argv, message):
     code, out, err, seconds = _timed(capsys, "solve", "--input", "56", "--output", "28", *argv)
     assert code == 1 and out == "" and message in err
@@ -238,27 +363,60 @@ def test_oversized_searches_are_refused_at_once_with_the_sizes(capsys, argv, mes
 
 
 def test_too_many_combinations_of_dims_are_refused(capsys):
-    code, out, err, seconds = _timed(capsys, "solve", "--input", "56,56,56", "--output",
-                                     "28,28,28", "--limit", "100")
+    code, out, err, seconds = _timed(
+        capsys, "solve", "--input", "56,56,56", "--output", "28,28,28", "--limit", "100"
+    )
     assert code == 1 and "89 x 89 x 89 = 704,969 combinations" in err
     assert seconds < 1.0
 
 
 def test_a_larger_search_lists_the_simplest_and_counts_the_rest(capsys):
     from npconv import shapes
-    code, out, err = run_cli(capsys, "solve", "--input", "20", "--output", "9",
-                             "--max-kernel", "30", "--max-stride", "30", "--limit", "6",
-                             "--channels", "1,1")
-    expected = sorted(brute_force(20, 9, False, range(1, 31), range(1, 31), range(1, 4)),
-                      key=lambda a: shapes.simplicity(shapes.Solution(*a)))
+
+    code, out, err = run_cli(
+        capsys,
+        "solve",
+        "--input",
+        "20",
+        "--output",
+        "9",
+        "--max-kernel",
+        "30",
+        "--max-stride",
+        "30",
+        "--limit",
+        "6",
+        "--channels",
+        "1,1",
+    )
+    expected = sorted(
+        brute_force(20, 9, False, range(1, 31), range(1, 31), range(1, 4)),
+        key=lambda a: shapes.simplicity(shapes.Solution(*a)),
+    )
     assert code == 0
     assert f"# 6 of {len(expected):,} shown" in out
     assert [parameters(layer) for layer in answers(out)] == expected[:6]
 
 
 def test_large_solve_in_a_subprocess_finishes_in_time():
-    result = subprocess.run([sys.executable, "-m", "npconv.cli", "solve", "--input", "56",
-                             "--output", "28", "--max-kernel", "1000", "--max-stride", "1000"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "npconv.cli",
+            "solve",
+            "--input",
+            "56",
+            "--output",
+            "28",
+            "--max-kernel",
+            "1000",
+            "--max-stride",
+            "1000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "npconv solve tries at most 100,000" in result.stderr

@@ -1,4 +1,5 @@
 """The demo: training makes progress, its figures are right, the command works."""
+
 import io
 import subprocess
 import sys
@@ -33,12 +34,15 @@ def test_reported_errors_match_an_independent_evaluation(run):
     train, test, labels = demo.load_digits(seed=1)
     assert (len(train), len(test)) == (1438, 359) and sorted(set(labels)) == list(range(10))
     reference = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 3, stride=2, padding=1), torch.nn.LeakyReLU(0.1),
-        torch.nn.Conv2d(32, 8, 3, stride=2, padding=1), torch.nn.Tanh(),
+        torch.nn.Conv2d(1, 32, 3, stride=2, padding=1),
+        torch.nn.LeakyReLU(0.1),
+        torch.nn.Conv2d(32, 8, 3, stride=2, padding=1),
+        torch.nn.Tanh(),
         torch.nn.ConvTranspose2d(8, 32, 3, stride=2, padding=1, output_padding=1),
         torch.nn.LeakyReLU(0.1),
         torch.nn.ConvTranspose2d(32, 1, 3, stride=2, padding=1, output_padding=1),
-        torch.nn.Sigmoid())
+        torch.nn.Sigmoid(),
+    )
     reference.load_state_dict({k: torch.tensor(v) for k, v in run.model.state_dict().items()})
     with torch.no_grad():
         expected = torch.nn.functional.mse_loss(reference(torch.tensor(test)), torch.tensor(test))
@@ -65,9 +69,23 @@ def test_render_writes_a_png(run, tmp_path):
 
 def test_command_trains_and_writes_a_png(tmp_path):
     output = tmp_path / "demo.png"
-    done = subprocess.run([sys.executable, "-m", "npconv.cli", "demo", "--epochs", "1",
-                           "--batch-size", "128", "--output", str(output)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "npconv.cli",
+            "demo",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "128",
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "test reconstruction MSE" in done.stdout and "baseline" in done.stdout
     assert "epoch 1/1 [" in done.stderr and "12/12 loss" in done.stderr
@@ -76,8 +94,12 @@ def test_command_trains_and_writes_a_png(tmp_path):
 
 
 def test_help_documents_the_options():
-    done = subprocess.run([sys.executable, "-m", "npconv.cli", "demo", "--help"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "npconv.cli", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0
     for option in ("--epochs", "--output", "--seed", "--batch-size", "--lr", "npconv-demo.png"):
         assert option in done.stdout
@@ -91,12 +113,15 @@ def test_missing_scikit_learn_says_how_to_install(monkeypatch, capsys, tmp_path)
         demo.load_digits()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--epochs", "0"], "epochs must be a positive integer"),
-    (["--batch-size", "-3"], "batch_size must be a positive integer"),
-    (["--lr", "-1"], "Invalid learning rate: -1.0"),
-    (["--output", "/no/such/folder/x.png"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "0"], "epochs must be a positive integer"),
+        (["--batch-size", "-3"], "batch_size must be a positive integer"),
+        (["--lr", "-1"], "Invalid learning rate: -1.0"),
+        (["--output", "/no/such/folder/x.png"], "does not exist"),
+    ],
+)
 def test_bad_arguments_exit_1_with_a_message(argv, message, capsys):
     assert main(["demo", *argv]) == 1
     assert message in capsys.readouterr().err

@@ -5,6 +5,7 @@ function or class must say more than one line, show a runnable example (pytest's
 --doctest-modules runs it) and, where it takes arguments, name every one of them;
 the methods a user calls on the public classes must have a docstring too.
 """
+
 import inspect
 
 import pytest
@@ -28,8 +29,11 @@ def public_objects():
             if inspect.ismodule(obj) or not callable(obj) or id(obj) in seen:
                 continue
             seen.add(id(obj))
-            marks = [pytest.mark.xfail(strict=True, reason="documented by its owner")] \
-                if name in NOT_YET else []
+            marks = (
+                [pytest.mark.xfail(strict=True, reason="documented by its owner")]
+                if name in NOT_YET
+                else []
+            )
             yield pytest.param(obj, id=f"{module.__name__}.{name}", marks=marks)
 
 
@@ -71,8 +75,7 @@ def public_methods():
                 if not owner.__module__.startswith("npconv"):
                     continue
                 for attr, value in vars(owner).items():
-                    if attr.startswith("_") or not (callable(value) or isinstance(value,
-                                                                                   property)):
+                    if attr.startswith("_") or not (callable(value) or isinstance(value, property)):
                         continue
                     yield pytest.param(cls, attr, id=f"{module.__name__}.{name}.{attr}")
 

@@ -12,6 +12,7 @@ where npconv raises, the page must give the same message.
 Without a browser the test skips, except in CI (env CI set), where it fails.
 Set NPCONV_WRITE_DOCS=1 to also write docs/explain-page.png, the README's screenshot.
 """
+
 import math
 import os
 import pathlib
@@ -27,12 +28,20 @@ from npconv import explain, nn
 from npconv import functional as F
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 SEED_LAYER = "ConvTranspose2d(1, 1, 3, stride=2, padding=1)"
-SETTINGS = 500          # random settings compared with npconv
-DRAWN = 40              # of which the page draws this many, checked in the DOM
+SETTINGS = 500  # random settings compared with npconv
+DRAWN = 40  # of which the page draws this many, checked in the DOM
 
 
 def _missing():
@@ -71,6 +80,7 @@ def browser(tmp_path_factory):
     require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
     for flag in FLAGS:
@@ -78,9 +88,12 @@ def browser(tmp_path_factory):
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     options.add_argument("--window-size=1280,1000")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER if os.path.exists(CHROMEDRIVER)
-                                              else shutil.which("chromedriver")),
-                              options=options)
+    driver = webdriver.Chrome(
+        service=Service(
+            CHROMEDRIVER if os.path.exists(CHROMEDRIVER) else shutil.which("chromedriver")
+        ),
+        options=options,
+    )
     driver.set_script_timeout(60)
     yield driver
     driver.quit()
@@ -101,6 +114,7 @@ def open_page(browser, path):
 
 # --- random settings -------------------------------------------------------------------------
 
+
 def random_settings(rng):
     """One plain settings object with torch's argument names; about one in six impossible."""
     transposed = rng.random() < 0.5
@@ -120,13 +134,24 @@ def random_settings(rng):
     else:
         padding = str(form)
         if form == "same" and not transposed and rng.random() < 0.7:
-            stride = [1] * n           # mostly the stride-1 convs 'same' is for
+            stride = [1] * n  # mostly the stride-1 convs 'same' is for
     mode = str(rng.choice(["zeros", "reflect", "replicate", "circular"], p=[0.4, 0.2, 0.2, 0.2]))
-    output_padding = [int(rng.integers(0, max(s, d))) if transposed else 0
-                      for s, d in zip(stride, dilation)]
-    s = dict(op="conv_transpose" if transposed else "conv", in_channels=cin, out_channels=cout,
-             kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
-             output_padding=output_padding, groups=groups, padding_mode=mode, input_size=size)
+    output_padding = [
+        int(rng.integers(0, max(s, d))) if transposed else 0 for s, d in zip(stride, dilation)
+    ]
+    s = dict(
+        op="conv_transpose" if transposed else "conv",
+        in_channels=cin,
+        out_channels=cout,
+        kernel_size=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        output_padding=output_padding,
+        groups=groups,
+        padding_mode=mode,
+        input_size=size,
+    )
     error = rng.random()
     if error < 0.03:
         s["in_channels"] = groups * 2 + 1 if groups > 1 else s["in_channels"]
@@ -156,12 +181,21 @@ def weight_shape(s):
 def with_values(s, rng):
     """The settings with random input, weight and (mostly) bias, flat in C order."""
     x_count = s["in_channels"] * math.prod(s["input_size"])
-    w_count = math.prod(weight_shape(s)) if s["groups"] and s["in_channels"] % s["groups"] == 0 \
-        and s["out_channels"] % s["groups"] == 0 else 0
-    s = dict(s, input=np.round(rng.standard_normal(x_count), 3).tolist(),
-             weight=np.round(rng.standard_normal(max(w_count, 0)), 3).tolist())
-    s["bias"] = np.round(rng.standard_normal(s["out_channels"]), 3).tolist() \
-        if rng.random() < 0.6 else None
+    w_count = (
+        math.prod(weight_shape(s))
+        if s["groups"]
+        and s["in_channels"] % s["groups"] == 0
+        and s["out_channels"] % s["groups"] == 0
+        else 0
+    )
+    s = dict(
+        s,
+        input=np.round(rng.standard_normal(x_count), 3).tolist(),
+        weight=np.round(rng.standard_normal(max(w_count, 0)), 3).tolist(),
+    )
+    s["bias"] = (
+        np.round(rng.standard_normal(s["out_channels"]), 3).tolist() if rng.random() < 0.6 else None
+    )
     return s
 
 
@@ -177,9 +211,15 @@ def npconv_answer(s):
     The module checks its arguments as torch's does; the output is npconv.functional's.
     """
     transposed = s["op"] == "conv_transpose"
-    options = dict(stride=tuple(s["stride"]), padding=padding_argument(s["padding"]),
-                   dilation=tuple(s["dilation"]), groups=s["groups"],
-                   padding_mode=s["padding_mode"], bias=s["bias"] is not None, dtype=np.float64)
+    options = dict(
+        stride=tuple(s["stride"]),
+        padding=padding_argument(s["padding"]),
+        dilation=tuple(s["dilation"]),
+        groups=s["groups"],
+        padding_mode=s["padding_mode"],
+        bias=s["bias"] is not None,
+        dtype=np.float64,
+    )
     if transposed:
         options["output_padding"] = tuple(s["output_padding"])
     cls = nn.ConvTransposeNd if transposed else nn.ConvNd
@@ -194,9 +234,13 @@ def npconv_answer(s):
         module(x)
     except (ValueError, TypeError) as error:
         return str(error)
-    common = dict(stride=options["stride"], padding=options["padding"],
-                  dilation=options["dilation"], groups=s["groups"],
-                  padding_mode=s["padding_mode"])
+    common = dict(
+        stride=options["stride"],
+        padding=options["padding"],
+        dilation=options["dilation"],
+        groups=s["groups"],
+        padding_mode=s["padding_mode"],
+    )
     if transposed:
         return F.conv_transpose(x, w, b, output_padding=options["output_padding"], **common)
     return F.conv(x, w, b, **common)
@@ -205,15 +249,18 @@ def npconv_answer(s):
 def pairs_of(s, out_size):
     """(lo, hi) per dim, with npconv's rules for 'same' and 'valid' (npconv.shapes)."""
     from npconv import shapes
+
     p, n = s["padding"], len(s["kernel_size"])
     if p == "valid":
         return [(0, 0)] * n
     if p == "same":
         if s["op"] == "conv":
             return list(shapes.same_padding(s["kernel_size"], s["dilation"]))
-        return list(shapes.conv_transpose_same_padding(s["input_size"], s["kernel_size"],
-                                                       s["stride"], s["dilation"],
-                                                       s["output_padding"]))
+        return list(
+            shapes.conv_transpose_same_padding(
+                s["input_size"], s["kernel_size"], s["stride"], s["dilation"], s["output_padding"]
+            )
+        )
     return [tuple(v) if isinstance(v, list) else (v, v) for v in p]
 
 
@@ -241,12 +288,19 @@ def oracle_reads(s, out_shape):
                 for b in range(cin_g):
                     c = g * cin_g + b
                     for jf, j in enumerate(offsets):
-                        src = [reference.source(o[d] * stride[d] + j[d] * dilation[d]
-                                                - pairs[d][0], size[d], mode) for d in range(n)]
+                        src = [
+                            reference.source(
+                                o[d] * stride[d] + j[d] * dilation[d] - pairs[d][0], size[d], mode
+                            )
+                            for d in range(n)
+                        ]
                         if None not in src:
                             reads[m * P + of].append(
-                                (c * S + int(np.ravel_multi_index(src, size)),
-                                 (m * cin_g + b) * K + jf))
+                                (
+                                    c * S + int(np.ravel_multi_index(src, size)),
+                                    (m * cin_g + b) * K + jf,
+                                )
+                            )
     else:
         for c in range(s["in_channels"]):
             g = c // cin_g
@@ -255,8 +309,11 @@ def oracle_reads(s, out_shape):
                     t = []
                     for d in range(n):
                         p = i[d] * stride[d] + j[d] * dilation[d] - pairs[d][0]
-                        t.append((p if 0 <= p < out[d] else None) if mode == "zeros"
-                                 else reference.source(p, out[d], mode))
+                        t.append(
+                            (p if 0 <= p < out[d] else None)
+                            if mode == "zeros"
+                            else reference.source(p, out[d], mode)
+                        )
                     if None in t:
                         continue
                     tf = int(np.ravel_multi_index(t, out))
@@ -268,8 +325,8 @@ def oracle_reads(s, out_shape):
 
 def page_compute(browser, batch):
     return browser.execute_script(
-        "return arguments[0].map(function (s) { return window.npconvExplain.compute(s); });",
-        batch)
+        "return arguments[0].map(function (s) { return window.npconvExplain.compute(s); });", batch
+    )
 
 
 def test_compute_agrees_with_npconv_on_random_settings(browser, seed_page):
@@ -279,7 +336,7 @@ def test_compute_agrees_with_npconv_on_random_settings(browser, seed_page):
     start = time.perf_counter()
     answers = []
     for k in range(0, len(settings), 50):
-        answers += page_compute(browser, settings[k:k + 50])
+        answers += page_compute(browser, settings[k : k + 50])
     counts = {"values": 0, "errors": 0}
     kinds = set()
     for s, page in zip(settings, answers):
@@ -290,8 +347,9 @@ def test_compute_agrees_with_npconv_on_random_settings(browser, seed_page):
             continue
         assert "error" not in page, (s, page["error"])
         assert page["shape"] == list(expected.shape), s
-        np.testing.assert_allclose(page["output"], expected.ravel(), rtol=1e-12, atol=1e-12,
-                                   err_msg=str(s))
+        np.testing.assert_allclose(
+            page["output"], expected.ravel(), rtol=1e-12, atol=1e-12, err_msg=str(s)
+        )
         reads = oracle_reads(s, expected.shape)
         x, w = np.array(s["input"]), np.array(s["weight"])
         bias = np.repeat(s["bias"] or [0.0] * s["out_channels"], math.prod(expected.shape[1:]))
@@ -299,15 +357,26 @@ def test_compute_agrees_with_npconv_on_random_settings(browser, seed_page):
         np.testing.assert_allclose(sums, expected.ravel(), rtol=1e-12, atol=1e-12)  # the loops
         assert [sorted(map(tuple, r)) for r in page["reads"]] == reads, s
         counts["values"] += 1
-        kinds.add((s["op"], len(s["kernel_size"]), s["padding_mode"], s["groups"] > 1,
-                   isinstance(s["padding"], str)))
+        kinds.add(
+            (
+                s["op"],
+                len(s["kernel_size"]),
+                s["padding_mode"],
+                s["groups"] > 1,
+                isinstance(s["padding"], str),
+            )
+        )
     # the grid reached every corner it was meant to
     assert counts["values"] >= SETTINGS // 2 and counts["errors"] >= SETTINGS // 10, counts
     assert {(op, mode) for op, _, mode, _, _ in kinds} >= {
-        (op, mode) for op in ("conv", "conv_transpose")
-        for mode in ("zeros", "reflect", "replicate", "circular")}
-    print(f"\n{SETTINGS} settings ({counts['values']} computed, {counts['errors']} impossible) "
-          f"compared in {time.perf_counter() - start:.1f} s")
+        (op, mode)
+        for op in ("conv", "conv_transpose")
+        for mode in ("zeros", "reflect", "replicate", "circular")
+    }
+    print(
+        f"\n{SETTINGS} settings ({counts['values']} computed, {counts['errors']} impossible) "
+        f"compared in {time.perf_counter() - start:.1f} s"
+    )
 
 
 def dom_outputs(browser):
@@ -345,8 +414,7 @@ def test_page_draws_what_npconv_computes(browser, seed_page):
         browser.execute_script("window.npconvExplain.show(arguments[0]);", s)
         cells = sorted(dom_outputs(browser))
         assert [i for i, _ in cells] == list(range(expected.size))
-        np.testing.assert_allclose([v for _, v in cells], expected.ravel(), rtol=1e-12,
-                                   atol=1e-12)
+        np.testing.assert_allclose([v for _, v in cells], expected.ravel(), rtol=1e-12, atol=1e-12)
         reads = oracle_reads(s, expected.shape)
         for i in rng.choice(expected.size, size=min(3, expected.size), replace=False):
             browser.execute_script("window.npconvExplain.select(arguments[0]);", int(i))
@@ -358,17 +426,21 @@ def test_page_draws_what_npconv_computes(browser, seed_page):
         position = np.unravel_index(q % math.prod(s["input_size"]), s["input_size"])
         channel = q // math.prod(s["input_size"])
         reached = {i for i, r in enumerate(reads) if any(a == q for a, _ in r)}
-        pos = browser.execute_script("""
+        pos = browser.execute_script(
+            """
             var c = document.querySelector('#canvas-planes .cell[data-input="' + arguments[0] +
                                            '"].k-input');
             return c ? [Number(c.dataset.channel), c.dataset.pos.split(',').map(Number)] : null;
-            """, q)
-        if pos is None:     # cropped off a transposed conv's canvas by a large padding
+            """,
+            q,
+        )
+        if pos is None:  # cropped off a transposed conv's canvas by a large padding
             assert s["op"] == "conv_transpose" and not reached, (s, q)
         else:
             assert pos[0] == channel, (s, q)
             browser.execute_script(
-                "window.npconvExplain.selectInput(arguments[0], arguments[1]);", *pos)
+                "window.npconvExplain.selectInput(arguments[0], arguments[1]);", *pos
+            )
             assert set(dom_highlight(browser)["reach"]) == reached, (s, q, position)
         drawn += 1
 
@@ -377,29 +449,35 @@ def test_seed_page_by_mouse_and_keyboard(browser, seed_page, tmp_path):
     """Real pointer and key events on the seeds' page, then its screenshot."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
+
     open_page(browser, seed_page)
     assert "match npconv's own" in browser.find_element("id", "check").text
-    assert browser.find_element("id", "call-torch").text == \
-        "torch.nn.ConvTranspose2d(1, 1, 3, stride=2, padding=1, bias=False)"
+    assert (
+        browser.find_element("id", "call-torch").text
+        == "torch.nn.ConvTranspose2d(1, 1, 3, stride=2, padding=1, bias=False)"
+    )
     assert browser.find_element("id", "formulas").text.splitlines() == [
         "H_out = (3 - 1)*2 - 2*1 + 1*(3 - 1) + 0 + 1 = 5",
-        "W_out = (3 - 1)*2 - 2*1 + 1*(3 - 1) + 0 + 1 = 5"]
+        "W_out = (3 - 1)*2 - 2*1 + 1*(3 - 1) + 0 + 1 = 5",
+    ]
 
     def output_cell(i):
         return browser.find_element("css selector", f'#output-planes .cell[data-index="{i}"]')
 
     equation = browser.find_element("id", "equation")
-    ActionChains(browser).move_to_element(output_cell(7)).perform()       # out[1, 2]
+    ActionChains(browser).move_to_element(output_cell(7)).perform()  # out[1, 2]
     assert equation.text == "out[1, 2] = 2*8 + 5*2 = 26"
-    output_cell(7).click()                                                  # pin it
+    output_cell(7).click()  # pin it
     ActionChains(browser).move_to_element(browser.find_element("tag name", "h1")).perform()
     assert equation.text == "out[1, 2] = 2*8 + 5*2 = 26"
     assert "pinned: out[1, 2]" in browser.find_element("id", "pin-note").text
     # the input cell holding 5 reaches the 3 x 3 block of outputs around out[2, 2]
     five = browser.find_element("css selector", '#canvas-planes .cell.k-input[data-input="4"]')
     ActionChains(browser).move_to_element(five).perform()
-    reach = {c.get_attribute("data-index")
-             for c in browser.find_elements("css selector", "#output-planes .cell.reach")}
+    reach = {
+        c.get_attribute("data-index")
+        for c in browser.find_elements("css selector", "#output-planes .cell.reach")
+    }
     assert reach == {str(5 * r + c) for r in (1, 2, 3) for c in (1, 2, 3)}
     # keyboard: focus out[1, 2], arrow right to out[1, 3], Enter pins it
     ActionChains(browser).move_to_element(browser.find_element("tag name", "h1")).perform()
@@ -420,15 +498,18 @@ def test_seed_page_by_mouse_and_keyboard(browser, seed_page, tmp_path):
     stride.clear()
     stride.send_keys("1")
     assert browser.find_element("id", "formulas").text.splitlines()[0].endswith("= 3")
-    assert browser.find_element("id", "title").text == \
-        "ConvTranspose2d(1, 1, 3, padding=1, bias=False)"
+    assert (
+        browser.find_element("id", "title").text
+        == "ConvTranspose2d(1, 1, 3, padding=1, bias=False)"
+    )
     op = browser.find_element("id", "c-output-padding")
     op.clear()
     op.send_keys("1")
     assert browser.find_element("id", "error").text == (
         "Impossible setting: output padding must be smaller than either stride or dilation, "
         "but got output_padding_height: 1 output_padding_width: 1 stride_height: 1 "
-        "stride_width: 1 dilation_height: 1 dilation_width: 1")
+        "stride_width: 1 dilation_height: 1 dilation_width: 1"
+    )
     op.clear()
     op.send_keys("0")
     size = browser.find_element("id", "c-size")
@@ -453,4 +534,5 @@ def test_committed_page_is_current():
     committed = (DOCS / "explain-convtranspose2d.html").read_text(encoding="utf-8")
     assert committed == explain.to_html(layer, (3, 3)), (
         "docs/explain-convtranspose2d.html is stale: rewrite it with npconv explain "
-        f'"{SEED_LAYER}" --input 3,3 -o docs/explain-convtranspose2d.html')
+        f'"{SEED_LAYER}" --input 3,3 -o docs/explain-convtranspose2d.html'
+    )

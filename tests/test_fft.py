@@ -2,6 +2,7 @@
 loop reference and torch's float64 autograd on random geometries, float32 within 2e-5 of
 float64, bounded memory on long signals, and the planner's FFT rule on the benchmark's
 layers (never) and on bench/long.json's (where FFT is the faster)."""
+
 import json
 import math
 import pathlib
@@ -19,7 +20,7 @@ from npconv import compute
 from npconv.compute import Geometry, fft
 
 BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench"
-FLOAT32_BOUND = 2e-5    # max abs error / max abs value against float64, unit-scale inputs
+FLOAT32_BOUND = 2e-5  # max abs error / max abs value against float64, unit-scale inputs
 
 
 def relative(actual, exact):
@@ -45,12 +46,13 @@ def geometries(draw, max_dims=3):
         size = draw(st.integers(least, max(least, 9 if n < 3 else 6)))
         pads.append((lo, hi))
         big.append(size)
-    small = tuple((s + lo + hi - d * (k - 1) - 1) // st_ + 1
-                  for s, k, st_, d, (lo, hi) in zip(big, kernel, stride, dilation, pads))
+    small = tuple(
+        (s + lo + hi - d * (k - 1) - 1) // st_ + 1
+        for s, k, st_, d, (lo, hi) in zip(big, kernel, stride, dilation, pads)
+    )
     groups = draw(st.integers(1, 2))
     b, m = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    g = Geometry(kernel, stride, dilation, tuple(lo for lo, _ in pads), tuple(big), small,
-                 groups)
+    g = Geometry(kernel, stride, dilation, tuple(lo for lo, _ in pads), tuple(big), small, groups)
     return g, tuple(pads), b, m
 
 
@@ -60,17 +62,22 @@ def operands(rng, g, b, m, n=2, dtype=np.float64):
         if np.dtype(dtype).kind == "c":
             a = a + 1j * rng.standard_normal(shape)
         return a.astype(dtype)
-    return (make((n, g.groups * b) + g.big), make((g.groups * m, b) + g.kernel),
-            make((n, g.groups * m) + g.small))
+
+    return (
+        make((n, g.groups * b) + g.big),
+        make((g.groups * m, b) + g.kernel),
+        make((n, g.groups * m) + g.small),
+    )
 
 
-loops = R.contraction        # the loop reference on geometry g
+loops = R.contraction  # the loop reference on geometry g
 
 
 def torch_all(g, pads, x, w, y):
     """(conv, conv_transpose, conv_weight) by torch in float64: the conv of x padded
     (or cropped) by `pads`, and its gradients for output gradient y by autograd."""
     import torch
+
     tx = torch.tensor(x.astype(np.float64), requires_grad=True)
     tw = torch.tensor(w.astype(np.float64), requires_grad=True)
     flat = tuple(v for lo, hi in reversed(pads) for v in (lo, hi))  # last dim first
@@ -103,7 +110,7 @@ def test_against_loops_and_torch(case, seed):
         got = call(op, x, w, y, g)
         assert got.shape == exact.shape and got.dtype == np.float64
         assert relative(got, exact) <= 1e-10
-        assert relative(by_torch[op], exact) <= 1e-10          # the two oracles agree
+        assert relative(by_torch[op], exact) <= 1e-10  # the two oracles agree
         single = call(op, *(a.astype(np.float32) for a in (x, w, y)), g)
         assert single.dtype == np.float32
         assert relative(single, exact) <= FLOAT32_BOUND
@@ -160,7 +167,7 @@ def test_memory_bounded_on_a_long_signal(rng, monkeypatch):
         g = long_geometry(1 << 19, 257, 128)
         x = rng.standard_normal((1, 1) + g.big).astype(np.float32)
         w = rng.standard_normal((4, 1) + g.kernel).astype(np.float32)
-        fft.conv(x, w, g)                       # compiled, pools started
+        fft.conv(x, w, g)  # compiled, pools started
         tracemalloc.start()
         try:
             before = tracemalloc.get_traced_memory()[0]
@@ -222,6 +229,7 @@ def test_nonfinite_flag():
 
 # --- the planner's rule ------------------------------------------------------------
 
+
 def bench_cases(name):
     return json.loads((BENCH / name).read_text())["cases"]
 
@@ -235,8 +243,13 @@ def kernel_calls(case):
     def tup(key):
         v = case[key]
         return tuple(v) if isinstance(v, list) else (v,) * n
-    kernel, stride, padding, dilation = tup("kernel"), tup("stride"), tup("padding"), \
-        tup("dilation")
+
+    kernel, stride, padding, dilation = (
+        tup("kernel"),
+        tup("stride"),
+        tup("padding"),
+        tup("dilation"),
+    )
     groups, shape = case["groups"], (case["N"], case["Cin"]) + tuple(case["size"])
     if case["op"] == "conv":
         w = np.empty((case["Cout"], case["Cin"] // groups) + kernel, dtype=np.float32)
@@ -244,8 +257,9 @@ def kernel_calls(case):
         ops = ["conv"] if case["pass"] == "forward" else ["conv_transpose", "conv_weight"]
     else:
         w = np.empty((case["Cin"], case["Cout"] // groups) + kernel, dtype=np.float32)
-        g = conv_transpose_op.resolve(shape, w, stride, padding, tup("output_padding"), groups,
-                                   dilation, "zeros").geometry
+        g = conv_transpose_op.resolve(
+            shape, w, stride, padding, tup("output_padding"), groups, dilation, "zeros"
+        ).geometry
         ops = ["conv_transpose"] if case["pass"] == "forward" else ["conv", "conv_weight"]
     b, m = w.shape[1], w.shape[0] // groups
     return [(op, g, b, m, case["N"]) for op in ops]
@@ -254,6 +268,7 @@ def kernel_calls(case):
 def heuristic(op, g, b, m, n):
     """The heuristic planner's algorithm for one float32 contraction."""
     from npconv.compute import planner
+
     return planner.heuristic(planner.Problem(op, g, b, m, n, "float32", 2))[0]
 
 
@@ -264,6 +279,7 @@ def test_planner_never_sends_small_kernels_to_fft(suite):
     convolution is the faster there; and FFT takes a layer only where its cost model
     puts it FFT_MARGIN times below the direct estimate."""
     from npconv.compute import tuning
+
     for case in bench_cases(suite):
         for op, g, b, m, n in kernel_calls(case):
             chosen = heuristic(op, g, b, m, n) == "fft"
@@ -272,8 +288,9 @@ def test_planner_never_sends_small_kernels_to_fft(suite):
                 assert not chosen, (case["name"], op)
 
 
-@pytest.mark.parametrize("name", ["fir_bank", "hyena_dw", "conv2d_15x15", "conv3d_9x9x9",
-                                  "ct1d_2049", "audio_10min"])
+@pytest.mark.parametrize(
+    "name", ["fir_bank", "hyena_dw", "conv2d_15x15", "conv3d_9x9x9", "ct1d_2049", "audio_10min"]
+)
 def test_planner_sends_long_kernels_to_fft(name):
     """bench/long.json's cases where FFT measures faster go to FFT, forward and backward."""
     for case in bench_cases("long.json"):

@@ -1,5 +1,6 @@
 """npconv.no_grad / enable_grad / set_grad_enabled against torch's grad mode, and
 what modules keep for backward inside them."""
+
 import gc
 import threading
 import weakref
@@ -13,15 +14,22 @@ from npconv import nn
 torch = pytest.importorskip("torch")
 
 MODULES = [
-    pytest.param(lambda: nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64), (2, 2, 5, 5),
-                 id="Conv2d"),
-    pytest.param(lambda: nn.ConvTranspose1d(2, 3, 3, stride=2, dtype=np.float64), (2, 2, 5),
-                 id="ConvTranspose1d"),
+    pytest.param(
+        lambda: nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64), (2, 2, 5, 5), id="Conv2d"
+    ),
+    pytest.param(
+        lambda: nn.ConvTranspose1d(2, 3, 3, stride=2, dtype=np.float64),
+        (2, 2, 5),
+        id="ConvTranspose1d",
+    ),
     pytest.param(lambda: nn.Unfold(2), (1, 2, 4, 4), id="Unfold"),
     pytest.param(lambda: nn.Fold((4, 4), 2), (1, 8, 9), id="Fold"),
     pytest.param(lambda: nn.ReLU(), (3, 4), id="ReLU"),
-    pytest.param(lambda: nn.Sequential(nn.Conv1d(2, 2, 3, dtype=np.float64), nn.Tanh()),
-                 (1, 2, 6), id="Sequential"),
+    pytest.param(
+        lambda: nn.Sequential(nn.Conv1d(2, 2, 3, dtype=np.float64), nn.Tanh()),
+        (1, 2, 6),
+        id="Sequential",
+    ),
 ]
 
 
@@ -44,7 +52,7 @@ def _trace(api):
         except KeyError:
             seen.append(api.is_grad_enabled())
     seen.append(api.is_grad_enabled())
-    api.set_grad_enabled(False)          # a plain call sets the mode
+    api.set_grad_enabled(False)  # a plain call sets the mode
     seen.append(api.is_grad_enabled())
     api.set_grad_enabled(True)
     seen.append(api.is_grad_enabled())
@@ -57,6 +65,7 @@ def test_nesting_and_exceptions_match_torch():
 
 def _decorated(api):
     """What a decorated function, a bare-decorated one and a generator see."""
+
     @api.no_grad()
     def called():
         return api.is_grad_enabled()
@@ -77,12 +86,18 @@ def _decorated(api):
 
     after_decoration = api.is_grad_enabled()
     generator = steps()
-    values = [next(generator), api.is_grad_enabled(), generator.send("sent"),
-              api.is_grad_enabled()]
+    values = [next(generator), api.is_grad_enabled(), generator.send("sent"), api.is_grad_enabled()]
     with api.no_grad():
         inside = api.enable_grad()(lambda: api.is_grad_enabled())()
-    return [after_decoration, called(), bare(), chosen(), api.is_grad_enabled(), inside,
-            called.__name__] + values
+    return [
+        after_decoration,
+        called(),
+        bare(),
+        chosen(),
+        api.is_grad_enabled(),
+        inside,
+        called.__name__,
+    ] + values
 
 
 def test_decorators_match_torch():
@@ -136,7 +151,7 @@ def test_no_grad_forward_keeps_no_input_and_backward_says_why(make, shape, rng, 
     x = rng.standard_normal(shape)
     with npconv.no_grad():
         y = module(x)
-    expected = module(x)           # the same forward outside no_grad
+    expected = module(x)  # the same forward outside no_grad
     np.testing.assert_array_equal(y, expected)
     module(rng.standard_normal(shape))
     with npconv.no_grad():
@@ -155,7 +170,7 @@ def test_enable_grad_inside_no_grad_keeps_the_input(make, shape, rng):
     x = rng.standard_normal(shape)
     with npconv.no_grad(), npconv.enable_grad():
         y = module(x)
-    module.backward(np.ones_like(y))       # works
+    module.backward(np.ones_like(y))  # works
 
 
 def test_backward_without_any_forward_still_says_so():
@@ -175,8 +190,7 @@ def test_eval_keeps_saving_as_in_torch(rng):
     theirs(tx).backward(torch.tensor(g))
     assert not ours.training and not theirs.training
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
 def test_set_grad_enabled_takes_a_bool():

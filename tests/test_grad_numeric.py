@@ -13,6 +13,7 @@ for random directions v (a random projection of the whole gradient) and for a
 few unit vectors (single entries). The oracle only ever evaluates forwards, so
 it is independent of every backward formula. Arrays are tiny to keep it fast.
 """
+
 import numpy as np
 import pytest
 
@@ -27,6 +28,7 @@ MODES = ("reflect", "replicate", "circular")
 
 
 # --- the oracle --------------------------------------------------------------------
+
 
 def random(rng, shape, dtype=np.float64):
     a = rng.standard_normal(shape)
@@ -54,7 +56,8 @@ def assert_gradient(loss, a, grad, rng, singles=2):
         numeric = (loss(a + EPS * v) - loss(a - EPS * v)) / (2 * EPS)
         analytic = np.vdot(grad, v).real
         assert analytic == pytest.approx(numeric, rel=1e-6, abs=1e-9 * scale), (
-            f"directional derivative {analytic} != central difference {numeric}")
+            f"directional derivative {analytic} != central difference {numeric}"
+        )
 
 
 def scalar(g, y):
@@ -64,10 +67,10 @@ def scalar(g, y):
 
 # --- the grid ----------------------------------------------------------------------
 
-BIG = {1: (7,), 2: (5, 6), 3: (4, 5, 4), 4: (3, 4, 3, 3)}       # conv input sizes
-SMALL = {1: (4,), 2: (3, 4), 3: (3, 2, 3), 4: (2, 3, 3, 2)}     # conv_transpose input sizes
+BIG = {1: (7,), 2: (5, 6), 3: (4, 5, 4), 4: (3, 4, 3, 3)}  # conv input sizes
+SMALL = {1: (4,), 2: (3, 4), 3: (3, 2, 3), 4: (2, 3, 3, 2)}  # conv_transpose input sizes
 KERNEL = {1: (3,), 2: (3, 2), 3: (2, 3, 2), 4: (2, 2, 2, 2)}
-ASYMMETRIC = "asymmetric"                                        # replaced by pairs(n)
+ASYMMETRIC = "asymmetric"  # replaced by pairs(n)
 
 
 def pairs(n):
@@ -94,13 +97,28 @@ CONV_OPTIONS = [
     ("no-bias", dict(bias=False)),
     ("unbatched", dict(unbatched=True)),
     *[(f"{mode}-padding1", dict(padding=1, padding_mode=mode)) for mode in MODES],
-    *[(f"{mode}-asymmetric-stride2", dict(padding=ASYMMETRIC, stride=2, padding_mode=mode))
-      for mode in MODES],
+    *[
+        (f"{mode}-asymmetric-stride2", dict(padding=ASYMMETRIC, stride=2, padding_mode=mode))
+        for mode in MODES
+    ],
     *[(f"{mode}-same", dict(padding="same", padding_mode=mode)) for mode in MODES],
-    ("zeros-everything", dict(stride=(2, 1, 3, 1), padding=ASYMMETRIC, dilation=2, groups=2,
-                              bias=True, unbatched=True)),
-    ("circular-everything", dict(stride=2, padding=ASYMMETRIC, dilation=2, groups=2,
-                                 padding_mode="circular", unbatched=True)),
+    (
+        "zeros-everything",
+        dict(
+            stride=(2, 1, 3, 1), padding=ASYMMETRIC, dilation=2, groups=2, bias=True, unbatched=True
+        ),
+    ),
+    (
+        "circular-everything",
+        dict(
+            stride=2,
+            padding=ASYMMETRIC,
+            dilation=2,
+            groups=2,
+            padding_mode="circular",
+            unbatched=True,
+        ),
+    ),
 ]
 
 CONV_TRANSPOSE_OPTIONS = [
@@ -111,34 +129,50 @@ CONV_TRANSPOSE_OPTIONS = [
     ("asymmetric-stride2", dict(stride=2, padding=ASYMMETRIC)),
     ("same", dict(padding="same")),
     ("same-stride2", dict(padding="same", stride=2)),
-    ("same-stride3", dict(padding="same", stride=3)),   # kernel < stride: the output grows
+    ("same-stride3", dict(padding="same", stride=3)),  # kernel < stride: the output grows
     ("valid", dict(padding="valid", stride=2)),
     ("dilation2-output_padding1", dict(dilation=2, output_padding=1)),
     ("groups2", dict(groups=2)),
     ("no-bias", dict(bias=False)),
     ("unbatched", dict(unbatched=True)),
-    *[(f"{mode}-padding1-stride2", dict(padding=1, stride=2, padding_mode=mode))
-      for mode in MODES],
-    *[(f"{mode}-asymmetric-stride2", dict(padding=ASYMMETRIC, stride=2, padding_mode=mode))
-      for mode in MODES],
-    *[(f"{mode}-same-stride2", dict(padding="same", stride=2, padding_mode=mode))
-      for mode in MODES],
-    ("zeros-everything", dict(stride=2, padding=ASYMMETRIC, output_padding=1, dilation=2,
-                              groups=2, unbatched=True)),
-    ("reflect-everything", dict(stride=2, padding=ASYMMETRIC, output_padding=1, groups=2,
-                                padding_mode="reflect", unbatched=True)),
+    *[(f"{mode}-padding1-stride2", dict(padding=1, stride=2, padding_mode=mode)) for mode in MODES],
+    *[
+        (f"{mode}-asymmetric-stride2", dict(padding=ASYMMETRIC, stride=2, padding_mode=mode))
+        for mode in MODES
+    ],
+    *[
+        (f"{mode}-same-stride2", dict(padding="same", stride=2, padding_mode=mode))
+        for mode in MODES
+    ],
+    (
+        "zeros-everything",
+        dict(stride=2, padding=ASYMMETRIC, output_padding=1, dilation=2, groups=2, unbatched=True),
+    ),
+    (
+        "reflect-everything",
+        dict(
+            stride=2,
+            padding=ASYMMETRIC,
+            output_padding=1,
+            groups=2,
+            padding_mode="reflect",
+            unbatched=True,
+        ),
+    ),
 ]
 
 
 def fit(options, n):
     """Per-dim tuples cut to n dims (the grid writes some for 4 dims)."""
-    return {k: (v[:n] if isinstance(v, tuple) and k != "padding" else v)
-            for k, v in options.items()}
+    return {
+        k: (v[:n] if isinstance(v, tuple) and k != "padding" else v) for k, v in options.items()
+    }
 
 
 def grid(option_list, dims=(1, 2, 3, 4)):
-    return [pytest.param(n, options, id=f"{n}d-{name}")
-            for n in dims for name, options in option_list]
+    return [
+        pytest.param(n, options, id=f"{n}d-{name}") for n in dims for name, options in option_list
+    ]
 
 
 def conv_operands(rng, n, options, dtype=np.float64, transposed=False):
@@ -168,6 +202,7 @@ def op_options(options, n):
 
 # --- F.conv and F.conv_transpose: x, weight, bias -----------------------------------
 
+
 def check_op(op, function, x, w, b, options, rng):
     """The engine's gradients for (x, w, b) against central differences of `function`."""
     y = function(x, w, b, **options)
@@ -189,10 +224,20 @@ def test_conv_gradients(n, options):
     options = op_options(options, n)
     g = check_op(conv_op, F.conv, x, w, b, options, rng)
     # npconv.grad's functions are the same gradients without a prepared call
-    assert_gradient(lambda a: scalar(g, F.conv(a, w, b, **options)), x,
-                    G.conv_input(x.shape, w, g, **options), rng, singles=0)
-    assert_gradient(lambda a: scalar(g, F.conv(x, a, b, **options)), w,
-                    G.conv_weight(x, w.shape, g, **options), rng, singles=0)
+    assert_gradient(
+        lambda a: scalar(g, F.conv(a, w, b, **options)),
+        x,
+        G.conv_input(x.shape, w, g, **options),
+        rng,
+        singles=0,
+    )
+    assert_gradient(
+        lambda a: scalar(g, F.conv(x, a, b, **options)),
+        w,
+        G.conv_weight(x, w.shape, g, **options),
+        rng,
+        singles=0,
+    )
 
 
 @pytest.mark.parametrize("n, options", grid(CONV_TRANSPOSE_OPTIONS))
@@ -201,19 +246,32 @@ def test_conv_transpose_gradients(n, options):
     x, w, b = conv_operands(rng, n, options, transposed=True)
     options = op_options(options, n)
     g = check_op(conv_transpose_op, F.conv_transpose, x, w, b, options, rng)
-    assert_gradient(lambda a: scalar(g, F.conv_transpose(a, w, b, **options)), x,
-                    G.conv_transpose_input(x.shape, w, g, **options), rng, singles=0)
-    assert_gradient(lambda a: scalar(g, F.conv_transpose(x, a, b, **options)), w,
-                    G.conv_transpose_weight(x, w.shape, g, **options), rng, singles=0)
+    assert_gradient(
+        lambda a: scalar(g, F.conv_transpose(a, w, b, **options)),
+        x,
+        G.conv_transpose_input(x.shape, w, g, **options),
+        rng,
+        singles=0,
+    )
+    assert_gradient(
+        lambda a: scalar(g, F.conv_transpose(x, a, b, **options)),
+        w,
+        G.conv_transpose_weight(x, w.shape, g, **options),
+        rng,
+        singles=0,
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.complex128])
-@pytest.mark.parametrize("transposed, options", [
-    (False, dict(stride=2, padding=((1, 0), (0, 2)), groups=2)),
-    (False, dict(padding="same", dilation=2, padding_mode="reflect")),
-    (True, dict(stride=2, padding=1, output_padding=1, groups=2)),
-    (True, dict(padding="same", stride=2, padding_mode="circular")),
-])
+@pytest.mark.parametrize(
+    "transposed, options",
+    [
+        (False, dict(stride=2, padding=((1, 0), (0, 2)), groups=2)),
+        (False, dict(padding="same", dilation=2, padding_mode="reflect")),
+        (True, dict(stride=2, padding=1, output_padding=1, groups=2)),
+        (True, dict(padding="same", stride=2, padding_mode="circular")),
+    ],
+)
 def test_complex_gradients(transposed, options, dtype):
     """Complex gradients follow torch: for L = Re <g, f(a)>, dL = Re <grad, da>."""
     rng = np.random.default_rng(20)
@@ -226,17 +284,18 @@ def test_conv_gradients_single_entries_everywhere():
     """Every entry of a small 2-d gradient, one unit vector at a time."""
     rng = np.random.default_rng(30)
     x, w, b = random(rng, (1, 2, 4, 3)), random(rng, (2, 2, 2, 2)), random(rng, (2,))
-    options = dict(stride=(2, 1), padding=((1, 0), (0, 1)), dilation=(1, 2),
-                   padding_mode="reflect")
+    options = dict(stride=(2, 1), padding=((1, 0), (0, 1)), dilation=(1, 2), padding_mode="reflect")
     y = F.conv(x, w, b, **options)
     g = random(rng, y.shape)
     dx, dw, db = conv_op.gradients(conv_op.prepare(x, w, b, **options), g)
     for a, grad, place in ((x, dx, 0), (w, dw, 1), (b, db, 2)):
         for index in np.ndindex(a.shape):
+
             def loss(value, index=index, a=a, place=place):
                 operands = [x, w, b]
                 operands[place] = value
                 return scalar(g, F.conv(*operands, **options))
+
             step = np.zeros_like(a)
             step[index] = EPS
             numeric = (loss(a + step) - loss(a - step)) / (2 * EPS)
@@ -267,8 +326,9 @@ def test_unfold_gradient(n, options):
     rng = np.random.default_rng(40 + n)
     x, options = block_case(rng, n, options)
     g = random(rng, F.unfold(x, **options).shape)
-    assert_gradient(lambda a: scalar(g, F.unfold(a, **options)), x,
-                    G.unfold_input(x.shape, g, **options), rng)
+    assert_gradient(
+        lambda a: scalar(g, F.unfold(a, **options)), x, G.unfold_input(x.shape, g, **options), rng
+    )
 
 
 @pytest.mark.parametrize("n, options", grid(BLOCK_OPTIONS, dims=(1, 2, 3)))
@@ -278,11 +338,13 @@ def test_fold_gradient(n, options):
     size = x.shape[-n:]
     cols = random(rng, F.unfold(np.zeros_like(x), **options).shape)
     g = random(rng, x.shape)
-    assert_gradient(lambda a: scalar(g, F.fold(a, size, **options)), cols,
-                    G.fold_input(g, **options), rng)
+    assert_gradient(
+        lambda a: scalar(g, F.fold(a, size, **options)), cols, G.fold_input(g, **options), rng
+    )
 
 
 # --- the modules' backward ----------------------------------------------------------
+
 
 def check_module(module, x, rng, **forward_options):
     """module.backward against central differences in the input and every parameter."""
@@ -292,6 +354,7 @@ def check_module(module, x, rng, **forward_options):
     gx = module.backward(g)
     assert_gradient(lambda a: scalar(g, module(a, **forward_options)), x, gx, rng)
     for name, p in module.named_parameters():
+
         def loss(a, p=p):
             saved = np.array(p)
             p[...] = a
@@ -299,12 +362,17 @@ def check_module(module, x, rng, **forward_options):
                 return scalar(g, module(x, **forward_options))
             finally:
                 p[...] = saved
+
         assert_gradient(loss, np.array(p), p.grad, rng)
 
 
 CONV_MODULES = [(nn.Conv1d, 1), (nn.Conv2d, 2), (nn.Conv3d, 3), (nn.ConvNd, 4)]
-CONV_TRANSPOSE_MODULES = [(nn.ConvTranspose1d, 1), (nn.ConvTranspose2d, 2),
-                          (nn.ConvTranspose3d, 3), (nn.ConvTransposeNd, 4)]
+CONV_TRANSPOSE_MODULES = [
+    (nn.ConvTranspose1d, 1),
+    (nn.ConvTranspose2d, 2),
+    (nn.ConvTranspose3d, 3),
+    (nn.ConvTransposeNd, 4),
+]
 
 MODULE_OPTIONS = [
     ("default", {}),
@@ -322,14 +390,19 @@ MODULE_TRANSPOSE_OPTIONS = [
     ("output_size-unbatched", dict(stride=2, output_size=True, unbatched=True)),
     ("same-stride2", dict(padding="same", stride=2)),
     ("groups2-dilation2-no-bias", dict(groups=2, dilation=2, bias=False)),
-    *[(f"{mode}-same-stride2", dict(padding="same", stride=2, padding_mode=mode))
-      for mode in MODES],
+    *[
+        (f"{mode}-same-stride2", dict(padding="same", stride=2, padding_mode=mode))
+        for mode in MODES
+    ],
 ]
 
 
 def module_grid(classes, option_list):
-    return [pytest.param(cls, n, options, id=f"{cls.__name__}-{name}")
-            for cls, n in classes for name, options in option_list]
+    return [
+        pytest.param(cls, n, options, id=f"{cls.__name__}-{name}")
+        for cls, n in classes
+        for name, options in option_list
+    ]
 
 
 @pytest.mark.parametrize("cls, n, options", module_grid(CONV_MODULES, MODULE_OPTIONS))
@@ -342,8 +415,9 @@ def test_conv_module_backward(cls, n, options):
     check_module(module, x, rng)
 
 
-@pytest.mark.parametrize("cls, n, options",
-                         module_grid(CONV_TRANSPOSE_MODULES, MODULE_TRANSPOSE_OPTIONS))
+@pytest.mark.parametrize(
+    "cls, n, options", module_grid(CONV_TRANSPOSE_MODULES, MODULE_TRANSPOSE_OPTIONS)
+)
 def test_conv_transpose_module_backward(cls, n, options):
     rng = np.random.default_rng(70 + n)
     x, _, _ = conv_operands(rng, n, options, transposed=True)
@@ -354,7 +428,8 @@ def test_conv_transpose_module_backward(cls, n, options):
         # one more than the smallest output in every dim: output_padding 1 (stride 2)
         padding = options.get("padding", 0)
         forward["output_size"] = tuple(
-            (s - 1) * 2 - 2 * padding + k + 1 for s, k in zip(SMALL[n], KERNEL[n]))
+            (s - 1) * 2 - 2 * padding + k + 1 for s, k in zip(SMALL[n], KERNEL[n])
+        )
     module = cls(6, 4, KERNEL[n], dtype=np.float64, **options)
     check_module(module, x, rng, **forward)
     if forward:
@@ -376,22 +451,33 @@ def test_fold_module_backward(n, options):
     check_module(nn.Fold(x.shape[-n:], **options), cols, rng)
 
 
-
 # --- every kernel algorithm -----------------------------------------------------------
 
 ALGORITHM_CASES = [
     pytest.param(False, 2, dict(padding=1), id="conv-2d-padding1"),
     pytest.param(False, 2, dict(padding=(2, 0), kernel=(3, 3)), id="conv-2d-3x3"),
     pytest.param(False, 3, dict(padding="same", dilation=2, groups=2), id="conv-3d-same-groups2"),
-    pytest.param(False, 2, dict(stride=(2, 1), padding=ASYMMETRIC, padding_mode="reflect"),
-                 id="conv-2d-stride2-reflect"),
+    pytest.param(
+        False,
+        2,
+        dict(stride=(2, 1), padding=ASYMMETRIC, padding_mode="reflect"),
+        id="conv-2d-stride2-reflect",
+    ),
     pytest.param(False, 1, dict(stride=3, dilation=2, padding=2, groups=2), id="conv-1d-stride3"),
     pytest.param(True, 2, dict(padding=ASYMMETRIC, dilation=(2, 1)), id="transpose-2d-asymmetric"),
-    pytest.param(True, 3, dict(stride=2, padding=1, output_padding=1, groups=2),
-                 id="transpose-3d-stride2-groups2"),
+    pytest.param(
+        True,
+        3,
+        dict(stride=2, padding=1, output_padding=1, groups=2),
+        id="transpose-3d-stride2-groups2",
+    ),
     pytest.param(True, 2, dict(padding="same", stride=3), id="transpose-2d-same-stride3"),
-    pytest.param(True, 1, dict(stride=2, padding=1, padding_mode="circular"),
-                 id="transpose-1d-stride2-circular"),
+    pytest.param(
+        True,
+        1,
+        dict(stride=2, padding=1, padding_mode="circular"),
+        id="transpose-1d-stride2-circular",
+    ),
 ]
 
 
@@ -401,6 +487,7 @@ def force_algorithm(monkeypatch, name):
     contractions the algorithm actually ran, and of those it supports."""
     import npconv
     from npconv.compute import planner
+
     ran, supported = [], []
     real = planner._execute
 
@@ -415,7 +502,7 @@ def force_algorithm(monkeypatch, name):
     monkeypatch.setattr(planner, "_execute", spy)
     forcing = npconv.use_algorithm(name)
     forcing.__enter__()
-    _forcing.append(forcing)                         # left by _stop_forcing after the test
+    _forcing.append(forcing)  # left by _stop_forcing after the test
     return ran, supported
 
 
@@ -431,6 +518,7 @@ def _stop_forcing():
 
 def algorithm_names():
     from npconv.compute import planner
+
     return list(planner.algorithms())
 
 
@@ -443,7 +531,7 @@ def test_gradients_through_every_algorithm(name, transposed, n, options, monkeyp
     ran, supported = force_algorithm(monkeypatch, name)
     op, function = (conv_transpose_op, F.conv_transpose) if transposed else (conv_op, F.conv)
     check_op(op, function, x, w, b, op_options(options, n), rng)
-    assert set(ran) == set(supported)           # forced wherever it supports the problem
+    assert set(ran) == set(supported)  # forced wherever it supports the problem
 
 
 @pytest.mark.parametrize("work_bytes", [1, 8000], ids=["row-bands", "sample-tiles"])
@@ -453,11 +541,12 @@ def test_gradients_across_tiles(name, transposed, n, options, work_bytes, monkey
     """A tiny work budget splits every call into tiles (bands of rows, or a few
     samples each): gradients must not depend on where the tiles are cut."""
     from npconv.compute import geometry
+
     monkeypatch.setattr(geometry, "WORK_BYTES", work_bytes)
     rng = np.random.default_rng(110 + n)
     x, w, b = conv_operands(rng, n, options, transposed=transposed)
     if x.ndim == n + 2:
-        x = np.concatenate([x, x[:1] * 0.5])     # three samples: uneven sample tiles
+        x = np.concatenate([x, x[:1] * 0.5])  # three samples: uneven sample tiles
     force_algorithm(monkeypatch, name)
     op, function = (conv_transpose_op, F.conv_transpose) if transposed else (conv_op, F.conv)
     check_op(op, function, x, w, b, op_options(options, n), rng)

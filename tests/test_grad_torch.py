@@ -5,6 +5,7 @@ padding modes, fold/unfold, complex dtypes).
 
 Errors are measured as max|npconv - torch| / max|torch| per gradient.
 """
+
 import numpy as np
 import pytest
 
@@ -21,13 +22,17 @@ from npconv import conv as conv_op  # noqa: E402
 from npconv import conv_transpose as conv_transpose_op  # noqa: E402
 
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12, np.complex64: 2e-5, np.complex128: 1e-12}
-TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64,
-               np.complex64: torch.complex64, np.complex128: torch.complex128}
+TORCH_DTYPE = {
+    np.float32: torch.float32,
+    np.float64: torch.float64,
+    np.complex64: torch.complex64,
+    np.complex128: torch.complex128,
+}
 FLOATS = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
 MODES = ("reflect", "replicate", "circular")
 
-BIG = {1: (9,), 2: (6, 7), 3: (5, 4, 5)}       # conv input sizes
-SMALL = {1: (5,), 2: (4, 3), 3: (3, 4, 2)}     # conv_transpose input sizes
+BIG = {1: (9,), 2: (6, 7), 3: (5, 4, 5)}  # conv input sizes
+SMALL = {1: (5,), 2: (4, 3), 3: (3, 4, 2)}  # conv_transpose input sizes
 KERNEL = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
 
 
@@ -61,6 +66,7 @@ def fit(options, n):
 
 
 # --- modules: autograd through torch.nn with the same weights ----------------------
+
 
 def module_gradients(tmodule, module, x, g, **forward):
     """(input, weight, bias) gradient pairs (npconv, torch) after one backward each."""
@@ -124,8 +130,11 @@ CONV_TRANSPOSE_MODULE_OPTIONS = [
 
 
 def module_grid(option_list):
-    return [pytest.param(n, options, id=f"{n}d-{name}")
-            for n in (1, 2, 3) for name, options in option_list]
+    return [
+        pytest.param(n, options, id=f"{n}d-{name}")
+        for n in (1, 2, 3)
+        for name, options in option_list
+    ]
 
 
 def module_input(rng, n, options, dtype, transposed=False):
@@ -155,8 +164,10 @@ def test_conv_transpose_module(n, options, dtype):
     if extra is not None:
         # `extra` beyond the smallest output in every dim (below the stride)
         padding = options.get("padding", 0)
-        forward["output_size"] = [(s - 1) * options["stride"] - 2 * padding + k + extra
-                                  for s, k in zip(SMALL[n], KERNEL[n])]
+        forward["output_size"] = [
+            (s - 1) * options["stride"] - 2 * padding + k + extra
+            for s, k in zip(SMALL[n], KERNEL[n])
+        ]
     tmodule, module = module_pair(f"ConvTranspose{n}d", (8, 4, KERNEL[n]), options, dtype)
     check_modules(tmodule, module, x, dtype, rng, **forward)
 
@@ -174,7 +185,7 @@ def test_lazy_module(kind, n, materialise, dtype):
     name = f"Lazy{kind}{n}d"
     torch.manual_seed(0)
     tmodule = getattr(torch.nn, name)(4, KERNEL[n], **options, dtype=TORCH_DTYPE[dtype])
-    tmodule(tensor(x))                          # torch materialises on its first input
+    tmodule(tensor(x))  # torch materialises on its first input
     module = getattr(nn, name)(4, KERNEL[n], **options, dtype=dtype)
     if materialise == "by-input":
         module(x)
@@ -223,8 +234,11 @@ GRAD_OPTIONS = [
 
 
 def grad_grid(option_list):
-    return [pytest.param(n, options, id=f"{n}d-{name}")
-            for n in (1, 2, 3) for name, options in option_list]
+    return [
+        pytest.param(n, options, id=f"{n}d-{name}")
+        for n in (1, 2, 3)
+        for name, options in option_list
+    ]
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -252,8 +266,17 @@ def torch_conv(x, w, n, stride=1, padding=0, dilation=1, groups=1, padding_mode=
         x = TF.pad(x, flat, mode="constant" if padding_mode == "zeros" else padding_mode)
         return getattr(TF, f"conv{n}d")(x, w, stride=stride, dilation=dilation, groups=groups)
     module = getattr(torch.nn, f"Conv{n}d")(
-        w.shape[1] * groups, w.shape[0], tuple(w.shape[2:]), stride, padding, dilation, groups,
-        bias=False, padding_mode=padding_mode, dtype=w.dtype)
+        w.shape[1] * groups,
+        w.shape[0],
+        tuple(w.shape[2:]),
+        stride,
+        padding,
+        dilation,
+        groups,
+        bias=False,
+        padding_mode=padding_mode,
+        dtype=w.dtype,
+    )
     return module._conv_forward(x, w, None)
 
 
@@ -262,8 +285,10 @@ PADDING_GRAD_OPTIONS = [
     ("asymmetric", dict(padding=((1, 0), (0, 2), (2, 1)), stride=2)),
     *[(f"{mode}-padding1", dict(padding=1, padding_mode=mode)) for mode in MODES],
     *[(f"{mode}-same", dict(padding="same", padding_mode=mode)) for mode in MODES],
-    ("circular-asymmetric-groups2", dict(padding=((2, 1), (1, 0), (0, 1)), groups=2,
-                                         padding_mode="circular")),
+    (
+        "circular-asymmetric-groups2",
+        dict(padding=((2, 1), (1, 0), (0, 1)), groups=2, padding_mode="circular"),
+    ),
 ]
 
 
@@ -305,8 +330,9 @@ def test_conv_transpose_grad_functions(n, options, nd_name, dtype):
     g = random(rng, tuple(ty.shape), dtype)
     ty.backward(tensor(g))
     transpose_input = G.conv_transpose_input if nd_name else getattr(G, f"conv_transpose{n}d_input")
-    transpose_weight = (G.conv_transpose_weight if nd_name
-                        else getattr(G, f"conv_transpose{n}d_weight"))
+    transpose_weight = (
+        G.conv_transpose_weight if nd_name else getattr(G, f"conv_transpose{n}d_weight")
+    )
     assert_close(transpose_input(x.shape, w, g, **options), tx.grad, dtype)
     assert_close(transpose_weight(x, w.shape, g, **options), tw.grad, dtype)
 
@@ -333,8 +359,7 @@ def test_fold_unfold_grad_functions(options, dtype):
 
 # --- complex dtypes: F.conv and F.conv_transpose vs torch autograd ------------------
 
-COMPLEX = [pytest.param(np.complex64, id="complex64"),
-           pytest.param(np.complex128, id="complex128")]
+COMPLEX = [pytest.param(np.complex64, id="complex64"), pytest.param(np.complex128, id="complex128")]
 
 
 def complex_backward_supported():
@@ -359,18 +384,20 @@ def check_engine_against_autograd(op, torch_op, x, w, b, options, dtype, rng):
 @pytest.mark.skipif(not complex_backward_supported(), reason="torch lacks complex conv backward")
 @pytest.mark.parametrize("dtype", COMPLEX)
 @pytest.mark.parametrize("n", (1, 2, 3))
-@pytest.mark.parametrize("options", [
-    pytest.param({}, id="default"),
-    pytest.param(dict(stride=2, padding=1, groups=2), id="stride2-padding1-groups2"),
-    pytest.param(dict(dilation=2, padding=2), id="dilation2"),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({}, id="default"),
+        pytest.param(dict(stride=2, padding=1, groups=2), id="stride2-padding1-groups2"),
+        pytest.param(dict(dilation=2, padding=2), id="dilation2"),
+    ],
+)
 def test_complex_conv_gradients(options, n, dtype):
     rng = np.random.default_rng(80 + n)
     x = random(rng, (2, 4) + BIG[n], dtype)
     w = random(rng, (6, 4 // options.get("groups", 1)) + KERNEL[n], dtype)
     b = random(rng, (6,), dtype)
-    check_engine_against_autograd(conv_op, getattr(TF, f"conv{n}d"), x, w, b, options, dtype,
-                                  rng)
+    check_engine_against_autograd(conv_op, getattr(TF, f"conv{n}d"), x, w, b, options, dtype, rng)
 
 
 @pytest.mark.skipif(not complex_backward_supported(), reason="torch lacks complex conv backward")
@@ -393,18 +420,22 @@ def test_complex_conv_gradients_padding_modes(mode, dtype):
 @pytest.mark.skipif(not complex_backward_supported(), reason="torch lacks complex conv backward")
 @pytest.mark.parametrize("dtype", COMPLEX)
 @pytest.mark.parametrize("n", (1, 2, 3))
-@pytest.mark.parametrize("options", [
-    pytest.param({}, id="default"),
-    pytest.param(dict(stride=2, padding=1, output_padding=1, groups=2), id="stride2-groups2"),
-    pytest.param(dict(dilation=2, padding=1), id="dilation2"),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({}, id="default"),
+        pytest.param(dict(stride=2, padding=1, output_padding=1, groups=2), id="stride2-groups2"),
+        pytest.param(dict(dilation=2, padding=1), id="dilation2"),
+    ],
+)
 def test_complex_conv_transpose_gradients(options, n, dtype):
     rng = np.random.default_rng(90 + n)
     x = random(rng, (2, 6) + SMALL[n], dtype)
     w = random(rng, (6, 4 // options.get("groups", 1)) + KERNEL[n], dtype)
     b = random(rng, (4,), dtype)
-    check_engine_against_autograd(conv_transpose_op, getattr(TF, f"conv_transpose{n}d"),
-                                  x, w, b, options, dtype, rng)
+    check_engine_against_autograd(
+        conv_transpose_op, getattr(TF, f"conv_transpose{n}d"), x, w, b, options, dtype, rng
+    )
 
 
 # --- the headline figure ------------------------------------------------------------
@@ -440,7 +471,9 @@ def report_errors(dtype):
 
 def test_report_max_gradient_errors():
     errors = {np.float32: report_errors(np.float32), np.float64: report_errors(np.float64)}
-    print(f"\nmax relative gradient error vs torch over {len(REPORT_CASES)} module cases: "
-          f"float32 {errors[np.float32]:.2e}, float64 {errors[np.float64]:.2e}")
+    print(
+        f"\nmax relative gradient error vs torch over {len(REPORT_CASES)} module cases: "
+        f"float32 {errors[np.float32]:.2e}, float64 {errors[np.float64]:.2e}"
+    )
     assert errors[np.float32] <= 1e-5
     assert errors[np.float64] <= 1e-13

@@ -1,6 +1,7 @@
 """Memory bounded at any thread count: the work buffers that npconv's threads keep between
 calls stay within _threads.BUDGET together, and a call's peak of traced allocations
 within the budget plus a few result-sized arrays, at 8 threads as at 1."""
+
 import tracemalloc
 
 import numpy as np
@@ -30,18 +31,26 @@ def _calls(rng):
     """(name, call, the loop reference's result) of gemm, shifted and winograd paths."""
     x, w = rng.standard_normal((8, 64, 48, 48)), rng.standard_normal((128, 64, 3, 3))
     dy = rng.standard_normal((8, 128, 24, 24))
-    yield "gemm conv", lambda: F.conv2d(x, w, stride=2, padding=1), \
-        lambda: R.conv(x, w, stride=2, padding=1)
-    yield "gemm conv_weight", lambda: G.conv2d_weight(x, w.shape, dy, stride=2, padding=1), \
-        lambda: R.conv_weight(x, dy, (3, 3), stride=2, padding=1)
+    yield (
+        "gemm conv",
+        lambda: F.conv2d(x, w, stride=2, padding=1),
+        lambda: R.conv(x, w, stride=2, padding=1),
+    )
+    yield (
+        "gemm conv_weight",
+        lambda: G.conv2d_weight(x, w.shape, dy, stride=2, padding=1),
+        lambda: R.conv_weight(x, dy, (3, 3), stride=2, padding=1),
+    )
     xs, ws = rng.standard_normal((4, 8, 40, 40)), rng.standard_normal((8, 8, 3, 3))
-    yield "shifted conv", lambda: F.conv2d(xs, ws, padding=1), \
-        lambda: R.conv(xs, ws, padding=1)
+    yield "shifted conv", lambda: F.conv2d(xs, ws, padding=1), lambda: R.conv(xs, ws, padding=1)
     xw, ww = rng.standard_normal((4, 32, 64, 64)), rng.standard_normal((32, 32, 3, 3))
     yield "winograd conv", lambda: F.conv2d(xw, ww, padding=1), lambda: R.conv(xw, ww, padding=1)
     dw = rng.standard_normal((4, 32, 64, 64))
-    yield "winograd conv_weight", lambda: G.conv2d_weight(xw, ww.shape, dw, padding=1), \
-        lambda: R.conv_weight(xw, dw, (3, 3), padding=1)
+    yield (
+        "winograd conv_weight",
+        lambda: G.conv2d_weight(xw, ww.shape, dw, padding=1),
+        lambda: R.conv_weight(xw, dw, (3, 3), padding=1),
+    )
 
 
 def test_scratch_kept_by_threads_stays_within_the_budget(eight_threads):
@@ -52,13 +61,12 @@ def test_scratch_kept_by_threads_stays_within_the_budget(eight_threads):
         assert _threads.kept_scratch() <= BUDGET, name
 
 
-@pytest.mark.parametrize("case", ["gemm conv", "winograd conv",
-                                  "winograd conv_weight"])
+@pytest.mark.parametrize("case", ["gemm conv", "winograd conv", "winograd conv_weight"])
 def test_a_calls_peak_stays_within_the_budget(eight_threads, case):
     rng = np.random.default_rng(4)
     name, call, expected = next(c for c in _calls(rng) if c[0] == case)
     want = expected()
-    call()                                       # warm: compiled, scratch kept
+    call()  # warm: compiled, scratch kept
     tracemalloc.start()
     try:
         result = call()

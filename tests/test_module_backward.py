@@ -6,6 +6,7 @@ conv's input gradient is the reference transposed conv of grad_output, its
 weight gradient is reference.conv_weight, and the other way round for
 transposed convs; fold and unfold are each other's gradient.
 """
+
 import numpy as np
 import pytest
 import reference
@@ -15,20 +16,39 @@ import npconv.nn as nn
 # (class, constructor arguments, input shape): zero padding, so the reference applies
 CONV_CASES = [
     pytest.param(nn.Conv1d, (4, 6, 3), dict(stride=2, padding=1, groups=2), (2, 4, 8), id="Conv1d"),
-    pytest.param(nn.Conv2d, (4, 6, (3, 2)), dict(padding=(1, 0), dilation=(1, 2)), (2, 4, 5, 6),
-                 id="Conv2d"),
+    pytest.param(
+        nn.Conv2d, (4, 6, (3, 2)), dict(padding=(1, 0), dilation=(1, 2)), (2, 4, 5, 6), id="Conv2d"
+    ),
     pytest.param(nn.Conv3d, (2, 4, 2), dict(stride=(1, 2, 1)), (2, 2, 3, 5, 4), id="Conv3d"),
-    pytest.param(nn.ConvNd, (2, 2, (2, 1, 2, 2)), dict(padding=1), (1, 2, 3, 2, 3, 3), id="ConvNd-4d"),
+    pytest.param(
+        nn.ConvNd, (2, 2, (2, 1, 2, 2)), dict(padding=1), (1, 2, 3, 2, 3, 3), id="ConvNd-4d"
+    ),
 ]
 TRANSPOSE_CASES = [
-    pytest.param(nn.ConvTranspose1d, (6, 4, 3), dict(stride=2, padding=1, output_padding=1,
-                                                     groups=2), (2, 6, 5), id="ConvTranspose1d"),
-    pytest.param(nn.ConvTranspose2d, (4, 6, (2, 3)), dict(stride=(2, 1)), (2, 4, 3, 4),
-                 id="ConvTranspose2d"),
-    pytest.param(nn.ConvTranspose3d, (2, 4, 2), dict(stride=2, dilation=(1, 1, 2)),
-                 (2, 2, 2, 3, 2), id="ConvTranspose3d"),
-    pytest.param(nn.ConvTransposeNd, (2, 2, (2, 2, 1, 2)), dict(stride=(1, 2, 1, 1)),
-                 (1, 2, 2, 2, 3, 2), id="ConvTransposeNd-4d"),
+    pytest.param(
+        nn.ConvTranspose1d,
+        (6, 4, 3),
+        dict(stride=2, padding=1, output_padding=1, groups=2),
+        (2, 6, 5),
+        id="ConvTranspose1d",
+    ),
+    pytest.param(
+        nn.ConvTranspose2d, (4, 6, (2, 3)), dict(stride=(2, 1)), (2, 4, 3, 4), id="ConvTranspose2d"
+    ),
+    pytest.param(
+        nn.ConvTranspose3d,
+        (2, 4, 2),
+        dict(stride=2, dilation=(1, 1, 2)),
+        (2, 2, 2, 3, 2),
+        id="ConvTranspose3d",
+    ),
+    pytest.param(
+        nn.ConvTransposeNd,
+        (2, 2, (2, 2, 1, 2)),
+        dict(stride=(1, 2, 1, 1)),
+        (1, 2, 2, 2, 3, 2),
+        id="ConvTransposeNd-4d",
+    ),
 ]
 ALL_CASES = CONV_CASES + TRANSPOSE_CASES
 
@@ -48,11 +68,16 @@ def expected_gradients(module, x, g):
         dw = reference.conv_weight(g, x, module.kernel_size, padding=padding, **options)
     else:
         # y = conv(x, w): dx = conv_transpose(g, w) cut to x's size, dw = conv_weight
-        full = [(o - 1) * s - 2 * p + d * (k - 1) + 1 for o, s, p, d, k in zip(
-            g.shape[2:], module.stride, padding, module.dilation, module.kernel_size)]
+        full = [
+            (o - 1) * s - 2 * p + d * (k - 1) + 1
+            for o, s, p, d, k in zip(
+                g.shape[2:], module.stride, padding, module.dilation, module.kernel_size
+            )
+        ]
         output_padding = [size - f for size, f in zip(x.shape[2:], full)]
-        dx = reference.conv_transpose(g, w, padding=padding, output_padding=output_padding,
-                                      **options)
+        dx = reference.conv_transpose(
+            g, w, padding=padding, output_padding=output_padding, **options
+        )
         dw = reference.conv_weight(x, g, module.kernel_size, padding=padding, **options)
     db = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
     return dx, dw, db
@@ -69,6 +94,7 @@ def run(module, x, rng):
 
 
 # --- accumulation and zero_grad ------------------------------------------------------
+
 
 @pytest.mark.parametrize("cls, arguments, options, shape", ALL_CASES)
 def test_backward_accumulates(cls, arguments, options, shape, rng):
@@ -142,8 +168,7 @@ BLOCK_MODULES = [
 def every_module():
     for case in ALL_CASES:
         cls, arguments, options, shape = case.values
-        yield pytest.param(lambda c=cls, a=arguments, o=options: build(c, a, o), shape,
-                           id=case.id)
+        yield pytest.param(lambda c=cls, a=arguments, o=options: build(c, a, o), shape, id=case.id)
     yield from BLOCK_MODULES
 
 
@@ -190,6 +215,7 @@ def test_failed_backward_leaves_gradients_alone(rng):
 
 # --- unbatched, float16, lazy, bias=False, empty batch ------------------------------
 
+
 @pytest.mark.parametrize("cls, arguments, options, shape", ALL_CASES)
 def test_unbatched_backward(cls, arguments, options, shape, rng):
     module = build(cls, arguments, options)
@@ -223,19 +249,23 @@ def test_float16_backward(cls, arguments, options, shape, rng):
     x = random(rng, shape, np.float16)
     g, gx = run(module, x, rng)
     assert gx.dtype == module.weight.grad.dtype == module.bias.grad.dtype == np.float16
-    for actual, expected in zip((gx, module.weight.grad, module.bias.grad),
-                                expected_gradients(module, x, g)):
+    for actual, expected in zip(
+        (gx, module.weight.grad, module.bias.grad), expected_gradients(module, x, g)
+    ):
         assert relative_error(actual, expected) < 5e-3
 
 
-@pytest.mark.parametrize("name, eager, options, shape", [
-    ("LazyConv1d", "Conv1d", dict(stride=2, padding=1), (2, 4, 7)),
-    ("LazyConv2d", "Conv2d", dict(groups=2), (2, 4, 4, 5)),
-    ("LazyConv3d", "Conv3d", {}, (1, 2, 3, 3, 4)),
-    ("LazyConvTranspose1d", "ConvTranspose1d", dict(stride=2, output_padding=1), (2, 4, 5)),
-    ("LazyConvTranspose2d", "ConvTranspose2d", dict(groups=2, padding=1), (2, 4, 3, 4)),
-    ("LazyConvTranspose3d", "ConvTranspose3d", dict(stride=(1, 2, 1)), (1, 2, 2, 3, 2)),
-])
+@pytest.mark.parametrize(
+    "name, eager, options, shape",
+    [
+        ("LazyConv1d", "Conv1d", dict(stride=2, padding=1), (2, 4, 7)),
+        ("LazyConv2d", "Conv2d", dict(groups=2), (2, 4, 4, 5)),
+        ("LazyConv3d", "Conv3d", {}, (1, 2, 3, 3, 4)),
+        ("LazyConvTranspose1d", "ConvTranspose1d", dict(stride=2, output_padding=1), (2, 4, 5)),
+        ("LazyConvTranspose2d", "ConvTranspose2d", dict(groups=2, padding=1), (2, 4, 3, 4)),
+        ("LazyConvTranspose3d", "ConvTranspose3d", dict(stride=(1, 2, 1)), (1, 2, 2, 3, 2)),
+    ],
+)
 def test_lazy_backward_after_materialisation(name, eager, options, shape, rng):
     module = getattr(nn, name)(6, 2, **options, dtype=np.float64)
     x = random(rng, shape)

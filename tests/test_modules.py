@@ -4,6 +4,7 @@ initialisation, forward, lazy materialisation, N-d classes, dtypes and devices.
 Every expected value comes from torch (or, for initialisation, from torch's
 documented bound 1/sqrt(fan_in), which torch's own weights are checked against).
 """
+
 import math
 
 import numpy as np
@@ -18,12 +19,26 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 
 DIMS = (1, 2, 3)
-SIZES = (7, 6, 5)           # spatial input size, first n entries
+SIZES = (7, 6, 5)  # spatial input size, first n entries
 TOL = {np.float16: 1e-2, np.float32: 1e-4, np.float64: 1e-10, np.complex64: 1e-4}
-TORCH_DTYPE = {np.float16: torch.float16, np.float32: torch.float32,
-               np.float64: torch.float64, np.complex64: torch.complex64}
-ATTRIBUTES = ("in_channels", "out_channels", "kernel_size", "stride", "padding",
-              "output_padding", "dilation", "groups", "padding_mode", "transposed")
+TORCH_DTYPE = {
+    np.float16: torch.float16,
+    np.float32: torch.float32,
+    np.float64: torch.float64,
+    np.complex64: torch.complex64,
+}
+ATTRIBUTES = (
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "output_padding",
+    "dilation",
+    "groups",
+    "padding_mode",
+    "transposed",
+)
 
 
 def per_dim(values, n):
@@ -34,14 +49,21 @@ def conv_grid(n):
     """(args, kwargs) for Conv{n}d: torch-valid constructor arguments."""
     return [
         ((4, 6, 3), {}),
-        ((4, 6, per_dim((3, 2, 1), n)),
-         dict(stride=per_dim((2, 1, 3), n), padding=per_dim((1, 0, 2), n),
-              dilation=per_dim((1, 2, 1), n))),
+        (
+            (4, 6, per_dim((3, 2, 1), n)),
+            dict(
+                stride=per_dim((2, 1, 3), n),
+                padding=per_dim((1, 0, 2), n),
+                dilation=per_dim((1, 2, 1), n),
+            ),
+        ),
         ((4, 8, 3), dict(groups=2, bias=False)),
         ((4, 4, 3), dict(padding="same", dilation=2, padding_mode="reflect")),
         ((3, 5, 4), dict(padding="same")),
-        ((3, 5, per_dim((4, 2, 3), n)), dict(padding="same", dilation=per_dim((1, 2, 2), n),
-                                              padding_mode="circular")),
+        (
+            (3, 5, per_dim((4, 2, 3), n)),
+            dict(padding="same", dilation=per_dim((1, 2, 2), n), padding_mode="circular"),
+        ),
         ((3, 5, 2), dict(padding="valid", stride=2)),
         ((4, 4, 3), dict(padding=2, padding_mode="circular", groups=4)),
         ((4, 2, 3), dict(padding=1, padding_mode="replicate", stride=2)),
@@ -54,9 +76,15 @@ def transpose_grid(n):
     """(args, kwargs) for ConvTranspose{n}d: torch-valid constructor arguments."""
     return [
         ((4, 6, 3), {}),
-        ((4, 6, per_dim((3, 2, 2), n)),
-         dict(stride=per_dim((2, 1, 3), n), padding=per_dim((1, 0, 1), n),
-              output_padding=per_dim((1, 0, 2), n), dilation=per_dim((1, 2, 1), n))),
+        (
+            (4, 6, per_dim((3, 2, 2), n)),
+            dict(
+                stride=per_dim((2, 1, 3), n),
+                padding=per_dim((1, 0, 1), n),
+                output_padding=per_dim((1, 0, 2), n),
+                dilation=per_dim((1, 2, 1), n),
+            ),
+        ),
         ((4, 8, 3), dict(groups=2, bias=False, stride=2, output_padding=1)),
         ((4, 6, 3), dict(dilation=2, padding=2)),
         ((6, 3, 2), dict(stride=2, groups=3)),
@@ -110,6 +138,7 @@ def pair(name, args, kwargs, dtype=np.float32):
 
 # --- attributes, repr, state dict keys ------------------------------------------------
 
+
 @pytest.mark.parametrize("name, n, args, kwargs", ALL_CASES, ids=IDS)
 def test_attributes_repr_and_keys(name, n, args, kwargs):
     theirs = getattr(torch.nn, name)(*args, **kwargs)
@@ -128,6 +157,7 @@ def test_attributes_repr_and_keys(name, n, args, kwargs):
 
 
 # --- forward against torch --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name, n, args, kwargs", ALL_CASES, ids=IDS)
@@ -154,14 +184,18 @@ def test_conv_padding_modes(n, mode, padding):
     if padding == "tuple":
         padding = per_dim((2, 0, 1), n)
     stride = 1 if padding == "same" else per_dim((2, 1, 2), n)
-    ours, theirs = pair(f"Conv{n}d", (3, 4, 3), dict(padding=padding, padding_mode=mode,
-                                                    stride=stride, dilation=per_dim((1, 2, 1), n)))
+    ours, theirs = pair(
+        f"Conv{n}d",
+        (3, 4, 3),
+        dict(padding=padding, padding_mode=mode, stride=stride, dilation=per_dim((1, 2, 1), n)),
+    )
     assert_same_output(ours, theirs, randn((2, 3) + SIZES[:n]))
 
 
 @pytest.mark.parametrize("n", DIMS)
-@pytest.mark.parametrize("kernel, dilation", [(2, 1), (4, 1), (2, 3), (4, 2), (3, 3), (5, 1),
-                                              ((2, 5, 4), (3, 1, 2))])
+@pytest.mark.parametrize(
+    "kernel, dilation", [(2, 1), (4, 1), (2, 3), (4, 2), (3, 3), (5, 1), ((2, 5, 4), (3, 1, 2))]
+)
 def test_conv_same_padding(n, kernel, dilation):
     if isinstance(kernel, tuple):
         kernel, dilation = per_dim(kernel, n), per_dim(dilation, n)
@@ -173,6 +207,7 @@ def test_conv_same_padding(n, kernel, dilation):
 
 # --- output_size -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("n", DIMS)
 @pytest.mark.parametrize("batched", [True, False])
 @pytest.mark.parametrize("form", ["spatial", "full"])
@@ -183,13 +218,14 @@ def test_output_size(n, batched, form, extra):
     x = randn(((2,) if batched else ()) + (3,) + SIZES[:n])
     smallest = theirs(torch.from_numpy(x)).shape[-n:]
     spatial = [s + extra for s in smallest]
-    leading = list(x.shape[:-n - 1]) + [2]
+    leading = list(x.shape[: -n - 1]) + [2]
     size = spatial if form == "spatial" else leading + spatial
     assert_same_output(ours, theirs, x, output_size=size)
     assert list(ours(x, output_size=tuple(size)).shape[-n:]) == spatial
 
 
 # --- state dicts -------------------------------------------------------------------------
+
 
 @pytest.fixture
 def conv_pair():
@@ -229,8 +265,9 @@ def test_load_state_dict_size_mismatch(conv_pair):
     assert "size mismatch for weight" in our_message
     assert "(6, 4, 3, 2)" in our_message and "(6, 4, 3, 3)" in our_message
     # torch spells shapes torch.Size([...]); everything else is the same text
-    assert our_message == their_message.replace("torch.Size([6, 4, 3, 2])", "(6, 4, 3, 2)") \
-                                       .replace("torch.Size([6, 4, 3, 3])", "(6, 4, 3, 3)")
+    assert our_message == their_message.replace("torch.Size([6, 4, 3, 2])", "(6, 4, 3, 2)").replace(
+        "torch.Size([6, 4, 3, 3])", "(6, 4, 3, 3)"
+    )
     np.testing.assert_array_equal(ours.weight, before)  # nothing was loaded
 
 
@@ -241,8 +278,11 @@ def test_load_state_dict_all_errors_reported(conv_pair):
     state["extra"] = torch.zeros(1)
     state["weight"] = torch.zeros(1)
     our_message, their_message = load_errors(ours, theirs, state)
-    for line in their_message.replace("torch.Size([1])", "(1,)") \
-                             .replace("torch.Size([6, 4, 3, 3])", "(6, 4, 3, 3)").split("\n"):
+    for line in (
+        their_message.replace("torch.Size([1])", "(1,)")
+        .replace("torch.Size([6, 4, 3, 3])", "(6, 4, 3, 3)")
+        .split("\n")
+    ):
         assert line in our_message
 
 
@@ -260,9 +300,10 @@ def test_load_state_dict_not_strict(conv_pair):
     np.testing.assert_array_equal(ours.bias, bias)
 
 
-@pytest.mark.parametrize("module_dtype, state_dtype", [(np.float32, torch.float64),
-                                                      (np.float64, torch.float32),
-                                                      (np.float16, torch.float32)])
+@pytest.mark.parametrize(
+    "module_dtype, state_dtype",
+    [(np.float32, torch.float64), (np.float64, torch.float32), (np.float16, torch.float32)],
+)
 def test_load_state_dict_casts_to_module_dtype(module_dtype, state_dtype):
     theirs = torch.nn.ConvTranspose2d(3, 4, 3, dtype=state_dtype)
     ours = nn.ConvTranspose2d(3, 4, 3, dtype=module_dtype)
@@ -282,10 +323,13 @@ def test_load_state_dict_from_numpy_and_back(conv_pair):
 
 # --- initialisation ------------------------------------------------------------------------
 
-INIT_CASES = [("Conv2d", (64, 128, 3), {}), ("Conv1d", (96, 64, 5), dict(groups=4)),
-              ("ConvTranspose2d", (128, 64, 3), {}), ("ConvTranspose3d", (32, 64, 3),
-                                                      dict(groups=2)),
-              ("Conv3d", (16, 200, (2, 3, 4)), {})]
+INIT_CASES = [
+    ("Conv2d", (64, 128, 3), {}),
+    ("Conv1d", (96, 64, 5), dict(groups=4)),
+    ("ConvTranspose2d", (128, 64, 3), {}),
+    ("ConvTranspose3d", (32, 64, 3), dict(groups=2)),
+    ("Conv3d", (16, 200, (2, 3, 4)), {}),
+]
 
 
 def fan_in_bound(weight_shape):
@@ -299,8 +343,10 @@ def test_initialisation_statistics(name, args, kwargs):
     ours = getattr(nn, name)(*args, **kwargs)
     theirs = getattr(torch.nn, name)(*args, **kwargs)
     bound = fan_in_bound(ours.weight.shape)
-    for weight, bias in ((np.asarray(ours.weight), np.asarray(ours.bias)),
-                         (theirs.weight.detach().numpy(), theirs.bias.detach().numpy())):
+    for weight, bias in (
+        (np.asarray(ours.weight), np.asarray(ours.bias)),
+        (theirs.weight.detach().numpy(), theirs.bias.detach().numpy()),
+    ):
         assert np.abs(weight).max() <= bound
         assert np.abs(weight).max() > 0.99 * bound
         assert abs(weight.mean()) < 0.02 * bound
@@ -336,11 +382,17 @@ def test_manual_seed_reproducible(name):
 
 # --- lazy modules ----------------------------------------------------------------------------
 
-LAZY_CASES = [(n, kind, kwargs) for n in DIMS for kind, kwargs in [
-    ("Conv", {}), ("Conv", dict(stride=2, padding=1, groups=2, bias=False)),
-    ("Conv", dict(padding="same", padding_mode="reflect")),
-    ("ConvTranspose", {}), ("ConvTranspose", dict(stride=2, output_padding=1, groups=2)),
-]]
+LAZY_CASES = [
+    (n, kind, kwargs)
+    for n in DIMS
+    for kind, kwargs in [
+        ("Conv", {}),
+        ("Conv", dict(stride=2, padding=1, groups=2, bias=False)),
+        ("Conv", dict(padding="same", padding_mode="reflect")),
+        ("ConvTranspose", {}),
+        ("ConvTranspose", dict(stride=2, output_padding=1, groups=2)),
+    ]
+]
 
 
 @pytest.mark.parametrize("batched", [True, False])
@@ -386,6 +438,7 @@ def test_lazy_keeps_dtype():
 
 # --- batch of zero, N-d classes, device, dtype ---------------------------------------------------
 
+
 @pytest.mark.parametrize("name, n, args, kwargs", ALL_CASES[::3], ids=IDS[::3])
 def test_zero_batch(name, n, args, kwargs):
     ours, theirs = pair(name, args, kwargs)
@@ -423,8 +476,9 @@ def test_other_devices_rejected(name, device):
         getattr(nn, name)(*args, device=device)
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.complex64,
-                                   np.complex128, "float64", None])
+@pytest.mark.parametrize(
+    "dtype", [np.float16, np.float32, np.float64, np.complex64, np.complex128, "float64", None]
+)
 def test_module_dtype(dtype):
     m = nn.ConvTranspose1d(2, 3, 3, dtype=dtype)
     expected = np.dtype(np.float32 if dtype is None else dtype)
@@ -434,11 +488,15 @@ def test_module_dtype(dtype):
 
 # --- Fold and Unfold -------------------------------------------------------------------------
 
-UNFOLD_CASES = [dict(kernel_size=3), dict(kernel_size=(2, 3), dilation=(1, 2), padding=1,
-                                           stride=(2, 1)),
-                dict(kernel_size=(3, 1), padding=(1, 0), stride=2), dict(kernel_size=1)]
+UNFOLD_CASES = [
+    dict(kernel_size=3),
+    dict(kernel_size=(2, 3), dilation=(1, 2), padding=1, stride=(2, 1)),
+    dict(kernel_size=(3, 1), padding=(1, 0), stride=2),
+    dict(kernel_size=1),
+]
 FOLD_CASES = [dict(output_size=(5, 6), **kwargs) for kwargs in UNFOLD_CASES] + [
-    dict(output_size=7, kernel_size=2, stride=2, padding=1)]
+    dict(output_size=7, kernel_size=2, stride=2, padding=1)
+]
 
 
 @pytest.mark.parametrize("batched", [True, False])
@@ -464,6 +522,7 @@ def test_fold_module(kwargs, batched):
     size = kwargs["output_size"]
     size = size if isinstance(size, tuple) else (size, size)
     blocks = nn.Unfold(**{k: v for k, v in kwargs.items() if k != "output_size"})(
-        np.zeros((1, 1) + size)).shape
+        np.zeros((1, 1) + size)
+    ).shape
     x = randn(((2,) if batched else ()) + (3 * blocks[1], blocks[2]))
     assert_same_output(ours, theirs, x)

@@ -15,6 +15,7 @@ ONNX operator specification, and the result is compared with ONNX's expected
 output. Nothing is skipped: an attribute combination the mapping cannot
 express raises, so it fails loudly.
 """
+
 import glob
 import inspect
 import os
@@ -33,6 +34,7 @@ DATA_DIR = os.path.join(ONNX_DIR, "backend", "test", "data")
 
 
 # --- collecting the cases ------------------------------------------------------------
+
 
 def _attributes(node):
     values = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -76,22 +78,34 @@ def _stored_cases(pattern):
         graph_inputs = [i.name for i in model.graph.input if i.name not in known]
         for name, path in zip(graph_inputs, feeds):
             known[name] = numpy_helper.to_array(onnx.load_tensor(path))
-        (expected,) = [numpy_helper.to_array(onnx.load_tensor(path))
-                       for path in sorted(glob.glob(os.path.join(data, "output_*.pb")))]
+        (expected,) = [
+            numpy_helper.to_array(onnx.load_tensor(path))
+            for path in sorted(glob.glob(os.path.join(data, "output_*.pb")))
+        ]
         inputs = [known[name] for name in node.input if name]
-        cases.append((f"{os.path.basename(os.path.dirname(directory))}/"
-                      f"{os.path.basename(directory)}", node.op_type, _attributes(node), inputs,
-                      [expected]))
+        cases.append(
+            (
+                f"{os.path.basename(os.path.dirname(directory))}/{os.path.basename(directory)}",
+                node.op_type,
+                _attributes(node),
+                inputs,
+                [expected],
+            )
+        )
     return cases
 
 
-CASES = (_generated_cases("conv") + _generated_cases("convtranspose")
-         + _generated_cases("col2im")
-         + _stored_cases("pytorch-converted/test_Conv*")
-         + _stored_cases("pytorch-operator/test_operator_conv*"))
+CASES = (
+    _generated_cases("conv")
+    + _generated_cases("convtranspose")
+    + _generated_cases("col2im")
+    + _stored_cases("pytorch-converted/test_Conv*")
+    + _stored_cases("pytorch-operator/test_operator_conv*")
+)
 
 
 # --- mapping ONNX attributes onto npconv ---------------------------------------------
+
 
 def _common(attrs, w, n):
     kernel = tuple(w.shape[2:])
@@ -157,13 +171,16 @@ def conv_transpose_arguments(attrs, x, w):
         # split by auto_pad; the pads attribute is ignored.
         target = attrs.get("output_shape") or [i * s for i, s in zip(x.shape[2:], strides)]
         pairs = []
-        for axis, (size, k, s, d, want) in enumerate(zip(x.shape[2:], kernel, strides,
-                                                         dilations, target)):
+        for axis, (size, k, s, d, want) in enumerate(
+            zip(x.shape[2:], kernel, strides, dilations, target)
+        ):
             total = s * (size - 1) + output_padding[axis] + d * (k - 1) + 1 - want
             begin, end = _split(total, auto_pad)
             if begin < 0:
-                raise NotImplementedError(f"ONNX extends the start of axis {axis}; "
-                                          "map it to padding='same' or extend this test")
+                raise NotImplementedError(
+                    f"ONNX extends the start of axis {axis}; "
+                    "map it to padding='same' or extend this test"
+                )
             if end < 0:  # the output grows at the far end: that is output_padding
                 output_padding[axis] -= end
                 end = 0
@@ -179,23 +196,27 @@ def run(op_type, attrs, inputs):
         return F.conv(x, w, b[0] if b else None, **conv_arguments(attrs, x, w))
     if op_type == "ConvTranspose":
         x, w, *b = inputs
-        return F.conv_transpose(x, w, b[0] if b else None,
-                                **conv_transpose_arguments(attrs, x, w))
+        return F.conv_transpose(x, w, b[0] if b else None, **conv_transpose_arguments(attrs, x, w))
     if op_type == "Col2Im":
         data, image_shape, block_shape = inputs
         n = len(image_shape)
-        return F.fold(data, tuple(int(v) for v in image_shape),
-                      tuple(int(v) for v in block_shape),
-                      dilation=tuple(attrs.get("dilations", (1,) * n)),
-                      padding=_pads(attrs, n),
-                      stride=tuple(attrs.get("strides", (1,) * n)))
+        return F.fold(
+            data,
+            tuple(int(v) for v in image_shape),
+            tuple(int(v) for v in block_shape),
+            dilation=tuple(attrs.get("dilations", (1,) * n)),
+            padding=_pads(attrs, n),
+            stride=tuple(attrs.get("strides", (1,) * n)),
+        )
     raise AssertionError(f"no mapping for {op_type}")
 
 
 # --- the tests -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, op_type, attrs, inputs, outputs", CASES,
-                         ids=[case[0] for case in CASES])
+
+@pytest.mark.parametrize(
+    "name, op_type, attrs, inputs, outputs", CASES, ids=[case[0] for case in CASES]
+)
 def test_onnx_case(name, op_type, attrs, inputs, outputs):
     (expected,) = outputs
     got = run(op_type, attrs, inputs)
@@ -228,8 +249,10 @@ def test_attribute_mapping_covers_the_interesting_cases():
     assert any(op == "Col2Im" and len(inputs[1]) == 3 for _, op, _, inputs, _ in CASES)
 
 
-@pytest.mark.parametrize("size, kernel, stride, dilation", [
-    (3, 3, 2, 1), (4, 2, 2, 1), (3, 4, 3, 1), (5, 3, 1, 2), (3, 2, 3, 1), (2, 5, 2, 1)])
+@pytest.mark.parametrize(
+    "size, kernel, stride, dilation",
+    [(3, 3, 2, 1), (4, 2, 2, 1), (3, 4, 3, 1), (5, 3, 1, 2), (3, 2, 3, 1), (2, 5, 2, 1)],
+)
 def test_conv_transpose_same_lower_through_explicit_pairs(size, kernel, stride, dilation):
     """SAME_LOWER has no npconv string; the pairs the mapping derives match onnx.reference."""
     from onnx.reference import ReferenceEvaluator
@@ -237,8 +260,14 @@ def test_conv_transpose_same_lower_through_explicit_pairs(size, kernel, stride, 
     rng = np.random.default_rng(size * 100 + kernel * 10 + stride)
     x = rng.standard_normal((1, 2, size, size + 1)).astype(np.float32)
     w = rng.standard_normal((2, 3, kernel, kernel)).astype(np.float32)
-    node = onnx.helper.make_node("ConvTranspose", ["X", "W"], ["Y"], auto_pad="SAME_LOWER",
-                                 strides=[stride, stride], dilations=[dilation, dilation])
+    node = onnx.helper.make_node(
+        "ConvTranspose",
+        ["X", "W"],
+        ["Y"],
+        auto_pad="SAME_LOWER",
+        strides=[stride, stride],
+        dilations=[dilation, dilation],
+    )
     (expected,) = ReferenceEvaluator(node).run(None, {"X": x, "W": w})
     got = run("ConvTranspose", _attributes(node), [x, w])
     assert got.shape == (1, 3, size * stride, (size + 1) * stride) == expected.shape

@@ -1,4 +1,5 @@
 """SGD and Adam against torch.optim, step by step on the same parameters and gradients."""
+
 import numpy as np
 import pytest
 
@@ -28,8 +29,9 @@ def _run_both(ours_class, theirs_class, options, steps=6, dtype=np.float64, seed
         theirs_optimizer.step()
         for p, q in zip(ours, theirs):
             assert p.dtype == dtype
-            np.testing.assert_allclose(p.view(np.ndarray), q.detach().numpy(), rtol=rtol,
-                                       atol=rtol, err_msg=f"step {step}")
+            np.testing.assert_allclose(
+                p.view(np.ndarray), q.detach().numpy(), rtol=rtol, atol=rtol, err_msg=f"step {step}"
+            )
     return ours, theirs
 
 
@@ -65,10 +67,13 @@ def test_adam_matches_torch(options):
     _run_both(optim.Adam, torch.optim.Adam, options, steps=8)
 
 
-@pytest.mark.parametrize("ours, theirs, options", [
-    (optim.SGD, torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
-    (optim.Adam, torch.optim.Adam, {"lr": 0.01, "amsgrad": True}),
-])
+@pytest.mark.parametrize(
+    "ours, theirs, options",
+    [
+        (optim.SGD, torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+        (optim.Adam, torch.optim.Adam, {"lr": 0.01, "amsgrad": True}),
+    ],
+)
 def test_float32_parameters_stay_float32_and_match_torch(ours, theirs, options):
     _run_both(ours, theirs, options, dtype=np.float32)
 
@@ -106,10 +111,12 @@ def test_parameter_groups_override_defaults_like_torch():
     a, b = rng.standard_normal((2, 4))
     ours = [nn.Parameter(a), nn.Parameter(b)]
     theirs = [torch.nn.Parameter(torch.tensor(a)), torch.nn.Parameter(torch.tensor(b))]
-    ours_optimizer = optim.SGD([{"params": [ours[0]]}, {"params": ours[1], "lr": 0.5}],
-                               lr=0.1, momentum=0.9)
-    theirs_optimizer = torch.optim.SGD([{"params": [theirs[0]]}, {"params": theirs[1], "lr": 0.5}],
-                                       lr=0.1, momentum=0.9)
+    ours_optimizer = optim.SGD(
+        [{"params": [ours[0]]}, {"params": ours[1], "lr": 0.5}], lr=0.1, momentum=0.9
+    )
+    theirs_optimizer = torch.optim.SGD(
+        [{"params": [theirs[0]]}, {"params": theirs[1], "lr": 0.5}], lr=0.1, momentum=0.9
+    )
     assert [g["lr"] for g in ours_optimizer.param_groups] == [0.1, 0.5]
     for _ in range(3):
         grads = rng.standard_normal((2, 4))
@@ -137,20 +144,28 @@ def test_step_returns_closure_loss():
     assert optim.SGD([p], lr=0.1).step(lambda: 3.5) == 3.5
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: optim.SGD(p, lr=-1), "Invalid learning rate: -1"),
-    (lambda p: optim.SGD(p, momentum=-0.5), "Invalid momentum value: -0.5"),
-    (lambda p: optim.SGD(p, weight_decay=-1e-4), "Invalid weight_decay value: -0.0001"),
-    (lambda p: optim.SGD(p, nesterov=True), "Nesterov momentum requires a momentum and zero dampening"),
-    (lambda p: optim.SGD(p, momentum=0.9, dampening=0.1, nesterov=True),
-     "Nesterov momentum requires a momentum and zero dampening"),
-    (lambda p: optim.Adam(p, lr=-0.1), "Invalid learning rate: -0.1"),
-    (lambda p: optim.Adam(p, eps=-1.0), "Invalid epsilon value: -1.0"),
-    (lambda p: optim.Adam(p, betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0"),
-    (lambda p: optim.Adam(p, betas=(0.9, -0.1)), "Invalid beta parameter at index 1: -0.1"),
-    (lambda p: optim.Adam(p, weight_decay=-2.0), "Invalid weight_decay value: -2.0"),
-    (lambda p: optim.Adam([], lr=0.1), "optimizer got an empty parameter list"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: optim.SGD(p, lr=-1), "Invalid learning rate: -1"),
+        (lambda p: optim.SGD(p, momentum=-0.5), "Invalid momentum value: -0.5"),
+        (lambda p: optim.SGD(p, weight_decay=-1e-4), "Invalid weight_decay value: -0.0001"),
+        (
+            lambda p: optim.SGD(p, nesterov=True),
+            "Nesterov momentum requires a momentum and zero dampening",
+        ),
+        (
+            lambda p: optim.SGD(p, momentum=0.9, dampening=0.1, nesterov=True),
+            "Nesterov momentum requires a momentum and zero dampening",
+        ),
+        (lambda p: optim.Adam(p, lr=-0.1), "Invalid learning rate: -0.1"),
+        (lambda p: optim.Adam(p, eps=-1.0), "Invalid epsilon value: -1.0"),
+        (lambda p: optim.Adam(p, betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0"),
+        (lambda p: optim.Adam(p, betas=(0.9, -0.1)), "Invalid beta parameter at index 1: -0.1"),
+        (lambda p: optim.Adam(p, weight_decay=-2.0), "Invalid weight_decay value: -2.0"),
+        (lambda p: optim.Adam([], lr=0.1), "optimizer got an empty parameter list"),
+    ],
+)
 def test_invalid_hyper_parameters_raise_torchs_errors(make, message):
     with pytest.raises(ValueError) as error:
         make([nn.Parameter(np.zeros(1))])
@@ -160,10 +175,13 @@ def test_invalid_hyper_parameters_raise_torchs_errors(make, message):
 def test_error_messages_are_torchs_own():
     q = [torch.nn.Parameter(torch.zeros(1))]
     p = [nn.Parameter(np.zeros(1))]
-    cases = [({"lr": -1}, optim.SGD, torch.optim.SGD), ({"momentum": -0.5}, optim.SGD, torch.optim.SGD),
-             ({"nesterov": True}, optim.SGD, torch.optim.SGD),
-             ({"eps": -1.0}, optim.Adam, torch.optim.Adam),
-             ({"betas": (0.9, 1.5)}, optim.Adam, torch.optim.Adam)]
+    cases = [
+        ({"lr": -1}, optim.SGD, torch.optim.SGD),
+        ({"momentum": -0.5}, optim.SGD, torch.optim.SGD),
+        ({"nesterov": True}, optim.SGD, torch.optim.SGD),
+        ({"eps": -1.0}, optim.Adam, torch.optim.Adam),
+        ({"betas": (0.9, 1.5)}, optim.Adam, torch.optim.Adam),
+    ]
     for options, ours, theirs in cases:
         with pytest.raises(ValueError) as expected:
             theirs(q, **options)

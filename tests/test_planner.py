@@ -2,6 +2,7 @@
 the measured mode and its wisdom), and every algorithm it names, forced through
 use_algorithm, against the loop reference on random geometries it supports.
 """
+
 import json
 import os
 import subprocess
@@ -33,6 +34,7 @@ def heuristic_planner():
 
 # --- random geometries each algorithm supports -------------------------------------------
 
+
 def constraints(name):
     """What algorithm `name` needs of a geometry: (kernel fixed per dim or None, stride 1
     only, some stride > 1, dilation 1 only, the ops it runs)."""
@@ -56,27 +58,36 @@ def problems(draw, name):
     for axis in range(nd):
         fixed = need.get("kernel")
         if fixed == 3 and axis < nd - 2:
-            fixed = None                     # Winograd transforms the last two dims only
+            fixed = None  # Winograd transforms the last two dims only
         k = fixed if fixed is not None else draw(st.integers(1, 4))
         s = 1 if need.get("unit_stride") else draw(st.integers(1, 3))
         d = 1 if need.get("unit_dilation") else draw(st.integers(1, 2))
         lo, hi = draw(st.integers(-1, 2)), draw(st.integers(-1, 2))
-        reach = d * (k - 1) + 1 - lo - hi                       # smallest big with one output
+        reach = d * (k - 1) + 1 - lo - hi  # smallest big with one output
         size = draw(st.integers(max(1, reach, lo + 1 if lo < 0 else 1), max(1, reach) + 5))
         kernel.append(k), stride.append(s), dilation.append(d), pads.append((lo, hi))
         big.append(size)
     if need.get("strided") and all(s == 1 for s in stride):
         stride[draw(st.integers(0, nd - 1))] = 2
-    small = tuple((b + lo + hi - d * (k - 1) - 1) // s + 1
-                  for b, k, s, d, (lo, hi) in zip(big, kernel, stride, dilation, pads))
+    small = tuple(
+        (b + lo + hi - d * (k - 1) - 1) // s + 1
+        for b, k, s, d, (lo, hi) in zip(big, kernel, stride, dilation, pads)
+    )
     groups = draw(st.integers(1, 3))
     b, m, n = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
-    g = Geometry(tuple(kernel), tuple(stride), tuple(dilation), tuple(lo for lo, _ in pads),
-                 tuple(big), small, groups)
+    g = Geometry(
+        tuple(kernel),
+        tuple(stride),
+        tuple(dilation),
+        tuple(lo for lo, _ in pads),
+        tuple(big),
+        small,
+        groups,
+    )
     return op, g, tuple(pads), b, m, n
 
 
-expected = R.contraction     # the loop reference on geometry g
+expected = R.contraction  # the loop reference on geometry g
 
 
 def operands(rng, g, b, m, n, dtype=np.float64):
@@ -85,8 +96,12 @@ def operands(rng, g, b, m, n, dtype=np.float64):
         if np.dtype(dtype).kind == "c":
             a = a + 1j * rng.standard_normal(shape)
         return a.astype(dtype)
-    return (make((n, g.groups * b) + g.big), make((g.groups * m, b) + g.kernel),
-            make((n, g.groups * m) + g.small))
+
+    return (
+        make((n, g.groups * b) + g.big),
+        make((g.groups * m, b) + g.kernel),
+        make((n, g.groups * m) + g.small),
+    )
 
 
 def arguments(op, x, w, y):
@@ -125,31 +140,41 @@ def check_forced(name, problem, dtype, monkeypatch):
 @pytest.mark.parametrize("name", planner.algorithms())
 def test_every_algorithm_forced_against_loops(name, monkeypatch):
     """Each algorithm alone, on random geometries it supports, all three contractions."""
-    @settings(max_examples=40, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
     @given(problems(name))
     def check(problem):
         monkeypatch.undo()
         check_forced(name, problem, np.float64, monkeypatch)
+
     check()
 
 
 @pytest.mark.parametrize("name", [n for n in planner.algorithms() if n != "winograd"])
 def test_every_complex_algorithm_forced_against_loops(name, monkeypatch):
-    @settings(max_examples=8, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=8,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
     @given(problems(name))
     def check(problem):
         monkeypatch.undo()
         check_forced(name, problem, np.complex128, monkeypatch)
+
     check()
 
 
 def test_winograd_supports_real_dtypes_only():
     g = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (8, 8), (8, 8), 1)
     assert planner.supports("winograd", planner.Problem("conv", g, 2, 2, 1, "float32", 2))
-    assert not planner.supports("winograd", planner.Problem("conv", g, 2, 2, 1,
-                                                            "complex128", 2))
+    assert not planner.supports("winograd", planner.Problem("conv", g, 2, 2, 1, "complex128", 2))
 
 
 # --- NaN and Inf reach exactly the outputs that read them ---------------------------------
@@ -169,10 +194,17 @@ NONFINITE_CASES = [
 
 def nonfinite_geometry(case):
     op, kernel, stride, dilation, pads, big, groups, b, m = case
-    small = tuple((s + lo + hi - d * (k - 1) - 1) // st + 1 for s, k, st, d, (lo, hi)
-                  in zip(big, kernel, stride, dilation, pads))
-    return op, Geometry(kernel, stride, dilation, tuple(lo for lo, _ in pads), big, small,
-                        groups), pads, b, m
+    small = tuple(
+        (s + lo + hi - d * (k - 1) - 1) // st + 1
+        for s, k, st, d, (lo, hi) in zip(big, kernel, stride, dilation, pads)
+    )
+    return (
+        op,
+        Geometry(kernel, stride, dilation, tuple(lo for lo, _ in pads), big, small, groups),
+        pads,
+        b,
+        m,
+    )
 
 
 def same_nonfinite(out, want):
@@ -188,8 +220,9 @@ def same_nonfinite(out, want):
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize("where", ["corner", "centre"])
 @pytest.mark.parametrize("operand", [0, 1])
-@pytest.mark.parametrize("case", NONFINITE_CASES,
-                         ids=[f"{c[0]}-k{c[1][0]}s{c[2][0]}" for c in NONFINITE_CASES])
+@pytest.mark.parametrize(
+    "case", NONFINITE_CASES, ids=[f"{c[0]}-k{c[1][0]}s{c[2][0]}" for c in NONFINITE_CASES]
+)
 @pytest.mark.parametrize("name", planner.algorithms())
 def test_nonfinite_like_direct_convolution(name, case, operand, where, value):
     """Forced or not, an algorithm that mixes values (Winograd) hands non-finite operands
@@ -199,12 +232,16 @@ def test_nonfinite_like_direct_convolution(name, case, operand, where, value):
     x, w, y = operands(rng, g, b, m, 2)
     args = list(arguments(op, x, w, y))
     target = args[operand].copy()
-    index = (0, 0) + ((0,) * len(g.big) if where == "corner"
-                      else tuple(s // 2 for s in target.shape[2:]))
+    index = (0, 0) + (
+        (0,) * len(g.big) if where == "corner" else tuple(s // 2 for s in target.shape[2:])
+    )
     target[index] = value
     args[operand] = target
-    x, w, y = {"conv": (args[0], args[1], y), "conv_transpose": (x, args[1], args[0]),
-               "conv_weight": (args[0], w, args[1])}[op]
+    x, w, y = {
+        "conv": (args[0], args[1], y),
+        "conv_transpose": (x, args[1], args[0]),
+        "conv_weight": (args[0], w, args[1]),
+    }[op]
     with np.errstate(invalid="ignore", over="ignore"):
         want = expected(op, g, pads, x, w, y)
         with npconv.use_algorithm(name):
@@ -225,6 +262,7 @@ def test_winograd_hands_nonfinite_input_to_an_exact_algorithm(monkeypatch):
 
 # --- the public switches ------------------------------------------------------------------
 
+
 def test_algorithms_are_the_planner_s():
     names = npconv.algorithms()
     assert len(names) == len(set(names)) >= 9
@@ -239,22 +277,24 @@ def test_unknown_algorithm_is_a_clear_error(bad):
 
 
 def test_environment_variable_forces_process_wide_and_is_checked():
-    code = ("import numpy as np, npconv\n"
-            "p = npconv.plan('conv', (1, 4, 9, 9), (4, 4, 3, 3), padding=1)\n"
-            "print(p.algorithm, p.forward.reason)\n")
+    code = (
+        "import numpy as np, npconv\n"
+        "p = npconv.plan('conv', (1, 4, 9, 9), (4, 4, 3, 3), padding=1)\n"
+        "print(p.algorithm, p.forward.reason)\n"
+    )
     env = dict(os.environ, NPCONV_ALGORITHM="indirect")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out[0] == "indirect" and "forced" in " ".join(out)
     env["NPCONV_ALGORITHM"] = "nonsense"
-    failed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True)
+    failed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert failed.returncode != 0
     assert "NPCONV_ALGORITHM='nonsense'" in failed.stderr
 
 
 def test_plan_names_what_a_call_runs_without_computing(monkeypatch):
-    for name in planner.algorithms():          # plan() must not run any algorithm
+    for name in planner.algorithms():  # plan() must not run any algorithm
         for op in OPS:
             monkeypatch.setattr(planner.ALGORITHMS[name], op, None, raising=False)
     p = npconv.plan("conv", (8, 64, 56, 56), (64, 64, 3, 3), padding=1)
@@ -291,7 +331,7 @@ def test_plan_rejects_what_the_call_rejects():
 def test_use_algorithm_only_where_supported_and_restores():
     shape, weight = (1, 4, 9, 9), (4, 4, 3, 3)
     before = npconv.plan("conv", shape, weight).algorithm
-    with npconv.use_algorithm("pointwise"):              # a 3x3 kernel: not its problem
+    with npconv.use_algorithm("pointwise"):  # a 3x3 kernel: not its problem
         assert npconv.plan("conv", shape, weight).algorithm == before
         assert npconv.plan("conv", shape, (4, 4, 1, 1)).algorithm == "pointwise"
         with npconv.use_algorithm("gemm"):
@@ -310,28 +350,31 @@ def test_measured_mode_times_once_then_keeps_the_winner(monkeypatch, tmp_path):
     monkeypatch.setattr(planner, "_timed", lambda name, *a: timed.append(name) or real(name, *a))
     np.testing.assert_allclose(F.conv2d(x, w, padding=1), want, rtol=1e-10, atol=1e-10)
     p = npconv.plan("conv", x.shape, w.shape, dtype=np.float64, padding=1)
-    assert set(timed) == {n for n in npconv.algorithms()
-                          if planner.supports(n, p.forward.problem)
-                          and planner._worth_measuring(n, p.forward.problem)}
+    assert set(timed) == {
+        n
+        for n in npconv.algorithms()
+        if planner.supports(n, p.forward.problem) and planner._worth_measuring(n, p.forward.problem)
+    }
     assert p.forward.reason == "measured" and p.algorithm in timed
     count = len(timed)
     np.testing.assert_allclose(F.conv2d(x, w, padding=1), want, rtol=1e-10, atol=1e-10)
-    assert len(timed) == count                                # no second measurement
+    assert len(timed) == count  # no second measurement
 
     path = tmp_path / "wisdom.json"
     assert npconv.save_wisdom(path) >= 1
     saved = json.loads(path.read_text())
     npconv.forget_wisdom()
-    assert npconv.plan("conv", x.shape, w.shape, dtype=np.float64,
-                       padding=1).forward.reason.startswith("heuristic")
+    assert npconv.plan(
+        "conv", x.shape, w.shape, dtype=np.float64, padding=1
+    ).forward.reason.startswith("heuristic")
     assert npconv.load_wisdom(path) == len(saved["entries"])
     assert npconv.plan("conv", x.shape, w.shape, dtype=np.float64, padding=1).forward == p.forward
 
-    npconv.forget_wisdom()                                   # another version: ignored
+    npconv.forget_wisdom()  # another version: ignored
     other = dict(saved, npconv="0.0.0")
     path.write_text(json.dumps(other))
     assert npconv.load_wisdom(path) == 0
-    other = dict(saved, cpus=saved["cpus"] + 1)              # another machine: ignored
+    other = dict(saved, cpus=saved["cpus"] + 1)  # another machine: ignored
     path.write_text(json.dumps(other))
     assert npconv.load_wisdom(path) == 0
     unknown = dict(saved, entries={key: "nonexistent" for key in saved["entries"]})
@@ -351,6 +394,7 @@ def test_heuristic_picks_only_supported_algorithms_on_the_zoo():
     """Every contraction of every zoo and suite layer gets an algorithm that supports it."""
     from npconv.bench import cases
     import pathlib
+
     root = pathlib.Path(__file__).parent.parent / "bench"
     for path in ("suite.json", "zoo.json"):
         for case in cases.load(root / path):

@@ -7,6 +7,7 @@ Builds a wheel of this checkout, installs it (not editable) into a fresh venv, r
 `nobody` with HOME=/nonexistent. Needs root (setpriv); skipped otherwise, except in
 CI, where it must run (with sudo if not root).
 """
+
 import os
 import pathlib
 import shutil
@@ -22,9 +23,10 @@ AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 pytestmark = pytest.mark.skipif(
     not (AS_ROOT or CI) or not shutil.which("setpriv") and not shutil.which("su"),
-    reason="needs root (to run as nobody) or CI")
+    reason="needs root (to run as nobody) or CI",
+)
 
-SCRIPT = r'''
+SCRIPT = r"""
 import json, os, sys
 import numpy as np
 import npconv, npconv.functional as F, npconv.grad as G
@@ -65,27 +67,35 @@ for dtype in dtypes:
         np.testing.assert_allclose(F.conv2d(x, w, stride=2), R.conv(x, w, stride=2), **tol)
 hits = {d.py_func.__name__: sum(d.stats.cache_hits.values()) for d in _jit.KERNELS}
 print(json.dumps(dict(chosen=sorted(chosen), cache=_jit.describe(_jit.directory()), hits=hits)))
-'''
+"""
 
 
 def _installer():
     """The environment of the installing user, without anything that would point the venv's
     Python at other packages or caches."""
-    return {k: v for k, v in os.environ.items()
-            if k not in ("PYTHONPATH", "NPCONV_CACHE_DIR", "NUMBA_CACHE_DIR")}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "NPCONV_CACHE_DIR", "NUMBA_CACHE_DIR")
+    }
 
 
 def _run(command, user=None, env=None, timeout=300):
     if user is not None:
         if shutil.which("setpriv"):
-            command = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups",
-                       *command]
+            command = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", *command]
         else:
             command = ["su", user, "-s", "/bin/sh", "-c", " ".join(command)]
         if not AS_ROOT:
             command = ["sudo", "-n", *command]
-    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout,
-                          env=_installer() if env is None else env)
+    done = subprocess.run(
+        command,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_installer() if env is None else env,
+    )
     assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -93,8 +103,12 @@ def _run(command, user=None, env=None, timeout=300):
 def _can_import(python, user):
     """Whether `user` can run `python` and import NumPy and Numba with it."""
     try:
-        _run([python, "-c", "import numpy, numba, threadpoolctl"], user=user,
-             env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}, timeout=120)
+        _run(
+            [python, "-c", "import numpy, numba, threadpoolctl"],
+            user=user,
+            env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
+            timeout=120,
+        )
     except (AssertionError, OSError):
         return False
     return True
@@ -106,10 +120,27 @@ def venv():
     place = pathlib.Path(tempfile.mkdtemp(prefix="npconv-readonly-"))
     place.chmod(0o755)
     try:
-        shutil.copytree(ROOT, place / "source", ignore=shutil.ignore_patterns(
-            ".git", "__pycache__", "*.egg-info", "build", ".ruff_cache", ".benchmarks"))
-        _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-              "-w", str(place / "dist"), str(place / "source")])
+        shutil.copytree(
+            ROOT,
+            place / "source",
+            ignore=shutil.ignore_patterns(
+                ".git", "__pycache__", "*.egg-info", "build", ".ruff_cache", ".benchmarks"
+            ),
+        )
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "-w",
+                str(place / "dist"),
+                str(place / "source"),
+            ]
+        )
         wheel = next((place / "dist").glob("npconv-*.whl"))
         env = place / "venv"
         if _can_import(sys.executable, "nobody"):
@@ -121,8 +152,19 @@ def venv():
             if system is None:
                 pytest.skip("no interpreter the user nobody can run")
             _run([system, "-m", "venv", str(env)])
-            _run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", "numpy", "numba",
-                  "threadpoolctl"], timeout=600)
+            _run(
+                [
+                    str(env / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "numpy",
+                    "numba",
+                    "threadpoolctl",
+                ],
+                timeout=600,
+            )
         python = str(env / "bin" / "python")
         _run([python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)])
         _run([str(env / "bin" / "npconv"), "warmup", "--dtype", "float64"], env=_installer())
@@ -137,9 +179,13 @@ def venv():
 
 def _check(env, dtypes, *only, **environment):
     import json
+
     base = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "PYTHONPATH": str(env)}
-    out = _run([str(env / "bin" / "python"), str(env / "check.py"), dtypes, *only],
-               user="nobody", env=dict(base, **environment))
+    out = _run(
+        [str(env / "bin" / "python"), str(env / "check.py"), dtypes, *only],
+        user="nobody",
+        env=dict(base, **environment),
+    )
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -152,6 +198,7 @@ def test_warmed_read_only_install_runs_every_path_as_a_user_without_a_home(venv)
     assert report["hits"]["col2im"] > 0
     report = _check(venv, "float32", "depthwise")
     import pwd
+
     uid = pwd.getpwnam("nobody").pw_uid
     assert report["cache"] == f"/tmp/npconv-cache-{uid}"
 
@@ -162,4 +209,4 @@ def test_no_cache_folder_still_computes(venv):
     report = _check(venv, "float32", "depthwise", NPCONV_CACHE_DIR="/nonexistent/cache")
     assert report["cache"] is None
     report = _check(venv, "float64", "depthwise", NPCONV_CACHE_DIR="none")
-    assert report["cache"] is None and report["hits"]["conv"] > 0   # the package's cache
+    assert report["cache"] is None and report["hits"]["conv"] > 0  # the package's cache

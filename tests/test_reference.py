@@ -2,6 +2,7 @@
 1-4 spatial dims, strides, paddings (int, tuple, (lo, hi) pairs, strings),
 output_padding, dilation, groups, bias, unbatched input, dtypes and padding modes.
 """
+
 import importlib
 
 import numpy as np
@@ -13,8 +14,13 @@ from npconv import compute
 from npconv.compute import Geometry, gemm
 
 DTYPES = [np.float16, np.float32, np.float64, np.complex64, np.complex128]
-TOLERANCE = {np.float16: 1e-2, np.float32: 1e-5, np.float64: 1e-12,
-             np.complex64: 1e-5, np.complex128: 1e-12}
+TOLERANCE = {
+    np.float16: 1e-2,
+    np.float32: 1e-5,
+    np.float64: 1e-12,
+    np.complex64: 1e-5,
+    np.complex128: 1e-12,
+}
 
 SIZES = {1: (9,), 2: (6, 7), 3: (5, 4, 6), 4: (4, 5, 3, 4)}
 KERNELS = {1: (3,), 2: (3, 2), 3: (2, 3, 2), 4: (2, 2, 3, 2)}
@@ -40,8 +46,9 @@ def cut(options, n):
 
 def same_pairs(kernel, dilation):
     """conv padding='same': dilation*(k-1) split with the odd element at the end."""
-    return tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
-                 for k, d in zip(kernel, dilation))
+    return tuple(
+        (d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation)
+    )
 
 
 # --- conv ----------------------------------------------------------------------------
@@ -74,8 +81,16 @@ def conv_case(n, options, dtype, make, batch=2):
         padding = same_pairs(KERNELS[n], R.ntuple(dilation, n))
     elif padding == "valid":
         padding = 0
-    expected = R.conv(x, w, b, options.get("stride", 1), padding, dilation, groups,
-                      options.get("padding_mode", "zeros"))
+    expected = R.conv(
+        x,
+        w,
+        b,
+        options.get("stride", 1),
+        padding,
+        dilation,
+        groups,
+        options.get("padding_mode", "zeros"),
+    )
     return x, w, b, options, expected
 
 
@@ -128,8 +143,9 @@ TRANSPOSE_CASES = {
 
 def transpose_same_pairs(kernel, stride, dilation, output_padding):
     """conv_transpose padding='same' (output = input * stride): crop total split low-first."""
-    totals = [d * (k - 1) + 1 + op - s
-              for k, s, d, op in zip(kernel, stride, dilation, output_padding)]
+    totals = [
+        d * (k - 1) + 1 + op - s for k, s, d, op in zip(kernel, stride, dilation, output_padding)
+    ]
     return tuple((t // 2, t - t // 2) for t in totals)
 
 
@@ -173,12 +189,14 @@ def test_conv_transpose_dtypes(n, case, dtype, make):
 
 # --- unbatched input and the torch-named forms -----------------------------------------
 
+
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_unbatched(n, make):
     x, w, b, options, expected = conv_case(n, CONV_CASES["groups2"], np.float64, make, batch=1)
     assert_close(F.conv(x[0], w, b, **options), expected[0], np.float64)
-    y, w, b, options, expected = transpose_case(n, TRANSPOSE_CASES["groups2"], np.float64, make,
-                                                batch=1)
+    y, w, b, options, expected = transpose_case(
+        n, TRANSPOSE_CASES["groups2"], np.float64, make, batch=1
+    )
     assert_close(F.conv_transpose(y[0], w, b, **options), expected[0], np.float64)
 
 
@@ -191,8 +209,9 @@ def test_named_forms(n, make):
     expected = R.conv(x, w, b, stride=2, padding=1, dilation=2, groups=2)
     assert_close(conv_nd(x, w, b, 2, 1, 2, 2), expected, np.float64)
     y, w, b, _, _ = transpose_case(n, TRANSPOSE_CASES["groups2"], np.float64, make)
-    expected = R.conv_transpose(y, w, b, stride=2, padding=1, output_padding=1, dilation=2,
-                                groups=2)
+    expected = R.conv_transpose(
+        y, w, b, stride=2, padding=1, output_padding=1, dilation=2, groups=2
+    )
     assert_close(transpose_nd(y, w, b, 2, 1, 1, 2, 2), expected, np.float64)
 
 
@@ -200,8 +219,9 @@ def test_named_forms(n, make):
 
 FOLD_CASES = {
     "plain": {},
-    "stride_padding_dilation": dict(stride=(2, 1, 2, 1), padding=(1, 2, 0, 1),
-                                    dilation=(1, 2, 1, 1)),
+    "stride_padding_dilation": dict(
+        stride=(2, 1, 2, 1), padding=(1, 2, 0, 1), dilation=(1, 2, 1, 1)
+    ),
     "int_options": dict(stride=2, padding=1, dilation=2),
     "asymmetric": dict(padding=((0, 1), (2, 0), (1, 1), (0, 2)), stride=(1, 2, 1, 2)),
 }
@@ -216,8 +236,11 @@ def test_unfold_fold(n, case, make):
     expected = R.unfold(x, kernel, **options)
     assert_close(F.unfold(x, kernel, **options), expected, np.float64)
     cols = make(expected.shape)
-    assert_close(F.fold(cols, SIZES[n], kernel, **options),
-                 R.fold(cols, SIZES[n], kernel, **options), np.float64)
+    assert_close(
+        F.fold(cols, SIZES[n], kernel, **options),
+        R.fold(cols, SIZES[n], kernel, **options),
+        np.float64,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -227,11 +250,15 @@ def test_unfold_fold_dtypes_unbatched(dtype, make):
     expected = R.unfold(x[None], (3, 3), dilation=1, padding=1, stride=2)[0]
     assert_close(F.unfold(x, 3, padding=1, stride=2), expected, dtype)
     cols = make(expected.shape, dtype)
-    assert_close(F.fold(cols, (6, 7), 3, padding=1, stride=2),
-                 R.fold(cols[None], (6, 7), (3, 3), padding=1, stride=2)[0], dtype)
+    assert_close(
+        F.fold(cols, (6, 7), 3, padding=1, stride=2),
+        R.fold(cols[None], (6, 7), (3, 3), padding=1, stride=2)[0],
+        dtype,
+    )
 
 
 # --- every kernel algorithm, called directly ---------------------------------------------
+
 
 def algorithms():
     """Each module registered in npconv.compute.ALGORITHMS (just gemm if there is none)."""
@@ -265,8 +292,13 @@ def geometry_of(name, n):
     stride, padding, dilation, groups, dtype = (per_dim(v, n) for v in GEOMETRIES[name])
     stride, dilation, padding = R.ntuple(stride, n), R.ntuple(dilation, n), R.pairs(padding, n)
     small = tuple(R.conv_size(SIZES[n], KERNELS[n], stride, padding, dilation))
-    return (Geometry(KERNELS[n], stride, dilation, tuple(lo for lo, _ in padding), SIZES[n],
-                     small, groups), padding, dtype)
+    return (
+        Geometry(
+            KERNELS[n], stride, dilation, tuple(lo for lo, _ in padding), SIZES[n], small, groups
+        ),
+        padding,
+        dtype,
+    )
 
 
 def supported_cells():
@@ -279,19 +311,22 @@ def supported_cells():
         for name in GEOMETRIES:
             for n in (1, 2, 3):
                 if supports(geometry_of(name, n)[0]):
-                    cells += [pytest.param(algorithm, name, n, op, id=f"{param.id}-{name}-{n}-{op}")
-                              for op in ("conv", "conv_transpose", "conv_weight")]
+                    cells += [
+                        pytest.param(algorithm, name, n, op, id=f"{param.id}-{name}-{n}-{op}")
+                        for op in ("conv", "conv_transpose", "conv_weight")
+                    ]
     return cells
 
 
 @pytest.mark.parametrize("algorithm, geometry, n, op", supported_cells())
 def test_kernel_algorithm(algorithm, n, geometry, op, make):
     g, padding, dtype = geometry_of(geometry, n)
-    b_channels, m_channels = 2, 2                      # per group
+    b_channels, m_channels = 2, 2  # per group
     x = make((2, g.groups * b_channels) + g.big, dtype)
     w = make((g.groups * m_channels, b_channels) + g.kernel, dtype)
     y = make((2, g.groups * m_channels) + g.small, dtype)
-    out = getattr(algorithm, op)(*{"conv": (x, w), "conv_transpose": (y, w),
-                                   "conv_weight": (x, y)}[op], g)
+    out = getattr(algorithm, op)(
+        *{"conv": (x, w), "conv_transpose": (y, w), "conv_weight": (x, y)}[op], g
+    )
     expected = R.contraction(op, g, padding, x, w, y)
     assert_close(out, expected, dtype)

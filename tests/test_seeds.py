@@ -3,6 +3,7 @@
 Shapes must be identical and values close at float32 precision. Batches that
 the blogs make large are cut (the spatial shapes are kept); each case says so.
 """
+
 import numpy as np
 import pytest
 
@@ -49,45 +50,103 @@ SEED_LAYERS = [
     # seed 002, 2.4 nn.Conv2d (batch 2 instead of 20)
     ("002", "Conv2d", (16, 33, 3), dict(stride=2), (2, 16, 50, 100)),
     ("002", "Conv2d", (16, 33, (3, 5)), dict(stride=(2, 1), padding=(4, 2)), (2, 16, 50, 100)),
-    ("002", "Conv2d", (16, 33, (3, 5)), dict(stride=(2, 1), padding=(4, 2), dilation=(3, 1)),
-     (2, 16, 50, 100)),
+    (
+        "002",
+        "Conv2d",
+        (16, 33, (3, 5)),
+        dict(stride=(2, 1), padding=(4, 2), dilation=(3, 1)),
+        (2, 16, 50, 100),
+    ),
     # seed 002, 3.4 nn.Conv3d (batch 1 instead of 20)
     ("002", "Conv3d", (16, 33, 3), dict(stride=2), (1, 16, 10, 50, 100)),
-    ("002", "Conv3d", (16, 33, (3, 5, 2)), dict(stride=(2, 1, 1), padding=(4, 2, 0)),
-     (1, 16, 10, 50, 100)),
+    (
+        "002",
+        "Conv3d",
+        (16, 33, (3, 5, 2)),
+        dict(stride=(2, 1, 1), padding=(4, 2, 0)),
+        (1, 16, 10, 50, 100),
+    ),
     # seed 002, nn.ConvTranspose1d
     ("002", "ConvTranspose1d", (16, 33, 3), dict(stride=2), (20, 16, 30)),
     ("002", "ConvTranspose1d", (16, 33, 3), dict(stride=2, padding=2), (20, 16, 30)),
-    ("002", "ConvTranspose1d", (16, 33, 3), dict(stride=2, padding=2, output_padding=1),
-     (20, 16, 30)),
-    ("002", "ConvTranspose1d", (16, 33, 3),
-     dict(stride=2, padding=2, output_padding=1, dilation=3), (20, 16, 30)),
+    (
+        "002",
+        "ConvTranspose1d",
+        (16, 33, 3),
+        dict(stride=2, padding=2, output_padding=1),
+        (20, 16, 30),
+    ),
+    (
+        "002",
+        "ConvTranspose1d",
+        (16, 33, 3),
+        dict(stride=2, padding=2, output_padding=1, dilation=3),
+        (20, 16, 30),
+    ),
     # seeds 000 and 002, nn.ConvTranspose2d (batch 2 instead of 20)
     ("000", "ConvTranspose2d", (16, 33, 3), dict(stride=2), (2, 16, 50, 100)),
-    ("000", "ConvTranspose2d", (16, 33, (3, 5)), dict(stride=(2, 1), padding=(4, 2)),
-     (2, 16, 50, 100)),
-    ("002", "ConvTranspose2d", (16, 33, 3),
-     dict(stride=(2, 1), padding=(4, 2), output_padding=(1, 0)), (2, 16, 50, 100)),
+    (
+        "000",
+        "ConvTranspose2d",
+        (16, 33, (3, 5)),
+        dict(stride=(2, 1), padding=(4, 2)),
+        (2, 16, 50, 100),
+    ),
+    (
+        "002",
+        "ConvTranspose2d",
+        (16, 33, 3),
+        dict(stride=(2, 1), padding=(4, 2), output_padding=(1, 0)),
+        (2, 16, 50, 100),
+    ),
     # seed 002, nn.ConvTranspose3d (batch 1 instead of 20)
     ("002", "ConvTranspose3d", (16, 33, 3), dict(stride=2), (1, 16, 10, 50, 100)),
-    ("002", "ConvTranspose3d", (16, 33, (3, 5, 2)), dict(stride=(2, 1, 1), padding=(0, 4, 2)),
-     (1, 16, 10, 50, 100)),
-    ("002", "ConvTranspose3d", (16, 33, (3, 5, 2)),
-     dict(stride=(2, 1, 1), padding=(0, 4, 2), output_padding=(1, 0, 0)), (1, 16, 10, 50, 100)),
+    (
+        "002",
+        "ConvTranspose3d",
+        (16, 33, (3, 5, 2)),
+        dict(stride=(2, 1, 1), padding=(0, 4, 2)),
+        (1, 16, 10, 50, 100),
+    ),
+    (
+        "002",
+        "ConvTranspose3d",
+        (16, 33, (3, 5, 2)),
+        dict(stride=(2, 1, 1), padding=(0, 4, 2), output_padding=(1, 0, 0)),
+        (1, 16, 10, 50, 100),
+    ),
     # seed 003, MegEngine's ConvTranspose3d (batch 1 instead of 16)
     ("003", "ConvTranspose3d", (3, 64, 3), dict(stride=2, padding=1), (1, 3, 32, 32, 32)),
     # seed 004
-    ("004", "ConvTranspose1d", (),
-     dict(in_channels=16, out_channels=33, kernel_size=3, stride=2, padding=1, output_padding=0),
-     (20, 16, 50)),
-    ("004", "ConvTranspose3d", (),
-     dict(in_channels=16, out_channels=33, kernel_size=(3, 3, 3), stride=(2, 2, 2),
-          padding=(1, 1, 1), output_padding=(0, 1, 1)), (1, 16, 10, 50, 100)),
+    (
+        "004",
+        "ConvTranspose1d",
+        (),
+        dict(in_channels=16, out_channels=33, kernel_size=3, stride=2, padding=1, output_padding=0),
+        (20, 16, 50),
+    ),
+    (
+        "004",
+        "ConvTranspose3d",
+        (),
+        dict(
+            in_channels=16,
+            out_channels=33,
+            kernel_size=(3, 3, 3),
+            stride=(2, 2, 2),
+            padding=(1, 1, 1),
+            output_padding=(0, 1, 1),
+        ),
+        (1, 16, 10, 50, 100),
+    ),
 ]
 
 
-@pytest.mark.parametrize("seed, name, args, kwargs, shape", SEED_LAYERS,
-                         ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(SEED_LAYERS)])
+@pytest.mark.parametrize(
+    "seed, name, args, kwargs, shape",
+    SEED_LAYERS,
+    ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(SEED_LAYERS)],
+)
 def test_seed_layer(seed, name, args, kwargs, shape):
     theirs, ours = twin(name, *args, **kwargs)
     run_both(theirs, ours, randn(*shape))
@@ -95,8 +154,15 @@ def test_seed_layer(seed, name, args, kwargs, shape):
 
 def test_seed_004_wrong_shape_in_blog():
     """Seed 004 prints [20, 33, 101, 201]; torch gives [20, 33, 100, 200]: npconv follows torch."""
-    theirs, ours = twin("ConvTranspose2d", in_channels=16, out_channels=33, kernel_size=3,
-                        stride=2, padding=1, output_padding=1)
+    theirs, ours = twin(
+        "ConvTranspose2d",
+        in_channels=16,
+        out_channels=33,
+        kernel_size=3,
+        stride=2,
+        padding=1,
+        output_padding=1,
+    )
     got, expected = run_both(theirs, ours, randn(20, 16, 50, 100))
     assert got.shape == tuple(expected.shape) == (20, 33, 100, 200)
     assert got.shape != (20, 33, 101, 201)
@@ -109,8 +175,9 @@ def test_seed_000_downsample_upsample_output_size(size_form):
     down_t, down = twin("Conv2d", 16, 16, 3, stride=2, padding=1)
     up_t, up = twin("ConvTranspose2d", 16, 16, 3, stride=2, padding=1)
     h, h_t = run_both(down_t, down, x)
-    size = {"array shape": x.shape, "torch.Size": torch.Size(x.shape),
-            "spatial only": x.shape[2:]}[size_form]
+    size = {"array shape": x.shape, "torch.Size": torch.Size(x.shape), "spatial only": x.shape[2:]}[
+        size_form
+    ]
     with torch.no_grad():
         expected = up_t(torch.from_numpy(h_t), output_size=list(size)).numpy()
     got = up(h, output_size=size)

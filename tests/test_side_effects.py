@@ -1,6 +1,7 @@
 """No side effects beyond the call (issue 17 item 5): by default no thread's CPU affinity
 changes; NumPy's BLAS thread count comes back as found however a call ends (raised,
 interrupted), serial BLAS holds from any thread, and set_num_threads has a bound."""
+
 import _thread
 import os
 import threading
@@ -13,8 +14,10 @@ import npconv
 import npconv.grad as G
 from npconv import _threads
 
-linux = pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or not os.path.isdir(
-    "/proc/self/task"), reason="needs Linux CPU affinity and /proc")
+linux = pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or not os.path.isdir("/proc/self/task"),
+    reason="needs Linux CPU affinity and /proc",
+)
 
 
 @pytest.fixture
@@ -32,7 +35,7 @@ def test_no_thread_changes_its_cpu_affinity_by_default(four_threads):
     seen = []
 
     def loop(bounds):
-        seen.append(os.sched_getaffinity(0))      # this thread's, caller's or worker's
+        seen.append(os.sched_getaffinity(0))  # this thread's, caller's or worker's
         time.sleep(0.001)
 
     for _ in range(5):
@@ -43,6 +46,7 @@ def test_no_thread_changes_its_cpu_affinity_by_default(four_threads):
 
 def _blas_helper_ticks(a):
     """CPU ticks that threads other than the caller spend on three products a @ a."""
+
     def ticks():
         found = {}
         for tid in os.listdir("/proc/self/task"):
@@ -72,7 +76,7 @@ def test_serial_blas_holds_on_a_thread_other_than_the_main_one():
 
     def other():
         found["outside"] = _blas_helper_ticks(a)
-        time.sleep(0.3)                 # the pool spins a while after its last product
+        time.sleep(0.3)  # the pool spins a while after its last product
         with _threads.serial_blas():
             found["count"] = npconv.get_num_threads()
             found["inside"] = _blas_helper_ticks(a)
@@ -108,24 +112,29 @@ def test_set_num_threads_from_another_thread_takes_effect():
 
 def test_blas_count_comes_back_after_a_call_that_raises(four_threads, monkeypatch):
     from npconv.compute import gemm
+
     found = npconv.get_num_threads()
 
     def fails(*args):
-        assert npconv.get_num_threads() == 1        # serial meanwhile
+        assert npconv.get_num_threads() == 1  # serial meanwhile
         raise RuntimeError("a tile failed")
 
     monkeypatch.setattr(gemm, "_weight_tile", fails)
-    x = np.ones((2, 16, 48, 48))            # large enough not to run inline
+    x = np.ones((2, 16, 48, 48))  # large enough not to run inline
     with pytest.raises(RuntimeError, match="a tile failed"), npconv.use_algorithm("gemm"):
         G.conv2d_weight(x, (16, 16, 3, 3), np.ones((2, 16, 23, 23)), stride=2)
     assert npconv.get_num_threads() == found and _threads._serial_depth == 0
 
 
-@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
-                    reason="interrupts reach the main thread only")
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(),
+    reason="interrupts reach the main thread only",
+)
 def test_blas_count_and_affinity_come_back_after_interrupts(four_threads):
-    found, cpus = npconv.get_num_threads(), os.sched_getaffinity(0) if hasattr(
-        os, "sched_getaffinity") else None
+    found, cpus = (
+        npconv.get_num_threads(),
+        os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None,
+    )
     rng = np.random.default_rng(5)
     x, dy = rng.standard_normal((8, 16, 24, 24)), rng.standard_normal((8, 16, 11, 11))
     call = lambda: G.conv2d_weight(x, (16, 16, 3, 3), dy, stride=2)

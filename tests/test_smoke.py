@@ -1,5 +1,6 @@
 """A first end-to-end check of the public API against the loop-free definition, and of
 what the installed package says about itself."""
+
 import importlib.metadata
 import importlib.resources
 
@@ -14,7 +15,7 @@ def test_conv1d_matches_direct_sum():
     x = rng.standard_normal((2, 3, 10))
     w = rng.standard_normal((4, 3, 3))
     y = F.conv1d(x, w)
-    expected = np.stack([np.einsum("nck,ock->no", x[:, :, i:i + 3], w) for i in range(8)], -1)
+    expected = np.stack([np.einsum("nck,ock->no", x[:, :, i : i + 3], w) for i in range(8)], -1)
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
 
 

@@ -1,5 +1,6 @@
 """npconv's own thread pool (_threads.split, each): every item once, errors raised
 in the caller, nesting runs inline, and the workers kept off the caller's CPU."""
+
 import os
 import threading
 import time
@@ -28,7 +29,7 @@ def test_split_covers_every_item_once(threads, count, slices):
 
     def loop(marks, bounds):
         callers.add(threading.get_ident())
-        marks[bounds[0]:bounds[1]] += 1
+        marks[bounds[0] : bounds[1]] += 1
 
     _threads.split(loop, count, seen, slices=slices)
     np.testing.assert_array_equal(seen, np.ones(count, dtype=np.int64))
@@ -74,7 +75,7 @@ def test_each_sums_shares_in_item_order(threads):
     expected = None
     for first, last in zip(bounds[:-1], bounds[1:]):  # the same sums, by hand, in order
         share = np.array([values[first]])
-        for v in values[first + 1:last]:
+        for v in values[first + 1 : last]:
             share += np.array([v])
         expected = share if expected is None else expected + share
     np.testing.assert_array_equal(result, expected)
@@ -91,14 +92,14 @@ def test_shares_in_scratch_keep_apart(threads, slow):
         if slow == ("caller" if threading.get_ident() == caller else "worker"):
             time.sleep(0.002)
         part = _threads.scratch("part", (3,), np.float64)
-        part[...] = 10.0 ** item
+        part[...] = 10.0**item
         return part
 
     for _ in range(5):
         sums = _threads.shares(body, range(6), slot="sum")
         parts = max(1, min(threads, 6))
         bounds = [6 * i // parts for i in range(parts + 1)]
-        expected = [sum(10.0 ** i for i in range(a, z)) for a, z in zip(bounds, bounds[1:])]
+        expected = [sum(10.0**i for i in range(a, z)) for a, z in zip(bounds, bounds[1:])]
         assert [s[0] for s in sums] == expected
 
 
@@ -108,9 +109,10 @@ def test_shares_in_scratch_survive_another_callers_shares():
     before = npconv.get_num_threads()
     npconv.set_num_threads(2)
     try:
+
         def body(value, item):
             if threading.get_ident() == callers[-1]:
-                time.sleep(0.005)   # lets the worker claim a share of this call
+                time.sleep(0.005)  # lets the worker claim a share of this call
             part = _threads.scratch("part", (2,), np.float64)
             part[...] = value + item
             return part
@@ -134,11 +136,13 @@ def test_shares_in_scratch_survive_another_callers_shares():
 def test_a_finished_threads_buffers_go_with_it():
     """Buffers are per thread and die with it: short-lived callers leave nothing behind."""
     import gc
+
     before = len(_threads._every_scratch)
     done = []
     for _ in range(3):
         caller = threading.Thread(
-            target=lambda: done.append(_threads.scratch("x", (1000,), np.float32).shape))
+            target=lambda: done.append(_threads.scratch("x", (1000,), np.float32).shape)
+        )
         caller.start()
         caller.join()
     gc.collect()
@@ -150,17 +154,21 @@ def test_scratch_reuses_a_slot_and_grows_it():
     a = _threads.scratch("test slot", (4, 5), np.float32)
     b = _threads.scratch("test slot", (2, 3), np.float64)
     assert a.shape == (4, 5) and a.dtype == np.float32 and b.dtype == np.float64
-    assert np.shares_memory(a, b)                   # the same buffer, read another way
+    assert np.shares_memory(a, b)  # the same buffer, read another way
     c = _threads.scratch("test slot", (100, 100), np.float32)
     assert c.shape == (100, 100) and not np.shares_memory(a, c)
     assert not np.shares_memory(c, _threads.scratch("other slot", (100, 100), np.float32))
     big = _threads.SCRATCH_BYTES // 4 + 1
-    assert not np.shares_memory(_threads.scratch("test slot", (big,), np.float32),
-                                _threads.scratch("test slot", (big,), np.float32))
+    assert not np.shares_memory(
+        _threads.scratch("test slot", (big,), np.float32),
+        _threads.scratch("test slot", (big,), np.float32),
+    )
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs Linux CPU affinity and two usable CPUs")
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs Linux CPU affinity and two usable CPUs",
+)
 def test_workers_stay_off_the_callers_cpu_with_pinning():
     before = npconv.get_num_threads()
     npconv.set_num_threads(2)
@@ -171,7 +179,8 @@ def test_workers_stay_off_the_callers_cpu_with_pinning():
 
         def loop(bounds):
             placed["caller" if threading.get_native_id() == caller else "worker"] = (
-                os.sched_getaffinity(0))
+                os.sched_getaffinity(0)
+            )
             both_in.wait()  # BrokenBarrierError: the worker never took a slice within 30 s
 
         caller = threading.get_native_id()
@@ -213,6 +222,7 @@ def at_once(run):
 def test_calls_from_two_threads_at_once(threads, rng):
     """Two callers share the pool: each gets its own results, as when called alone."""
     from npconv import functional as F
+
     xs = [rng.standard_normal((4, 6, 20, 20)).astype(np.float32) for _ in range(2)]
     w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
     alone = [F.conv(x, w, padding=1, groups=6) for x in xs]
@@ -231,14 +241,16 @@ def test_weight_gradients_from_two_threads_at_once(threads, rng, monkeypatch):
     """Two callers' weight gradients by tiles (partial sums kept in work buffers between
     calls) on the same workers: each as when computed alone."""
     from npconv.compute import Geometry, gemm, geometry
-    monkeypatch.setattr(geometry, "WORK_BYTES", 20000)         # several tiles a call
+
+    monkeypatch.setattr(geometry, "WORK_BYTES", 20000)  # several tiles a call
     g = Geometry((3, 3), (2, 2), (1, 1), (1, 1), (16, 16), (8, 8), 1)
     xs = [rng.standard_normal((4, 8) + g.big) for _ in range(2)]
     ys = [rng.standard_normal((4, 16) + g.small) for _ in range(2)]
     alone = [gemm.conv_weight(x, y, g) for x, y in zip(xs, ys)]
-    for x, y, a in zip(xs, ys, alone):                          # right alone, by the loops
-        np.testing.assert_allclose(a, R.conv_weight(x, y, g.kernel, g.stride, 1), rtol=1e-10,
-                                   atol=1e-10)
+    for x, y, a in zip(xs, ys, alone):  # right alone, by the loops
+        np.testing.assert_allclose(
+            a, R.conv_weight(x, y, g.kernel, g.stride, 1), rtol=1e-10, atol=1e-10
+        )
     together = [[], []]
 
     def run(i):
@@ -255,12 +267,13 @@ def test_weight_gradients_from_two_threads_at_once(threads, rng, monkeypatch):
 def test_a_forked_child_starts_its_own_workers(rng):
     """The parent's workers do not exist in a forked child: it must not wait for them."""
     from npconv import functional as F
+
     before = npconv.get_num_threads()
     npconv.set_num_threads(2)
     try:
         x = rng.standard_normal((4, 6, 20, 20)).astype(np.float32)
         w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
-        expected = F.conv(x, w, padding=1, groups=6)               # the parent's pool exists
+        expected = F.conv(x, w, padding=1, groups=6)  # the parent's pool exists
         pid = os.fork()
         if pid == 0:  # pragma: no cover  (the child reports through its exit code)
             same = np.array_equal(F.conv(x, w, padding=1, groups=6), expected)
@@ -291,7 +304,7 @@ def test_matmul_splits_into_out(shape, threads, rng):
     expected = np.einsum("...mk,...kn->...mn", a, b)
     np.testing.assert_allclose(_threads.matmul(a, b), expected, rtol=1e-12, atol=1e-12)
     buffer = np.full(expected.size + 7, np.nan)
-    out = buffer[3:3 + expected.size].reshape(expected.shape)
+    out = buffer[3 : 3 + expected.size].reshape(expected.shape)
     assert _threads.matmul(a, b, out=out) is out
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
-    assert np.isnan(buffer[:3]).all() and np.isnan(buffer[3 + expected.size:]).all()
+    assert np.isnan(buffer[:3]).all() and np.isnan(buffer[3 + expected.size :]).all()

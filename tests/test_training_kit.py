@@ -1,4 +1,5 @@
 """Activations, MSELoss and Sequential against torch autograd, and torch state dicts."""
+
 from collections import OrderedDict
 
 import numpy as np
@@ -94,15 +95,21 @@ def _pair():
     """The same small conv net in npconv and torch (weights copied from torch)."""
     torch.manual_seed(0)
     theirs = torch.nn.Sequential(
-        torch.nn.Conv2d(2, 4, 3, stride=2, padding=1), torch.nn.LeakyReLU(0.1),
-        torch.nn.Conv2d(4, 3, 3, padding=1, bias=False), torch.nn.Tanh(),
+        torch.nn.Conv2d(2, 4, 3, stride=2, padding=1),
+        torch.nn.LeakyReLU(0.1),
+        torch.nn.Conv2d(4, 3, 3, padding=1, bias=False),
+        torch.nn.Tanh(),
         torch.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1),
-        torch.nn.Sigmoid()).double()
+        torch.nn.Sigmoid(),
+    ).double()
     ours = nn.Sequential(
-        nn.Conv2d(2, 4, 3, stride=2, padding=1, dtype=np.float64), nn.LeakyReLU(0.1),
-        nn.Conv2d(4, 3, 3, padding=1, bias=False, dtype=np.float64), nn.Tanh(),
+        nn.Conv2d(2, 4, 3, stride=2, padding=1, dtype=np.float64),
+        nn.LeakyReLU(0.1),
+        nn.Conv2d(4, 3, 3, padding=1, bias=False, dtype=np.float64),
+        nn.Tanh(),
         nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1, dtype=np.float64),
-        nn.Sigmoid())
+        nn.Sigmoid(),
+    )
     return ours, theirs
 
 
@@ -112,9 +119,12 @@ def test_sequential_state_dict_keys_and_repr_match_torch():
     assert list(ours.state_dict())[:3] == ["0.weight", "0.bias", "2.weight"]
     assert repr(ours) == repr(theirs)
     nested = nn.Sequential(nn.Sequential(nn.Conv1d(1, 2, 3)), nn.ReLU())
-    nested_torch = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3)),
-                                       torch.nn.ReLU())
-    assert list(nested.state_dict()) == list(nested_torch.state_dict()) == ["0.0.weight", "0.0.bias"]
+    nested_torch = torch.nn.Sequential(
+        torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3)), torch.nn.ReLU()
+    )
+    assert (
+        list(nested.state_dict()) == list(nested_torch.state_dict()) == ["0.0.weight", "0.0.bias"]
+    )
     assert repr(nested) == repr(nested_torch)
     assert repr(nn.Sequential()) == repr(torch.nn.Sequential())
 
@@ -126,7 +136,10 @@ def test_sequential_ordered_dict_names_and_indexing():
     assert net[0] is conv and net[-1] is act and list(net) == [conv, act] and len(net) == 2
     assert repr(net).splitlines()[1] == "  (encode): Conv1d(1, 2, kernel_size=(3,), stride=(1,))"
     head = net[:1]
-    assert isinstance(head, nn.Sequential) and list(head.state_dict()) == ["encode.weight", "encode.bias"]
+    assert isinstance(head, nn.Sequential) and list(head.state_dict()) == [
+        "encode.weight",
+        "encode.bias",
+    ]
     with pytest.raises(IndexError, match="index 2 is out of range"):
         net[2]
     with pytest.raises(TypeError, match="is not a Module subclass"):
@@ -139,8 +152,9 @@ def test_sequential_loads_torch_state_dict_and_matches_forward():
     result = ours.load_state_dict(theirs.state_dict())
     assert result.missing_keys == [] and result.unexpected_keys == []
     x = np.random.default_rng(4).standard_normal((3, 2, 9, 7))
-    np.testing.assert_allclose(ours(x), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        ours(x), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_sequential_backward_matches_torch_autograd():
@@ -159,8 +173,9 @@ def test_sequential_backward_matches_torch_autograd():
     names = [name for name, _ in ours.named_parameters()]
     assert names == list(expected)
     for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad, expected[name].grad.numpy(), rtol=1e-10, atol=1e-14,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            p.grad, expected[name].grad.numpy(), rtol=1e-10, atol=1e-14, err_msg=name
+        )
 
 
 def test_lazy_module_inside_sequential_materialises():

@@ -1,5 +1,6 @@
 """npconv.warmup / `npconv warmup`: every compiled loop compiled for float32 and float64,
 with exactly the argument types the algorithms pass (so later calls compile nothing)."""
+
 import numpy as np
 import pytest
 
@@ -13,8 +14,9 @@ pytestmark = pytest.mark.skipif(not depthwise.AVAILABLE, reason="needs Numba")
 
 
 def _signatures():
-    return {kernel.py_func.__name__ + str(sig) for kernel in _jit.KERNELS
-            for sig in kernel.signatures}
+    return {
+        kernel.py_func.__name__ + str(sig) for kernel in _jit.KERNELS for sig in kernel.signatures
+    }
 
 
 def _every_path(dtype):
@@ -27,15 +29,15 @@ def _every_path(dtype):
         F.conv_transpose(x, w, stride=2, groups=4)
         G.conv_weight(x, w.shape, F.conv(x, w, groups=4), groups=4)
         y = a(2, 4, *(9,) * n)
-        F.conv_transpose(y, a(4, 2, *(4,) * n), stride=2)          # col2im, taps
+        F.conv_transpose(y, a(4, 2, *(4,) * n), stride=2)  # col2im, taps
         F.conv_transpose(a(1, 4, *(3,) * n), a(4, 2, *(3,) * n), stride=2)  # short rows
-    F.conv_transpose(a(1, 4, 8, 8), a(4, 2, 16, 16), stride=8)    # col2im, patches
+    F.conv_transpose(a(1, 4, 8, 8), a(4, 2, 16, 16), stride=8)  # col2im, patches
     x, w = a(2, 16, 32, 32), a(16, 16, 3, 3)
-    F.conv(x, w, padding=1)                                          # winograd
+    F.conv(x, w, padding=1)  # winograd
     G.conv_weight(x, w.shape, x, padding=1)
     x3 = a(1, 16, 8, 16, 16)
-    F.conv(x3, a(16, 16, 3, 3, 3), padding=1)                        # winograd, a lead dim
-    npconv.nn.Conv2d(4, 4, 1, dtype=dtype)(a(4, 4, 128, 128))        # the bias loop
+    F.conv(x3, a(16, 16, 3, 3, 3), padding=1)  # winograd, a lead dim
+    npconv.nn.Conv2d(4, 4, 1, dtype=dtype)(a(4, 4, 128, 128))  # the bias loop
 
 
 def test_warmup_compiles_every_loop_for_the_real_dtypes_and_types():
@@ -47,7 +49,7 @@ def test_warmup_compiles_every_loop_for_the_real_dtypes_and_types():
     before = _signatures()
     for dtype in (np.float32, np.float64):
         _every_path(dtype)
-    assert _signatures() == before        # nothing new compiled: warmup had every type
+    assert _signatures() == before  # nothing new compiled: warmup had every type
 
 
 def test_warmup_command(capsys):

@@ -4,6 +4,7 @@ forms to (lo, hi) pairs, dtypes, with errors that name the argument and value.
 Every public entry point funnels its arguments through here, so the engine
 below only ever sees validated tuples of Python ints.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -17,7 +18,7 @@ import numpy.typing
 # values for the checks at run time, so the two can not drift apart.
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 PaddingString = Literal["valid", "same"]
-Size = int | tuple[int, ...] | list[int]   # one int for every dim, or one per dim
+Size = int | tuple[int, ...] | list[int]  # one int for every dim, or one per dim
 Padding = Size | PaddingString | tuple[tuple[int, int], ...] | list[tuple[int, int]]
 ArrayLike = numpy.typing.ArrayLike
 DTypeLike = numpy.typing.DTypeLike
@@ -29,7 +30,7 @@ SUPPORTED_DTYPES = (np.float16, np.float32, np.float64, np.complex64, np.complex
 
 # The largest size argument npconv takes (torch's own bound on padding): sums and products
 # of a few such numbers stay exact, and within NumPy's int64, wherever a shape is computed.
-MAX_INT = 2 ** 62 - 1
+MAX_INT = 2**62 - 1
 
 
 def _as_int(value, name):
@@ -39,8 +40,9 @@ def _as_int(value, name):
         raise TypeError(f"{name} must be an int or a tuple of ints, but got {name}={value!r}")
     result = operator.index(value)
     if abs(result) > MAX_INT:
-        raise ValueError(f"{name} must be at most 2**62 - 1 = {MAX_INT} in size, but got "
-                         f"{name}={value!r}")
+        raise ValueError(
+            f"{name} must be at most 2**62 - 1 = {MAX_INT} in size, but got {name}={value!r}"
+        )
     return result
 
 
@@ -52,7 +54,8 @@ def to_tuple(value, n, name):
         if len(value) != n:
             raise ValueError(
                 f"expected {name} to be a single integer value or a list of {n} values "
-                f"to match the convolution dimensions, but got {name}={list(value)}")
+                f"to match the convolution dimensions, but got {name}={list(value)}"
+            )
         return tuple(_as_int(v, name) for v in value)
     return (_as_int(value, name),) * n
 
@@ -82,8 +85,11 @@ def positive_int(value, name):
 
 def is_pair_padding(padding):
     """True for the asymmetric form ((lo, hi), (lo, hi), ...)."""
-    return isinstance(padding, (list, tuple)) and len(padding) > 0 and all(
-        isinstance(p, (list, tuple)) for p in padding)
+    return (
+        isinstance(padding, (list, tuple))
+        and len(padding) > 0
+        and all(isinstance(p, (list, tuple)) for p in padding)
+    )
 
 
 def padding_pairs(padding, n, name="padding"):
@@ -98,7 +104,8 @@ def padding_pairs(padding, n, name="padding"):
         if len(padding) != n or any(len(p) != 2 for p in padding):
             raise ValueError(
                 f"asymmetric {name} must have one (lo, hi) pair per spatial dimension "
-                f"({n}), but got {name}={padding!r}")
+                f"({n}), but got {name}={padding!r}"
+            )
         pairs = tuple((_as_int(lo, name), _as_int(hi, name)) for lo, hi in padding)
     else:
         pairs = tuple((p, p) for p in to_tuple(padding, n, name))
@@ -111,14 +118,16 @@ def padding_string(padding):
     """Lower-cased 'valid'/'same', or a ValueError in torch's words."""
     if padding not in PADDING_STRINGS:
         raise ValueError(
-            f"Invalid padding string {padding!r}, should be one of {set(PADDING_STRINGS)}")
+            f"Invalid padding string {padding!r}, should be one of {set(PADDING_STRINGS)}"
+        )
     return padding
 
 
 def padding_mode(mode):
     if mode not in PADDING_MODES:
         raise ValueError(
-            f"padding_mode must be one of {set(PADDING_MODES)}, but got padding_mode={mode!r}")
+            f"padding_mode must be one of {set(PADDING_MODES)}, but got padding_mode={mode!r}"
+        )
     return mode
 
 
@@ -127,14 +136,16 @@ def check_dtype(array, name):
     if array.dtype.type not in SUPPORTED_DTYPES:
         raise TypeError(
             f"{name} has dtype {array.dtype}, which npconv does not support; use one of "
-            "float16, float32, float64, complex64, complex128")
+            "float16, float32, float64, complex64, complex128"
+        )
 
 
 def same_dtype(input, other, other_name):
     if other.dtype != input.dtype:
         raise TypeError(
             f"Input type ({input.dtype}) and {other_name} type ({other.dtype}) should be the "
-            f"same; cast one of them, e.g. {other_name}.astype(np.{input.dtype})")
+            f"same; cast one of them, e.g. {other_name}.astype(np.{input.dtype})"
+        )
 
 
 def as_array(value, name):
@@ -149,8 +160,9 @@ def as_array(value, name):
 
 def check_device(device):
     if device is not None and str(device) != "cpu":
-        raise ValueError(f"npconv runs on the CPU only: device must be None or 'cpu', "
-                         f"but got device={device!r}")
+        raise ValueError(
+            f"npconv runs on the CPU only: device must be None or 'cpu', but got device={device!r}"
+        )
 
 
 def resolve_dtype(dtype):
@@ -162,8 +174,10 @@ def resolve_dtype(dtype):
     except TypeError as error:
         raise TypeError(f"dtype must be a NumPy dtype, but got dtype={dtype!r}") from error
     if resolved.type not in SUPPORTED_DTYPES:
-        raise TypeError(f"dtype={resolved} is not supported; use one of float16, float32, "
-                        "float64, complex64, complex128")
+        raise TypeError(
+            f"dtype={resolved} is not supported; use one of float16, float32, "
+            "float64, complex64, complex128"
+        )
     return resolved
 
 

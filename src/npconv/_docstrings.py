@@ -10,6 +10,7 @@ doctest of the object it documents.
 Templates are plain `str.format` strings over NOTES and the per-rank fields of
 `rank_fields` (dim names such as "H_in", the weight's kernel dims, ...).
 """
+
 from __future__ import annotations
 
 # --- argument notes (Google-style "Args:" entries, indented as they appear there) -----
@@ -150,10 +151,14 @@ def _formula(template, n):
     return "\n".join("        " + template.format(d=d, i=i) for i, d in enumerate(dims(n)))
 
 
-CONV_SIZE = ("{d}_out = floor(({d}_in + 2*padding[{i}] - dilation[{i}]*(kernel_size[{i}] - 1) - 1)"
-             " / stride[{i}]) + 1")
-CONV_TRANSPOSE_SIZE = ("{d}_out = ({d}_in - 1)*stride[{i}] - 2*padding[{i}]"
-                       " + dilation[{i}]*(kernel_size[{i}] - 1) + output_padding[{i}] + 1")
+CONV_SIZE = (
+    "{d}_out = floor(({d}_in + 2*padding[{i}] - dilation[{i}]*(kernel_size[{i}] - 1) - 1)"
+    " / stride[{i}]) + 1"
+)
+CONV_TRANSPOSE_SIZE = (
+    "{d}_out = ({d}_in - 1)*stride[{i}] - 2*padding[{i}]"
+    " + dilation[{i}]*(kernel_size[{i}] - 1) + output_padding[{i}] + 1"
+)
 
 PAIRS = """\
     With a ``(lo, hi)`` pair, ``2*padding`` is ``lo + hi``; ``'same'`` and ``'valid'``
@@ -166,9 +171,9 @@ def _shape(n, weight, formula):
 Shape:
     Input, weight and output, and the output size per spatial dim::
 
-        input   {f['input_shape']} or {f['input_shape_unbatched']}
+        input   {f["input_shape"]} or {f["input_shape_unbatched"]}
         weight  {weight}
-        output  {f['output_shape']} or {f['output_shape_unbatched']}
+        output  {f["output_shape"]} or {f["output_shape_unbatched"]}
 
 {_formula(formula, n)}
 
@@ -188,6 +193,8 @@ def conv_transpose_shape(n: int | None, weight: str) -> str:
 def render(template: str, n: int | None = None, **extra: str) -> str:
     """`template` with the NOTES, the fields of rank n and `extra` filled in."""
     fields = {**NOTES, **rank_fields(n), **extra}
-    fields = {key: value.format(**rank_fields(n)) if key in NOTES else value
-              for key, value in fields.items()}
+    fields = {
+        key: value.format(**rank_fields(n)) if key in NOTES else value
+        for key, value in fields.items()
+    }
     return template.format(**fields)

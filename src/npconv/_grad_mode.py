@@ -18,6 +18,7 @@ False
 >>> npconv.is_grad_enabled()
 True
 """
+
 from __future__ import annotations
 
 import functools
@@ -66,8 +67,9 @@ class _GradMode:
 
     def __call__(self, function):
         if inspect.isclass(function) or not callable(function):
-            raise TypeError(f"{type(self).__name__}() decorates functions, but got "
-                            f"{type(function).__name__}")
+            raise TypeError(
+                f"{type(self).__name__}() decorates functions, but got {type(function).__name__}"
+            )
         if inspect.isgeneratorfunction(function):
             return self._wrap_generator(function)
 
@@ -75,6 +77,7 @@ class _GradMode:
         def wrapped(*args, **kwargs):
             with self.clone():
                 return function(*args, **kwargs)
+
         return wrapped
 
     def _wrap_generator(self, function):
@@ -84,7 +87,7 @@ class _GradMode:
             try:
                 with self.clone():
                     response = generator.send(None)
-                while True:                     # each step of the generator in this mode
+                while True:  # each step of the generator in this mode
                     try:
                         request = yield response
                     except GeneratorExit:
@@ -99,6 +102,7 @@ class _GradMode:
                             response = generator.send(request)
             except StopIteration as stop:
                 return stop.value
+
         return wrapped
 
 
@@ -175,11 +179,11 @@ class set_grad_enabled(_GradMode):
         _set(mode)
 
     def __enter__(self):
-        _set(self._mode)    # the mode was set by __init__; entering keeps it
+        _set(self._mode)  # the mode was set by __init__; entering keeps it
         return self
 
     def __call__(self, function):
-        _set(self._previous)    # as a decorator it sets the mode for the calls only
+        _set(self._previous)  # as a decorator it sets the mode for the calls only
         return super().__call__(function)
 
     def clone(self):

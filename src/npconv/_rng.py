@@ -1,4 +1,5 @@
 """The generator behind parameter initialisation; `manual_seed` makes it reproducible."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -21,6 +21,7 @@ buffers, which its next call reuses.
 1
 >>> npconv.set_num_threads(before)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,19 +34,19 @@ import weakref
 
 import numpy as np
 
-_count = None               # set_num_threads' value; None: every usable CPU
-_pool = None                # the workers of split, grown on demand
+_count = None  # set_num_threads' value; None: every usable CPU
+_pool = None  # the workers of split, grown on demand
 _local = threading.local()  # .worker: True on a pool's threads, and in the caller's slices
-_sched_getcpu = False       # libc's sched_getcpu, looked up on first use (None: none)
-_blas = None                # threadpoolctl's controllers of the BLAS pools, found once
+_sched_getcpu = False  # libc's sched_getcpu, looked up on first use (None: none)
+_blas = None  # threadpoolctl's controllers of the BLAS pools, found once
 _serial_lock = threading.Lock()
-_serial_depth = 0           # serial_blas blocks open (nested calls, other threads)
-_serial_before = None       # (pool, thread count) of each BLAS pool before the outermost one
+_serial_depth = 0  # serial_blas blocks open (nested calls, other threads)
+_serial_before = None  # (pool, thread count) of each BLAS pool before the outermost one
 _pinning = os.environ.get("NPCONV_PIN", "").strip().lower() in ("1", "true", "yes", "on")
 _every_scratch = weakref.WeakSet()  # every thread's _Scratch, for drop_scratch
-SMALL = 1 << 22             # multiply-adds below which matmul does not split a product
-SCRATCH_BYTES = 64 << 20    # the largest work buffer a thread keeps between calls (scratch)
-BUDGET = 40 << 20           # work buffers of a call's threads together (of the 64 MiB bound)
+SMALL = 1 << 22  # multiply-adds below which matmul does not split a product
+SCRATCH_BYTES = 64 << 20  # the largest work buffer a thread keeps between calls (scratch)
+BUDGET = 40 << 20  # work buffers of a call's threads together (of the 64 MiB bound)
 MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))  # set_num_threads' bound
 
 
@@ -53,8 +54,10 @@ def _controller():
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError as error:  # pragma: no cover
-        raise ImportError("npconv.set_num_threads / get_num_threads need threadpoolctl to reach "
-                          "NumPy's BLAS: pip install threadpoolctl") from error
+        raise ImportError(
+            "npconv.set_num_threads / get_num_threads need threadpoolctl to reach "
+            "NumPy's BLAS: pip install threadpoolctl"
+        ) from error
     return ThreadpoolController()
 
 
@@ -67,10 +70,12 @@ def set_num_threads(n):
     if n < 1:
         raise ValueError(f"set_num_threads expects a positive number of threads, but got n={n}")
     if n > MAX_THREADS:
-        raise ValueError(f"set_num_threads expects at most {MAX_THREADS} threads (four per CPU, "
-                         f"or 64), but got n={n}")
+        raise ValueError(
+            f"set_num_threads expects at most {MAX_THREADS} threads (four per CPU, "
+            f"or 64), but got n={n}"
+        )
     if not _blas_pools(refresh=True):
-        _controller()                   # threadpoolctl missing: say so
+        _controller()  # threadpoolctl missing: say so
     for pool in _blas_pools():
         pool.set(int(n))
     _count = int(n)
@@ -103,7 +108,7 @@ def get_num_threads():
     """Threads of NumPy's BLAS pool (the largest, if several BLAS libraries are loaded)."""
     pools = [pool.get() for pool in _blas_pools(refresh=True)]
     if not pools:  # pragma: no cover
-        _controller()                   # threadpoolctl missing: say so
+        _controller()  # threadpoolctl missing: say so
         raise RuntimeError("threadpoolctl found no BLAS library loaded by NumPy")
     return max(pools)
 
@@ -131,11 +136,12 @@ class _Pool:
 
     def __init__(self, size):
         self.jobs = [queue.SimpleQueue() for _ in range(size)]
-        self.away = None        # the caller's CPU the workers were last kept off
+        self.away = None  # the caller's CPU the workers were last kept off
         started = queue.SimpleQueue()
         for jobs in self.jobs:
-            threading.Thread(target=self._work, args=(jobs, started), daemon=True,
-                             name="npconv").start()
+            threading.Thread(
+                target=self._work, args=(jobs, started), daemon=True, name="npconv"
+            ).start()
         self.ids = [started.get() for _ in self.jobs]  # the workers' native thread ids
 
     @staticmethod
@@ -145,7 +151,7 @@ class _Pool:
         while True:
             call, ticket = jobs.get()
             if ticket.setdefault("state", "taken") != "taken":
-                continue                # withdrawn: the caller has finished without us
+                continue  # withdrawn: the caller has finished without us
             try:
                 call.claim()
             except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
@@ -196,16 +202,16 @@ class _Pool:
         not yet claimed, and the caller waits for the claimed ones before it raises, so
         that no worker goes on writing buffers the caller reuses (_Call)."""
         call = _Call(loop, args, bounds, threads - 1)
-        _local.pending = call           # until it settles: see _settle
+        _local.pending = call  # until it settles: see _settle
         held, finished = None, False
         try:
             if _pinning:
                 held = self._place()
             elif self.away is not None:
-                self.release()          # pinning was turned off since
+                self.release()  # pinning was turned off since
             for jobs, ticket in zip(self.jobs, call.tickets):
                 jobs.put((call, ticket))
-            _local.worker = True        # a split inside the caller's slices runs inline too
+            _local.worker = True  # a split inside the caller's slices runs inline too
             try:
                 call.claim()
             finally:
@@ -234,13 +240,13 @@ class _Call:
     def __init__(self, loop, args, bounds, workers):
         self.loop, self.args, self.bounds = loop, args, bounds
         self.slices = itertools.count()
-        self.stop = []              # non-empty: claim no more slices
+        self.stop = []  # non-empty: claim no more slices
         self.done = queue.SimpleQueue()
         self.tickets = [{} for _ in range(workers)]
 
     def claim(self):
         bounds, count = self.bounds, len(self.bounds) - 1
-        for i in self.slices:       # next() on a count is atomic under the GIL
+        for i in self.slices:  # next() on a count is atomic under the GIL
             if i >= count or self.stop:
                 return
             self.loop(*self.args, (bounds[i], bounds[i + 1]))
@@ -285,6 +291,7 @@ def _getcpu():
     """libc's sched_getcpu, or None where there is none."""
     try:
         import ctypes
+
         getcpu = ctypes.CDLL(None).sched_getcpu
     except (ImportError, OSError, AttributeError):  # pragma: no cover  (not glibc / musl)
         return None
@@ -366,6 +373,7 @@ class _Blas:
         if controller.internal_api == "openblas":
             try:
                 import ctypes
+
                 function = controller.dynlib.openblas_set_num_threads_local
             except (AttributeError, ImportError, OSError):
                 function = None
@@ -389,8 +397,7 @@ def _blas_pools(refresh=False):
     global _blas
     if _blas is None or refresh:
         try:
-            _blas = [_Blas(lib) for lib in _controller().lib_controllers
-                     if lib.user_api == "blas"]
+            _blas = [_Blas(lib) for lib in _controller().lib_controllers if lib.user_api == "blas"]
         except ImportError:  # pragma: no cover
             _blas = []
     return _blas
@@ -427,7 +434,7 @@ class serial_blas:  # lower case: used as a function, `with serial_blas():`
         global _serial_depth, _serial_before
         self.active = not getattr(_local, "inline", False)
         if not self.active:
-            return self                 # inline work leaves the BLAS as it is (see inline)
+            return self  # inline work leaves the BLAS as it is (see inline)
         with _serial_lock:
             _serial_depth += 1
             try:
@@ -511,7 +518,7 @@ def shares(body, items, *args, slot=None, most=None):
 
     def share(bounds):
         total = None
-        for item in items[bounds[0]:bounds[1]]:
+        for item in items[bounds[0] : bounds[1]]:
             part = body(*args, item)
             if part is not None:
                 if total is None and slot is not None:
@@ -583,9 +590,9 @@ def scratch(slot, shape, dtype, owner=None):
     if buffer is None or buffer.nbytes < size:
         others = sum(b.nbytes for key, b in buffers.items() if key != slot)
         if others + size > BUDGET // max(1, threads()):
-            return np.empty(shape, dtype=dtype)     # over this thread's part: not kept
+            return np.empty(shape, dtype=dtype)  # over this thread's part: not kept
         buffer = buffers[slot] = np.empty(max(size, 1), dtype=np.uint8)
-    return buffer[:size].view(dtype).reshape(shape)                # (size,) bytes -> shape
+    return buffer[:size].view(dtype).reshape(shape)  # (size,) bytes -> shape
 
 
 def kept_scratch():
@@ -605,12 +612,13 @@ def matmul(a, b, out=None):
     asleep); into `out` if given: on large products as fast as the BLAS's own threads.
     Products under SMALL multiply-adds run whole on the caller, and so does every
     product inside one of npconv's threads' shares (split runs there)."""
-    if getattr(_local, "inline", False):            # small work: the caller, as it is
+    if getattr(_local, "inline", False):  # small work: the caller, as it is
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     m, l = a.shape[-2], b.shape[-1]
     if out is None:
-        out = np.empty(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (m, l),
-                       dtype=np.result_type(a, b))
+        out = np.empty(
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (m, l), dtype=np.result_type(a, b)
+        )
     longer = max(m, l)
     parts = max(1, min(threads(), longer // 64))
     if parts == 1 or out.size * a.shape[-1] < SMALL:

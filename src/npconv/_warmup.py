@@ -9,6 +9,7 @@ user afterwards), or as the service user.
 >>> import npconv
 >>> report = npconv.warmup(dtypes=("float64",))   # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import time
@@ -23,8 +24,9 @@ def _paths(dtype):
     every compiled loop with the argument types the algorithms pass."""
     from . import compute
     from .compute import Geometry, col2im, depthwise, indirect, tuning, winograd
+
     r = np.random.default_rng(0)
-    a = lambda *shape: r.standard_normal(shape).astype(dtype)      # noqa: E731
+    a = lambda *shape: r.standard_normal(shape).astype(dtype)  # noqa: E731
     grid = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (6, 6), (6, 6), 4)
     taps = Geometry((4, 4), (2, 2), (1, 1), (1, 1), (16, 16), (8, 8), 1)
     patches = Geometry((16, 16), (8, 8), (1, 1), (0, 0), (72, 72), (8, 8), 1)
@@ -35,12 +37,10 @@ def _paths(dtype):
     yield "depthwise conv_transpose", lambda: depthwise.conv_transpose(x, wd, grid)
     yield "depthwise conv_weight", lambda: depthwise.conv_weight(x, x, grid)
     yield "col2im taps", lambda: col2im.conv_transpose(a(1, 2, 8, 8), a(2, 2, 4, 4), taps)
-    yield "col2im patches", lambda: col2im.conv_transpose(a(1, 2, 8, 8), a(2, 2, 16, 16),
-                                                          patches)
+    yield "col2im patches", lambda: col2im.conv_transpose(a(1, 2, 8, 8), a(2, 2, 16, 16), patches)
     yield "col2im short rows", lambda: col2im.conv_transpose(a(1, 2, 3, 3), a(2, 2, 3, 3), short)
     yield "winograd conv", lambda: winograd.conv(a(1, 2, 8, 8), a(2, 2, 3, 3), tiled)
-    yield "winograd conv_weight", lambda: winograd.conv_weight(a(1, 2, 8, 8), a(1, 2, 8, 8),
-                                                               tiled)
+    yield "winograd conv_weight", lambda: winograd.conv_weight(a(1, 2, 8, 8), a(1, 2, 8, 8), tiled)
     yield "indirect gather", lambda: indirect.conv(a(1, 2, 8, 8), a(2, 2, 3, 3), tiled)
     yield "bias", lambda: compute.add_bias(a(1, 2, tuning.BIAS_SPLIT), a(2))
 
@@ -62,18 +62,22 @@ def warmup(dtypes=DTYPES) -> dict:
     True
     """
     from .compute import depthwise
+
     if not depthwise.AVAILABLE:
         return {"cache": None, "seconds": {}}
     from .compute import _jit
+
     seconds = {}
     for dtype in dtypes:
         kind = np.dtype(dtype)
         if kind not in (np.float32, np.float64, np.complex64, np.complex128):
-            raise ValueError(f"warmup expects float32, float64, complex64 or complex128 dtypes, "
-                             f"but got dtype={dtype!r}")
+            raise ValueError(
+                f"warmup expects float32, float64, complex64 or complex128 dtypes, "
+                f"but got dtype={dtype!r}"
+            )
         for name, call in _paths(kind):
             if kind.kind == "c" and not name.startswith(("depthwise", "indirect")):
-                continue            # the other compiled loops are for real dtypes only
+                continue  # the other compiled loops are for real dtypes only
             start = time.perf_counter()
             call()
             seconds[f"{name} {kind.name}"] = time.perf_counter() - start

@@ -16,6 +16,7 @@ conv_transpose.py is the mirror image: its forward is K^T and its input
 gradient is K, so each of the two files only ever calls the other's forward.
 Complex inputs follow torch's convention: gradients use the conjugated operand.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,14 +29,14 @@ from . import chunked, compute, shapes, windows
 from .compute import Geometry
 
 
-_resolved = args.CallCache()   # validated calls, by their arguments' cache key
+_resolved = args.CallCache()  # validated calls, by their arguments' cache key
 
 
 class Resolved(NamedTuple):
     """A validated call: where windows land, and how the big side is padded."""
 
     geometry: Geometry
-    padding: tuple      # (lo, hi) pairs applied by windows.pad in `mode`; zeros inside geometry
+    padding: tuple  # (lo, hi) pairs applied by windows.pad in `mode`; zeros inside geometry
     mode: str
     unbatched: bool
 
@@ -56,11 +57,15 @@ def operands(input, weight, bias, name):
     args.same_dtype(x, w, "weight")
     n = w.ndim - 2
     if n < 1:
-        raise ValueError(f"weight must have at least 3 dimensions (out, in/groups, *kernel), "
-                         f"but got weight of size {_shape(w)}")
+        raise ValueError(
+            f"weight must have at least 3 dimensions (out, in/groups, *kernel), "
+            f"but got weight of size {_shape(w)}"
+        )
     if x.ndim not in (n + 1, n + 2):
-        raise ValueError(f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "
-                         f"{name}, but got input of size: {_shape(x)}")
+        raise ValueError(
+            f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "
+            f"{name}, but got input of size: {_shape(x)}"
+        )
     b = None
     if bias is not None:
         b = args.as_array(bias, "bias")
@@ -70,8 +75,10 @@ def operands(input, weight, bias, name):
 
 def check_bias(b, w, out_channels):
     if b is not None and (b.ndim != 1 or b.shape[0] != out_channels):
-        raise ValueError(f"Given weight of size {_shape(w)}, expected bias to be 1-dimensional "
-                         f"with {out_channels} elements, but got bias of size {_shape(b)} instead")
+        raise ValueError(
+            f"Given weight of size {_shape(w)}, expected bias to be 1-dimensional "
+            f"with {out_channels} elements, but got bias of size {_shape(b)} instead"
+        )
 
 
 def check_groups(groups, w):
@@ -80,16 +87,19 @@ def check_groups(groups, w):
     if groups <= 0:
         raise ValueError(f"non-positive groups is not supported, but got groups={groups}")
     if w.shape[0] % groups:
-        raise ValueError(f"Given groups={groups}, expected weight to be divisible by {groups} at "
-                         f"dimension 0, but got weight of size [{_shape(w)}] instead")
+        raise ValueError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at "
+            f"dimension 0, but got weight of size [{_shape(w)}] instead"
+        )
     return int(groups)
 
 
 def check_kernel(kernel):
     """torch's error for a weight with a zero-size kernel dim (it would widen the output)."""
     if any(k == 0 for k in kernel):
-        raise ValueError("kernel size should be greater than zero, but got "
-                         + shapes.spell("kernel", kernel))
+        raise ValueError(
+            "kernel size should be greater than zero, but got " + shapes.spell("kernel", kernel)
+        )
     return kernel
 
 
@@ -124,14 +134,16 @@ def conj(a):
 
 
 # NumPy holds at most 2**63 bytes in one array, 2**59 elements of the widest dtype
-MAX_ELEMENTS = 2 ** 59
+MAX_ELEMENTS = 2**59
 
 
 def check_elements(shape, what, arguments):
     """A ValueError naming the arguments when an array of `shape` cannot exist at all."""
     if math.prod(max(v, 1) for v in shape) > MAX_ELEMENTS:
-        raise ValueError(f"{arguments} give {what} of shape {list(shape)}, more than the "
-                         f"2**59 elements a NumPy array can hold")
+        raise ValueError(
+            f"{arguments} give {what} of shape {list(shape)}, more than the "
+            f"2**59 elements a NumPy array can hold"
+        )
 
 
 def make_geometry(kernel, stride, dilation, lo, big, small, groups):
@@ -153,7 +165,8 @@ def resolve(x_shape, w, stride, padding, dilation, groups, padding_mode, unbatch
     if x_shape[1] != w.shape[1] * groups:
         raise ValueError(
             f"Given groups={groups}, weight of size {_shape(w)}, expected input{list(x_shape)} "
-            f"to have {w.shape[1] * groups} channels, but got {x_shape[1]} channels instead")
+            f"to have {w.shape[1] * groups} channels, but got {x_shape[1]} channels instead"
+        )
     if isinstance(padding, str):
         if args.padding_string(padding) == "same":
             if any(s != 1 for s in stride):
@@ -168,17 +181,21 @@ def resolve(x_shape, w, stride, padding, dilation, groups, padding_mode, unbatch
         windows.check_mode_padding(size, pairs, mode, x_shape[1:] if unbatched else x_shape)
     shapes.check_conv_size(size, kernel, pairs, dilation)
     small = shapes.conv_output_size(size, kernel, stride, pairs, dilation)
-    arguments = (f"padding={shapes.padding_repr(pairs)}, stride={stride} and "
-                 f"dilation={dilation}")
+    arguments = f"padding={shapes.padding_repr(pairs)}, stride={stride} and dilation={dilation}"
     check_elements((x_shape[0], w.shape[0]) + small, "an output", arguments)
     if mode == "zeros":
-        geometry = make_geometry(kernel, stride, dilation, tuple(lo for lo, _ in pairs), size,
-                                 small, groups)
+        geometry = make_geometry(
+            kernel, stride, dilation, tuple(lo for lo, _ in pairs), size, small, groups
+        )
         return Resolved(geometry, ((0, 0),) * n, mode, unbatched)
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(size, pairs))
     check_elements(tuple(x_shape[:2]) + padded, "a padded input", arguments)
-    return Resolved(make_geometry(kernel, stride, dilation, (0,) * n, padded, small, groups), pairs,
-                mode, unbatched)
+    return Resolved(
+        make_geometry(kernel, stride, dilation, (0,) * n, padded, small, groups),
+        pairs,
+        mode,
+        unbatched,
+    )
 
 
 def forward(x, w, p):
@@ -190,11 +207,11 @@ def backward(grad_output, x, w, p, need_input=True, need_weight=True):
     """(dx, dw) of forward for a batched grad_output; None where not needed."""
     dx = dw = None
     if need_input:
-        dx = windows.pad_adjoint(compute.conv_transpose(grad_output, conj(w), p.geometry),
-                                 p.padding, p.mode)
+        dx = windows.pad_adjoint(
+            compute.conv_transpose(grad_output, conj(w), p.geometry), p.padding, p.mode
+        )
     if need_weight:
-        dw = compute.conv_weight(conj(windows.pad(x, p.padding, p.mode)), grad_output,
-                                 p.geometry)
+        dw = compute.conv_weight(conj(windows.pad(x, p.padding, p.mode)), grad_output, p.geometry)
     return dx, dw
 
 
@@ -206,7 +223,7 @@ class Call(NamedTuple):
     b: np.ndarray | None
     resolved: Resolved
     dtype: np.dtype
-    out_shape: tuple    # batched output shape
+    out_shape: tuple  # batched output shape
 
 
 def finish(a, call, batch_axis=True):
@@ -220,11 +237,15 @@ def check_grad_output(grad_output, call):
     g = args.as_array(grad_output, "grad_output")
     expected = call.out_shape[1:] if call.resolved.unbatched else call.out_shape
     if g.shape != tuple(expected):
-        raise ValueError(f"grad_output has shape {list(g.shape)}, but the forward output has "
-                         f"shape {list(expected)}")
+        raise ValueError(
+            f"grad_output has shape {list(g.shape)}, but the forward output has "
+            f"shape {list(expected)}"
+        )
     if g.dtype != call.dtype:
-        raise TypeError(f"grad_output has dtype {g.dtype}, but the forward output has dtype "
-                        f"{call.dtype}; cast it with grad_output.astype(np.{call.dtype})")
+        raise TypeError(
+            f"grad_output has dtype {g.dtype}, but the forward output has dtype "
+            f"{call.dtype}; cast it with grad_output.astype(np.{call.dtype})"
+        )
     g = g.astype(call.w.dtype, copy=False)
     return g[None] if call.resolved.unbatched else g
 
@@ -236,20 +257,29 @@ def bias_gradient(g, call):
     return finish(g.sum(axis=(0,) + tuple(range(2, g.ndim))), call, batch_axis=False)
 
 
-def prepare(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-            padding_mode="zeros"):
+def prepare(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+):
     """Validate a conv call and put its operands in shape for forward and backward."""
     w = args.as_array(weight, "weight")
     x, w, b = operands(input, w, bias, op_name("conv", w.ndim - 2))
     xb, unbatched = batched(x, w.ndim - 2)
-    key = args.cache_key(xb.shape, w.shape, int(unbatched), stride, padding, dilation, groups,
-                         padding_mode)
-    p = _resolved.get(key) or _resolved.put(key, resolve(xb.shape, w, stride, padding, dilation, groups,
-                                                padding_mode, unbatched))
+    key = args.cache_key(
+        xb.shape, w.shape, int(unbatched), stride, padding, dilation, groups, padding_mode
+    )
+    p = _resolved.get(key) or _resolved.put(
+        key, resolve(xb.shape, w, stride, padding, dilation, groups, padding_mode, unbatched)
+    )
     check_bias(b, w, w.shape[0])
     dtype = compute_dtype(x.dtype)
-    return Call(xb.astype(dtype, copy=False), w.astype(dtype, copy=False), b, p, x.dtype,
-                output_shape(xb.shape[0], w, p))
+    return Call(
+        xb.astype(dtype, copy=False),
+        w.astype(dtype, copy=False),
+        b,
+        p,
+        x.dtype,
+        output_shape(xb.shape[0], w, p),
+    )
 
 
 def output_shape(batch, w, p):
@@ -276,9 +306,11 @@ def run_gradients(call, grad_output, backward_pass, need_input=True, need_weight
         dw = np.zeros(call.w.shape, call.w.dtype) if need_weight else None
     else:
         dx, dw = backward_pass(g, call.x, call.w, call.resolved, need_input, need_weight)
-    return (None if dx is None else finish(dx, call),
-            None if dw is None else finish(dw, call, batch_axis=False),
-            bias_gradient(g, call))
+    return (
+        None if dx is None else finish(dx, call),
+        None if dw is None else finish(dw, call, batch_axis=False),
+        bias_gradient(g, call),
+    )
 
 
 def apply(call):
@@ -291,8 +323,7 @@ def gradients(call, grad_output, need_input=True, need_weight=True):
     return run_gradients(call, grad_output, backward, need_input, need_weight)
 
 
-def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-         padding_mode="zeros"):
+def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """N-d convolution: (N, C_in, *S) or (C_in, *S) with weight (C_out, C_in/groups, *k).
 
     The number of spatial dims is weight.ndim - 2. padding is an int, a tuple,

@@ -13,20 +13,36 @@ For 'zeros' mode pad_adjoint is a crop, which the geometry does directly
 full output is computed and its border folded back onto the interior, so that
 conv_transpose stays the exact adjoint of conv with the same padding and mode.
 """
+
 from __future__ import annotations
 
 from . import _arguments as args
 from . import chunked, compute, shapes, windows
-from .conv import (Call, Resolved, batched, check_bias, check_elements, check_groups, check_kernel,
-                   compute_dtype, conj, make_geometry, op_name, operands, run, run_gradients,
-                   strides_and_dilations)
+from .conv import (
+    Call,
+    Resolved,
+    batched,
+    check_bias,
+    check_elements,
+    check_groups,
+    check_kernel,
+    compute_dtype,
+    conj,
+    make_geometry,
+    op_name,
+    operands,
+    run,
+    run_gradients,
+    strides_and_dilations,
+)
 
 
-_resolved = args.CallCache()   # validated calls, by their arguments' cache key
+_resolved = args.CallCache()  # validated calls, by their arguments' cache key
 
 
-def resolve(y_shape, w, stride, padding, output_padding, groups, dilation, padding_mode,
-         unbatched=False):
+def resolve(
+    y_shape, w, stride, padding, output_padding, groups, dilation, padding_mode, unbatched=False
+):
     """Validate a transposed-conv call on a batched input shape."""
     n = w.ndim - 2
     stride, dilation = strides_and_dilations(stride, dilation, n)
@@ -36,34 +52,45 @@ def resolve(y_shape, w, stride, padding, output_padding, groups, dilation, paddi
     if y_shape[1] != w.shape[0]:
         raise ValueError(
             f"Given transposed=1, weight of size {list(w.shape)}, expected input{list(y_shape)} "
-            f"to have {w.shape[0]} channels, but got {y_shape[1]} channels instead")
+            f"to have {w.shape[0]} channels, but got {y_shape[1]} channels instead"
+        )
     output_padding = args.non_negative_tuple(output_padding, n, "output_padding")
     size = tuple(y_shape[2:])
     if isinstance(padding, str):
         if args.padding_string(padding) == "same":
-            pairs = shapes.conv_transpose_same_padding(size, kernel, stride, dilation,
-                                                       output_padding)
+            pairs = shapes.conv_transpose_same_padding(
+                size, kernel, stride, dilation, output_padding
+            )
         else:
             pairs = ((0, 0),) * n
     else:
         pairs = args.padding_pairs(padding, n)
     big = shapes.check_conv_transpose_size(size, kernel, stride, pairs, dilation, output_padding)
-    arguments = (f"padding={shapes.padding_repr(pairs)}, stride={stride}, dilation={dilation} "
-                 f"and output_padding={output_padding}")
+    arguments = (
+        f"padding={shapes.padding_repr(pairs)}, stride={stride}, dilation={dilation} "
+        f"and output_padding={output_padding}"
+    )
     check_elements((y_shape[0], w.shape[1] * groups) + big, "an output", arguments)
     if mode == "zeros":
-        geometry = make_geometry(kernel, stride, dilation, tuple(lo for lo, _ in pairs), big,
-                                 size, groups)
+        geometry = make_geometry(
+            kernel, stride, dilation, tuple(lo for lo, _ in pairs), big, size, groups
+        )
         return Resolved(geometry, ((0, 0),) * n, mode, unbatched)
     if any(v < 0 for pair in pairs for v in pair):
-        raise ValueError(f"padding='same' here extends the output (kernel smaller than stride), "
-                         f"which leaves no border to fold back in padding_mode={mode!r}; "
-                         f"use padding_mode='zeros'")
+        raise ValueError(
+            f"padding='same' here extends the output (kernel smaller than stride), "
+            f"which leaves no border to fold back in padding_mode={mode!r}; "
+            f"use padding_mode='zeros'"
+        )
     windows.check_mode_padding(big, pairs, mode, (y_shape[0], w.shape[1] * groups) + big)
     full = tuple(s + lo + hi for s, (lo, hi) in zip(big, pairs))
     check_elements((y_shape[0], w.shape[1] * groups) + full, "an unfolded output", arguments)
-    return Resolved(make_geometry(kernel, stride, dilation, (0,) * n, full, size, groups), pairs,
-                mode, unbatched)
+    return Resolved(
+        make_geometry(kernel, stride, dilation, (0,) * n, full, size, groups),
+        pairs,
+        mode,
+        unbatched,
+    )
 
 
 def forward(y, w, p):
@@ -81,20 +108,48 @@ def backward(grad_output, y, w, p, need_input=True, need_weight=True):
     return dy, dw
 
 
-def prepare(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-            dilation=1, padding_mode="zeros"):
+def prepare(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    padding_mode="zeros",
+):
     """Validate a transposed-conv call and put its operands in shape."""
     w = args.as_array(weight, "weight")
     y, w, b = operands(input, w, bias, op_name("conv_transpose", w.ndim - 2))
     yb, unbatched = batched(y, w.ndim - 2)
-    key = args.cache_key(yb.shape, w.shape, int(unbatched), stride, padding, output_padding, groups,
-                         dilation, padding_mode)
-    p = _resolved.get(key) or _resolved.put(key, resolve(yb.shape, w, stride, padding, output_padding,
-                                                groups, dilation, padding_mode, unbatched))
+    key = args.cache_key(
+        yb.shape,
+        w.shape,
+        int(unbatched),
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+        padding_mode,
+    )
+    p = _resolved.get(key) or _resolved.put(
+        key,
+        resolve(
+            yb.shape, w, stride, padding, output_padding, groups, dilation, padding_mode, unbatched
+        ),
+    )
     check_bias(b, w, w.shape[1] * p.geometry.groups)
     dtype = compute_dtype(y.dtype)
-    return Call(yb.astype(dtype, copy=False), w.astype(dtype, copy=False), b, p, y.dtype,
-                output_shape(yb.shape[0], w, p))
+    return Call(
+        yb.astype(dtype, copy=False),
+        w.astype(dtype, copy=False),
+        b,
+        p,
+        y.dtype,
+        output_shape(yb.shape[0], w, p),
+    )
 
 
 def output_shape(batch, w, p):
@@ -113,8 +168,17 @@ def gradients(call, grad_output, need_input=True, need_weight=True):
     return run_gradients(call, grad_output, backward, need_input, need_weight)
 
 
-def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                   dilation=1, padding_mode="zeros"):
+def conv_transpose(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    padding_mode="zeros",
+):
     """N-d transposed convolution: (N, C_in, *S) with weight (C_in, C_out/groups, *k).
 
     Output size per dim: (S-1)*stride - lo - hi + dilation*(k-1) + output_padding + 1.
@@ -127,7 +191,11 @@ def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding
     (1, 8, 12, 12)
     """
     if chunked.is_dask(input):
-        return chunked.conv_transpose(input, weight, bias, stride, padding, output_padding,
-                                      groups, dilation, padding_mode)
-    return apply(prepare(input, weight, bias, stride, padding, output_padding, groups, dilation,
-                         padding_mode))
+        return chunked.conv_transpose(
+            input, weight, bias, stride, padding, output_padding, groups, dilation, padding_mode
+        )
+    return apply(
+        prepare(
+            input, weight, bias, stride, padding, output_padding, groups, dilation, padding_mode
+        )
+    )

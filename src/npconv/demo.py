@@ -9,6 +9,7 @@ MSELoss, Sequential and Adam.
 The code holds 32 numbers for 64 pixels, so the network must learn what digits
 look like; its test error is measured against predicting the mean training image.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -28,8 +29,9 @@ def require(module, package):
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as error:
-        raise ModuleNotFoundError(f"npconv demo needs {package}, which is not installed: {EXTRA}",
-                                  name=error.name) from None
+        raise ModuleNotFoundError(
+            f"npconv demo needs {package}, which is not installed: {EXTRA}", name=error.name
+        ) from None
 
 
 def load_digits(test_fraction=0.2, seed=0):
@@ -50,12 +52,15 @@ def autoencoder(channels=32, code_channels=8):
     (3 -> 4 -> 8 would otherwise be 3 -> 7)."""
     c, k = channels, code_channels
     return nn.Sequential(
-        nn.Conv2d(1, c, 3, stride=2, padding=1), nn.LeakyReLU(0.1),          # (n, c, 4, 4)
-        nn.Conv2d(c, k, 3, stride=2, padding=1), nn.Tanh(),                   # (n, k, 2, 2)
+        nn.Conv2d(1, c, 3, stride=2, padding=1),
+        nn.LeakyReLU(0.1),  # (n, c, 4, 4)
+        nn.Conv2d(c, k, 3, stride=2, padding=1),
+        nn.Tanh(),  # (n, k, 2, 2)
         nn.ConvTranspose2d(k, c, 3, stride=2, padding=1, output_padding=1),
-        nn.LeakyReLU(0.1),                                                    # (n, c, 4, 4)
+        nn.LeakyReLU(0.1),  # (n, c, 4, 4)
         nn.ConvTranspose2d(c, 1, 3, stride=2, padding=1, output_padding=1),
-        nn.Sigmoid())                                                         # (n, 1, 8, 8)
+        nn.Sigmoid(),
+    )  # (n, 1, 8, 8)
 
 
 @dataclass
@@ -97,7 +102,7 @@ def train_autoencoder(epochs=30, batch_size=32, lr=1e-2, seed=0, progress=None):
         order = rng.permutation(len(train))
         total = 0.0
         for batch in range(1, batches + 1):
-            images = train[order[(batch - 1) * batch_size:batch * batch_size]]
+            images = train[order[(batch - 1) * batch_size : batch * batch_size]]
             value = float(loss(model(images), images))
             optimizer.zero_grad()
             model.backward(loss.backward())
@@ -109,13 +114,18 @@ def train_autoencoder(epochs=30, batch_size=32, lr=1e-2, seed=0, progress=None):
         epoch_losses.append(total / batches)
     model.eval()
     reconstructions = model(test)
-    baseline = train.mean(axis=0)                                            # (1, 8, 8)
+    baseline = train.mean(axis=0)  # (1, 8, 8)
     shown = [np.flatnonzero(labels == d)[0] for d in range(10) if (labels == d).any()]
-    return TrainingRun(model, batch_losses, epoch_losses,
-                       test_mse=float(np.mean((reconstructions - test) ** 2)),
-                       baseline_mse=float(np.mean((baseline - test) ** 2)),
-                       originals=test[shown, 0], reconstructions=reconstructions[shown, 0],
-                       seconds=time.perf_counter() - start)
+    return TrainingRun(
+        model,
+        batch_losses,
+        epoch_losses,
+        test_mse=float(np.mean((reconstructions - test) ** 2)),
+        baseline_mse=float(np.mean((baseline - test) ** 2)),
+        originals=test[shown, 0],
+        reconstructions=reconstructions[shown, 0],
+        seconds=time.perf_counter() - start,
+    )
 
 
 class ProgressBar:
@@ -129,8 +139,10 @@ class ProgressBar:
         bar = "#" * filled + "." * (self.width - filled)
         digits = len(str(epochs))
         end = "\n" if batch == batches else ""
-        self.stream.write(f"\repoch {epoch:{digits}d}/{epochs} [{bar}] {batch:3d}/{batches} "
-                          f"loss {running_loss:.5f}{end}")
+        self.stream.write(
+            f"\repoch {epoch:{digits}d}/{epochs} [{bar}] {batch:3d}/{batches} "
+            f"loss {running_loss:.5f}{end}"
+        )
         self.stream.flush()
 
 
@@ -144,16 +156,18 @@ def render(run, path, scale=8):
     plot_height = 220
     canvas = image_module.new("RGB", (width, digits_height + plot_height), "white")
     draw = draw_module.Draw(canvas)
-    for row, (title, images) in enumerate((("original", run.originals),
-                                           ("reconstructed", run.reconstructions))):
+    for row, (title, images) in enumerate(
+        (("original", run.originals), ("reconstructed", run.reconstructions))
+    ):
         top = margin + row * (side + gap)
         draw.text((margin, top + side // 2 - 6), title, fill="black")
         for i, digit in enumerate(images):
-            pixels = (255 * (1 - np.clip(digit, 0, 1))).astype(np.uint8)        # ink is dark
+            pixels = (255 * (1 - np.clip(digit, 0, 1))).astype(np.uint8)  # ink is dark
             tile = image_module.fromarray(pixels, "L").resize((side, side), image_module.NEAREST)
             canvas.paste(tile, (label + i * (side + gap), top))
-    _draw_loss_curve(draw, run, (label, digits_height + 20, width - margin,
-                                 digits_height + plot_height - 30))
+    _draw_loss_curve(
+        draw, run, (label, digits_height + 20, width - margin, digits_height + plot_height - 30)
+    )
     canvas.save(path, format="PNG")
     return path
 
@@ -180,7 +194,11 @@ def _draw_loss_curve(draw, run, box):
     y = point(0, run.baseline_mse)[1]
     draw.line([(left, y), (right, y)], fill=(200, 40, 40))
     draw.text((left + 4, y - 12), f"mean-image baseline {run.baseline_mse:.4f}", fill=(200, 40, 40))
-    draw.text((left - 80, top - 4), f"{10 ** high:.3g}", fill="black")
-    draw.text((left - 80, bottom - 8), f"{10 ** low:.3g}", fill="black")
-    draw.text((left, bottom + 6), f"training loss (MSE, log scale): {len(losses)} mini-batches "
-              f"(grey), epoch means (blue); test MSE {run.test_mse:.4f}", fill="black")
+    draw.text((left - 80, top - 4), f"{10**high:.3g}", fill="black")
+    draw.text((left - 80, bottom - 8), f"{10**low:.3g}", fill="black")
+    draw.text(
+        (left, bottom + 6),
+        f"training loss (MSE, log scale): {len(losses)} mini-batches "
+        f"(grey), epoch means (blue); test MSE {run.test_mse:.4f}",
+        fill="black",
+    )

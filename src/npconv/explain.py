@@ -33,6 +33,7 @@ depth slice under it.
 >>> e.equation(e.steps[2])
 'out[2] = 1*3 + 2*1 = 5'
 """
+
 from __future__ import annotations
 
 import math
@@ -97,11 +98,17 @@ class Axis:
     def out(self):
         pair = ((self.lo, self.hi),)
         if self.transposed:
-            return shapes.conv_transpose_output_size((self.size,), (self.kernel,), (self.stride,),
-                                                     pair, (self.dilation,),
-                                                     (self.output_padding,))[0]
-        return shapes.conv_output_size((self.size,), (self.kernel,), (self.stride,), pair,
-                                       (self.dilation,))[0]
+            return shapes.conv_transpose_output_size(
+                (self.size,),
+                (self.kernel,),
+                (self.stride,),
+                pair,
+                (self.dilation,),
+                (self.output_padding,),
+            )[0]
+        return shapes.conv_output_size(
+            (self.size,), (self.kernel,), (self.stride,), pair, (self.dilation,)
+        )[0]
 
     def place(self, c):
         """(kind, input index) of canvas cell c.
@@ -131,7 +138,7 @@ class Axis:
         return tuple(start + j * self.dilation for j in range(self.kernel))
 
 
-_KIND_ORDER = ("border", "gap", "padded", "input")   # a cell takes the first kind any dim gives
+_KIND_ORDER = ("border", "gap", "padded", "input")  # a cell takes the first kind any dim gives
 
 
 class Step(NamedTuple):
@@ -151,11 +158,11 @@ class Explanation:
     transposed: bool
     axes: tuple
     input: np.ndarray
-    weight: np.ndarray      # as stored in the layer
-    kernel: np.ndarray      # as it slides over the canvas: flipped when transposed
+    weight: np.ndarray  # as stored in the layer
+    kernel: np.ndarray  # as it slides over the canvas: flipped when transposed
     canvas: np.ndarray
-    kinds: np.ndarray       # per canvas cell, see Axis.place
-    output: np.ndarray      # the npconv layer's own output
+    kinds: np.ndarray  # per canvas cell, see Axis.place
+    output: np.ndarray  # the npconv layer's own output
     steps: list
     depth: int | None = None
 
@@ -186,30 +193,37 @@ class Explanation:
         notes = []
         for name, a in zip(names, self.axes):
             if a.transposed:
+
                 def minus(v):
                     return f"- {v}" if v >= 0 else f"+ {-v}"
+
                 before = f"{a.dilation}*({a.kernel} - 1) {minus(a.lo)} = {a.border[0]}"
-                after = (f"{a.dilation}*({a.kernel} - 1) {minus(a.hi)} + {a.output_padding} "
-                         f"= {a.border[1]}")
+                after = (
+                    f"{a.dilation}*({a.kernel} - 1) {minus(a.hi)} + {a.output_padding} "
+                    f"= {a.border[1]}"
+                )
                 zeros = f"{a.stride - 1} zero" + ("" if a.stride == 2 else "s")
-                notes.append(f"{name}: {a.size} inputs with {zeros} between (stride - 1), "
-                             f"border {before} before and {after} after "
-                             f"(dilation*(kernel - 1) - padding, + output_padding after): "
-                             f"canvas {a.canvas} -> out {a.out}")
+                notes.append(
+                    f"{name}: {a.size} inputs with {zeros} between (stride - 1), "
+                    f"border {before} before and {after} after "
+                    f"(dilation*(kernel - 1) - padding, + output_padding after): "
+                    f"canvas {a.canvas} -> out {a.out}"
+                )
             else:
                 gaps = f", kernel cells {a.dilation} apart (dilation)" if a.dilation > 1 else ""
                 what = "zeros" if a.mode == "zeros" else f"{a.mode}"
                 step = "cell" if a.stride == 1 else f"{a.stride} cells"
-                notes.append(f"{name}: {a.size} inputs, padding {a.lo} before and {a.hi} after "
-                             f"({what}), a window every {step} (stride){gaps}: "
-                             f"canvas {a.canvas} -> out {a.out}")
+                notes.append(
+                    f"{name}: {a.size} inputs, padding {a.lo} before and {a.hi} after "
+                    f"({what}), a window every {step} (stride){gaps}: "
+                    f"canvas {a.canvas} -> out {a.out}"
+                )
         return notes
 
 
 def dim_names(n):
     """L; H, W; D, H, W; or S0, S1, ... as the formulas name spatial dims."""
-    return {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(
-        n, tuple(f"S{i}" for i in range(n)))
+    return {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(n, tuple(f"S{i}" for i in range(n)))
 
 
 def number(v):
@@ -225,8 +239,9 @@ def layer_padding(layer, size):
         if layer.padding == "valid":
             return ((0, 0),) * n
         if layer.transposed:
-            return shapes.conv_transpose_same_padding(size, layer.kernel_size, layer.stride,
-                                                      layer.dilation, layer.output_padding)
+            return shapes.conv_transpose_same_padding(
+                size, layer.kernel_size, layer.stride, layer.dilation, layer.output_padding
+            )
         return shapes.same_padding(layer.kernel_size, layer.dilation)
     return args.padding_pairs(layer.padding, n)
 
@@ -234,9 +249,16 @@ def layer_padding(layer, size):
 def _example_layer(layer):
     """The layer's geometry with one channel in and out, no bias, float64, weight 1..K."""
     from . import nn  # the modules import this package's engine; keep explain importable alone
+
     cls = getattr(type(layer), "cls_to_become", None) or type(layer)
-    options = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
-                   bias=False, padding_mode=layer.padding_mode, dtype=np.float64)
+    options = dict(
+        stride=layer.stride,
+        padding=layer.padding,
+        dilation=layer.dilation,
+        bias=False,
+        padding_mode=layer.padding_mode,
+        dtype=np.float64,
+    )
     if layer.transposed:
         options["output_padding"] = layer.output_padding
     if cls in (nn.ConvNd, nn.ConvTransposeNd):
@@ -244,7 +266,8 @@ def _example_layer(layer):
     example = cls(1, 1, layer.kernel_size, **options)
     kernel = tuple(layer.kernel_size)
     example.weight[...] = np.arange(1, math.prod(kernel) + 1, dtype=np.float64).reshape(
-        (1, 1) + kernel)
+        (1, 1) + kernel
+    )
     return example
 
 
@@ -256,39 +279,48 @@ def check_kernel(kernel) -> None:
     """Refuse a kernel of more cells than explain draws, before any layer is built."""
     cells = math.prod(kernel)
     if cells > MAX_CELLS:
-        raise ValueError(f"the kernel {_shape_text(kernel)} has {cells:,} cells, more than "
-                         f"explain's budget of {MAX_CELLS:,} cells drawn; use a smaller kernel")
+        raise ValueError(
+            f"the kernel {_shape_text(kernel)} has {cells:,} cells, more than "
+            f"explain's budget of {MAX_CELLS:,} cells drawn; use a smaller kernel"
+        )
 
 
 def axes_of(layer, size) -> tuple:
     """The Axis of every spatial dim, validated with npconv's (torch's) errors: shape
     arithmetic only, so it is instant for any size."""
     if not hasattr(layer, "transposed"):
-        raise ValueError(f"explain draws Conv and ConvTranspose layers, not "
-                         f"{type(layer).__name__}")
+        raise ValueError(f"explain draws Conv and ConvTranspose layers, not {type(layer).__name__}")
     n = len(layer.kernel_size)
     if n > 3:
         raise ValueError(f"explain draws 1-, 2- and 3-d layers, but this one has {n} spatial dims")
     size = tuple(int(s) for s in size)
     if len(size) != n:
-        raise ValueError(f"{type(layer).__name__} has {n} spatial dims, but the input size "
-                         f"{list(size)} has {len(size)}")
+        raise ValueError(
+            f"{type(layer).__name__} has {n} spatial dims, but the input size "
+            f"{list(size)} has {len(size)}"
+        )
     if layer.transposed and layer.padding_mode != "zeros":
-        raise ValueError(f"explain draws transposed convs with padding_mode='zeros' only, "
-                         f"but got padding_mode={layer.padding_mode!r} (the HTML page, "
-                         f"-o FILE.html, draws every padding_mode)")
+        raise ValueError(
+            f"explain draws transposed convs with padding_mode='zeros' only, "
+            f"but got padding_mode={layer.padding_mode!r} (the HTML page, "
+            f"-o FILE.html, draws every padding_mode)"
+        )
     pairs = layer_padding(layer, size)
     if layer.transposed:
-        shapes.check_conv_transpose_size(size, layer.kernel_size, layer.stride, pairs,
-                                         layer.dilation, layer.output_padding)
+        shapes.check_conv_transpose_size(
+            size, layer.kernel_size, layer.stride, pairs, layer.dilation, layer.output_padding
+        )
     else:
-        if layer.padding_mode != "zeros":      # as the example layer's run checks it
+        if layer.padding_mode != "zeros":  # as the example layer's run checks it
             windows.check_mode_padding(size, pairs, layer.padding_mode, (1, 1) + size)
         shapes.check_conv_size(size, layer.kernel_size, pairs, layer.dilation)
     op = layer.output_padding if layer.transposed else (0,) * n
-    return tuple(Axis(s, k, st, d, lo, hi, o, layer.transposed, layer.padding_mode)
-                 for s, k, st, d, (lo, hi), o
-                 in zip(size, layer.kernel_size, layer.stride, layer.dilation, pairs, op))
+    return tuple(
+        Axis(s, k, st, d, lo, hi, o, layer.transposed, layer.padding_mode)
+        for s, k, st, d, (lo, hi), o in zip(
+            size, layer.kernel_size, layer.stride, layer.dilation, pairs, op
+        )
+    )
 
 
 def check_budget(axes, max_steps: int = MAX_STEPS) -> None:
@@ -297,14 +329,18 @@ def check_budget(axes, max_steps: int = MAX_STEPS) -> None:
     out = tuple(a.out for a in axes)
     steps = math.prod(out[1:]) if len(axes) == 3 else math.prod(out)
     if steps > max_steps:
-        raise ValueError(f"the output has {steps:,} cells to explain, more than the limit "
-                         f"of {max_steps:,} (max_steps, --max-steps); use a smaller input")
+        raise ValueError(
+            f"the output has {steps:,} cells to explain, more than the limit "
+            f"of {max_steps:,} (max_steps, --max-steps); use a smaller input"
+        )
     canvas = tuple(a.canvas for a in axes)
     drawn = axes[0].kernel * math.prod(canvas) if len(axes) == 3 else math.prod(canvas)
     if max(math.prod(canvas), steps * drawn) > MAX_CELLS:
-        raise ValueError(f"explain would draw {steps:,} steps, each over a "
-                         f"{_shape_text(canvas)} canvas, {steps * drawn:,} cells in all, more "
-                         f"than its budget of {MAX_CELLS:,}; use a smaller input")
+        raise ValueError(
+            f"explain would draw {steps:,} steps, each over a "
+            f"{_shape_text(canvas)} canvas, {steps * drawn:,} cells in all, more "
+            f"than its budget of {MAX_CELLS:,}; use a smaller input"
+        )
 
 
 def build(layer, size, depth=None, max_steps=MAX_STEPS):
@@ -320,10 +356,12 @@ def build(layer, size, depth=None, max_steps=MAX_STEPS):
     n, size = len(axes), tuple(int(s) for s in size)
     example = _example_layer(layer)
     x = np.arange(1, math.prod(size) + 1, dtype=np.float64).reshape(size)
-    y = example(x[None, None])[0, 0]                        # the library's answer
+    y = example(x[None, None])[0, 0]  # the library's answer
     if tuple(a.out for a in axes) != y.shape:
-        raise RuntimeError(f"explain's canvas gives {tuple(a.out for a in axes)} but npconv "
-                           f"gives {y.shape}; please report this")
+        raise RuntimeError(
+            f"explain's canvas gives {tuple(a.out for a in axes)} but npconv "
+            f"gives {y.shape}; please report this"
+        )
     weight = example.weight[0, 0].copy()
     kernel = np.flip(weight) if layer.transposed else weight
     canvas, kinds = _canvas(axes, x)
@@ -337,16 +375,32 @@ def build(layer, size, depth=None, max_steps=MAX_STEPS):
         outputs = list(np.ndindex(y.shape))
     steps = []
     for o in outputs:
-        cells = tuple((tuple(a.reads(oi)[ji] for a, oi, ji in zip(axes, o, j)), j)
-                      for j in np.ndindex(kernel.shape))
+        cells = tuple(
+            (tuple(a.reads(oi)[ji] for a, oi, ji in zip(axes, o, j)), j)
+            for j in np.ndindex(kernel.shape)
+        )
         value = sum(canvas[c] * kernel[j] for c, j in cells)
         if value != y[o]:
-            raise RuntimeError(f"explain's sum for out{list(o)} is {value} but npconv computes "
-                               f"{y[o]}; please report this")
+            raise RuntimeError(
+                f"explain's sum for out{list(o)} is {value} but npconv computes "
+                f"{y[o]}; please report this"
+            )
         steps.append(Step(tuple(int(i) for i in o), cells, float(value)))
     title = repr(layer).splitlines()[0]
-    return Explanation(title, type(example).__name__, bool(layer.transposed), axes, x, weight,
-                       kernel, canvas, kinds, y, steps, depth)
+    return Explanation(
+        title,
+        type(example).__name__,
+        bool(layer.transposed),
+        axes,
+        x,
+        weight,
+        kernel,
+        canvas,
+        kinds,
+        y,
+        steps,
+        depth,
+    )
 
 
 def _canvas(axes, x):
@@ -391,11 +445,16 @@ def output_padding_cells(e):
     axes = e.axes[-2:] if e.ndim > 1 else (None,) + e.axes
     rows, cols = _as2d(e.output, e.ndim, e.depth).shape
     last = [a.output_padding if a is not None else 0 for a in axes]
-    return {(r, c) for r in range(rows) for c in range(cols)
-            if r >= rows - last[0] or c >= cols - last[1]}
+    return {
+        (r, c)
+        for r in range(rows)
+        for c in range(cols)
+        if r >= rows - last[0] or c >= cols - last[1]
+    }
 
 
 # --- text -------------------------------------------------------------------------------
+
 
 def _text_grid(values, kinds, marks=frozenset(), width=3):
     """Rows of a grid: numbers for inputs, '0' for inserted zeros, '.' for border zeros;
@@ -416,8 +475,11 @@ def _side_by_side(blocks, gap=3):
     widths = [max(len(line) for line in b) for b in blocks]
     rows = []
     for i in range(height):
-        rows.append((" " * gap).join((b[i] if i < len(b) else "").ljust(w)
-                                     for b, w in zip(blocks, widths)).rstrip())
+        rows.append(
+            (" " * gap)
+            .join((b[i] if i < len(b) else "").ljust(w) for b, w in zip(blocks, widths))
+            .rstrip()
+        )
     return rows
 
 
@@ -440,20 +502,26 @@ def render_text(e, width=None):
     """The explanation as plain text for a terminal."""
     width = width or shutil.get_terminal_size((100, 24)).columns
     n = e.ndim
+
     def width_of(a):
         return max(len(number(v)) for v in a.ravel())
+
     w, wk, wo = width_of(e.canvas), width_of(e.kernel), width_of(e.output)
     size = " x ".join(str(a.size) for a in e.axes)
     out = " x ".join(str(s) for s in e.output.shape)
-    lines = [f"{e.title}: input {size} -> output {out}",
-             f"example values: input 1..{e.input.size}, weight 1..{e.weight.size} in row-major "
-             f"order; one channel in and out, no bias",
-             ""]
+    lines = [
+        f"{e.title}: input {size} -> output {out}",
+        f"example values: input 1..{e.input.size}, weight 1..{e.weight.size} in row-major "
+        f"order; one channel in and out, no bias",
+        "",
+    ]
     lines += e.axis_notes()
     lines.append("")
     if e.transposed:
-        lines.append("The canvas is the input spread out by stride, with a zero border; a stride-1 "
-                     "conv of it with the flipped kernel gives the output.")
+        lines.append(
+            "The canvas is the input spread out by stride, with a zero border; a stride-1 "
+            "conv of it with the flipped kernel gives the output."
+        )
     legend = "numbers: input values"
     kinds = set(e.kinds.ravel())
     if "padded" in kinds:
@@ -467,16 +535,19 @@ def render_text(e, width=None):
     blocks = []
     for depth, kdepth in panels(e):
         label = "canvas" if depth is None else f"canvas depth {depth}"
-        blocks.append([label] + _text_grid(_as2d(e.canvas, n, depth), _as2d(e.kinds, n, depth),
-                                           width=w))
+        blocks.append(
+            [label] + _text_grid(_as2d(e.canvas, n, depth), _as2d(e.kinds, n, depth), width=w)
+        )
         klabel = "kernel, flipped" if e.transposed else "kernel"
         if kdepth is not None:
             klabel += f" depth {kdepth}"
         blocks.append([klabel] + _text_grid(_as2d(e.kernel, n, kdepth), None, width=wk))
     lines += _flow(blocks, width) + [""]
     if n == 3:
-        lines.append(f"output depth slice {e.depth}: one step per output cell "
-                     "([brackets]: the cells under the kernel)")
+        lines.append(
+            f"output depth slice {e.depth}: one step per output cell "
+            "([brackets]: the cells under the kernel)"
+        )
     else:
         lines.append("one step per output cell ([brackets]: the cells under the kernel)")
     lines.append("")
@@ -495,8 +566,9 @@ def render_text(e, width=None):
     lines += [e.equation(step) for step in e.steps] + [""]
     label = "output" if n < 3 else f"output depth slice {e.depth}"
     shown = e.output.shape if n < 3 else e.output.shape[1:]
-    lines.append(f"{label} ({' x '.join(str(s) for s in shown)}), "
-                 f"as npconv's {e.class_name} computes it:")
+    lines.append(
+        f"{label} ({' x '.join(str(s) for s in shown)}), as npconv's {e.class_name} computes it:"
+    )
     lines += _text_grid(_as2d(e.output, n, e.depth), None, width=wo)
     return "\n".join(lines) + "\n"
 
@@ -511,18 +583,18 @@ COLORS = {
     "text": (33, 33, 33),
     "light_text": (255, 255, 255),
     "grid": (150, 150, 150),
-    "input": (166, 206, 240),           # an input value on the canvas
-    "padded": (204, 226, 243),          # a copy of an input made by a padding mode
-    "gap": (250, 250, 250),             # a zero inserted between inputs
-    "border": (220, 220, 220),          # a zero of the padding or of the implicit border
-    "window_input": (31, 100, 170),     # under the kernel: a value
-    "window_zero": (112, 136, 170),     # under the kernel: a zero
+    "input": (166, 206, 240),  # an input value on the canvas
+    "padded": (204, 226, 243),  # a copy of an input made by a padding mode
+    "gap": (250, 250, 250),  # a zero inserted between inputs
+    "border": (220, 220, 220),  # a zero of the padding or of the implicit border
+    "window_input": (31, 100, 170),  # under the kernel: a value
+    "window_zero": (112, 136, 170),  # under the kernel: a zero
     "kernel": (252, 214, 150),
-    "kernel_weight": (255, 226, 110),   # the weight written on each cell under the kernel
+    "kernel_weight": (255, 226, 110),  # the weight written on each cell under the kernel
     "output_pending": (255, 255, 255),
     "output_done": (170, 224, 198),
     "output_current": (24, 135, 96),
-    "output_padding": (230, 112, 20),   # outline of the cells output_padding adds
+    "output_padding": (230, 112, 20),  # outline of the cells output_padding adds
 }
 HIGHLIGHT = ("window_input", "window_zero")
 _FONT = {"title": 14, "note": 11, "label": 12, "corner": 9}
@@ -562,8 +634,12 @@ def _breakable(text, depth_limit=0):
     pieces, start, depth = [], 0, 0
     for i, ch in enumerate(text):
         depth += (ch in "([") - (ch in ")]")
-        if ch == " " and depth <= depth_limit and text[i - 1] not in "+-*=/" and \
-                text[i + 1:i + 2] not in ("+", "-", "*", "=", "/", ""):
+        if (
+            ch == " "
+            and depth <= depth_limit
+            and text[i - 1] not in "+-*=/"
+            and text[i + 1 : i + 2] not in ("+", "-", "*", "=", "/", "")
+        ):
             pieces.append(text[start:i])
             start = i + 1
     return pieces + [text[start:]]
@@ -584,16 +660,16 @@ def _wrap(text, width, font, depth_limit=0):
 
 class Layout(NamedTuple):
     cell: int
-    numbers: bool           # cells big enough to carry their values
+    numbers: bool  # cells big enough to carry their values
     width: int
     height: int
-    title: list             # the layer's repr, wrapped
-    header: list            # wrapped lines under the title
+    title: list  # the layer's repr, wrapped
+    header: list  # wrapped lines under the title
     header_y: int
-    origins: dict           # ('canvas', i) / ('kernel', i) / ('output', 0) -> (x, y)
+    origins: dict  # ('canvas', i) / ('kernel', i) / ('output', 0) -> (x, y)
     equation_y: int
     equation_lines: int
-    legend: list            # [(color, label, x, y)]
+    legend: list  # [(color, label, x, y)]
 
 
 def _legend(e):
@@ -605,8 +681,12 @@ def _legend(e):
         items.append(("gap", "inserted zero"))
     if "border" in kinds:
         items.append(("border", "border zero" if e.transposed else "zero padding"))
-    items += [("window_input", "under the kernel"), ("window_zero", "a zero under it"),
-              ("output_current", "this output"), ("output_done", "done")]
+    items += [
+        ("window_input", "under the kernel"),
+        ("window_zero", "a zero under it"),
+        ("output_current", "this output"),
+        ("output_done", "done"),
+    ]
     if any(a.output_padding for a in e.axes):
         items.append(("output_padding", "added by output_padding"))
     return items
@@ -638,8 +718,9 @@ def layout(e):
     out = _as2d(e.output, n, e.depth).shape
     width = max(x + out[1] * cell + _MARGIN, 640)
     inner = width - 2 * _MARGIN
-    header = [f"example values: input 1..{e.input.size}, weight 1..{e.weight.size}; "
-              f"one channel, no bias"]
+    header = [
+        f"example values: input 1..{e.input.size}, weight 1..{e.weight.size}; one channel, no bias"
+    ]
     for note in e.axis_notes():
         header += _wrap(note, inner, "note")
     title = _wrap(e.title, inner, "title", depth_limit=1)
@@ -662,9 +743,19 @@ def layout(e):
             lx, y = _MARGIN, y + 18
         legend.append((color, label, lx, y))
         lx += span
-    return Layout(cell, numbers, width, y + 14 + _MARGIN, title, header, header_y, origins,
-                  equation_y,
-                  equation_lines, legend)
+    return Layout(
+        cell,
+        numbers,
+        width,
+        y + 14 + _MARGIN,
+        title,
+        header,
+        header_y,
+        origins,
+        equation_y,
+        equation_lines,
+        legend,
+    )
 
 
 def frame(e, index, lay=None):
@@ -679,7 +770,7 @@ def frame(e, index, lay=None):
     under = dict((c, j) for c, j in step.cells)
     for i, (depth, kdepth) in enumerate(panels(e)):
         x0, y0 = lay.origins[("canvas", i)]
-        shape = " x ".join(str(s) for s in e.canvas.shape[-2 if n > 1 else -1:])
+        shape = " x ".join(str(s) for s in e.canvas.shape[-2 if n > 1 else -1 :])
         label = f"canvas {shape}" + ("" if depth is None else f", depth {depth}")
         texts.append(Text(x0, y0 - 16, label, "note"))
         for c in np.ndindex(e.canvas.shape):
@@ -693,41 +784,89 @@ def frame(e, index, lay=None):
                 corner = f"x{number(e.kernel[under[c]])}" if lay.numbers else ""
             else:
                 fill, corner = kind, ""
-            boxes.append(Box(x0 + col * cell, y0 + r * cell, cell, fill, shown, corner,
-                             "canvas", tuple(int(v) for v in c)))
+            boxes.append(
+                Box(
+                    x0 + col * cell,
+                    y0 + r * cell,
+                    cell,
+                    fill,
+                    shown,
+                    corner,
+                    "canvas",
+                    tuple(int(v) for v in c),
+                )
+            )
         x0, y0 = lay.origins[("kernel", i)]
         label = "kernel, flipped" if e.transposed else "kernel"
-        texts.append(Text(x0, y0 - 16, label + ("" if kdepth is None else f", depth {kdepth}"),
-                          "note"))
+        texts.append(
+            Text(x0, y0 - 16, label + ("" if kdepth is None else f", depth {kdepth}"), "note")
+        )
         for j in np.ndindex(e.kernel.shape):
             if kdepth is not None and j[0] != kdepth:
                 continue
             r, col = _grid(j, n)
-            boxes.append(Box(x0 + col * cell, y0 + r * cell, cell, "kernel",
-                             number(e.kernel[j]) if lay.numbers else "", "", "kernel",
-                             tuple(int(v) for v in j)))
+            boxes.append(
+                Box(
+                    x0 + col * cell,
+                    y0 + r * cell,
+                    cell,
+                    "kernel",
+                    number(e.kernel[j]) if lay.numbers else "",
+                    "",
+                    "kernel",
+                    tuple(int(v) for v in j),
+                )
+            )
     x0, y0 = lay.origins[("output", 0)]
     shape = " x ".join(str(s) for s in _as2d(e.output, n, e.depth).shape)
-    texts.append(Text(x0, y0 - 16, f"output {shape}" + ("" if n < 3 else f", depth {e.depth}"),
-                      "note"))
+    texts.append(
+        Text(x0, y0 - 16, f"output {shape}" + ("" if n < 3 else f", depth {e.depth}"), "note")
+    )
     extra = output_padding_cells(e)
-    done = {s.output: s.value for s in e.steps[:index + 1]}
+    done = {s.output: s.value for s in e.steps[: index + 1]}
     for o in np.ndindex(e.output.shape):
         if e.depth is not None and o[0] != e.depth:
             continue
         r, col = _grid(o, n)
-        fill = ("output_current" if o == step.output else
-                "output_done" if o in done else "output_pending")
+        fill = (
+            "output_current"
+            if o == step.output
+            else "output_done"
+            if o in done
+            else "output_pending"
+        )
         label = number(done[o]) if o in done and lay.numbers else ""
         outline = "output_padding" if (r, col) in extra else "grid"
-        boxes.append(Box(x0 + col * cell, y0 + r * cell, cell, fill, label, "", "output",
-                         tuple(int(v) for v in o), outline))
+        boxes.append(
+            Box(
+                x0 + col * cell,
+                y0 + r * cell,
+                cell,
+                fill,
+                label,
+                "",
+                "output",
+                tuple(int(v) for v in o),
+                outline,
+            )
+        )
     for k, line in enumerate(_equation_lines(e, step, lay.width - 2 * _MARGIN)):
         texts.append(Text(_MARGIN, lay.equation_y + 18 * k, line, "label"))
     for color, label, x, y in lay.legend:
         outline = color if color == "output_padding" else "grid"
-        boxes.append(Box(x, y, 12, "background" if outline != "grid" else color, "", "",
-                         "legend", (), outline))
+        boxes.append(
+            Box(
+                x,
+                y,
+                12,
+                "background" if outline != "grid" else color,
+                "",
+                "",
+                "legend",
+                (),
+                outline,
+            )
+        )
         texts.append(Text(x + 16, y - 1, label, "note"))
     return boxes, texts
 
@@ -742,12 +881,15 @@ def _label_color(b):
 
 # --- Pillow: GIF and PNG ----------------------------------------------------------------
 
+
 def _pillow():
     try:
         from PIL import Image, ImageDraw, ImageFont
     except ImportError:
-        raise ValueError("drawing a GIF or PNG needs Pillow: pip install 'npconv[viz]' "
-                         "(or pip install pillow); SVG and text output work without it") from None
+        raise ValueError(
+            "drawing a GIF or PNG needs Pillow: pip install 'npconv[viz]' "
+            "(or pip install pillow); SVG and text output work without it"
+        ) from None
     return Image, ImageDraw, ImageFont
 
 
@@ -760,7 +902,7 @@ def _fonts(ImageFont):
         except OSError:
             try:
                 fonts[name] = ImageFont.load_default(size=size)
-            except TypeError:             # Pillow < 10.1: one bitmap size
+            except TypeError:  # Pillow < 10.1: one bitmap size
                 fonts[name] = ImageFont.load_default()
     return fonts
 
@@ -800,17 +942,31 @@ def render_image(e, index, lay=None):
     boxes, texts = frame(e, index, lay)
     for b in boxes:
         width = 2 if b.outline == "output_padding" else 1
-        draw.rectangle([b.x, b.y, b.x + b.size - 1, b.y + b.size - 1], fill=COLORS[b.fill],
-                       outline=COLORS[b.outline], width=width)
+        draw.rectangle(
+            [b.x, b.y, b.x + b.size - 1, b.y + b.size - 1],
+            fill=COLORS[b.fill],
+            outline=COLORS[b.outline],
+            width=width,
+        )
         color = COLORS[_label_color(b)]
         if b.label and b.corner:
             draw.text((b.x + 3, b.y + 2), b.label, fill=color, font=fonts["label"])
         elif b.label:
-            draw.text((b.x + b.size / 2, b.y + b.size / 2), b.label, fill=color,
-                      font=fonts["label"], anchor="mm")
+            draw.text(
+                (b.x + b.size / 2, b.y + b.size / 2),
+                b.label,
+                fill=color,
+                font=fonts["label"],
+                anchor="mm",
+            )
         if b.corner:
-            draw.text((b.x + b.size - 2, b.y + b.size - 2), b.corner,
-                      fill=COLORS["kernel_weight"], font=fonts["corner"], anchor="rs")
+            draw.text(
+                (b.x + b.size - 2, b.y + b.size - 2),
+                b.corner,
+                fill=COLORS["kernel_weight"],
+                font=fonts["corner"],
+                anchor="rs",
+            )
     for t in texts:
         draw.text((t.x, t.y), t.text, fill=COLORS[t.color], font=fonts[t.font])
     return image.quantize(palette=_cache["palette"], dither=Image.Dither.NONE)
@@ -836,9 +992,11 @@ def write_gif(e, path, duration=900):
     lay = layout(e)
     pixels = len(e.steps) * lay.width * lay.height
     if pixels > MAX_GIF_PIXELS:
-        raise ValueError(f"a GIF of {len(e.steps)} frames of {lay.width} x {lay.height} pixels "
-                         f"would have {pixels:,} pixels in all, more than the budget of "
-                         f"{MAX_GIF_PIXELS:,}; use a smaller input")
+        raise ValueError(
+            f"a GIF of {len(e.steps)} frames of {lay.width} x {lay.height} pixels "
+            f"would have {pixels:,} pixels in all, more than the budget of "
+            f"{MAX_GIF_PIXELS:,}; use a smaller input"
+        )
     frames = [render_image(e, i, lay) for i in range(len(e.steps))]
     durations = [duration] * (len(frames) - 1) + [duration * 3]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
@@ -853,9 +1011,11 @@ def png_pages(e, lay=None) -> tuple:
     width = columns * lay.width
     per_page = MAX_PNG_PIXELS // (width * lay.height)
     if per_page < 1:
-        raise ValueError(f"one row of the PNG grid is {width} x {lay.height} pixels, more than "
-                         f"the budget of {MAX_PNG_PIXELS:,} pixels; use a smaller input, an "
-                         f"SVG or an HTML page")
+        raise ValueError(
+            f"one row of the PNG grid is {width} x {lay.height} pixels, more than "
+            f"the budget of {MAX_PNG_PIXELS:,} pixels; use a smaller input, an "
+            f"SVG or an HTML page"
+        )
     per_page = min(per_page, rows)
     return per_page * columns, math.ceil(rows / per_page)
 
@@ -872,11 +1032,13 @@ def write_png(e, path, page: int | None = None) -> range:
     if page is None and pages > 1:
         rows = math.ceil(len(e.steps) / columns)
         width, height = columns * lay.width, rows * lay.height
-        raise ValueError(f"a PNG of all {len(e.steps)} steps would be {width} x {height} "
-                         f"pixels ({width * height / 1e6:.1f} megapixels), more than the budget "
-                         f"of {MAX_PNG_PIXELS / 1e6:.1f}; draw it in {pages} pages of up to "
-                         f"{per_page} steps with --page 1 to --page {pages} (page=...), or "
-                         f"write an SVG, GIF or HTML page")
+        raise ValueError(
+            f"a PNG of all {len(e.steps)} steps would be {width} x {height} "
+            f"pixels ({width * height / 1e6:.1f} megapixels), more than the budget "
+            f"of {MAX_PNG_PIXELS / 1e6:.1f}; draw it in {pages} pages of up to "
+            f"{per_page} steps with --page 1 to --page {pages} (page=...), or "
+            f"write an SVG, GIF or HTML page"
+        )
     page = 1 if page is None else int(page)
     if not 1 <= page <= pages:
         raise ValueError(f"page must be in 1..{pages}, but got page={page}")
@@ -894,6 +1056,7 @@ def write_png(e, path, page: int | None = None) -> range:
 
 # --- SVG ----------------------------------------------------------------------------------
 
+
 def _hex(name):
     return "#%02x%02x%02x" % COLORS[name]
 
@@ -908,40 +1071,56 @@ def render_svg(e):
     lay = layout(e)
     columns = grid_columns(e)
     rows = math.ceil(len(e.steps) / columns)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{columns * lay.width}" '
-           f'height="{rows * lay.height}" font-family="DejaVu Sans, Verdana, sans-serif">',
-           f"<title>{escape(e.title)}</title>"]
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{columns * lay.width}" '
+        f'height="{rows * lay.height}" font-family="DejaVu Sans, Verdana, sans-serif">',
+        f"<title>{escape(e.title)}</title>",
+    ]
     for i, step in enumerate(e.steps):
         x0, y0 = tile_origin(e, i, lay)
         position = ",".join(str(v) for v in step.output)
-        out.append(f'<g class="step" data-output="{position}" data-value="{number(step.value)}" '
-                   f'transform="translate({x0},{y0})">')
-        out.append(f'<rect width="{lay.width}" height="{lay.height}" fill="{_hex("background")}" '
-                   f'stroke="{_hex("grid")}"/>')
+        out.append(
+            f'<g class="step" data-output="{position}" data-value="{number(step.value)}" '
+            f'transform="translate({x0},{y0})">'
+        )
+        out.append(
+            f'<rect width="{lay.width}" height="{lay.height}" fill="{_hex("background")}" '
+            f'stroke="{_hex("grid")}"/>'
+        )
         boxes, texts = frame(e, i, lay)
         for b in boxes:
             kind = [b.role, b.fill] + (["highlight"] if b.fill in HIGHLIGHT else [])
             width = 2 if b.outline == "output_padding" else 1
             pos = ",".join(str(v) for v in b.pos)
-            out.append(f'<rect x="{b.x + 0.5}" y="{b.y + 0.5}" width="{b.size - 1}" '
-                       f'height="{b.size - 1}" fill="{_hex(b.fill)}" stroke="{_hex(b.outline)}" '
-                       f'stroke-width="{width}" class="{" ".join(kind)}" data-role="{b.role}" '
-                       f'data-pos="{pos}" data-label="{escape(b.label)}"/>')
+            out.append(
+                f'<rect x="{b.x + 0.5}" y="{b.y + 0.5}" width="{b.size - 1}" '
+                f'height="{b.size - 1}" fill="{_hex(b.fill)}" stroke="{_hex(b.outline)}" '
+                f'stroke-width="{width}" class="{" ".join(kind)}" data-role="{b.role}" '
+                f'data-pos="{pos}" data-label="{escape(b.label)}"/>'
+            )
             color, size = _hex(_label_color(b)), _FONT["label"]
             if b.label and b.corner:
-                out.append(f'<text x="{b.x + 3}" y="{b.y + 2 + size}" font-size="{size}" '
-                           f'fill="{color}">{escape(b.label)}</text>')
+                out.append(
+                    f'<text x="{b.x + 3}" y="{b.y + 2 + size}" font-size="{size}" '
+                    f'fill="{color}">{escape(b.label)}</text>'
+                )
             elif b.label:
-                out.append(f'<text x="{b.x + b.size / 2}" y="{b.y + b.size / 2 + size * 0.35}" '
-                           f'font-size="{size}" fill="{color}" text-anchor="middle">'
-                           f"{escape(b.label)}</text>")
+                out.append(
+                    f'<text x="{b.x + b.size / 2}" y="{b.y + b.size / 2 + size * 0.35}" '
+                    f'font-size="{size}" fill="{color}" text-anchor="middle">'
+                    f"{escape(b.label)}</text>"
+                )
             if b.corner:
-                out.append(f'<text x="{b.x + b.size - 2}" y="{b.y + b.size - 2}" '
-                           f'font-size="{_FONT["corner"]}" fill="{_hex("kernel_weight")}" '
-                           f'text-anchor="end">{escape(b.corner)}</text>')
+                out.append(
+                    f'<text x="{b.x + b.size - 2}" y="{b.y + b.size - 2}" '
+                    f'font-size="{_FONT["corner"]}" fill="{_hex("kernel_weight")}" '
+                    f'text-anchor="end">{escape(b.corner)}</text>'
+                )
         for t in texts:
-            out.append(f'<text x="{t.x}" y="{t.y + _FONT[t.font]}" font-size="{_FONT[t.font]}" '
-                       f'fill="{_hex(t.color)}">{escape(t.text)}</text>')
+            out.append(
+                f'<text x="{t.x}" y="{t.y + _FONT[t.font]}" font-size="{_FONT[t.font]}" '
+                f'fill="{_hex(t.color)}">{escape(t.text)}</text>'
+            )
         out.append("</g>")
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -956,8 +1135,10 @@ def file_format(path) -> str:
     if suffix == "htm":
         suffix = "html"
     if suffix not in FORMATS:
-        raise ValueError(f"cannot tell the format of {str(path)!r}: use a .gif, .png, .svg or "
-                         ".html file, or no file for text")
+        raise ValueError(
+            f"cannot tell the format of {str(path)!r}: use a .gif, .png, .svg or "
+            ".html file, or no file for text"
+        )
     return suffix
 
 
@@ -978,6 +1159,7 @@ def write(e, path, page: int | None = None) -> None:
 
 # --- HTML: the interactive page ----------------------------------------------------------
 
+
 def to_html(layer, size, path=None) -> str:
     """One self-contained HTML page explaining `layer` on spatial input `size`.
 
@@ -993,19 +1175,21 @@ def to_html(layer, size, path=None) -> str:
     True
     """
     from . import explain_html
+
     if not hasattr(layer, "transposed"):
-        raise ValueError(f"explain draws Conv and ConvTranspose layers, not "
-                         f"{type(layer).__name__}")
+        raise ValueError(f"explain draws Conv and ConvTranspose layers, not {type(layer).__name__}")
     n = len(layer.kernel_size)
     size = tuple(int(s) for s in size)
     if len(size) != n:
-        raise ValueError(f"{type(layer).__name__} has {n} spatial dims, but the input size "
-                         f"{list(size)} has {len(size)}")
+        raise ValueError(
+            f"{type(layer).__name__} has {n} spatial dims, but the input size "
+            f"{list(size)} has {len(size)}"
+        )
     if n > 3:
         raise ValueError(f"explain draws 1-, 2- and 3-d layers, but this one has {n} spatial dims")
     settings = explain_html.settings_of(layer, size)
     explain_html.check_page(settings)
-    expected = explain_html.npconv_output(settings)       # npconv's errors, in torch's words
+    expected = explain_html.npconv_output(settings)  # npconv's errors, in torch's words
     title = repr(layer).splitlines()[0]
     html = explain_html.page(settings, title, expected)
     if path is not None:

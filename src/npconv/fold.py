@@ -8,6 +8,7 @@ so <unfold(x), c> == <x, fold(c)>, the gradient of unfold is fold and the
 gradient of fold is unfold, with the same arguments. The number of spatial
 dims is len(kernel_size) for a tuple; an int kernel_size means 2-d, as in torch.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,38 +29,53 @@ def resolve(kernel_size, dilation, padding, stride):
     dilation = args.to_tuple(dilation, n, "dilation")
     stride = args.to_tuple(stride, n, "stride")
     if any(k <= 0 for k in kernel):
-        raise ValueError("kernel size should be greater than zero, but got "
-                         + shapes.spell("kernel", kernel))
+        raise ValueError(
+            "kernel size should be greater than zero, but got " + shapes.spell("kernel", kernel)
+        )
     if any(s <= 0 for s in stride):
-        raise ValueError("stride should be greater than zero, but got "
-                         + shapes.spell("stride", stride))
+        raise ValueError(
+            "stride should be greater than zero, but got " + shapes.spell("stride", stride)
+        )
     if any(d <= 0 for d in dilation):
-        raise ValueError("dilation should be greater than zero, but got "
-                         + shapes.spell("dilation", dilation))
-    if not args.is_pair_padding(padding) and any(p < 0 for p in args.to_tuple(padding, n, "padding")):
-        raise ValueError("padding should be non-negative, but got "
-                         + shapes.spell("pad", args.to_tuple(padding, n, "padding")))
+        raise ValueError(
+            "dilation should be greater than zero, but got " + shapes.spell("dilation", dilation)
+        )
+    if not args.is_pair_padding(padding) and any(
+        p < 0 for p in args.to_tuple(padding, n, "padding")
+    ):
+        raise ValueError(
+            "padding should be non-negative, but got "
+            + shapes.spell("pad", args.to_tuple(padding, n, "padding"))
+        )
     return kernel, dilation, args.padding_pairs(padding, n), stride
 
 
 def _unfold_blocks(shape, kernel, dilation, pairs, stride):
     """Blocks per dim of unfold on a batched input shape, with unfold's checks."""
     blocks = shapes.unfold_output_shape(shape[2:], kernel, stride, pairs, dilation)
-    arguments = (f"kernel_size={kernel}, dilation={dilation}, padding="
-                 f"{shapes.padding_repr(pairs)} and stride={stride}")
-    check_elements(tuple(shape[:2]) + shapes.window_span(blocks, kernel, stride, dilation),
-                   "a padded input", arguments)
-    check_elements((shape[0], shape[1] * math.prod(kernel), math.prod(blocks)), "an output",
-                   arguments)
+    arguments = (
+        f"kernel_size={kernel}, dilation={dilation}, padding="
+        f"{shapes.padding_repr(pairs)} and stride={stride}"
+    )
+    check_elements(
+        tuple(shape[:2]) + shapes.window_span(blocks, kernel, stride, dilation),
+        "a padded input",
+        arguments,
+    )
+    check_elements(
+        (shape[0], shape[1] * math.prod(kernel), math.prod(blocks)), "an output", arguments
+    )
     return blocks
 
 
 def _check_unfold_input(shape, n):
     """unfold's error for an input of the wrong rank or with an empty non-batch dim."""
-    if len(shape) not in (n + 1, n + 2) or any(s == 0 for s in shape[-n - 1:]):
-        raise ValueError(f"Expected {n + 1}D or {n + 2}D (batch mode) tensor for input with "
-                         "possibly 0 batch size and non-zero dimensions for input, but got: "
-                         f"{list(shape)}")
+    if len(shape) not in (n + 1, n + 2) or any(s == 0 for s in shape[-n - 1 :]):
+        raise ValueError(
+            f"Expected {n + 1}D or {n + 2}D (batch mode) tensor for input with "
+            "possibly 0 batch size and non-zero dimensions for input, but got: "
+            f"{list(shape)}"
+        )
 
 
 def unfold_shape(input_shape: tuple, kernel_size, dilation=1, padding=0, stride=1) -> tuple:
@@ -85,8 +101,9 @@ def check_unfold(shape, kernel_size, dilation=1, padding=0, stride=1):
     n = len(kernel)
     shape = tuple(shape)
     _check_unfold_input(shape, n)
-    blocks = _unfold_blocks(shape if len(shape) == n + 2 else (1,) + shape, kernel, dilation,
-                            pairs, stride)
+    blocks = _unfold_blocks(
+        shape if len(shape) == n + 2 else (1,) + shape, kernel, dilation, pairs, stride
+    )
     return kernel, dilation, pairs, stride, blocks
 
 
@@ -119,14 +136,18 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
 def _fold_blocks(shape, size, kernel, dilation, pairs, stride):
     """Blocks per dim of fold on an input shape, with fold's checks."""
     if len(shape) not in (2, 3) or any(s == 0 for s in shape[-2:]):
-        raise ValueError("Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch "
-                         f"size and non-zero dimensions for input, but got: {list(shape)}")
+        raise ValueError(
+            "Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch "
+            f"size and non-zero dimensions for input, but got: {list(shape)}"
+        )
     shape = (1,) + tuple(shape) if len(shape) == 2 else tuple(shape)
     kprod = math.prod(kernel)
     if shape[1] % kprod:
-        raise ValueError("Expected size of input's dimension 1 to be divisible by the product of "
-                         f"kernel_size, but got input.size(1)={shape[1]} and "
-                         f"kernel_size={kernel}.")
+        raise ValueError(
+            "Expected size of input's dimension 1 to be divisible by the product of "
+            f"kernel_size, but got input.size(1)={shape[1]} and "
+            f"kernel_size={kernel}."
+        )
     blocks = shapes.conv_output_size(size, kernel, stride, pairs, dilation)
     if math.prod(max(b, 0) for b in blocks) != shape[2] or any(b < 1 for b in blocks):
         pad = shapes.padding_repr(pairs)
@@ -134,12 +155,14 @@ def _fold_blocks(shape, size, kernel, dilation, pairs, stride):
             f"Given output_size={size}, kernel_size={kernel}, dilation={dilation}, "
             f"padding={pad}, stride={stride}, expected size of input's dimension 2 to match the "
             f"calculated number of sliding blocks {' * '.join(str(max(b, 0)) for b in blocks)} = "
-            f"{math.prod(max(b, 0) for b in blocks)}, but got input.size(2)={shape[2]}.")
+            f"{math.prod(max(b, 0) for b in blocks)}, but got input.size(2)={shape[2]}."
+        )
     return blocks
 
 
-def fold_shape(input_shape: tuple, output_size, kernel_size, dilation=1, padding=0,
-               stride=1) -> tuple:
+def fold_shape(
+    input_shape: tuple, output_size, kernel_size, dilation=1, padding=0, stride=1
+) -> tuple:
     """The shape fold returns for an input of `input_shape`, from the shapes alone, with
     every check fold makes.
 
@@ -181,8 +204,9 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     kprod = math.prod(kernel)
     dtype = compute_dtype(c.dtype)
     # (N, C*prod(k), L) -> (N, C, *k, *blocks)
-    cols = cb.astype(dtype, copy=False).reshape((cb.shape[0], cb.shape[1] // kprod) + kernel
-                                                + blocks)
+    cols = cb.astype(dtype, copy=False).reshape(
+        (cb.shape[0], cb.shape[1] // kprod) + kernel + blocks
+    )
     out = windows.scatter(cols, size, stride, dilation, tuple(lo for lo, _ in pairs))
     out = out.astype(c.dtype, copy=False)
     return out[0] if c.ndim == 2 else out

@@ -10,6 +10,7 @@ promises and call the N-d one.
 >>> F.conv1d(x, np.ones((33, 16, 3), np.float32), stride=2).shape
 (20, 33, 24)
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,31 +26,63 @@ from . import conv_transpose as _conv_transpose
 from . import fold as _fold
 from ._arguments import ArrayLike, Padding, PaddingMode, Size
 
-__all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_transpose", "conv_transpose1d",
-           "conv_transpose2d", "conv_transpose3d", "fold", "unfold"]
+__all__ = [
+    "conv",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "fold",
+    "unfold",
+]
 
 
-def conv(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: Size = 1,
-         padding: Padding = 0, dilation: Size = 1, groups: int = 1,
-         padding_mode: PaddingMode = "zeros") -> np.ndarray:
+def conv(
+    input: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    stride: Size = 1,
+    padding: Padding = 0,
+    dilation: Size = 1,
+    groups: int = 1,
+    padding_mode: PaddingMode = "zeros",
+) -> np.ndarray:
     return _conv.conv(input, weight, bias, stride, padding, dilation, groups, padding_mode)
 
 
-def conv_transpose(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
-                   stride: Size = 1, padding: Padding = 0, output_padding: Size = 0,
-                   groups: int = 1, dilation: Size = 1,
-                   padding_mode: PaddingMode = "zeros") -> np.ndarray:
-    return _conv_transpose.conv_transpose(input, weight, bias, stride, padding, output_padding,
-                                          groups, dilation, padding_mode)
+def conv_transpose(
+    input: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    stride: Size = 1,
+    padding: Padding = 0,
+    output_padding: Size = 0,
+    groups: int = 1,
+    dilation: Size = 1,
+    padding_mode: PaddingMode = "zeros",
+) -> np.ndarray:
+    return _conv_transpose.conv_transpose(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, padding_mode
+    )
 
 
-def unfold(input: ArrayLike, kernel_size: Size, dilation: Size = 1, padding: Padding = 0,
-           stride: Size = 1) -> np.ndarray:
+def unfold(
+    input: ArrayLike, kernel_size: Size, dilation: Size = 1, padding: Padding = 0, stride: Size = 1
+) -> np.ndarray:
     return _fold.unfold(input, kernel_size, dilation, padding, stride)
 
 
-def fold(input: ArrayLike, output_size: Size, kernel_size: Size, dilation: Size = 1,
-         padding: Padding = 0, stride: Size = 1) -> np.ndarray:
+def fold(
+    input: ArrayLike,
+    output_size: Size,
+    kernel_size: Size,
+    dilation: Size = 1,
+    padding: Padding = 0,
+    stride: Size = 1,
+) -> np.ndarray:
     return _fold.fold(input, output_size, kernel_size, dilation, padding, stride)
 
 
@@ -64,8 +97,10 @@ def _with_rank(op: _Op, n: int) -> _Op:
     def fixed(input, weight, *rest, **options):
         w = args.as_array(weight, "weight")
         if w.ndim != n + 2:
-            raise ValueError(f"{name} expects a {n + 2}-D weight (channels, channels, "
-                             f"{n} kernel dims), but got weight of size {list(w.shape)}")
+            raise ValueError(
+                f"{name} expects a {n + 2}-D weight (channels, channels, "
+                f"{n} kernel dims), but got weight of size {list(w.shape)}"
+            )
         return op(input, w, *rest, **options)
 
     fixed.__name__ = fixed.__qualname__ = name
@@ -74,7 +109,8 @@ def _with_rank(op: _Op, n: int) -> _Op:
 
 conv1d, conv2d, conv3d = (_with_rank(conv, n) for n in (1, 2, 3))
 conv_transpose1d, conv_transpose2d, conv_transpose3d = (
-    _with_rank(conv_transpose, n) for n in (1, 2, 3))
+    _with_rank(conv_transpose, n) for n in (1, 2, 3)
+)
 
 
 # --- docstrings: one template per operation, rendered for each rank ----------------------
@@ -210,17 +246,25 @@ _SPATIAL = " Any number of spatial dims: weight.ndim - 2 of them."
 
 def _conv_doc(n: int | None) -> str:
     return docs.render(
-        _CONV, n, spatial=_SPATIAL if not n else "",
+        _CONV,
+        n,
+        spatial=_SPATIAL if not n else "",
         shape=docs.conv_shape(n, f"(C_out, C_in / groups, {docs.rank_fields(n)['kernel']})"),
-        example=_CONV_EXAMPLES[n])
+        example=_CONV_EXAMPLES[n],
+    )
 
 
 def _conv_transpose_doc(n: int | None) -> str:
     return docs.render(
-        _CONV_TRANSPOSE, n, spatial=_SPATIAL if not n else "", n_name=f"{n}d" if n else "",
+        _CONV_TRANSPOSE,
+        n,
+        spatial=_SPATIAL if not n else "",
+        n_name=f"{n}d" if n else "",
         shape=docs.conv_transpose_shape(
-            n, f"(C_in, C_out / groups, {docs.rank_fields(n)['kernel']})"),
-        example=_CONV_TRANSPOSE_EXAMPLES[n])
+            n, f"(C_in, C_out / groups, {docs.rank_fields(n)['kernel']})"
+        ),
+        example=_CONV_TRANSPOSE_EXAMPLES[n],
+    )
 
 
 conv.__doc__ = _conv_doc(None)

@@ -12,6 +12,7 @@ conv's input gradient is a conv, unfold and fold are each other's gradient.
 >>> G.conv2d_input((1, 2, 5, 5), w, np.ones((1, 4, 3, 3))).shape
 (1, 2, 5, 5)
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -26,11 +27,26 @@ from . import conv_transpose as conv_transpose_op
 from . import fold as fold_op
 from ._arguments import ArrayLike, Padding, PaddingMode, Size
 
-__all__ = ["conv1d_input", "conv1d_weight", "conv2d_input", "conv2d_weight", "conv3d_input",
-           "conv3d_weight", "conv_input", "conv_transpose1d_input", "conv_transpose1d_weight",
-           "conv_transpose2d_input", "conv_transpose2d_weight", "conv_transpose3d_input",
-           "conv_transpose3d_weight", "conv_transpose_input", "conv_transpose_weight",
-           "conv_weight", "fold_input", "unfold_input"]
+__all__ = [
+    "conv1d_input",
+    "conv1d_weight",
+    "conv2d_input",
+    "conv2d_weight",
+    "conv3d_input",
+    "conv3d_weight",
+    "conv_input",
+    "conv_transpose1d_input",
+    "conv_transpose1d_weight",
+    "conv_transpose2d_input",
+    "conv_transpose2d_weight",
+    "conv_transpose3d_input",
+    "conv_transpose3d_weight",
+    "conv_transpose_input",
+    "conv_transpose_weight",
+    "conv_weight",
+    "fold_input",
+    "unfold_input",
+]
 
 
 def _shape(size, name):
@@ -48,13 +64,16 @@ def _grad_call(op, x_shape, w, grad_output, options):
     n = w.ndim - 2
     unbatched = len(x_shape) == n + 1
     if len(x_shape) not in (n + 1, n + 2):
-        raise ValueError(f"input_size must have {n + 1} or {n + 2} entries for a "
-                         f"{n + 2}-D weight, but got input_size={list(x_shape)}")
+        raise ValueError(
+            f"input_size must have {n + 1} or {n + 2} entries for a "
+            f"{n + 2}-D weight, but got input_size={list(x_shape)}"
+        )
     batched_shape = (1,) + x_shape if unbatched else x_shape
     p = op.resolve(batched_shape, w, **options, unbatched=unbatched)
     dtype = conv_op.compute_dtype(g.dtype)
-    call = conv_op.Call(None, w.astype(dtype, copy=False), None, p, g.dtype,
-                        op.output_shape(batched_shape[0], w, p))
+    call = conv_op.Call(
+        None, w.astype(dtype, copy=False), None, p, g.dtype, op.output_shape(batched_shape[0], w, p)
+    )
     return call, conv_op.check_grad_output(g, call)
 
 
@@ -87,48 +106,124 @@ def _weight_gradient(op, call, g):
     return conv_op.finish(dw, call, batch_axis=False)
 
 
-def conv_input(input_size: Sequence[int], weight: ArrayLike, grad_output: ArrayLike,
-               stride: Size = 1, padding: Padding = 0, dilation: Size = 1, groups: int = 1,
-               padding_mode: PaddingMode = "zeros") -> np.ndarray:
+def conv_input(
+    input_size: Sequence[int],
+    weight: ArrayLike,
+    grad_output: ArrayLike,
+    stride: Size = 1,
+    padding: Padding = 0,
+    dilation: Size = 1,
+    groups: int = 1,
+    padding_mode: PaddingMode = "zeros",
+) -> np.ndarray:
     w = args.as_array(weight, "weight")
-    call, g = _grad_call(conv_op, _shape(input_size, "input_size"), w, grad_output,
-                         dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
-                              padding_mode=padding_mode))
+    call, g = _grad_call(
+        conv_op,
+        _shape(input_size, "input_size"),
+        w,
+        grad_output,
+        dict(
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            padding_mode=padding_mode,
+        ),
+    )
     return _input_gradient(conv_op, call, g, _shape(input_size, "input_size"))
 
 
-def conv_weight(input: ArrayLike, weight_size: Sequence[int], grad_output: ArrayLike,
-                stride: Size = 1, padding: Padding = 0, dilation: Size = 1, groups: int = 1,
-                padding_mode: PaddingMode = "zeros") -> np.ndarray:
-    call, g = _weight_call(conv_op, input, weight_size, grad_output,
-                           dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
-                                padding_mode=padding_mode))
+def conv_weight(
+    input: ArrayLike,
+    weight_size: Sequence[int],
+    grad_output: ArrayLike,
+    stride: Size = 1,
+    padding: Padding = 0,
+    dilation: Size = 1,
+    groups: int = 1,
+    padding_mode: PaddingMode = "zeros",
+) -> np.ndarray:
+    call, g = _weight_call(
+        conv_op,
+        input,
+        weight_size,
+        grad_output,
+        dict(
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            padding_mode=padding_mode,
+        ),
+    )
     return _weight_gradient(conv_op, call, g)
 
 
-def conv_transpose_input(input_size: Sequence[int], weight: ArrayLike, grad_output: ArrayLike,
-                         stride: Size = 1, padding: Padding = 0, output_padding: Size = 0,
-                         groups: int = 1, dilation: Size = 1,
-                         padding_mode: PaddingMode = "zeros") -> np.ndarray:
+def conv_transpose_input(
+    input_size: Sequence[int],
+    weight: ArrayLike,
+    grad_output: ArrayLike,
+    stride: Size = 1,
+    padding: Padding = 0,
+    output_padding: Size = 0,
+    groups: int = 1,
+    dilation: Size = 1,
+    padding_mode: PaddingMode = "zeros",
+) -> np.ndarray:
     w = args.as_array(weight, "weight")
-    call, g = _grad_call(conv_transpose_op, _shape(input_size, "input_size"), w, grad_output,
-                         dict(stride=stride, padding=padding, output_padding=output_padding,
-                              groups=groups, dilation=dilation, padding_mode=padding_mode))
+    call, g = _grad_call(
+        conv_transpose_op,
+        _shape(input_size, "input_size"),
+        w,
+        grad_output,
+        dict(
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            groups=groups,
+            dilation=dilation,
+            padding_mode=padding_mode,
+        ),
+    )
     return _input_gradient(conv_transpose_op, call, g, _shape(input_size, "input_size"))
 
 
-def conv_transpose_weight(input: ArrayLike, weight_size: Sequence[int], grad_output: ArrayLike,
-                          stride: Size = 1, padding: Padding = 0, output_padding: Size = 0,
-                          groups: int = 1, dilation: Size = 1,
-                          padding_mode: PaddingMode = "zeros") -> np.ndarray:
-    call, g = _weight_call(conv_transpose_op, input, weight_size, grad_output,
-                           dict(stride=stride, padding=padding, output_padding=output_padding,
-                                groups=groups, dilation=dilation, padding_mode=padding_mode))
+def conv_transpose_weight(
+    input: ArrayLike,
+    weight_size: Sequence[int],
+    grad_output: ArrayLike,
+    stride: Size = 1,
+    padding: Padding = 0,
+    output_padding: Size = 0,
+    groups: int = 1,
+    dilation: Size = 1,
+    padding_mode: PaddingMode = "zeros",
+) -> np.ndarray:
+    call, g = _weight_call(
+        conv_transpose_op,
+        input,
+        weight_size,
+        grad_output,
+        dict(
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            groups=groups,
+            dilation=dilation,
+            padding_mode=padding_mode,
+        ),
+    )
     return _weight_gradient(conv_transpose_op, call, g)
 
 
-def unfold_input(input_size: Sequence[int], grad_output: ArrayLike, kernel_size: Size,
-                 dilation: Size = 1, padding: Padding = 0, stride: Size = 1) -> np.ndarray:
+def unfold_input(
+    input_size: Sequence[int],
+    grad_output: ArrayLike,
+    kernel_size: Size,
+    dilation: Size = 1,
+    padding: Padding = 0,
+    stride: Size = 1,
+) -> np.ndarray:
     """Gradient of unfold with respect to its input: `fold`, with the same arguments.
 
     Args:
@@ -148,12 +243,18 @@ def unfold_input(input_size: Sequence[int], grad_output: ArrayLike, kernel_size:
                [1., 2., 1.]])
     """
     n = fold_op.resolve(kernel_size, dilation, padding, stride)[0].__len__()
-    return fold_op.fold(grad_output, _shape(input_size, "input_size")[-n:], kernel_size,
-                        dilation, padding, stride)
+    return fold_op.fold(
+        grad_output, _shape(input_size, "input_size")[-n:], kernel_size, dilation, padding, stride
+    )
 
 
-def fold_input(grad_output: ArrayLike, kernel_size: Size, dilation: Size = 1,
-               padding: Padding = 0, stride: Size = 1) -> np.ndarray:
+def fold_input(
+    grad_output: ArrayLike,
+    kernel_size: Size,
+    dilation: Size = 1,
+    padding: Padding = 0,
+    stride: Size = 1,
+) -> np.ndarray:
     """Gradient of fold with respect to its input: `unfold`, with the same arguments.
 
     Args:
@@ -182,13 +283,16 @@ _Op = TypeVar("_Op", bound=Callable[..., np.ndarray])
 def _with_rank(op: _Op, n: int) -> _Op:
     """op under torch's name for n spatial dims (conv2d_input, ...); checks the weight rank."""
     base = op.__name__.split("_input")[0].split("_weight")[0]
-    suffix = op.__name__[len(base):]
+    suffix = op.__name__[len(base) :]
     name = f"{base}{n}d{suffix}"
     weight_position = 1
 
     def fixed(*arguments, **options):
-        shape = arguments[weight_position] if len(arguments) > weight_position else (
-            options.get("weight", options.get("weight_size")))
+        shape = (
+            arguments[weight_position]
+            if len(arguments) > weight_position
+            else (options.get("weight", options.get("weight_size")))
+        )
         rank = len(shape) if isinstance(shape, (tuple, list)) else np.ndim(shape)
         if rank != n + 2:
             raise ValueError(f"{name} expects a {n + 2}-D weight, but got one of rank {rank}")
@@ -227,7 +331,7 @@ Example:
 _ARGUMENTS = {
     "conv": "{conv_padding}\n{dilation}\n{groups}\n{conv_padding_mode}",
     "conv_transpose": "{conv_transpose_padding}\n{output_padding}\n{groups}\n{dilation}\n"
-                      "{conv_transpose_padding_mode}",
+    "{conv_transpose_padding_mode}",
 }
 
 _RELATIONS = {
@@ -235,7 +339,7 @@ _RELATIONS = {
     "conv_weight": "the input's windows correlated with\ngrad_output, summed over the batch",
     "conv_transpose_input": "a conv of grad_output with the same\nweight and arguments",
     "conv_transpose_weight": "grad_output's windows correlated with\nthe input, summed over "
-                             "the batch (conv_weight with the roles swapped)",
+    "the batch (conv_weight with the roles swapped)",
 }
 
 _FIRST = {
@@ -247,11 +351,17 @@ _FIRST = {
     weight_size: shape of {op}'s weight, {weight}.""",
 }
 
-_WEIGHTS = {"conv": "(C_out, C_in / groups, {kernel})",
-            "conv_transpose": "(C_in, C_out / groups, {kernel})"}
+_WEIGHTS = {
+    "conv": "(C_out, C_in / groups, {kernel})",
+    "conv_transpose": "(C_in, C_out / groups, {kernel})",
+}
 
-_SIZES = {None: ((1, 2, 4, 4, 4, 4), (3, 2, 3, 3, 3, 3)), 1: ((1, 2, 9), (3, 2, 3)),
-          2: ((1, 2, 7, 9), (3, 2, 3, 3)), 3: ((1, 2, 5, 6, 7), (3, 2, 3, 3, 3))}
+_SIZES = {
+    None: ((1, 2, 4, 4, 4, 4), (3, 2, 3, 3, 3, 3)),
+    1: ((1, 2, 9), (3, 2, 3)),
+    2: ((1, 2, 7, 9), (3, 2, 3, 3)),
+    3: ((1, 2, 5, 6, 7), (3, 2, 3, 3, 3)),
+}
 
 _EXAMPLES = {
     "conv_input": """\
@@ -290,17 +400,29 @@ def _doc(function: str, n: int | None = None) -> str:
     x, w = _SIZES[n]
     wt = (w[1], w[0]) + w[2:]  # a transposed conv's weight is (C_in, C_out / groups, *k)
     result = "input_size" if what == "input" else "weight_size"
-    torch = ("torch.nn.grad has no gradients of transposed convs."
-             if op == "conv_transpose" else
-             f"torch.nn.grad.{op}{n_name or '{1,2,3}d'}_{what} takes the same arguments;\n"
-             "npconv also takes padding pairs and padding modes.")
-    example = _EXAMPLES[function].format(op=op, n_name=n_name, name=f"{op}{n_name}_{what}",
-                                         x=x, w=w, wt=wt)
+    torch = (
+        "torch.nn.grad has no gradients of transposed convs."
+        if op == "conv_transpose"
+        else f"torch.nn.grad.{op}{n_name or '{1,2,3}d'}_{what} takes the same arguments;\n"
+        "npconv also takes padding pairs and padding modes."
+    )
+    example = _EXAMPLES[function].format(
+        op=op, n_name=n_name, name=f"{op}{n_name}_{what}", x=x, w=w, wt=wt
+    )
     template = _TEMPLATE.replace("{arguments}", _ARGUMENTS[op]).replace("{first}", _FIRST[what])
-    return docs.render(template, n, op=op, n_name=n_name, what=what, weight=weight,
-                       relation=_RELATIONS[function], result=result, torch=torch,
-                       spatial="\n\nAny number of spatial dims: the weight's rank less 2." if not n
-                       else "", example=example)
+    return docs.render(
+        template,
+        n,
+        op=op,
+        n_name=n_name,
+        what=what,
+        weight=weight,
+        relation=_RELATIONS[function],
+        result=result,
+        torch=torch,
+        spatial="\n\nAny number of spatial dims: the weight's rank less 2." if not n else "",
+        example=example,
+    )
 
 
 for _op in (conv_input, conv_weight, conv_transpose_input, conv_transpose_weight):
@@ -310,6 +432,8 @@ del _op
 conv1d_input, conv2d_input, conv3d_input = (_with_rank(conv_input, n) for n in (1, 2, 3))
 conv1d_weight, conv2d_weight, conv3d_weight = (_with_rank(conv_weight, n) for n in (1, 2, 3))
 conv_transpose1d_input, conv_transpose2d_input, conv_transpose3d_input = (
-    _with_rank(conv_transpose_input, n) for n in (1, 2, 3))
+    _with_rank(conv_transpose_input, n) for n in (1, 2, 3)
+)
 conv_transpose1d_weight, conv_transpose2d_weight, conv_transpose3d_weight = (
-    _with_rank(conv_transpose_weight, n) for n in (1, 2, 3))
+    _with_rank(conv_transpose_weight, n) for n in (1, 2, 3)
+)

@@ -14,6 +14,7 @@ All functions take and return tuples with one entry per spatial dimension.
 >>> conv_transpose_output_size((50, 100), (3, 5), (2, 1), ((4, 4), (2, 2)), (1, 1), (0, 0))
 (93, 100)
 """
+
 from __future__ import annotations
 
 import inspect
@@ -22,16 +23,33 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-Ints = Sequence[int]              # one int per spatial dim
-Pairs = Sequence[Sequence[int]]   # one (lo, hi) pair per spatial dim
+Ints = Sequence[int]  # one int per spatial dim
+Pairs = Sequence[Sequence[int]]  # one (lo, hi) pair per spatial dim
 
-__all__ = ["Solution", "check_conv_size", "check_conv_transpose_size", "conv_flops",
-           "conv_output_size", "conv_paddings_for", "conv_transpose_flops",
-           "conv_transpose_output_size", "conv_transpose_paddings_for",
-           "conv_transpose_same_padding", "conv_transpose_size_range", "dim_labels",
-           "effective_kernel", "output_padding_for", "padding_repr", "parameter_count",
-           "same_padding", "simplicity", "solve", "spell", "unfold_output_shape",
-           "window_span"]
+__all__ = [
+    "Solution",
+    "check_conv_size",
+    "check_conv_transpose_size",
+    "conv_flops",
+    "conv_output_size",
+    "conv_paddings_for",
+    "conv_transpose_flops",
+    "conv_transpose_output_size",
+    "conv_transpose_paddings_for",
+    "conv_transpose_same_padding",
+    "conv_transpose_size_range",
+    "dim_labels",
+    "effective_kernel",
+    "output_padding_for",
+    "padding_repr",
+    "parameter_count",
+    "same_padding",
+    "simplicity",
+    "solve",
+    "spell",
+    "unfold_output_shape",
+    "window_span",
+]
 
 
 def _fmt(values):
@@ -47,7 +65,8 @@ def dim_labels(n: int) -> tuple[str, ...]:
     (('height', 'width'), ('dim0', 'dim1', 'dim2', 'dim3'))
     """
     return {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}.get(
-        n, tuple(f"dim{i}" for i in range(n)))
+        n, tuple(f"dim{i}" for i in range(n))
+    )
 
 
 def spell(label: str, values: Ints) -> str:
@@ -76,11 +95,14 @@ def window_span(blocks: Ints, kernel: Ints, stride: Ints, dilation: Ints) -> tup
     >>> window_span((3,), (3,), (2,), (1,))
     (7,)
     """
-    return tuple((b - 1) * s + e for b, s, e in zip(blocks, stride, effective_kernel(kernel, dilation)))
+    return tuple(
+        (b - 1) * s + e for b, s, e in zip(blocks, stride, effective_kernel(kernel, dilation))
+    )
 
 
-def conv_output_size(size: Ints, kernel: Ints, stride: Ints, padding: Pairs,
-                     dilation: Ints) -> tuple[int, ...]:
+def conv_output_size(
+    size: Ints, kernel: Ints, stride: Ints, padding: Pairs, dilation: Ints
+) -> tuple[int, ...]:
     """Output size of a convolution (and the number of unfold blocks) per dim.
 
     floor((size + lo + hi - dilation*(kernel-1) - 1) / stride) + 1, with padding as
@@ -92,8 +114,10 @@ def conv_output_size(size: Ints, kernel: Ints, stride: Ints, padding: Pairs,
     >>> conv_output_size((7, 7), (3, 3), (1, 1), ((1, 1), (0, 2)), (1, 2))
     (7, 5)
     """
-    return tuple((n + lo + hi - e) // s + 1 for n, e, s, (lo, hi)
-                 in zip(size, effective_kernel(kernel, dilation), stride, padding))
+    return tuple(
+        (n + lo + hi - e) // s + 1
+        for n, e, s, (lo, hi) in zip(size, effective_kernel(kernel, dilation), stride, padding)
+    )
 
 
 def check_conv_size(size: Ints, kernel: Ints, padding: Pairs, dilation: Ints) -> None:
@@ -109,11 +133,13 @@ def check_conv_size(size: Ints, kernel: Ints, padding: Pairs, dilation: Ints) ->
     if any(p < e for p, e in zip(padded, extent)):
         raise ValueError(
             f"Calculated padded input size per channel: ({_fmt(padded)}). "
-            f"Kernel size: ({_fmt(extent)}). Kernel size can't be greater than actual input size")
+            f"Kernel size: ({_fmt(extent)}). Kernel size can't be greater than actual input size"
+        )
 
 
-def conv_transpose_output_size(size: Ints, kernel: Ints, stride: Ints, padding: Pairs,
-                               dilation: Ints, output_padding: Ints) -> tuple[int, ...]:
+def conv_transpose_output_size(
+    size: Ints, kernel: Ints, stride: Ints, padding: Pairs, dilation: Ints, output_padding: Ints
+) -> tuple[int, ...]:
     """Output size of a transposed convolution per dim.
 
     (size-1)*stride - lo - hi + dilation*(kernel-1) + output_padding + 1, with padding
@@ -123,12 +149,17 @@ def conv_transpose_output_size(size: Ints, kernel: Ints, stride: Ints, padding: 
     >>> conv_transpose_output_size((6, 6), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), (1, 0))
     (12, 11)
     """
-    return tuple((n - 1) * s - lo - hi + e + op for n, e, s, (lo, hi), op
-                 in zip(size, effective_kernel(kernel, dilation), stride, padding, output_padding))
+    return tuple(
+        (n - 1) * s - lo - hi + e + op
+        for n, e, s, (lo, hi), op in zip(
+            size, effective_kernel(kernel, dilation), stride, padding, output_padding
+        )
+    )
 
 
-def check_conv_transpose_size(size: Ints, kernel: Ints, stride: Ints, padding: Pairs,
-                              dilation: Ints, output_padding: Ints) -> tuple[int, ...]:
+def check_conv_transpose_size(
+    size: Ints, kernel: Ints, stride: Ints, padding: Pairs, dilation: Ints, output_padding: Ints
+) -> tuple[int, ...]:
     """The transposed conv's output size, or torch's error for an output_padding too large
     or an output smaller than 1.
 
@@ -138,19 +169,29 @@ def check_conv_transpose_size(size: Ints, kernel: Ints, stride: Ints, padding: P
     ValueError: output padding must be smaller than either stride or dilation, but got ...
     """
     if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
-        raise ValueError("output padding must be smaller than either stride or dilation, "
-                         "but got " + " ".join((spell("output_padding", output_padding),
-                                                spell("stride", stride),
-                                                spell("dilation", dilation))))
+        raise ValueError(
+            "output padding must be smaller than either stride or dilation, "
+            "but got "
+            + " ".join(
+                (
+                    spell("output_padding", output_padding),
+                    spell("stride", stride),
+                    spell("dilation", dilation),
+                )
+            )
+        )
     out = conv_transpose_output_size(size, kernel, stride, padding, dilation, output_padding)
     if any(o < 1 for o in out):
-        raise ValueError(f"Given input size per channel: ({_fmt(size)}). Calculated output size "
-                         f"per channel: ({_fmt(out)}). Output size is too small")
+        raise ValueError(
+            f"Given input size per channel: ({_fmt(size)}). Calculated output size "
+            f"per channel: ({_fmt(out)}). Output size is too small"
+        )
     return out
 
 
-def conv_transpose_size_range(size: Ints, kernel: Ints, stride: Ints, padding: Pairs,
-                              dilation: Ints) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def conv_transpose_size_range(
+    size: Ints, kernel: Ints, stride: Ints, padding: Pairs, dilation: Ints
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(smallest, largest) output sizes a transposed conv can produce, per dim.
 
     output_padding picks one size in [smallest, smallest + stride - 1]; this is
@@ -159,13 +200,13 @@ def conv_transpose_size_range(size: Ints, kernel: Ints, stride: Ints, padding: P
     >>> conv_transpose_size_range((6,), (3,), (2,), ((1, 1),), (1,))
     ((11,), (12,))
     """
-    smallest = conv_transpose_output_size(size, kernel, stride, padding, dilation,
-                                          (0,) * len(size))
+    smallest = conv_transpose_output_size(size, kernel, stride, padding, dilation, (0,) * len(size))
     return smallest, tuple(m + s - 1 for m, s in zip(smallest, stride))
 
 
-def output_padding_for(size: Ints, output_size: Ints, kernel: Ints, stride: Ints,
-                       padding: Pairs, dilation: Ints) -> tuple[int, ...]:
+def output_padding_for(
+    size: Ints, output_size: Ints, kernel: Ints, stride: Ints, padding: Pairs, dilation: Ints
+) -> tuple[int, ...]:
     """The output_padding that makes a transposed conv produce `output_size`.
 
     Raises a ValueError naming the valid range when output_size is outside it
@@ -178,7 +219,8 @@ def output_padding_for(size: Ints, output_size: Ints, kernel: Ints, stride: Ints
     if any(not lo <= want <= hi for want, lo, hi in zip(output_size, smallest, largest)):
         raise ValueError(
             f"requested an output size of {list(output_size)}, but valid sizes range from "
-            f"{list(smallest)} to {list(largest)} (for an input of {list(size)})")
+            f"{list(smallest)} to {list(largest)} (for an input of {list(size)})"
+        )
     return tuple(want - lo for want, lo in zip(output_size, smallest))
 
 
@@ -198,8 +240,9 @@ def same_padding(kernel: Ints, dilation: Ints) -> tuple[tuple[int, int], ...]:
     return tuple(pairs)
 
 
-def conv_transpose_same_padding(size: Ints, kernel: Ints, stride: Ints, dilation: Ints,
-                                output_padding: Ints) -> tuple[tuple[int, int], ...]:
+def conv_transpose_same_padding(
+    size: Ints, kernel: Ints, stride: Ints, dilation: Ints, output_padding: Ints
+) -> tuple[tuple[int, int], ...]:
     """Crop pairs for conv_transpose padding='same': output = size * stride.
 
     Follows ONNX ConvTranspose auto_pad='SAME_UPPER': total = full - target,
@@ -216,8 +259,9 @@ def conv_transpose_same_padding(size: Ints, kernel: Ints, stride: Ints, dilation
     return tuple(pairs)
 
 
-def unfold_output_shape(size: Ints, kernel: Ints, stride: Ints, padding: Pairs,
-                        dilation: Ints) -> tuple[int, ...]:
+def unfold_output_shape(
+    size: Ints, kernel: Ints, stride: Ints, padding: Pairs, dilation: Ints
+) -> tuple[int, ...]:
     """Number of sliding blocks per dim; raise torch's error when one is < 1.
 
     The count is conv_output_size's; unfold's L is their product.
@@ -230,7 +274,8 @@ def unfold_output_shape(size: Ints, kernel: Ints, stride: Ints, padding: Pairs,
         raise ValueError(
             f"Given input with spatial size {tuple(size)}, kernel_size={tuple(kernel)}, "
             f"dilation={tuple(dilation)}, padding={padding_repr(padding)}, calculated shape of "
-            f"the array of sliding blocks as {blocks}, but its components must be at least one.")
+            f"the array of sliding blocks as {blocks}, but its components must be at least one."
+        )
     return blocks
 
 
@@ -245,8 +290,9 @@ def padding_repr(padding: Pairs) -> tuple:
     return tuple(padding)
 
 
-def conv_flops(batch: int, in_channels: int, out_channels: int, groups: int, kernel: Ints,
-               out_size: Ints) -> int:
+def conv_flops(
+    batch: int, in_channels: int, out_channels: int, groups: int, kernel: Ints, out_size: Ints
+) -> int:
     """Multiply-adds times two of a convolution, counted on its output.
 
     Each output element sums in_channels/groups * prod(kernel) products; padding
@@ -255,11 +301,14 @@ def conv_flops(batch: int, in_channels: int, out_channels: int, groups: int, ker
     >>> conv_flops(1, 16, 32, 1, (3, 3), (10, 10))
     921600
     """
-    return 2 * batch * (in_channels // groups) * out_channels * math.prod(kernel) * math.prod(out_size)
+    return (
+        2 * batch * (in_channels // groups) * out_channels * math.prod(kernel) * math.prod(out_size)
+    )
 
 
-def conv_transpose_flops(batch: int, in_channels: int, out_channels: int, groups: int,
-                         kernel: Ints, in_size: Ints) -> int:
+def conv_transpose_flops(
+    batch: int, in_channels: int, out_channels: int, groups: int, kernel: Ints, in_size: Ints
+) -> int:
     """Multiply-adds times two of a transposed convolution, counted on its input.
 
     Each input element is spread over out_channels/groups * prod(kernel) outputs: the
@@ -268,11 +317,14 @@ def conv_transpose_flops(batch: int, in_channels: int, out_channels: int, groups
     >>> conv_transpose_flops(1, 16, 32, 1, (3, 3), (10, 10))
     921600
     """
-    return 2 * batch * (in_channels // groups) * out_channels * math.prod(kernel) * math.prod(in_size)
+    return (
+        2 * batch * (in_channels // groups) * out_channels * math.prod(kernel) * math.prod(in_size)
+    )
 
 
-def parameter_count(in_channels: int, out_channels: int, groups: int, kernel: Ints,
-                    bias: bool = True) -> int:
+def parameter_count(
+    in_channels: int, out_channels: int, groups: int, kernel: Ints, bias: bool = True
+) -> int:
     """Weights plus biases of a conv or transposed conv layer.
 
     >>> parameter_count(16, 33, 1, (3, 5))          # ConvTranspose2d(16, 33, (3, 5))
@@ -311,9 +363,16 @@ class Solution(NamedTuple):
 
     def keywords(self) -> tuple[str, ...]:
         """The keyword arguments a layer string needs: those that differ from their default."""
-        return tuple(name for name, default in (("stride", 1), ("padding", 0),
-                                                ("output_padding", 0), ("dilation", 1))
-                     if getattr(self, name) != default)
+        return tuple(
+            name
+            for name, default in (
+                ("stride", 1),
+                ("padding", 0),
+                ("output_padding", 0),
+                ("dilation", 1),
+            )
+            if getattr(self, name) != default
+        )
 
 
 def simplicity(solution: Solution) -> tuple[int, ...]:
@@ -329,8 +388,9 @@ def simplicity(solution: Solution) -> tuple[int, ...]:
     return (len(solution.keywords()), k + s + p + op + d, d, s, p, op, k)
 
 
-def conv_paddings_for(size: int, output_size: int, kernel: int, stride: int,
-                      dilation: int) -> list[int]:
+def conv_paddings_for(
+    size: int, output_size: int, kernel: int, stride: int, dilation: int
+) -> list[int]:
     """Every symmetric padding with which a conv maps `size` to `output_size` (one dim).
 
     >>> conv_paddings_for(12, 6, 3, 2, 1)
@@ -341,15 +401,18 @@ def conv_paddings_for(size: int, output_size: int, kernel: int, stride: int,
     [0, 1]
     """
     extent = dilation * (kernel - 1) + 1
-    least = (output_size - 1) * stride + extent - size       # smallest 2p
+    least = (output_size - 1) * stride + extent - size  # smallest 2p
     first = max(0, (least + 1) // 2)
-    return [p for p in range(first, (least + stride - 1) // 2 + 1)
-            if conv_output_size((size,), (kernel,), (stride,), ((p, p),), (dilation,))
-            == (output_size,)]
+    return [
+        p
+        for p in range(first, (least + stride - 1) // 2 + 1)
+        if conv_output_size((size,), (kernel,), (stride,), ((p, p),), (dilation,)) == (output_size,)
+    ]
 
 
-def conv_transpose_paddings_for(size: int, output_size: int, kernel: int, stride: int,
-                                dilation: int) -> list[tuple[int, int]]:
+def conv_transpose_paddings_for(
+    size: int, output_size: int, kernel: int, stride: int, dilation: int
+) -> list[tuple[int, int]]:
     """Every (padding, output_padding) with which a transposed conv maps `size` to
     `output_size` (one dim), output_padding ascending; output_padding < max(stride, dilation).
 
@@ -366,8 +429,9 @@ def conv_transpose_paddings_for(size: int, output_size: int, kernel: int, stride
         twice = (size - 1) * stride + extent + op - output_size
         if twice >= 0 and twice % 2 == 0:
             p = twice // 2
-            if conv_transpose_output_size((size,), (kernel,), (stride,), ((p, p),),
-                                          (dilation,), (op,)) == (output_size,):
+            if conv_transpose_output_size(
+                (size,), (kernel,), (stride,), ((p, p),), (dilation,), (op,)
+            ) == (output_size,):
                 found.append((p, op))
     return found
 
@@ -381,7 +445,8 @@ def candidate_count(kernels, strides, dilations) -> int:
     """
     ones = 1 in kernels
     return (len(kernels) - ones) * len(strides) * len(dilations) + ones * len(strides) * (
-        1 in dilations)
+        1 in dilations
+    )
 
 
 def _runs(size, output_size, transposed, kernels, strides, dilations):
@@ -400,13 +465,13 @@ def _runs(size, output_size, transposed, kernels, strides, dilations):
                     continue
                 extent = d * (k - 1) + 1
                 if transposed:
-                    least = output_size - (size - 1) * s - extent      # smallest op: 2p >= 0
+                    least = output_size - (size - 1) * s - extent  # smallest op: 2p >= 0
                     first = max(0, least)
-                    first += (first - least) % 2                       # 2p even
+                    first += (first - least) % 2  # 2p even
                     count = max(0, (max(s, d) - first + 1) // 2)
                     step = 2
                 else:
-                    least = (output_size - 1) * s + extent - size      # smallest 2p
+                    least = (output_size - 1) * s + extent - size  # smallest 2p
                     first = max(0, (least + 1) // 2)
                     count = max(0, (least + s - 1) // 2 - first + 1)
                     step = 1
@@ -422,20 +487,31 @@ def _answer(transposed, size, output_size, k, s, d, value):
     return Solution(k, s, twice // 2, value, d)
 
 
-def count_solutions(size: int, output_size: int, transposed: bool = False, kernels=range(1, 8),
-                    strides=range(1, 5), dilations=range(1, 4)) -> int:
+def count_solutions(
+    size: int,
+    output_size: int,
+    transposed: bool = False,
+    kernels=range(1, 8),
+    strides=range(1, 5),
+    dilations=range(1, 4),
+) -> int:
     """How many Solutions `solve` would list, without listing them.
 
     >>> count_solutions(6, 12, transposed=True), len(solve(6, 12, transposed=True))
     (105, 105)
     """
-    return sum(run[4] for run in _runs(size, output_size, transposed, kernels, strides,
-                                       dilations))
+    return sum(run[4] for run in _runs(size, output_size, transposed, kernels, strides, dilations))
 
 
-def solve(size: int, output_size: int, transposed: bool = False,
-          kernels: Sequence[int] = range(1, 8), strides: Sequence[int] = range(1, 5),
-          dilations: Sequence[int] = range(1, 4), limit: int | None = None) -> list[Solution]:
+def solve(
+    size: int,
+    output_size: int,
+    transposed: bool = False,
+    kernels: Sequence[int] = range(1, 8),
+    strides: Sequence[int] = range(1, 5),
+    dilations: Sequence[int] = range(1, 4),
+    limit: int | None = None,
+) -> list[Solution]:
     """Every Solution mapping `size` to `output_size` (one dim) with kernel, stride and
     dilation drawn from the given ranges, simplest first (see `simplicity`); only the
     first `limit` when given, found without making the others. A kernel of 1 ignores
@@ -450,8 +526,11 @@ def solve(size: int, output_size: int, transposed: bool = False,
         raise ValueError(f"sizes must be positive, but got input {size} and output {output_size}")
     runs = _runs(size, output_size, transposed, kernels, strides, dilations)
     if limit is None:
-        found = [_answer(transposed, size, output_size, k, s, d, first + i * step)
-                 for k, s, d, first, count, step in runs for i in range(count)]
+        found = [
+            _answer(transposed, size, output_size, k, s, d, first + i * step)
+            for k, s, d, first, count, step in runs
+            for i in range(count)
+        ]
         return sorted(found, key=simplicity)
     # a merge of the runs, each sorted: the simplest head is the next answer
     heap = []
@@ -466,8 +545,7 @@ def solve(size: int, output_size: int, transposed: bool = False,
         if count > 1:
             k, s, _, _, d = head
             following = _answer(transposed, size, output_size, k, s, d, value + step)
-            heapq.heappush(heap, (simplicity(following), following, value + step, count - 1,
-                                  step))
+            heapq.heappush(heap, (simplicity(following), following, value + step, count - 1, step))
     return found
 
 

@@ -12,6 +12,7 @@ touch the input element
 its exact adjoint and adds cols[j, o] into out[i]. A positive `lo` pads the
 start, a negative one crops it; the far end follows from the sizes.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -65,14 +66,14 @@ def copy(out, a, block=64):
         np.copyto(out, a)
         return
     for start in range(0, a.shape[-1], block):
-        np.copyto(out[..., start:start + block], a[..., start:start + block])
+        np.copyto(out[..., start : start + block], a[..., start : start + block])
 
 
 def zero_outside(a, inside):
     """Zero a outside the slices `inside` of its leading dims: the margins of a region whose
     inside is written next (one pass over the margins, not a fill of the whole array)."""
     for axis, part in enumerate(inside):
-        start, stop, _ = part.indices(a.shape[axis])                # slice(None): no margin
+        start, stop, _ = part.indices(a.shape[axis])  # slice(None): no margin
         before = (slice(None),) * axis
         a[before + (slice(0, start),)] = 0
         a[before + (slice(stop, None),)] = 0
@@ -94,9 +95,11 @@ def gather(x, kernel, stride, dilation, lo, blocks):
     lead_strides = padded.strides[:-n]
     spatial_strides = padded.strides[-n:]
     shape = padded.shape[:-n] + tuple(kernel) + tuple(blocks)
-    strides = (lead_strides
-               + tuple(st * d for st, d in zip(spatial_strides, dilation))
-               + tuple(st * s for st, s in zip(spatial_strides, stride)))
+    strides = (
+        lead_strides
+        + tuple(st * d for st, d in zip(spatial_strides, dilation))
+        + tuple(st * s for st, s in zip(spatial_strides, stride))
+    )
     return as_strided(padded, shape=shape, strides=strides, writeable=False)
 
 
@@ -107,18 +110,21 @@ def scatter(cols, size, stride, dilation, lo):
     Loops over kernel offsets (prod(kernel) strided adds), never over positions.
     """
     n = len(size)
-    kernel = cols.shape[-2 * n:-n]
+    kernel = cols.shape[-2 * n : -n]
     blocks = cols.shape[-n:]
-    lead = cols.shape[:-2 * n]
+    lead = cols.shape[: -2 * n]
     canvas = np.zeros(lead + shapes.window_span(blocks, kernel, stride, dilation), dtype=cols.dtype)
     for offset in itertools.product(*(range(k) for k in kernel)):
-        target = tuple(slice(j * d, j * d + (b - 1) * s + 1, s)
-                       for j, d, b, s in zip(offset, dilation, blocks, stride))
+        target = tuple(
+            slice(j * d, j * d + (b - 1) * s + 1, s)
+            for j, d, b, s in zip(offset, dilation, blocks, stride)
+        )
         canvas[(...,) + target] += cols[(...,) + offset + (slice(None),) * n]
     return region(canvas, lo, size)
 
 
 # --- padding modes -----------------------------------------------------------------
+
 
 def _source_index(n, lo, hi, mode):
     """For each padded position, the input index it copies (reflect/replicate/circular)."""
@@ -140,26 +146,32 @@ def check_mode_padding(size, padding, mode, input_shape):
             raise ValueError(
                 f"Argument #4: Padding size should be less than the corresponding input "
                 f"dimension, but got: padding ({lo}, {hi}) at dimension {dim} of input "
-                f"{list(input_shape)}")
+                f"{list(input_shape)}"
+            )
         if mode == "circular" and max(lo, hi) > n:
             raise ValueError(
                 f"Padding value causes wrapping around more than once: padding ({lo}, {hi}) "
-                f"at dimension {dim} of input {list(input_shape)}")
+                f"at dimension {dim} of input {list(input_shape)}"
+            )
         if mode == "replicate" and n == 0 and lo + hi > 0:
-            raise ValueError(f"replicate padding needs a non-empty dimension {dim} "
-                             f"of input {list(input_shape)}")
+            raise ValueError(
+                f"replicate padding needs a non-empty dimension {dim} of input {list(input_shape)}"
+            )
 
 
 def pad(x, padding, mode):
     """Pad the trailing len(padding) dims of x by (lo, hi) pairs in `mode`."""
     if mode == "zeros" and not any(lo or hi for lo, hi in padding):
-        return x                                    # what every zero-padded plan holds
+        return x  # what every zero-padded plan holds
     args.padding_mode(mode)
     n = len(padding)
     if mode == "zeros":
         size = x.shape[-n:]
-        return region(x, tuple(-lo for lo, _ in padding),
-                      tuple(s + lo + hi for s, (lo, hi) in zip(size, padding)))
+        return region(
+            x,
+            tuple(-lo for lo, _ in padding),
+            tuple(s + lo + hi for s, (lo, hi) in zip(size, padding)),
+        )
     for axis, (lo, hi) in zip(range(x.ndim - n, x.ndim), padding):
         if lo or hi:
             x = np.take(x, _source_index(x.shape[axis], lo, hi, mode), axis=axis)
@@ -179,15 +191,18 @@ def pad_adjoint(g, padding, mode):
     n = len(padding)
     if mode == "zeros":
         size = g.shape[-n:]
-        return region(g, tuple(lo for lo, _ in padding),
-                      tuple(s - lo - hi for s, (lo, hi) in zip(size, padding)))
+        return region(
+            g,
+            tuple(lo for lo, _ in padding),
+            tuple(s - lo - hi for s, (lo, hi) in zip(size, padding)),
+        )
     for axis, (lo, hi) in reversed(list(zip(range(g.ndim - n, g.ndim), padding))):
         if not (lo or hi):
             continue
         size = g.shape[axis] - lo - hi
         source = _source_index(size, lo, hi, mode)
         g = np.moveaxis(g, axis, -1)
-        out = g[..., lo:lo + size].copy()
+        out = g[..., lo : lo + size].copy()
         for position in itertools.chain(range(lo), range(lo + size, lo + size + hi)):
             out[..., source[position]] += g[..., position]
         g = np.moveaxis(out, -1, axis)

@@ -10,6 +10,7 @@ taken, systems.py how each system is called. Run it as `npconv bench` or
 `--smoke` runs every case scaled down to tiny shapes once, to check that the
 harness works (CI does), not to measure anything.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,42 +23,69 @@ from ..compute import planner
 from . import cases, measure, report, systems
 
 DEFAULT_PEERS = ("torch", "ort", "jax")
-SMOKE_PEERS = ("torch", "ort")      # jax costs seconds to import and compile
-PEER_TOLERANCE = 1e-3               # a peer further than this from torch is noted as suspect
-SGEMM = "sgemm"                     # the yardstick's name among each case's timed calls
+SMOKE_PEERS = ("torch", "ort")  # jax costs seconds to import and compile
+PEER_TOLERANCE = 1e-3  # a peer further than this from torch is noted as suspect
+SGEMM = "sgemm"  # the yardstick's name among each case's timed calls
 NPCONV_SYSTEMS = ("npconv", "measured")  # npconv itself, never a peer
 
 
 def add_arguments(parser):
     """The benchmark's options, shared by `npconv bench` and `python -m npconv.bench`."""
     parser.add_argument("--cases", help="comma-separated case names (default: the whole suite)")
-    parser.add_argument("--peers", help=f"comma-separated peers among {','.join(DEFAULT_PEERS)} "
-                        f"(default: all; with --smoke: {','.join(SMOKE_PEERS)})")
+    parser.add_argument(
+        "--peers",
+        help=f"comma-separated peers among {','.join(DEFAULT_PEERS)} "
+        f"(default: all; with --smoke: {','.join(SMOKE_PEERS)})",
+    )
     parser.add_argument("--no-peers", action="store_true", help="time npconv alone")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="threads for every system (default: 2)")
-    parser.add_argument("--repeat", type=int,
-                        help="timed runs per system, the median is reported (default: 9; "
-                        "1 with --smoke)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="blocks per system, the systems taking turns; the --repeat runs "
-                        "are spread over them (default: 3)")
-    parser.add_argument("--interleave", action="store_true",
-                        help="time the systems round by round instead of each in its own block")
-    parser.add_argument("--smoke", action="store_true",
-                        help="tiny shapes, one run: checks the harness in seconds")
-    parser.add_argument("--no-first-call", action="store_true",
-                        help="skip timing each case's first call in a fresh process")
-    parser.add_argument("--planner", choices=("heuristic", "measure"), default="heuristic",
-                        help="npconv's planner mode: 'measure' times the algorithms in each "
-                        "case's warm-up call and runs the fastest (default: heuristic)")
-    parser.add_argument("--measured", action="store_true",
-                        help="also time npconv with its measured planner ('measured' column; "
-                        "not a peer: the ratio stays npconv's heuristic against the peers)")
-    parser.add_argument("--suite", metavar="FILE",
-                        help="a suite JSON file, or the name of one shipped in npconv/data: "
-                        "'suite' (the default: 21 layers) or 'zoo' (75 layers from 16 "
-                        "published models)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="threads for every system (default: 2)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        help="timed runs per system, the median is reported (default: 9; 1 with --smoke)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="blocks per system, the systems taking turns; the --repeat runs "
+        "are spread over them (default: 3)",
+    )
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="time the systems round by round instead of each in its own block",
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny shapes, one run: checks the harness in seconds"
+    )
+    parser.add_argument(
+        "--no-first-call",
+        action="store_true",
+        help="skip timing each case's first call in a fresh process",
+    )
+    parser.add_argument(
+        "--planner",
+        choices=("heuristic", "measure"),
+        default="heuristic",
+        help="npconv's planner mode: 'measure' times the algorithms in each "
+        "case's warm-up call and runs the fastest (default: heuristic)",
+    )
+    parser.add_argument(
+        "--measured",
+        action="store_true",
+        help="also time npconv with its measured planner ('measured' column; "
+        "not a peer: the ratio stays npconv's heuristic against the peers)",
+    )
+    parser.add_argument(
+        "--suite",
+        metavar="FILE",
+        help="a suite JSON file, or the name of one shipped in npconv/data: "
+        "'suite' (the default: 21 layers) or 'zoo' (75 layers from 16 "
+        "published models)",
+    )
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--markdown", metavar="FILE", help="write the table as Markdown")
     parser.add_argument("--plot", metavar="FILE", help="write a PNG chart of the ratios")
@@ -74,8 +102,9 @@ def chosen_peers(options):
     peers = _names(options.peers) or list(SMOKE_PEERS if options.smoke else DEFAULT_PEERS)
     unknown = [peer for peer in peers if peer not in systems.PEERS]
     if unknown:
-        raise ValueError(f"unknown peer(s) {', '.join(unknown)}; choose among "
-                         f"{', '.join(systems.PEERS)}")
+        raise ValueError(
+            f"unknown peer(s) {', '.join(unknown)}; choose among {', '.join(systems.PEERS)}"
+        )
     return peers
 
 
@@ -109,8 +138,7 @@ def algorithm_names(ran):
     return "/".join(names)
 
 
-def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleave=False,
-                 rounds=1):
+def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleave=False, rounds=1):
     """One table row: every system's median time and npconv's rate, error and memory.
     sgemm is the yardstick's (call, flop), timed with the systems (measure.py)."""
     data = cases.make(case)
@@ -120,7 +148,7 @@ def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleav
         try:
             calls[system.name] = system.prepare(case, data)
             with planner.recording() as ran:
-                outputs[system.name] = system.numpy(calls[system.name]())   # also the warm-up
+                outputs[system.name] = system.numpy(calls[system.name]())  # also the warm-up
             if system.name == "npconv":
                 algorithm = algorithm_names(ran)
         except Exception as error:  # a peer failing on one case must not end the run
@@ -130,25 +158,45 @@ def measure_case(case, ready, repeat, sgemm, threads, first_call=True, interleav
             if not isinstance(error, systems.Unsupported):
                 notes[system.name] = f"{type(error).__name__}: {error}"
     reference = outputs.get("torch")
-    errors = {name: measure.relative_error(out, reference) for name, out in outputs.items()
-              if reference is not None and name != "torch"}
+    errors = {
+        name: measure.relative_error(out, reference)
+        for name, out in outputs.items()
+        if reference is not None and name != "torch"
+    }
     del outputs
-    ms = measure.median_times(calls, repeat, warmup=0 if interleave else 1,
-                              interleave=interleave, settle=0.25, rounds=rounds)
+    ms = measure.median_times(
+        calls,
+        repeat,
+        warmup=0 if interleave else 1,
+        interleave=interleave,
+        settle=0.25,
+        rounds=rounds,
+    )
     yardstick = sgemm[1] / (ms.pop(SGEMM) / 1e3) / 1e9
     peer_ms = {name: value for name, value in ms.items() if name not in NPCONV_SYSTEMS}
     best = min(peer_ms, key=peer_ms.get) if peer_ms else None
     gflops = case.flops / (ms["npconv"] / 1e3) / 1e9
-    row = {"name": case.name, "op": case.op, "pass": case.pass_, "case": case.to_json(),
-           "algorithm": algorithm,
-           "gflop": case.flops / 1e9, "ms": ms, "best_peer": best,
-           "ratio": ms["npconv"] / peer_ms[best] if best else None,
-           "measured_ratio": (ms["measured"] / peer_ms[best] if best and "measured" in ms
-                              else None),
-           "gflops": gflops, "sgemm_gflops": yardstick, "sgemm_fraction": gflops / yardstick,
-           "max_error": errors.pop("npconv", None), "peer_errors": errors,
-           "extra_mib": measure.peak_extra_bytes(calls["npconv"]) / 2 ** 20,
-           "first_call_ms": None, "import_ms": None, "notes": notes}
+    row = {
+        "name": case.name,
+        "op": case.op,
+        "pass": case.pass_,
+        "case": case.to_json(),
+        "algorithm": algorithm,
+        "gflop": case.flops / 1e9,
+        "ms": ms,
+        "best_peer": best,
+        "ratio": ms["npconv"] / peer_ms[best] if best else None,
+        "measured_ratio": (ms["measured"] / peer_ms[best] if best and "measured" in ms else None),
+        "gflops": gflops,
+        "sgemm_gflops": yardstick,
+        "sgemm_fraction": gflops / yardstick,
+        "max_error": errors.pop("npconv", None),
+        "peer_errors": errors,
+        "extra_mib": measure.peak_extra_bytes(calls["npconv"]) / 2**20,
+        "first_call_ms": None,
+        "import_ms": None,
+        "notes": notes,
+    }
     if first_call:
         fresh = measure.first_call(case, threads)
         if "error" in fresh:
@@ -167,8 +215,11 @@ def run(options, out=None):
         raise ValueError(f"--repeat must be at least 1, but got {repeat}")
     if options.rounds < 1:
         raise ValueError(f"--rounds must be at least 1, but got {options.rounds}")
-    for flag, path in (("--json", options.json), ("--markdown", options.markdown),
-                       ("--plot", options.plot)):       # before minutes of measuring
+    for flag, path in (
+        ("--json", options.json),
+        ("--markdown", options.markdown),
+        ("--plot", options.plot),
+    ):  # before minutes of measuring
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if folder and not os.path.isdir(folder):
             raise ValueError(f"{flag} {path!r}: the folder {folder!r} does not exist")
@@ -184,39 +235,61 @@ def run(options, out=None):
         rows = []
         for i, case in enumerate(chosen, 1):
             print(f"[{i}/{len(chosen)}] {case.name}", file=sys.stderr, flush=True)
-            rows.append(measure_case(case, ready, repeat, sgemm, options.threads,
-                                     not options.no_first_call, options.interleave,
-                                     options.rounds))
+            rows.append(
+                measure_case(
+                    case,
+                    ready,
+                    repeat,
+                    sgemm,
+                    options.threads,
+                    not options.no_first_call,
+                    options.interleave,
+                    options.rounds,
+                )
+            )
     finally:
         for system in ready:
             system.close()
     for row in rows:
         notes += [f"{row['name']}: {name}: {message}" for name, message in row["notes"].items()]
-        notes += [f"{row['name']}: {name} differs from torch by {error:.1e} (relative)"
-                  for name, error in row["peer_errors"].items()
-                  if error > PEER_TOLERANCE]
+        notes += [
+            f"{row['name']}: {name} differs from torch by {error:.1e} (relative)"
+            for name, error in row["peer_errors"].items()
+            if error > PEER_TOLERANCE
+        ]
     ratios = [row["ratio"] for row in rows if row["ratio"]]
     yardsticks = [row["sgemm_gflops"] for row in rows]
     imports = [row["import_ms"] for row in rows if row["import_ms"] is not None]
     result = {
-        "settings": {"threads": options.threads, "repeat": repeat, "smoke": options.smoke,
-                     "interleave": options.interleave, "rounds": options.rounds,
-                     "peers": peers, "seed": cases.SEED, "planner": options.planner,
-                     "measured": options.measured},
+        "settings": {
+            "threads": options.threads,
+            "repeat": repeat,
+            "smoke": options.smoke,
+            "interleave": options.interleave,
+            "rounds": options.rounds,
+            "peers": peers,
+            "seed": cases.SEED,
+            "planner": options.planner,
+            "measured": options.measured,
+        },
         "machine": measure.machine(),
         "versions": {system.name: system.version for system in ready},
-        "sgemm": {"size": sgemm_size,
-                  "gflops": statistics.median(yardsticks) if yardsticks else None,
-                  "range": [min(yardsticks), max(yardsticks)] if yardsticks else None},
+        "sgemm": {
+            "size": sgemm_size,
+            "gflops": statistics.median(yardsticks) if yardsticks else None,
+            "range": [min(yardsticks), max(yardsticks)] if yardsticks else None,
+        },
         "import_ms": statistics.median(imports) if imports else None,
         "notes": notes,
         "rows": rows,
-        "geomean_ratio": (math.exp(statistics.fmean(math.log(r) for r in ratios))
-                          if ratios else None),
+        "geomean_ratio": (
+            math.exp(statistics.fmean(math.log(r) for r in ratios)) if ratios else None
+        ),
         "ratio_count": len(ratios),
         "measured_geomean_ratio": _geomean([row.get("measured_ratio") for row in rows]),
-        "measured_over_heuristic": _geomean([row["ms"]["measured"] / row["ms"]["npconv"]
-                                             for row in rows if "measured" in row["ms"]]),
+        "measured_over_heuristic": _geomean(
+            [row["ms"]["measured"] / row["ms"]["npconv"] for row in rows if "measured" in row["ms"]]
+        ),
     }
     print(report.text(result), file=out)
     if options.json:
@@ -229,8 +302,9 @@ def run(options, out=None):
 
 
 def main(argv=None):
-    parser = add_arguments(argparse.ArgumentParser(
-        prog="python -m npconv.bench", description=__doc__.splitlines()[0]))
+    parser = add_arguments(
+        argparse.ArgumentParser(prog="python -m npconv.bench", description=__doc__.splitlines()[0])
+    )
     options = parser.parse_args(argv)
     try:
         return run(options)

@@ -11,6 +11,7 @@ npconv.shapes, so the harness and the library agree on every number.
 >>> small.input_shape, small.output_shape
 ((1, 4, 4, 4), (1, 4, 8, 8))
 """
+
 from __future__ import annotations
 
 import json
@@ -27,16 +28,16 @@ SEED = 0
 
 class Case(NamedTuple):
     name: str
-    op: str                 # "conv" or "conv_transpose"
-    pass_: str              # "forward" or "backward"
+    op: str  # "conv" or "conv_transpose"
+    pass_: str  # "forward" or "backward"
     batch: int
     in_channels: int
     out_channels: int
-    size: tuple             # input spatial size
+    size: tuple  # input spatial size
     kernel: tuple
     stride: tuple
-    padding: tuple          # symmetric: torch's padding=p, applied as (p, p)
-    output_padding: tuple   # conv_transpose only
+    padding: tuple  # symmetric: torch's padding=p, applied as (p, p)
+    output_padding: tuple  # conv_transpose only
     dilation: tuple
     groups: int
     bias: bool
@@ -51,7 +52,7 @@ class Case(NamedTuple):
 
     @property
     def weight_shape(self):
-        if self.op == "conv":     # (C_out, C_in/groups, *k)
+        if self.op == "conv":  # (C_out, C_in/groups, *k)
             return (self.out_channels, self.in_channels // self.groups) + self.kernel
         return (self.in_channels, self.out_channels // self.groups) + self.kernel
 
@@ -59,10 +60,12 @@ class Case(NamedTuple):
     def output_size(self):
         pairs = tuple((p, p) for p in self.padding)
         if self.op == "conv":
-            return shapes.conv_output_size(self.size, self.kernel, self.stride, pairs,
-                                           self.dilation)
-        return shapes.conv_transpose_output_size(self.size, self.kernel, self.stride, pairs,
-                                                 self.dilation, self.output_padding)
+            return shapes.conv_output_size(
+                self.size, self.kernel, self.stride, pairs, self.dilation
+            )
+        return shapes.conv_transpose_output_size(
+            self.size, self.kernel, self.stride, pairs, self.dilation, self.output_padding
+        )
 
     @property
     def output_shape(self):
@@ -72,28 +75,47 @@ class Case(NamedTuple):
     def flops(self):
         """2 x multiply-adds of the forward call; a backward pass counts twice that."""
         if self.op == "conv":
-            forward = shapes.conv_flops(self.batch, self.in_channels, self.out_channels,
-                                        self.groups, self.kernel, self.output_size)
+            forward = shapes.conv_flops(
+                self.batch,
+                self.in_channels,
+                self.out_channels,
+                self.groups,
+                self.kernel,
+                self.output_size,
+            )
         else:
-            forward = shapes.conv_transpose_flops(self.batch, self.in_channels, self.out_channels,
-                                                  self.groups, self.kernel, self.size)
+            forward = shapes.conv_transpose_flops(
+                self.batch, self.in_channels, self.out_channels, self.groups, self.kernel, self.size
+            )
         return forward * (2 if self.pass_ == "backward" else 1)
 
     def options(self):
         """Keyword arguments of npconv.functional.conv / conv_transpose (and torch's)."""
-        common = dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
-                      groups=self.groups)
+        common = dict(
+            stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups
+        )
         if self.op == "conv_transpose":
             common["output_padding"] = self.output_padding
         return common
 
     def to_json(self):
         """The case as a suite entry, which from_json reads back."""
-        return {"name": self.name, "op": self.op, "pass": self.pass_, "N": self.batch,
-                "Cin": self.in_channels, "Cout": self.out_channels, "size": list(self.size),
-                "kernel": list(self.kernel), "stride": list(self.stride),
-                "padding": list(self.padding), "output_padding": list(self.output_padding),
-                "dilation": list(self.dilation), "groups": self.groups, "bias": self.bias}
+        return {
+            "name": self.name,
+            "op": self.op,
+            "pass": self.pass_,
+            "N": self.batch,
+            "Cin": self.in_channels,
+            "Cout": self.out_channels,
+            "size": list(self.size),
+            "kernel": list(self.kernel),
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+            "output_padding": list(self.output_padding),
+            "dilation": list(self.dilation),
+            "groups": self.groups,
+            "bias": self.bias,
+        }
 
 
 def from_json(entry):
@@ -105,18 +127,34 @@ def from_json(entry):
         return tuple(value) if isinstance(value, list) else (int(value),) * n
 
     if entry["op"] not in ("conv", "conv_transpose"):
-        raise ValueError(f"case {entry['name']!r}: op must be 'conv' or 'conv_transpose', "
-                         f"but got op={entry['op']!r}")
+        raise ValueError(
+            f"case {entry['name']!r}: op must be 'conv' or 'conv_transpose', "
+            f"but got op={entry['op']!r}"
+        )
     if entry["pass"] not in ("forward", "backward"):
-        raise ValueError(f"case {entry['name']!r}: pass must be 'forward' or 'backward', "
-                         f"but got pass={entry['pass']!r}")
-    return Case(entry["name"], entry["op"], entry["pass"], int(entry["N"]), int(entry["Cin"]),
-                int(entry["Cout"]), tuple(entry["size"]), per_dim("kernel", 1),
-                per_dim("stride", 1), per_dim("padding", 0), per_dim("output_padding", 0),
-                per_dim("dilation", 1), int(entry.get("groups", 1)), bool(entry.get("bias")))
+        raise ValueError(
+            f"case {entry['name']!r}: pass must be 'forward' or 'backward', "
+            f"but got pass={entry['pass']!r}"
+        )
+    return Case(
+        entry["name"],
+        entry["op"],
+        entry["pass"],
+        int(entry["N"]),
+        int(entry["Cin"]),
+        int(entry["Cout"]),
+        tuple(entry["size"]),
+        per_dim("kernel", 1),
+        per_dim("stride", 1),
+        per_dim("padding", 0),
+        per_dim("output_padding", 0),
+        per_dim("dilation", 1),
+        int(entry.get("groups", 1)),
+        bool(entry.get("bias")),
+    )
 
 
-PACKAGED = ("suite", "zoo")     # layer sets shipped in npconv/data, by name
+PACKAGED = ("suite", "zoo")  # layer sets shipped in npconv/data, by name
 
 
 def load(path=None):
@@ -134,8 +172,9 @@ def load(path=None):
     try:
         return [from_json(entry) for entry in json.loads(text)["cases"]]
     except (KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"--suite {path!r} is not a suite file: no {error} in it "
-                         "(see npconv/data/suite.json)") from None
+        raise ValueError(
+            f"--suite {path!r} is not a suite file: no {error} in it (see npconv/data/suite.json)"
+        ) from None
 
 
 def select(cases, names):
@@ -145,8 +184,9 @@ def select(cases, names):
     by_name = {c.name: c for c in cases}
     unknown = [name for name in names if name not in by_name]
     if unknown:
-        raise ValueError(f"unknown case(s) {', '.join(unknown)}; the suite has "
-                         f"{', '.join(by_name)}")
+        raise ValueError(
+            f"unknown case(s) {', '.join(unknown)}; the suite has {', '.join(by_name)}"
+        )
     return [by_name[name] for name in names]
 
 
@@ -161,26 +201,33 @@ def shrink(case, channels=4, groups=2, size=4):
     in_channels = kept_groups * min(case.in_channels // case.groups, channels)
     out_channels = kept_groups * min(case.out_channels // case.groups, channels)
     new_size = []
-    for n, k, s, p, d, op in zip(case.size, case.kernel, case.stride, case.padding,
-                                 case.dilation, case.output_padding):
+    for n, k, s, p, d, op in zip(
+        case.size, case.kernel, case.stride, case.padding, case.dilation, case.output_padding
+    ):
         m = min(n, size)
         (extent,) = shapes.effective_kernel((k,), (d,))
         if case.op == "conv":
-            m = max(m, extent - 2 * p)                       # padded input holds the kernel
+            m = max(m, extent - 2 * p)  # padded input holds the kernel
         else:
-            while shapes.conv_transpose_output_size((m,), (k,), (s,), ((p, p),), (d,),
-                                                    (op,))[0] < 1:
-                m += 1                                       # output has at least one element
+            while (
+                shapes.conv_transpose_output_size((m,), (k,), (s,), ((p, p),), (d,), (op,))[0] < 1
+            ):
+                m += 1  # output has at least one element
         new_size.append(m)
-    return case._replace(batch=1, in_channels=in_channels, out_channels=out_channels,
-                         size=tuple(new_size), groups=kept_groups)
+    return case._replace(
+        batch=1,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        size=tuple(new_size),
+        groups=kept_groups,
+    )
 
 
 class Data(NamedTuple):
-    x: np.ndarray            # the op's input
-    w: np.ndarray            # its weight, in torch's layout
-    b: np.ndarray | None     # bias, when the case has one
-    g: np.ndarray | None     # output gradient, for backward cases
+    x: np.ndarray  # the op's input
+    w: np.ndarray  # its weight, in torch's layout
+    b: np.ndarray | None  # bias, when the case has one
+    g: np.ndarray | None  # output gradient, for backward cases
 
 
 def make(case, seed=SEED):
@@ -193,6 +240,9 @@ def make(case, seed=SEED):
     w = rng.standard_normal(case.weight_shape, dtype=np.float32)
     w *= np.float32(1 / math.sqrt(fan_in))
     b = rng.standard_normal(case.out_channels, dtype=np.float32) if case.bias else None
-    g = (rng.standard_normal(case.output_shape, dtype=np.float32)
-         if case.pass_ == "backward" else None)
+    g = (
+        rng.standard_normal(case.output_shape, dtype=np.float32)
+        if case.pass_ == "backward"
+        else None
+    )
     return Data(x, w, b, g)

@@ -33,6 +33,7 @@ first call  a fresh Python process imports npconv and makes the case's data,
             then times its first call: what a script pays once, including any
             lazy set-up (planning, compilation) that warm-up hides.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,7 +69,7 @@ def median_times(calls, repeat, warmup=1, interleave=False, settle=0.25, rounds=
         per_block = -(-repeat // rounds)
         names = list(calls)
         for turn in range(rounds):
-            for name in names[turn % len(names):] + names[:turn % len(names)]:
+            for name in names[turn % len(names) :] + names[: turn % len(names)]:
                 time.sleep(settle)
                 start, done = time.perf_counter(), 0
                 while done < max(warmup, 1) or time.perf_counter() - start < warm:
@@ -93,6 +94,7 @@ def peak_extra_bytes(call):
     The work buffers npconv's threads keep between calls are dropped first, so that the
     call allocates, and this counts, them again."""
     from npconv import _threads
+
     _threads.drop_scratch()
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
@@ -115,24 +117,31 @@ def sgemm_call(n=2048, seed=0):
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     out = np.empty((n, n), dtype=np.float32)
-    return (lambda: np.matmul(a, b, out=out)), 2 * n ** 3
+    return (lambda: np.matmul(a, b, out=out)), 2 * n**3
 
 
-_CHILD = ("import sys, time; start = time.perf_counter(); import npconv; "
-          "imported = time.perf_counter(); from npconv.bench.measure import first_call_child; "
-          "first_call_child(sys.argv[1], int(sys.argv[2]), imported - start)")
+_CHILD = (
+    "import sys, time; start = time.perf_counter(); import npconv; "
+    "imported = time.perf_counter(); from npconv.bench.measure import first_call_child; "
+    "first_call_child(sys.argv[1], int(sys.argv[2]), imported - start)"
+)
 
 
 def first_call(case, threads, timeout=600):
     """{"import_ms", "first_call_ms"} of `case` in a fresh interpreter, or {"error"}."""
     environment = dict(os.environ)
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                     "NUMBA_NUM_THREADS"):
+    for variable in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMBA_NUM_THREADS",
+    ):
         environment[variable] = str(threads)
     command = [sys.executable, "-c", _CHILD, json.dumps(case.to_json()), str(threads)]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, env=environment,
-                                timeout=timeout)
+        result = subprocess.run(
+            command, capture_output=True, text=True, env=environment, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"no result within {timeout} s"}
     if result.returncode:
@@ -145,6 +154,7 @@ def first_call_child(case_json, threads, import_seconds):
     """Run in the fresh interpreter: time the case's first npconv call and print JSON."""
     from .cases import from_json, make
     from .systems import Npconv
+
     case = from_json(json.loads(case_json))
     call = Npconv(threads).prepare(case, make(case))
     start = time.perf_counter()
@@ -156,14 +166,21 @@ def first_call_child(case_json, threads, import_seconds):
 def machine():
     """What the numbers were measured on."""
     import platform
+
     processor = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as file:
-            names = [line.split(":", 1)[1].strip() for line in file
-                     if line.startswith("model name")]
+            names = [
+                line.split(":", 1)[1].strip() for line in file if line.startswith("model name")
+            ]
         processor = names[0] if names else processor
     except OSError:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"processor": processor, "cpus": usable, "system": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__}
+    return {
+        "processor": processor,
+        "cpus": usable,
+        "system": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }

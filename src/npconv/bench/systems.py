@@ -10,6 +10,7 @@ system's own output objects (converted to NumPy only outside the timing):
 A peer that is not installed raises ImportError at setup; a case a system cannot
 run (onnxruntime has no backward) raises Unsupported, and the table shows "-".
 """
+
 from __future__ import annotations
 
 import os
@@ -33,6 +34,7 @@ class Npconv:
 
     def __init__(self, threads, planner="heuristic"):
         import npconv
+
         self.version = npconv.__version__
         self._restore = _limit_npconv_threads(threads)
         self._planner = npconv.get_planner()
@@ -42,6 +44,7 @@ class Npconv:
         from .. import conv as conv_op
         from .. import conv_transpose as conv_transpose_op
         from .. import functional as F
+
         x, w, b, g = data
         options = case.options()
         if case.pass_ == "forward":
@@ -52,6 +55,7 @@ class Npconv:
         def backward():
             call = module.prepare(x, w, b, **options)
             return [a for a in module.gradients(call, g) if a is not None]
+
         return backward
 
     @staticmethod
@@ -60,6 +64,7 @@ class Npconv:
 
     def close(self):
         import npconv
+
         npconv.set_planner(self._planner)
         self._restore()
 
@@ -76,6 +81,7 @@ class NpconvMeasured(Npconv):
 
     def prepare(self, case, data):
         import npconv
+
         call = super().prepare(case, data)
 
         def measured():
@@ -85,12 +91,14 @@ class NpconvMeasured(Npconv):
                 return call()
             finally:
                 npconv.set_planner(before)
+
         return measured
 
 
 def _limit_npconv_threads(threads):
     """Apply the thread count to npconv; returns a function that undoes it."""
     import npconv
+
     if hasattr(npconv, "set_num_threads"):
         before = npconv.get_num_threads() if hasattr(npconv, "get_num_threads") else None
         npconv.set_num_threads(threads)
@@ -114,13 +122,14 @@ class Torch:
 
     def __init__(self, threads):
         import torch
+
         self.torch = torch
         self.version = torch.__version__
         self._before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
             torch.set_num_interop_threads(1)
-        except RuntimeError:    # only settable before torch's first parallel work
+        except RuntimeError:  # only settable before torch's first parallel work
             pass
 
     def prepare(self, case, data):
@@ -137,16 +146,25 @@ class Torch:
             def forward():
                 with torch.inference_mode():
                     return [op(x, w, b, **options)]
+
             return forward
         bias_sizes = [case.out_channels] if b is not None else None
-        arguments = (bias_sizes, list(case.stride), list(case.padding), list(case.dilation),
-                     transposed, list(case.output_padding), case.groups,
-                     [True, True, b is not None])
+        arguments = (
+            bias_sizes,
+            list(case.stride),
+            list(case.padding),
+            list(case.dilation),
+            transposed,
+            list(case.output_padding),
+            case.groups,
+            [True, True, b is not None],
+        )
         backward_op = torch.ops.aten.convolution_backward
 
         def backward():
             with torch.inference_mode():
                 return [a for a in backward_op(g, x, w, *arguments) if a is not None]
+
         return backward
 
     @staticmethod
@@ -169,6 +187,7 @@ class Onnxruntime:
     def __init__(self, threads):
         import onnx  # noqa: F401 (the model builder; fail at setup when it is missing)
         import onnxruntime
+
         self.ort = onnxruntime
         self.version = onnxruntime.__version__
         self.options = onnxruntime.SessionOptions()
@@ -180,8 +199,9 @@ class Onnxruntime:
     def prepare(self, case, data):
         if case.pass_ == "backward":
             raise Unsupported("onnxruntime runs inference only")
-        session = self.ort.InferenceSession(onnx_model(case).SerializeToString(), self.options,
-                                            providers=["CPUExecutionProvider"])
+        session = self.ort.InferenceSession(
+            onnx_model(case).SerializeToString(), self.options, providers=["CPUExecutionProvider"]
+        )
         feeds = {"x": data.x, "w": data.w}
         if data.b is not None:
             feeds["b"] = data.b
@@ -198,21 +218,29 @@ class Onnxruntime:
 def onnx_model(case, opset=17):
     """The ONNX model of one case: inputs x, w(, b); output y."""
     from onnx import TensorProto, helper
-    attributes = dict(kernel_shape=list(case.kernel), strides=list(case.stride),
-                      dilations=list(case.dilation), group=case.groups,
-                      pads=list(case.padding) * 2)          # all begins, then all ends
+
+    attributes = dict(
+        kernel_shape=list(case.kernel),
+        strides=list(case.stride),
+        dilations=list(case.dilation),
+        group=case.groups,
+        pads=list(case.padding) * 2,
+    )  # all begins, then all ends
     if case.op == "conv_transpose":
         attributes["output_padding"] = list(case.output_padding)
     names = ["x", "w"] + (["b"] if case.bias else [])
-    node = helper.make_node("Conv" if case.op == "conv" else "ConvTranspose", names, ["y"],
-                            **attributes)
+    node = helper.make_node(
+        "Conv" if case.op == "conv" else "ConvTranspose", names, ["y"], **attributes
+    )
     shapes = [case.input_shape, case.weight_shape, (case.out_channels,)]
-    inputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
-              for name, shape in zip(names, shapes)]
+    inputs = [
+        helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+        for name, shape in zip(names, shapes)
+    ]
     output = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(case.output_shape))
     graph = helper.make_graph([node], case.name, inputs, [output])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8        # readable by every onnxruntime the bench extra allows
+    model.ir_version = 8  # readable by every onnxruntime the bench extra allows
     return model
 
 
@@ -238,21 +266,30 @@ class Jax:
             os.environ.setdefault("JAX_PLATFORMS", "cpu")
             if threads == 1:
                 flags = os.environ.get("XLA_FLAGS", "")
-                os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
-                                           "intra_op_parallelism_threads=1").strip()
+                os.environ["XLA_FLAGS"] = (
+                    flags + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+                ).strip()
         import jax
+
         self.jax = jax
         self.version = jax.__version__
 
     def forward_function(self, case):
         from jax import lax
+
         highest = lax.Precision.HIGHEST
         spatial = tuple(range(2, 2 + case.ndim))
 
         def conv(x, w):
             return lax.conv_general_dilated(
-                x, w, case.stride, [(p, p) for p in case.padding], rhs_dilation=case.dilation,
-                feature_group_count=case.groups, precision=highest)
+                x,
+                w,
+                case.stride,
+                [(p, p) for p in case.padding],
+                rhs_dilation=case.dilation,
+                feature_group_count=case.groups,
+                precision=highest,
+            )
 
         def conv_transpose(x, w):
             g = case.groups
@@ -260,17 +297,29 @@ class Jax:
             w = w.reshape((g, w.shape[0] // g) + w.shape[1:])
             w = w.swapaxes(1, 2).reshape((-1, w.shape[1]) + w.shape[3:])
             w = self.jax.numpy.flip(w, spatial)
-            padding = [(d * (k - 1) - p, d * (k - 1) - p + op) for k, p, d, op in
-                       zip(case.kernel, case.padding, case.dilation, case.output_padding)]
+            padding = [
+                (d * (k - 1) - p, d * (k - 1) - p + op)
+                for k, p, d, op in zip(
+                    case.kernel, case.padding, case.dilation, case.output_padding
+                )
+            ]
             return lax.conv_general_dilated(
-                x, w, (1,) * case.ndim, padding, lhs_dilation=case.stride,
-                rhs_dilation=case.dilation, feature_group_count=g, precision=highest)
+                x,
+                w,
+                (1,) * case.ndim,
+                padding,
+                lhs_dilation=case.stride,
+                rhs_dilation=case.dilation,
+                feature_group_count=g,
+                precision=highest,
+            )
 
         op = conv if case.op == "conv" else conv_transpose
 
         def forward(x, w, *bias):
             y = op(x, w)
             return y + bias[0].reshape((1, -1) + (1,) * case.ndim) if bias else y
+
         return forward
 
     def prepare(self, case, data):
@@ -283,6 +332,7 @@ class Jax:
 
         def gradients(g, *operands):
             return jax.vjp(forward, *operands)[1](g)
+
         compiled = jax.jit(gradients)
         g = jax.device_put(data.g)
         return lambda: list(jax.block_until_ready(compiled(g, *operands)))

@@ -21,11 +21,12 @@ array by its type's module, and imports Dask when it is handed one.
 >>> bool(np.allclose(y.compute(), F.conv2d(x, w, stride=2, padding=1, padding_mode="reflect")))
 True
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:                   # annotations only: importing npconv never imports Dask
+if TYPE_CHECKING:  # annotations only: importing npconv never imports Dask
     import numpy as np
     from dask.array import Array
 
@@ -37,37 +38,59 @@ def is_dask(x: Any) -> bool:
     return type(x).__module__.startswith("dask.array") and hasattr(x, "__dask_graph__")
 
 
-def conv(input: Array, weight: np.ndarray, bias: np.ndarray | None = None, stride=1,
-         padding=0, dilation=1, groups=1, padding_mode: str = "zeros") -> Array:
+def conv(
+    input: Array,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode: str = "zeros",
+) -> Array:
     """npconv.functional.conv of a Dask array: a lazy Dask array."""
     from . import ops
+
     return ops.conv(input, weight, bias, stride, padding, dilation, groups, padding_mode)
 
 
-def conv_transpose(input: Array, weight: np.ndarray, bias: np.ndarray | None = None, stride=1,
-                   padding=0, output_padding=0, groups=1, dilation=1,
-                   padding_mode: str = "zeros") -> Array:
+def conv_transpose(
+    input: Array,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    padding_mode: str = "zeros",
+) -> Array:
     """npconv.functional.conv_transpose of a Dask array: a lazy Dask array."""
     from . import ops
-    return ops.conv_transpose(input, weight, bias, stride, padding, output_padding, groups,
-                              dilation, padding_mode)
+
+    return ops.conv_transpose(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, padding_mode
+    )
 
 
 def unfold(input: Array, kernel_size, dilation=1, padding=0, stride=1) -> Array:
     """npconv.functional.unfold of a Dask array: a lazy Dask array."""
     from . import ops
+
     return ops.unfold(input, kernel_size, dilation, padding, stride)
 
 
 def fold(input: Array, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Array:
     """npconv.functional.fold of a Dask array: a lazy Dask array."""
     from . import ops
+
     return ops.fold(input, output_size, kernel_size, dilation, padding, stride)
 
 
 def call(module, input: Array, *rest, **options) -> Array:
     """module(input) for a Dask input (Module.__call__ sends it here)."""
     from . import stack
+
     return stack.call(module, input, *rest, **options)
 
 
@@ -76,6 +99,7 @@ def plan(module, input: Array) -> StackPlan:
     whose repr lists its segments, why the stack was split there, and each one's halo;
     `.output` is the lazy result."""
     from . import stack
+
     return stack.plan(module, input)
 
 

@@ -17,6 +17,7 @@ reached by the inputs [ceil((q0 - (e-1))/s), floor((q1-1)/s) + 1): `runs`. Both
 read the padding from the global array, so border blocks see what the NumPy call
 sees, never a per-block padding.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -53,14 +54,14 @@ class Axis(NamedTuple):
         if self.scatter:
             mapped = b * self.stride - self.lo + centre
         else:
-            mapped = -((-(b + self.lo - centre)) // self.stride)           # ceil division
+            mapped = -((-(b + self.lo - centre)) // self.stride)  # ceil division
         mapped = np.clip(mapped, 0, self.n_out)
         mapped[0], mapped[-1] = 0, self.n_out
         kept = [0]
         for i in range(1, len(mapped)):
             if mapped[i] > mapped[kept[-1]]:
                 kept.append(i)
-        kept[-1] = len(mapped) - 1          # the last input boundary maps to n_out
+        kept[-1] = len(mapped) - 1  # the last input boundary maps to n_out
         return mapped[kept], np.asarray(kept)
 
     # --- gather ------------------------------------------------------------------------
@@ -142,17 +143,18 @@ def blocks_holding(needed: np.ndarray, bounds: np.ndarray):
     last = np.append(first[1:], len(needed)) - 1
     starts, stops = needed[first], needed[last] + 1
     local = np.concatenate([[0], np.cumsum(stops - starts)[:-1]])
-    trims = tuple(slice(int(a - bounds[i]), int(b - bounds[i]))
-                  for i, a, b in zip(ids, starts, stops))
+    trims = tuple(
+        slice(int(a - bounds[i]), int(b - bounds[i])) for i, a, b in zip(ids, starts, stops)
+    )
     return [int(i) for i in ids], trims, Coords(starts, stops, local)
 
 
 class LocalStep(NamedTuple):
     """One layer's step on one dim in a task's local coordinates."""
 
-    sources: np.ndarray | None      # gather: local index per padded position (-1: zero)
-    runs: tuple | None              # scatter: (o_start, o_count, crop_lo, crop_hi, length,
-    size: int                       #           targets) per run; size: output block length
+    sources: np.ndarray | None  # gather: local index per padded position (-1: zero)
+    runs: tuple | None  # scatter: (o_start, o_count, crop_lo, crop_hi, length,
+    size: int  #           targets) per run; size: output block length
 
 
 def localise(axis: Axis, step, a: int, b: int, coords: Coords) -> LocalStep:
@@ -168,8 +170,9 @@ def localise(axis: Axis, step, a: int, b: int, coords: Coords) -> LocalStep:
         crop_lo = q0 - o0 * axis.stride
         crop_hi = (o1 - 1) * axis.stride + axis.extent - q1
         contiguous = bool(np.all(np.diff(targets) == 1))
-        runs.append((start, o1 - o0, crop_lo, crop_hi, q1 - q0,
-                     int(targets[0]) if contiguous else targets))
+        runs.append(
+            (start, o1 - o0, crop_lo, crop_hi, q1 - q0, int(targets[0]) if contiguous else targets)
+        )
     return LocalStep(None, tuple(runs), b - a)
 
 
@@ -185,7 +188,7 @@ def chain(axes, a: int, b: int, bounds: np.ndarray):
     for axis in reversed(axes):
         step = axis.step(a, b)
         need = axis.needed(step)
-        if need.size == 0:                  # the block reads padding only: keep one input
+        if need.size == 0:  # the block reads padding only: keep one input
             need = np.array([axis.nearest(a)])
         plans.append((axis, step, a, b, need))
         a, b = int(need[0]), int(need[-1]) + 1

@@ -3,6 +3,7 @@ blocks its windows need (its own whole, its neighbours' through one task per blo
 that cuts the halos they read), with no rechunk and no intermediate arrays: at most
 three tasks and a bounded number of edges per input block.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -37,8 +38,10 @@ def execute(stack: Stack, steps: Steps, blocks):
 def halos(block, parts):
     """Copies of the parts of a block its neighbours' tasks read, by their (start, stop)
     per dim: once they exist the block itself can be freed after its own task."""
-    return {part: block[(slice(None), slice(None)) + tuple(slice(a, b) for a, b in part)].copy()
-            for part in parts}
+    return {
+        part: block[(slice(None), slice(None)) + tuple(slice(a, b) for a, b in part)].copy()
+        for part in parts
+    }
 
 
 def assemble(blocks, trims):
@@ -63,11 +66,13 @@ def assemble(blocks, trims):
         return pieces[0][1]
     channels = {at[0]: piece.shape[1] for at, piece in pieces}
     channel_at = np.concatenate([[0], np.cumsum([channels[c] for c in sorted(channels)])])
-    offsets = [np.concatenate([[0], np.cumsum([t.stop - t.start for t in per_dim])])
-               for per_dim in trims]
+    offsets = [
+        np.concatenate([[0], np.cumsum([t.stop - t.start for t in per_dim])]) for per_dim in trims
+    ]
     first = pieces[0][1]
-    out = np.empty((first.shape[0], int(channel_at[-1])) + tuple(int(v[-1]) for v in offsets),
-                   first.dtype)
+    out = np.empty(
+        (first.shape[0], int(channel_at[-1])) + tuple(int(v[-1]) for v in offsets), first.dtype
+    )
     for at, piece in pieces:
         where = (slice(None), slice(channel_at[at[0]], channel_at[at[0] + 1]))
         where += tuple(slice(offsets[d][i], offsets[d][i + 1]) for d, i in enumerate(at[1:]))
@@ -94,8 +99,9 @@ def plan_dim(layer_axes, chunks) -> DimPlan:
         kept = kept[step_kept]
     chains, before, after = [], 0, 0
     for j in range(len(bounds) - 1):
-        ids, trims, steps, (first, last) = axes_mod.chain(layer_axes, int(bounds[j]),
-                                                          int(bounds[j + 1]), in_bounds)
+        ids, trims, steps, (first, last) = axes_mod.chain(
+            layer_axes, int(bounds[j]), int(bounds[j + 1]), in_bounds
+        )
         chains.append((ids, steps, trims))
         before = max(before, int(in_bounds[kept[j]]) - first)
         after = max(after, last - int(in_bounds[kept[j + 1]]))
@@ -108,8 +114,9 @@ def build(x, layers, dims, out_channels: int, dtype, label: str):
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    name = f"npconv-{label}-" + tokenize(x.name, [vars(layer) for layer in layers],
-                                          [d.bounds for d in dims])
+    name = f"npconv-{label}-" + tokenize(
+        x.name, [vars(layer) for layer in layers], [d.bounds for d in dims]
+    )
     stack_key = (name + "-layers",)
     graph: dict[Any, Any] = {stack_key: Stack(layers)}
     channel_blocks = range(len(x.chunks[1]))
@@ -135,17 +142,23 @@ def build(x, layers, dims, out_channels: int, dtype, label: str):
             tasks.append((ib, js, ids, steps, leaves))
     for (ib, block), wanted in parts.items():
         for ic in channel_blocks:
-            graph[(name + "-halo", ib, ic) + block] = (halos, (x.name, ib, ic) + block,
-                                                       tuple(sorted(wanted)))
+            graph[(name + "-halo", ib, ic) + block] = (
+                halos,
+                (x.name, ib, ic) + block,
+                tuple(sorted(wanted)),
+            )
     for ib, js, ids, steps, leaves in tasks:
+
         def leaf(at, ic, ib=ib, leaves=leaves):
             block, whole = leaves[at]
             return (x.name if whole else name + "-halo", ib, ic) + block
-        blocks = [_nest(lambda at, ic=ic: leaf(at, ic), (), [len(v) for v in ids])
-                  for ic in channel_blocks]
+
+        blocks = [
+            _nest(lambda at, ic=ic: leaf(at, ic), (), [len(v) for v in ids])
+            for ic in channel_blocks
+        ]
         graph[(name, ib, 0) + js] = (execute, stack_key, steps, blocks)
-    chunks = (x.chunks[0], (out_channels,)) + tuple(tuple(np.diff(d.bounds).tolist())
-                                                    for d in dims)
+    chunks = (x.chunks[0], (out_channels,)) + tuple(tuple(np.diff(d.bounds).tolist()) for d in dims)
     hlg = HighLevelGraph.from_collections(name, graph, dependencies=[x])
     return da.Array(hlg, name, chunks, meta=np.empty((0,) * x.ndim, dtype))
 

@@ -13,6 +13,7 @@ with its LocalStep per spatial dim:
 The NumPy ops are npconv's own, so a block holds the values the whole-array call gives
 at those positions, up to the order of the sums.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -68,17 +69,19 @@ class Layer:
         out = None
         for combo in combos:
             if any(count == 0 for _, count, *_ in combo):
-                continue                    # no input reaches this run: it stays zero
-            part = x[(..., ) + tuple(slice(start, start + count) for start, count, *_ in combo)]
+                continue  # no input reaches this run: it stays zero
+            part = x[(...,) + tuple(slice(start, start + count) for start, count, *_ in combo)]
             crops = tuple((max(lo, 0), max(hi, 0)) for _, _, lo, hi, _, _ in combo)
             block = self.footprint(part, crops)
             extend = tuple((max(-lo, 0), max(-hi, 0)) for _, _, lo, hi, _, _ in combo)
             if any(v for pair in extend for v in pair):
                 block = np.pad(block, ((0, 0), (0, 0)) + extend)
-            whole = all(isinstance(targets, int) and targets == 0 and length == size
-                        for (*_, length, targets), size in zip(combo, sizes))
+            whole = all(
+                isinstance(targets, int) and targets == 0 and length == size
+                for (*_, length, targets), size in zip(combo, sizes)
+            )
             if len(combos) == 1 and whole:
-                out = block                 # one run onto the whole block ('zeros' mode)
+                out = block  # one run onto the whole block ('zeros' mode)
                 break
             if out is None:
                 out = np.zeros(block.shape[:2] + sizes, self.compute)
@@ -120,8 +123,7 @@ class Conv(Layer):
         self.stride, self.dilation, self.groups = stride, dilation, groups
 
     def window(self, x):
-        return conv_op.conv(x, self.weight, self.bias, self.stride, 0, self.dilation,
-                            self.groups)
+        return conv_op.conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
 class ConvTranspose(Layer):
@@ -140,12 +142,13 @@ class ConvTranspose(Layer):
         return self.weight.shape[1] * self.groups
 
     def footprint(self, y, crops):
-        return conv_transpose_op.conv_transpose(y, self.weight, None, self.stride, crops, 0,
-                                                self.groups, self.dilation)
+        return conv_transpose_op.conv_transpose(
+            y, self.weight, None, self.stride, crops, 0, self.groups, self.dilation
+        )
 
     def finish(self, out):
         if self.bias is not None:
-            out += self.bias.reshape((-1,) + (1,) * (out.ndim - 2))     # (C,) -> (C, 1, ...)
+            out += self.bias.reshape((-1,) + (1,) * (out.ndim - 2))  # (C,) -> (C, 1, ...)
         return out
 
 
@@ -158,9 +161,14 @@ class Unfold(Layer):
 
     def window(self, x):
         cols = fold_op.unfold(x, self.kernel, self.dilation, 0, self.stride)
-        blocks = tuple((s - e) // st + 1 for s, e, st in
-                       zip(x.shape[2:], ((k - 1) * d + 1 for k, d in
-                                         zip(self.kernel, self.dilation)), self.stride))
+        blocks = tuple(
+            (s - e) // st + 1
+            for s, e, st in zip(
+                x.shape[2:],
+                ((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation)),
+                self.stride,
+            )
+        )
         # (N, C*prod(k), L) -> (N, C*prod(k), *blocks)
         return cols.reshape(cols.shape[:2] + blocks)
 
@@ -178,8 +186,12 @@ class Fold(Layer):
         return channels // math.prod(self.kernel)
 
     def footprint(self, cols, crops):
-        size = tuple((m - 1) * s + d * (k - 1) + 1 - lo - hi for m, s, d, k, (lo, hi)
-                     in zip(cols.shape[2:], self.stride, self.dilation, self.kernel, crops))
+        size = tuple(
+            (m - 1) * s + d * (k - 1) + 1 - lo - hi
+            for m, s, d, k, (lo, hi) in zip(
+                cols.shape[2:], self.stride, self.dilation, self.kernel, crops
+            )
+        )
         # (N, C*prod(k), *blocks) -> (N, C*prod(k), L)
         flat = cols.reshape(cols.shape[:2] + (-1,))
         return fold_op.fold(flat, size, self.kernel, self.dilation, crops, self.stride)

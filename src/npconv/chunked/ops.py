@@ -2,6 +2,7 @@
 planner on a shape stand-in (so messages, output shapes and dtypes are the NumPy
 call's), then described per spatial dim by `axes.Axis` and built by `graph.build`.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,12 +29,13 @@ class Planned(NamedTuple):
 
     layer: layers.Layer
     axes: tuple
-    out_shape: tuple        # batched
+    out_shape: tuple  # batched
     label: str
 
 
-def plan_conv(shape, dtype, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-              padding_mode="zeros") -> tuple[Planned, bool]:
+def plan_conv(
+    shape, dtype, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+) -> tuple[Planned, bool]:
     w = args.as_array(weight, "weight")
     n = w.ndim - 2
     x, w, b = conv_op.operands(standin(shape, dtype), w, bias, conv_op.op_name("conv", n))
@@ -44,43 +46,87 @@ def plan_conv(shape, dtype, weight, bias=None, stride=1, padding=0, dilation=1, 
     axes = []
     for d in range(n):
         lo, hi = (g.lo[d], 0) if p.mode == "zeros" else p.padding[d]
-        axes.append(Axis(False, g.kernel[d], g.stride[d], g.dilation[d], lo, hi, p.mode,
-                         xb.shape[2 + d], g.small[d]))
+        axes.append(
+            Axis(
+                False,
+                g.kernel[d],
+                g.stride[d],
+                g.dilation[d],
+                lo,
+                hi,
+                p.mode,
+                xb.shape[2 + d],
+                g.small[d],
+            )
+        )
     layer = layers.Conv(w, b, g.stride, g.dilation, g.groups, x.dtype)
-    return Planned(layer, tuple(axes), conv_op.output_shape(xb.shape[0], w, p),
-                   "conv"), unbatched
+    return Planned(layer, tuple(axes), conv_op.output_shape(xb.shape[0], w, p), "conv"), unbatched
 
 
-def plan_conv_transpose(shape, dtype, weight, bias=None, stride=1, padding=0, output_padding=0,
-                        groups=1, dilation=1, padding_mode="zeros") -> tuple[Planned, bool]:
+def plan_conv_transpose(
+    shape,
+    dtype,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    padding_mode="zeros",
+) -> tuple[Planned, bool]:
     w = args.as_array(weight, "weight")
     n = w.ndim - 2
-    y, w, b = conv_op.operands(standin(shape, dtype), w, bias,
-                               conv_op.op_name("conv_transpose", n))
+    y, w, b = conv_op.operands(standin(shape, dtype), w, bias, conv_op.op_name("conv_transpose", n))
     yb, unbatched = conv_op.batched(y, n)
-    p = conv_transpose_op.resolve(yb.shape, w, stride, padding, output_padding, groups, dilation,
-                               padding_mode, unbatched)
+    p = conv_transpose_op.resolve(
+        yb.shape, w, stride, padding, output_padding, groups, dilation, padding_mode, unbatched
+    )
     conv_op.check_bias(b, w, w.shape[1] * p.geometry.groups)
     g = p.geometry
     out_shape = conv_transpose_op.output_shape(yb.shape[0], w, p)
     axes = []
     for d in range(n):
         lo, hi = (g.lo[d], 0) if p.mode == "zeros" else p.padding[d]
-        axes.append(Axis(True, g.kernel[d], g.stride[d], g.dilation[d], lo, hi, p.mode,
-                         yb.shape[2 + d], out_shape[2 + d]))
+        axes.append(
+            Axis(
+                True,
+                g.kernel[d],
+                g.stride[d],
+                g.dilation[d],
+                lo,
+                hi,
+                p.mode,
+                yb.shape[2 + d],
+                out_shape[2 + d],
+            )
+        )
     layer = layers.ConvTranspose(w, b, g.stride, g.dilation, g.groups, y.dtype)
     return Planned(layer, tuple(axes), out_shape, "conv_transpose"), unbatched
 
 
 def plan_unfold(shape, dtype, kernel_size, dilation=1, padding=0, stride=1):
     """Unfold as a layer onto the block grid (N, C*prod(k), *blocks), and its flat shape."""
-    kernel, dilation, pairs, stride, blocks = fold_op.check_unfold(shape, kernel_size, dilation,
-                                                                   padding, stride)
+    kernel, dilation, pairs, stride, blocks = fold_op.check_unfold(
+        shape, kernel_size, dilation, padding, stride
+    )
     args.check_dtype(standin((), dtype), "input")
     n = len(kernel)
     batched = tuple(shape) if len(shape) == n + 2 else (1,) + tuple(shape)
-    axes = tuple(Axis(False, kernel[d], stride[d], dilation[d], pairs[d][0], pairs[d][1],
-                      "zeros", batched[2 + d], blocks[d]) for d in range(n))
+    axes = tuple(
+        Axis(
+            False,
+            kernel[d],
+            stride[d],
+            dilation[d],
+            pairs[d][0],
+            pairs[d][1],
+            "zeros",
+            batched[2 + d],
+            blocks[d],
+        )
+        for d in range(n)
+    )
     grid = batched[:1] + (batched[1] * math.prod(kernel),) + blocks
     layer = layers.Unfold(kernel, dilation, stride, dtype)
     return Planned(layer, axes, grid, "unfold"), len(shape) == n + 1
@@ -89,12 +135,25 @@ def plan_unfold(shape, dtype, kernel_size, dilation=1, padding=0, stride=1):
 def plan_fold(shape, dtype, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """Fold as a layer from the block grid (N, C*prod(k), *blocks)."""
     kernel, dilation, pairs, stride, size, blocks = fold_op.check_fold(
-        shape, output_size, kernel_size, dilation, padding, stride)
+        shape, output_size, kernel_size, dilation, padding, stride
+    )
     args.check_dtype(standin((), dtype), "input")
     n = len(kernel)
     batched = tuple(shape) if len(shape) == 3 else (1,) + tuple(shape)
-    axes = tuple(Axis(True, kernel[d], stride[d], dilation[d], pairs[d][0], pairs[d][1],
-                      "zeros", blocks[d], size[d]) for d in range(n))
+    axes = tuple(
+        Axis(
+            True,
+            kernel[d],
+            stride[d],
+            dilation[d],
+            pairs[d][0],
+            pairs[d][1],
+            "zeros",
+            blocks[d],
+            size[d],
+        )
+        for d in range(n)
+    )
     out = (batched[0], batched[1] // math.prod(kernel)) + size
     layer = layers.Fold(kernel, dilation, stride, dtype)
     return Planned(layer, axes, out, "fold"), blocks
@@ -106,30 +165,50 @@ def run(x, planned_layers, label):
     n = x.ndim - 2
     dims = [plan_dim([p.axes[d] for p in planned_layers], x.chunks[2 + d]) for d in range(n)]
     last = planned_layers[-1]
-    return build(x, [p.layer for p in planned_layers], dims, last.out_shape[1],
-                 last.layer.dtype, label), dims
+    return build(
+        x, [p.layer for p in planned_layers], dims, last.out_shape[1], last.layer.dtype, label
+    ), dims
 
 
-def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-         padding_mode="zeros"):
-    planned, unbatched = plan_conv(input.shape, input.dtype, weight, bias, stride, padding,
-                                   dilation, groups, padding_mode)
+def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+    planned, unbatched = plan_conv(
+        input.shape, input.dtype, weight, bias, stride, padding, dilation, groups, padding_mode
+    )
     out, _ = run(input[None] if unbatched else input, [planned], planned.label)
     return out[0] if unbatched else out
 
 
-def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                   dilation=1, padding_mode="zeros"):
-    planned, unbatched = plan_conv_transpose(input.shape, input.dtype, weight, bias, stride,
-                                             padding, output_padding, groups, dilation,
-                                             padding_mode)
+def conv_transpose(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    padding_mode="zeros",
+):
+    planned, unbatched = plan_conv_transpose(
+        input.shape,
+        input.dtype,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+        padding_mode,
+    )
     out, _ = run(input[None] if unbatched else input, [planned], planned.label)
     return out[0] if unbatched else out
 
 
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
-    planned, unbatched = plan_unfold(input.shape, input.dtype, kernel_size, dilation, padding,
-                                     stride)
+    planned, unbatched = plan_unfold(
+        input.shape, input.dtype, kernel_size, dilation, padding, stride
+    )
     grid, _ = run(input[None] if unbatched else input, [planned], "unfold")
     # (N, C*prod(k), *blocks) -> (N, C*prod(k), L): Dask merges the block-grid chunks
     out = grid.reshape(grid.shape[:2] + (math.prod(grid.shape[2:]),))
@@ -137,8 +216,9 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
-    planned, blocks = plan_fold(input.shape, input.dtype, output_size, kernel_size, dilation,
-                                padding, stride)
+    planned, blocks = plan_fold(
+        input.shape, input.dtype, output_size, kernel_size, dilation, padding, stride
+    )
     cb = input[None] if input.ndim == 2 else input
     # (N, C*prod(k), L) -> (N, C*prod(k), *blocks): Dask splits the L chunks
     out, _ = run(cb.reshape(cb.shape[:2] + blocks), [planned], "fold")

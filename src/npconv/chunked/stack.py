@@ -24,6 +24,7 @@ smaller than a stride, their output blocks merge with a neighbour.
 Backward: npconv computes gradients on NumPy arrays only. A module called on a Dask
 array keeps nothing for backward, and its backward() raises a RuntimeError saying so.
 """
+
 from __future__ import annotations
 
 import copy
@@ -37,8 +38,10 @@ from .axes import identity
 class NoBackward:
     """What a module saves after a forward on a Dask array: any use raises."""
 
-    message = ("backward() after a forward on a Dask array is not supported: npconv.chunked "
-               "computes forward passes only; call the module on a NumPy array to train it")
+    message = (
+        "backward() after a forward on a Dask array is not supported: npconv.chunked "
+        "computes forward passes only; call the module on a NumPy array to train it"
+    )
 
     def __getattr__(self, name):
         raise RuntimeError(self.message)
@@ -57,9 +60,9 @@ class Segment(NamedTuple):
     start: int
     stop: int
     names: tuple
-    reason: str             # why the segment starts here
-    halo: tuple = ()        # per spatial dim (before, after) in input elements
-    blocks: int = 0         # output blocks (tasks)
+    reason: str  # why the segment starts here
+    halo: tuple = ()  # per spatial dim (before, after) in input elements
+    blocks: int = 0  # output blocks (tasks)
 
 
 class StackPlan:
@@ -72,9 +75,11 @@ class StackPlan:
 
     def __repr__(self):
         count = len(self.segments)
-        lines = [f"StackPlan({sum(s.stop - s.start for s in self.segments)} layers in {count} "
-                 f"segment{'s' if count != 1 else ''}, input {list(self.input_shape)} -> "
-                 f"output {list(self.output.shape)}:"]
+        lines = [
+            f"StackPlan({sum(s.stop - s.start for s in self.segments)} layers in {count} "
+            f"segment{'s' if count != 1 else ''}, input {list(self.input_shape)} -> "
+            f"output {list(self.output.shape)}:"
+        ]
         for i, s in enumerate(self.segments):
             span = f"layer {s.start}" if s.stop - s.start == 1 else f"layers {s.start}-{s.stop - 1}"
             text = f"  segment {i}: {span} ({', '.join(s.names)}), {s.blocks} output blocks"
@@ -87,6 +92,7 @@ class StackPlan:
 def _children(module):
     """The layers of a (possibly nested) Sequential, in order."""
     from ..nn import Sequential
+
     if isinstance(module, Sequential):
         return [leaf for child in module for leaf in _children(child)]
     return [module]
@@ -97,28 +103,50 @@ def _plan_layer(module, shape, dtype, options=None):
     shape, Lazy modules materialised."""
     from ..nn.activation import _Elementwise
     from ..nn.conv import _ConvNd, _LazyMixin
+
     if isinstance(module, _LazyMixin):
         n = len(module.kernel_size)
         if len(shape) not in (n + 1, n + 2):
-            raise ValueError(f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "
-                             f"{type(module).__name__}, but got input of size: {list(shape)}")
+            raise ValueError(
+                f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "
+                f"{type(module).__name__}, but got input of size: {list(shape)}"
+            )
         module._materialize(shape[1] if len(shape) == n + 2 else shape[0])
     if isinstance(module, _ConvNd) and module.transposed:
-        output_padding = module._output_padding(ops.standin(shape, dtype),
-                                                (options or {}).get("output_size"))
-        return ops.plan_conv_transpose(shape, dtype, module.weight, module.bias, module.stride,
-                                       module.padding, output_padding, module.groups,
-                                       module.dilation, module.padding_mode)
+        output_padding = module._output_padding(
+            ops.standin(shape, dtype), (options or {}).get("output_size")
+        )
+        return ops.plan_conv_transpose(
+            shape,
+            dtype,
+            module.weight,
+            module.bias,
+            module.stride,
+            module.padding,
+            output_padding,
+            module.groups,
+            module.dilation,
+            module.padding_mode,
+        )
     if isinstance(module, _ConvNd):
-        return ops.plan_conv(shape, dtype, module.weight, module.bias, module.stride,
-                             module.padding, module.dilation, module.groups,
-                             module.padding_mode)
+        return ops.plan_conv(
+            shape,
+            dtype,
+            module.weight,
+            module.bias,
+            module.stride,
+            module.padding,
+            module.dilation,
+            module.groups,
+            module.padding_mode,
+        )
     if isinstance(module, _Elementwise):
-        clean = copy.copy(module)           # without the arrays a NumPy forward saved
+        clean = copy.copy(module)  # without the arrays a NumPy forward saved
         object.__setattr__(clean, "_saved", None)
         layer = layers.Pointwise(clean._function, dtype)
-        return ops.Planned(layer, tuple(identity(n) for n in shape[2:]), tuple(shape),
-                           type(module).__name__), False
+        return ops.Planned(
+            layer, tuple(identity(n) for n in shape[2:]), tuple(shape), type(module).__name__
+        ), False
     raise TypeError(f"npconv.chunked has no windows for {type(module).__name__}")
 
 
@@ -127,12 +155,14 @@ def _known(module) -> bool:
     from ..nn.activation import _Elementwise
     from ..nn.conv import _ConvNd
     from ..nn.fold import Fold, Unfold
+
     return isinstance(module, (_ConvNd, _Elementwise, Fold, Unfold))
 
 
 def _unbatched(children, x):
     """Whether the stack's input is unbatched: by the rank its first conv layer expects."""
     from ..nn.conv import _ConvNd
+
     for child in children:
         if isinstance(child, _ConvNd):
             return x.ndim == len(child.kernel_size) + 1
@@ -143,6 +173,7 @@ def plan(module, x) -> StackPlan:
     """Plan (and build, lazily) module on the Dask array x; see the module docstring."""
     from ..nn.conv import _ConvNd
     from ..nn.fold import Fold, Unfold
+
     children = _children(module)
     unbatched = _unbatched(children, x)
     h = x[None] if unbatched else x
@@ -155,8 +186,16 @@ def plan(module, x) -> StackPlan:
         if current:
             out, dims = ops.run(h, current, "stack")
             blocks = len(h.chunks[0]) * math.prod(len(d.chains) for d in dims)
-            segments.append(Segment(start, stop, tuple(p.label for p in current), reason,
-                                    tuple(d.halo for d in dims), blocks))
+            segments.append(
+                Segment(
+                    start,
+                    stop,
+                    tuple(p.label for p in current),
+                    reason,
+                    tuple(d.halo for d in dims),
+                    blocks,
+                )
+            )
             h, current = out, []
 
     for i, child in enumerate(children):
@@ -165,28 +204,51 @@ def plan(module, x) -> StackPlan:
         name = type(child).__name__
         if isinstance(child, (Fold, Unfold)):
             close(i)
-            h = (ops.unfold(h, **child._options()) if isinstance(child, Unfold)
-                 else ops.fold(h, child.output_size, **child._options()))
-            segments.append(Segment(i, i + 1, (name,), f"{name} changes the layout between "
-                                    "(N, C, *S) and (N, C*prod(k), L)", (),
-                                    math.prod(h.numblocks)))
+            h = (
+                ops.unfold(h, **child._options())
+                if isinstance(child, Unfold)
+                else ops.fold(h, child.output_size, **child._options())
+            )
+            segments.append(
+                Segment(
+                    i,
+                    i + 1,
+                    (name,),
+                    f"{name} changes the layout between (N, C, *S) and (N, C*prod(k), L)",
+                    (),
+                    math.prod(h.numblocks),
+                )
+            )
             start, reason = i + 1, f"after {name}"
             continue
-        if not _known(child):               # its own forward, on the Dask array
+        if not _known(child):  # its own forward, on the Dask array
             close(i)
             h = child(h[0])[None] if unbatched else child(h)
-            segments.append(Segment(i, i + 1, (name,), f"{name} is not a layer npconv.chunked "
-                                    "knows the windows of: it runs its own forward", (),
-                                    math.prod(h.numblocks)))
+            segments.append(
+                Segment(
+                    i,
+                    i + 1,
+                    (name,),
+                    f"{name} is not a layer npconv.chunked "
+                    "knows the windows of: it runs its own forward",
+                    (),
+                    math.prod(h.numblocks),
+                )
+            )
             start, reason = i + 1, f"after {name}"
             continue
         shape = current[-1].out_shape if current else h.shape
         planned, _ = _plan_layer(child, shape, h.dtype)
         if current and isinstance(child, _ConvNd) and child.padding_mode == "circular":
             close(i)
-            start, reason = i, (f"{name}'s circular padding reads the far end of its input, "
-                                "beyond a block's halo")
-        current.append(planned._replace(label=type(child).__name__))   # Lazy: now eager
+            start, reason = (
+                i,
+                (
+                    f"{name}'s circular padding reads the far end of its input, "
+                    "beyond a block's halo"
+                ),
+            )
+        current.append(planned._replace(label=type(child).__name__))  # Lazy: now eager
     close(len(children))
     return StackPlan(segments, h[0] if unbatched else h, x.shape)
 
@@ -196,16 +258,17 @@ def call(module, input, *rest, **options):
     from ..nn import Sequential
     from ..nn.activation import _Elementwise
     from ..nn.fold import Fold, Unfold
+
     if isinstance(module, Sequential):
         return plan(module, input).output
-    if not _known(module):                      # a user's module: its own forward
+    if not _known(module):  # a user's module: its own forward
         return module.forward(input, *rest, **options)
     _forget(module)
     if isinstance(module, Unfold):
         return ops.unfold(input, **module._options())
     if isinstance(module, Fold):
         return ops.fold(input, module.output_size, **module._options())
-    if isinstance(module, _Elementwise):       # any rank: block by block
+    if isinstance(module, _Elementwise):  # any rank: block by block
         clean = copy.copy(module)
         object.__setattr__(clean, "_saved", None)
         return input.map_blocks(clean._function, dtype=input.dtype)

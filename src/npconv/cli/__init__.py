@@ -3,6 +3,7 @@ and exposes `register(subparsers)`, which adds its parser and sets `func`.
 
 Exit codes: 0 success, 1 a library error (message on stderr), 2 a usage error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="npconv",
         description="PyTorch's convolution layers on NumPy: shapes, parameter solving, "
-                    "animated explanations, a training demo and benchmarks.")
+        "animated explanations, a training demo and benchmarks.",
+    )
     parser.add_argument("--version", action="version", version=f"npconv {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
@@ -43,9 +45,12 @@ def main(argv=None):
     except (ValueError, TypeError) as error:
         print(f"npconv {options.command}: error: {error}", file=sys.stderr)
         return 1
-    except OSError as error:            # a file that cannot be written: one line, no traceback
-        print(f"npconv {options.command}: error: {error.strerror or error}: "
-              f"{error.filename or ''}".rstrip(": "), file=sys.stderr)
+    except OSError as error:  # a file that cannot be written: one line, no traceback
+        print(
+            f"npconv {options.command}: error: {error.strerror or error}: "
+            f"{error.filename or ''}".rstrip(": "),
+            file=sys.stderr,
+        )
         return 1
 
 

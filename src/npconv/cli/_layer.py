@@ -10,6 +10,7 @@ Conv1d(16, 33, kernel_size=(3,), stride=(2,))
 >>> format_layer("ConvTranspose1d", "C", "C", (4,), stride=(2,), padding=((1, 1),))
 'ConvTranspose1d(C, C, 4, stride=2, padding=1)'
 """
+
 from __future__ import annotations
 
 import ast
@@ -20,62 +21,86 @@ import math
 from .. import nn
 from .. import shapes
 
-CONV_CLASSES = ("Conv1d", "Conv2d", "Conv3d", "ConvNd",
-                "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "ConvTransposeNd",
-                "LazyConv1d", "LazyConv2d", "LazyConv3d",
-                "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyConvTranspose3d")
+CONV_CLASSES = (
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvNd",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "ConvTransposeNd",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
+)
 LAYER_CLASSES = CONV_CLASSES + ("Fold", "Unfold")
 PREFIXES = ("", "nn.", "torch.nn.", "npconv.nn.")
 MAX_LENGTH = 1000
-MAX_WEIGHTS = 50_000_000    # the layer is really built: refuse to allocate more than this
+MAX_WEIGHTS = 50_000_000  # the layer is really built: refuse to allocate more than this
 
 
 def _literal(node, source):
     """The Python value of a literal node; anything else is a ValueError naming it."""
-    if isinstance(node, ast.Constant) and (node.value is None
-                                           or isinstance(node.value, (bool, int, str))):
+    if isinstance(node, ast.Constant) and (
+        node.value is None or isinstance(node.value, (bool, int, str))
+    ):
         return node.value
-    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
-            and isinstance(node.operand, ast.Constant) and type(node.operand.value) is int):
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, (ast.USub, ast.UAdd))
+        and isinstance(node.operand, ast.Constant)
+        and type(node.operand.value) is int
+    ):
         return -node.operand.value if isinstance(node.op, ast.USub) else node.operand.value
     if isinstance(node, (ast.Tuple, ast.List)):
         values = [_literal(item, source) for item in node.elts]
         return tuple(values) if isinstance(node, ast.Tuple) else values
     text = ast.get_source_segment(source, node) or ast.dump(node)
-    raise ValueError(f"only literal arguments are allowed (ints, strings, True/False/None, "
-                     f"tuples and lists of them), but got {text!r}")
+    raise ValueError(
+        f"only literal arguments are allowed (ints, strings, True/False/None, "
+        f"tuples and lists of them), but got {text!r}"
+    )
 
 
 def _class_name(func, source):
     dotted = ast.get_source_segment(source, func) or ""
     for prefix in PREFIXES:
-        name = dotted[len(prefix):]
+        name = dotted[len(prefix) :]
         if dotted.startswith(prefix) and name in LAYER_CLASSES:
             return name
     close = difflib.get_close_matches(dotted.rsplit(".", 1)[-1], LAYER_CLASSES, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
-    raise ValueError(f"unknown layer {dotted!r}{hint}; expected one of: "
-                     + ", ".join(LAYER_CLASSES))
+    raise ValueError(
+        f"unknown layer {dotted!r}{hint}; expected one of: " + ", ".join(LAYER_CLASSES)
+    )
 
 
 def parse_call(text):
     """(class name, positional args, keyword args) of a layer string, without building it."""
     if not isinstance(text, str) or not text.strip():
-        raise ValueError("expected a layer such as 'Conv2d(16, 33, 3, stride=2)', but got an "
-                         "empty string")
+        raise ValueError(
+            "expected a layer such as 'Conv2d(16, 33, 3, stride=2)', but got an empty string"
+        )
     if len(text) > MAX_LENGTH:
-        raise ValueError(f"layer string is {len(text)} characters long; at most {MAX_LENGTH} "
-                         "are accepted")
+        raise ValueError(
+            f"layer string is {len(text)} characters long; at most {MAX_LENGTH} are accepted"
+        )
     source = text.strip()
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as error:
-        raise ValueError(f"cannot parse layer {source!r}: {error.msg} at column "
-                         f"{error.offset}") from None
+        raise ValueError(
+            f"cannot parse layer {source!r}: {error.msg} at column {error.offset}"
+        ) from None
     call = tree.body
     if not isinstance(call, ast.Call):
-        raise ValueError(f"expected a constructor call such as 'Conv2d(16, 33, 3)', but got "
-                         f"{source!r}")
+        raise ValueError(
+            f"expected a constructor call such as 'Conv2d(16, 33, 3)', but got {source!r}"
+        )
     name = _class_name(call.func, source)
     positional = []
     for node in call.args:
@@ -111,8 +136,9 @@ def bind_layer(text: str) -> tuple:
     try:
         bound = signature.bind(*positional, **keywords)
     except TypeError as error:
-        raise ValueError(f"bad arguments for {name}: {error}; its signature is "
-                         f"{name}{signature}") from None
+        raise ValueError(
+            f"bad arguments for {name}: {error}; its signature is {name}{signature}"
+        ) from None
     if name in CONV_CLASSES:
         bound.apply_defaults()
     return cls, bound
@@ -123,8 +149,11 @@ def kernel_of(cls, bound) -> tuple | None:
     kernel = bound.arguments.get("kernel_size")
     if isinstance(kernel, int) and not isinstance(kernel, bool) and getattr(cls, "_dims", None):
         return (kernel,) * cls._dims
-    if isinstance(kernel, (tuple, list)) and kernel and all(
-            isinstance(k, int) and not isinstance(k, bool) for k in kernel):
+    if (
+        isinstance(kernel, (tuple, list))
+        and kernel
+        and all(isinstance(k, int) and not isinstance(k, bool) for k in kernel)
+    ):
         return tuple(kernel)
     return None
 
@@ -134,8 +163,10 @@ def build_layer(cls, bound):
     if cls.__name__ in CONV_CLASSES:
         count = _weight_count(cls, bound)
         if count is not None and count > MAX_WEIGHTS:
-            raise ValueError(f"{cls.__name__} would have {count:,} weights; npconv builds the "
-                             f"layer to check it, and refuses more than {MAX_WEIGHTS:,}")
+            raise ValueError(
+                f"{cls.__name__} would have {count:,} weights; npconv builds the "
+                f"layer to check it, and refuses more than {MAX_WEIGHTS:,}"
+            )
     return cls(*bound.args, **bound.kwargs)
 
 
@@ -158,8 +189,19 @@ def format_padding(pairs):
     return _compact(padding)
 
 
-def format_layer(class_name, in_channels, out_channels, kernel, stride=None, padding=None,
-                 output_padding=None, dilation=None, groups=1, bias=True, padding_mode="zeros"):
+def format_layer(
+    class_name,
+    in_channels,
+    out_channels,
+    kernel,
+    stride=None,
+    padding=None,
+    output_padding=None,
+    dilation=None,
+    groups=1,
+    bias=True,
+    padding_mode="zeros",
+):
     """A ready-to-paste constructor call; arguments at their default are left out.
 
     Tuples are per spatial dim; `padding` is (lo, hi) pairs; channels may be any text.
@@ -202,11 +244,14 @@ def parse_shape(text, name="--input"):
     try:
         values = tuple(int(p) for p in parts)
     except ValueError:
-        raise ValueError(f"{name} must be sizes separated by commas, such as 20,16,50,100, "
-                         f"but got {text!r}") from None
+        raise ValueError(
+            f"{name} must be sizes separated by commas, such as 20,16,50,100, but got {text!r}"
+        ) from None
     if not values or any(v < 0 for v in values):
-        raise ValueError(f"{name} must be non-negative sizes separated by commas, such as "
-                         f"20,16,50,100, but got {text!r}")
+        raise ValueError(
+            f"{name} must be non-negative sizes separated by commas, such as "
+            f"20,16,50,100, but got {text!r}"
+        )
     return values
 
 
@@ -217,7 +262,8 @@ def spatial_size(values, n, name="--input"):
         return values * n
     if len(values) in (n, n + 1, n + 2):
         return values[-n:]
-    raise ValueError(f"{name} needs 1 or {n} spatial sizes (or a full shape of {n + 1} or "
-                     f"{n + 2} values) for a layer with {n} spatial dims, but got "
-                     f"{len(values)}: {list(values)}")
-
+    raise ValueError(
+        f"{name} needs 1 or {n} spatial sizes (or a full shape of {n + 1} or "
+        f"{n + 2} values) for a layer with {n} spatial dims, but got "
+        f"{len(values)}: {list(values)}"
+    )

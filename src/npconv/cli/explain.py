@@ -5,6 +5,7 @@ request fits explain's budgets, build the explanation (which runs the layer and 
 every step against it), then print it as text or write it as .gif / .png / .svg, or write
 the interactive .html page.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,26 +47,49 @@ def _count(text):
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("explain", help="draw how each output cell is computed",
-                                   description=DESCRIPTION,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("layer", metavar="LAYER",
-                        help='e.g. "ConvTranspose2d(1, 1, 3, stride=2, padding=1)"')
-    parser.add_argument("--input", required=True, metavar="SIZE",
-                        help="spatial input size, e.g. 3,3 (one number is used for every dim; "
-                             "a whole N,C,*spatial shape works too)")
-    parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write FILE.gif (animation), FILE.png or FILE.svg (grid of steps), "
-                             "or FILE.html (interactive page)")
-    parser.add_argument("--depth", type=int, metavar="D",
-                        help="for a 3-d layer, the output depth slice to explain")
-    parser.add_argument("--max-steps", type=_count, default=explain.MAX_STEPS, metavar="N",
-                        help=f"refuse outputs of more than N cells (default {explain.MAX_STEPS}; "
-                             f"at most {explain.MAX_CELLS:,} cells are drawn in all)")
-    parser.add_argument("--page", type=_count, metavar="N",
-                        help="for a PNG grid too large for one image, draw page N of it")
-    parser.add_argument("--width", type=int, metavar="COLUMNS",
-                        help="text width (default: the terminal's)")
+    parser = subparsers.add_parser(
+        "explain",
+        help="draw how each output cell is computed",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "layer", metavar="LAYER", help='e.g. "ConvTranspose2d(1, 1, 3, stride=2, padding=1)"'
+    )
+    parser.add_argument(
+        "--input",
+        required=True,
+        metavar="SIZE",
+        help="spatial input size, e.g. 3,3 (one number is used for every dim; "
+        "a whole N,C,*spatial shape works too)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write FILE.gif (animation), FILE.png or FILE.svg (grid of steps), "
+        "or FILE.html (interactive page)",
+    )
+    parser.add_argument(
+        "--depth", type=int, metavar="D", help="for a 3-d layer, the output depth slice to explain"
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=_count,
+        default=explain.MAX_STEPS,
+        metavar="N",
+        help=f"refuse outputs of more than N cells (default {explain.MAX_STEPS}; "
+        f"at most {explain.MAX_CELLS:,} cells are drawn in all)",
+    )
+    parser.add_argument(
+        "--page",
+        type=_count,
+        metavar="N",
+        help="for a PNG grid too large for one image, draw page N of it",
+    )
+    parser.add_argument(
+        "--width", type=int, metavar="COLUMNS", help="text width (default: the terminal's)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -88,15 +112,16 @@ def run(options):
         raise ValueError(f"explain draws Conv and ConvTranspose layers, not {cls.__name__}")
     kernel = kernel_of(cls, bound)
     if kernel is not None:
-        explain.check_kernel(kernel)        # before the layer allocates its weights
+        explain.check_kernel(kernel)  # before the layer allocates its weights
     layer = build_layer(cls, bound)
     size = spatial_size(parse_shape(options.input), len(layer.kernel_size))
     if options.depth is not None and len(size) != 3:
         raise ValueError("--depth applies to 3-d layers only")
     if kind == "html":
         if options.depth is not None:
-            raise ValueError("--depth applies to text, GIF, PNG and SVG; the HTML page shows "
-                             "every depth slice")
+            raise ValueError(
+                "--depth applies to text, GIF, PNG and SVG; the HTML page shows every depth slice"
+            )
         explain.to_html(layer, size, options.output)
         print(f"wrote {options.output}: an interactive page of {layer!r}".splitlines()[0])
         return 0
@@ -105,8 +130,10 @@ def run(options):
         shown = explain.write_png(e, options.output, options.page)
         _, pages = explain.png_pages(e)
         if pages > 1:
-            print(f"wrote {options.output}: steps {shown.start + 1}..{shown.stop} of "
-                  f"{len(e.steps)} (page {options.page} of {pages}), one per output cell")
+            print(
+                f"wrote {options.output}: steps {shown.start + 1}..{shown.stop} of "
+                f"{len(e.steps)} (page {options.page} of {pages}), one per output cell"
+            )
         else:
             print(f"wrote {options.output}: {len(e.steps)} steps, one per output cell")
     elif options.output:

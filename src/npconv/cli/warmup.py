@@ -1,5 +1,6 @@
 """`npconv warmup`: compile every compiled loop into the disk cache (for Dockerfiles and
 install scripts), printing where the cache is and what each loop took."""
+
 from __future__ import annotations
 
 from .._warmup import DTYPES, warmup
@@ -13,11 +14,17 @@ the installing user (the package folders' cache is read by every user)."""
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("warmup", help="compile every kernel into the disk cache",
-                                   description=DESCRIPTION)
-    parser.add_argument("--dtype", action="append", dest="dtypes", metavar="DTYPE",
-                        help=f"a dtype to compile for (repeatable; default: "
-                             f"{', '.join(DTYPES)}); complex64/complex128 for depthwise")
+    parser = subparsers.add_parser(
+        "warmup", help="compile every kernel into the disk cache", description=DESCRIPTION
+    )
+    parser.add_argument(
+        "--dtype",
+        action="append",
+        dest="dtypes",
+        metavar="DTYPE",
+        help=f"a dtype to compile for (repeatable; default: "
+        f"{', '.join(DTYPES)}); complex64/complex128 for depthwise",
+    )
     parser.set_defaults(func=run)
 
 
@@ -27,8 +34,10 @@ def run(options):
         print(f"{name:36s} {seconds:7.2f} s")
     total = sum(report["seconds"].values())
     if report["cache"] is None:
-        print(f"compiled in {total:.1f} s, but nothing could be cached on disk: set "
-              f"NPCONV_CACHE_DIR to a writable folder")
+        print(
+            f"compiled in {total:.1f} s, but nothing could be cached on disk: set "
+            f"NPCONV_CACHE_DIR to a writable folder"
+        )
         return 1 if report["seconds"] else 0
     print(f"compiled in {total:.1f} s into {report['cache']}")
     return 0

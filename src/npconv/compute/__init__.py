@@ -60,6 +60,7 @@ call (_threads.serial_blas): a pool woken for one product spins on the cores
 long after it. Problems below tuning.INLINE_MACS run on the calling thread
 alone (_threads.inline). npconv.set_num_threads sets both.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -69,8 +70,17 @@ from . import depthwise, planner, tuning
 from .geometry import Geometry
 from .planner import ALGORITHMS
 
-__all__ = ["ALGORITHMS", "Geometry", "add_bias", "conv", "conv_both", "conv_transpose",
-           "conv_weight", "planner"]
+__all__ = [
+    "ALGORITHMS",
+    "Geometry",
+    "add_bias",
+    "conv",
+    "conv_both",
+    "conv_transpose",
+    "conv_weight",
+    "planner",
+]
+
 
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
@@ -99,10 +109,16 @@ def add_bias(y, b):
     NumPy's broadcast add runs one short loop per plane on one core, which on large
     outputs costs a fair part of a cheap conv; large real outputs go plane by plane
     through a compiled loop on npconv's threads instead."""
-    if y.size < tuning.BIAS_SPLIT or not depthwise.AVAILABLE or not y.flags.c_contiguous \
-            or y.dtype not in (np.float32, np.float64) or y.ndim < 2:
+    if (
+        y.size < tuning.BIAS_SPLIT
+        or not depthwise.AVAILABLE
+        or not y.flags.c_contiguous
+        or y.dtype not in (np.float32, np.float64)
+        or y.ndim < 2
+    ):
         y += b.reshape((1, -1) + (1,) * (y.ndim - 2))
         return
     from . import _plane_loops
-    planes = y.reshape(y.shape[0] * y.shape[1], -1)                # one row per plane
+
+    planes = y.reshape(y.shape[0] * y.shape[1], -1)  # one row per plane
     split(_plane_loops.add_bias, planes.shape[0], planes, b)

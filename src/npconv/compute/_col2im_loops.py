@@ -20,6 +20,7 @@ a spinning pool, which beside BLAS's own threads cost more than it saved). Inner
 loops index slices with range() counters only: an index like base + t may be
 negative as far as Numba knows, and its wraparound check stops vectorising.
 """
+
 from __future__ import annotations
 
 import numba
@@ -40,9 +41,9 @@ def _add_run(plane, base, step, seg):
     """plane[base + t*step] += seg[t] for t < len(seg)."""
     n = seg.shape[0]
     if step == 1:
-        dst = plane[base:base + n]
+        dst = plane[base : base + n]
     else:
-        dst = plane[base:base + (n - 1) * step + 1:step]
+        dst = plane[base : base + (n - 1) * step + 1 : step]
     for t in range(n):
         dst[t] += seg[t]
 
@@ -78,8 +79,26 @@ def _inside(first, stop, kl, lo, hi):
 
 
 @compiled(**OPTIONS)
-def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f1, width,
-           row_stride, sample_stride, block, planes):
+def col2im(
+    cols,
+    count,
+    x,
+    rows,
+    start,
+    first,
+    stop,
+    step,
+    groups,
+    n0,
+    nt,
+    f0,
+    f1,
+    width,
+    row_stride,
+    sample_stride,
+    block,
+    planes,
+):
     """x[(n0 + nn, g, b)] at the window of position f += cols[(g, b, kr, kl), (nn, f)],
     for the planes p = nn * channels + c in [planes[0], planes[1]).
 
@@ -106,37 +125,38 @@ def col2im(cols, count, x, rows, start, first, stop, step, groups, n0, nt, f0, f
                     lo = max(r * width, f0) - r * width
                     hi = min((r + 1) * width, f1) - r * width
                     src = row * row_stride + nn * sample_stride + r * width - f0
-                    common_a, common_z = lo, hi                 # where every tap lands in x
+                    common_a, common_z = lo, hi  # where every tap lands in x
                     for i in range(taps):
                         a, z = _inside(first, stop, kl + i, lo, hi)
                         common_a, common_z = max(common_a, a), min(common_z, z)
                     if taps == 1 or common_z <= common_a:
-                        common_a = common_z = hi                # tap by tap throughout
+                        common_a = common_z = hi  # tap by tap throughout
                     else:
                         n = common_z - common_a
-                        at, tap_rows = src + common_a, row_stride   # tap i: row + i
-                        s0 = cols[at:at + n]
-                        s1 = cols[at + tap_rows:at + tap_rows + n]
-                        s2 = cols[at + 2 * tap_rows:at + 2 * tap_rows + n] if taps > 2 else s1
-                        s3 = cols[at + 3 * tap_rows:at + 3 * tap_rows + n] if taps > 3 else s2
+                        at, tap_rows = src + common_a, row_stride  # tap i: row + i
+                        s0 = cols[at : at + n]
+                        s1 = cols[at + tap_rows : at + tap_rows + n]
+                        s2 = cols[at + 2 * tap_rows : at + 2 * tap_rows + n] if taps > 2 else s1
+                        s3 = cols[at + 3 * tap_rows : at + 3 * tap_rows + n] if taps > 3 else s2
                         base = target + start[kl] + common_a * step
-                        _add_block(plane[base:base + n * step], s0, s1, s2, s3, taps)
-                    for i in range(taps):                       # the rest, tap by tap
+                        _add_block(plane[base : base + n * step], s0, s1, s2, s3, taps)
+                    for i in range(taps):  # the rest, tap by tap
                         a, z = _inside(first, stop, kl + i, lo, hi)
                         at = src + i * row_stride
                         base = target + start[kl + i]
                         u = min(z, common_a)
                         if u > a:
-                            _add_run(plane, base + a * step, step, cols[at + a:at + u])
+                            _add_run(plane, base + a * step, step, cols[at + a : at + u])
                         u = max(a, common_z)
                         if z > u:
-                            _add_run(plane, base + u * step, step, cols[at + u:at + z])
+                            _add_run(plane, base + u * step, step, cols[at + u : at + z])
                 kl += taps
 
 
 @compiled(**OPTIONS)
-def col2im_patches(cols, x, b, c0, bc, kl_count, rows, lo, size, step, dilation, groups, n0, nt,
-                   width, planes):
+def col2im_patches(
+    cols, x, b, c0, bc, kl_count, rows, lo, size, step, dilation, groups, n0, nt, width, planes
+):
     """x[(n0 + nn, g, c0 + bb)] at the window of position f += cols[g, (nn, f), bb, kr, kl].
 
     Patch layout: each position's window is contiguous, so the inner loop runs
@@ -152,8 +172,8 @@ def col2im_patches(cols, x, b, c0, bc, kl_count, rows, lo, size, step, dilation,
         plane = x[((n0 + nn) * groups + g) * b + c0 + bb]
         for f in range(length):
             r, t = f // width, f % width
-            origin = t * step - lo                      # last-dim source of tap 0
-            a = max(0, -(origin // dilation))           # ceil(-origin / dilation)
+            origin = t * step - lo  # last-dim source of tap 0
+            a = max(0, -(origin // dilation))  # ceil(-origin / dilation)
             z = min(kl_count, -((origin - size) // dilation))
             if z <= a:
                 continue
@@ -162,12 +182,12 @@ def col2im_patches(cols, x, b, c0, bc, kl_count, rows, lo, size, step, dilation,
                 target = rows[r, kr]
                 if target < 0:
                     continue
-                src = cols[base + kr * kl_count + a:base + kr * kl_count + z]
+                src = cols[base + kr * kl_count + a : base + kr * kl_count + z]
                 first = target + origin + a * dilation
                 if dilation == 1:
-                    dst = plane[first:first + z - a]
+                    dst = plane[first : first + z - a]
                 else:
-                    dst = plane[first:first + (z - a - 1) * dilation + 1:dilation]
+                    dst = plane[first : first + (z - a - 1) * dilation + 1 : dilation]
                 for u in range(z - a):
                     dst[u] += src[u]
 

@@ -20,6 +20,7 @@ weight entries): depthwise.py runs a few calls at once on its own threads
 (the loops release the GIL), each owning whole planes, so no two threads
 write the same element.
 """
+
 from __future__ import annotations
 
 import numba
@@ -46,7 +47,7 @@ def _axpy3(out, src, o0, o1, o2, w0, w1, w2):
     """out += w0 * src[o0:] + w1 * src[o1:] + w2 * src[o2:], elementwise over out: three
     taps per pass, so out is loaded and stored a third as often."""
     n = out.shape[0]
-    a, b, c = src[o0:o0 + n], src[o1:o1 + n], src[o2:o2 + n]
+    a, b, c = src[o0 : o0 + n], src[o1 : o1 + n], src[o2 : o2 + n]
     for t in range(n):
         out[t] += w0 * a[t] + w1 * b[t] + w2 * c[t]
 
@@ -55,7 +56,7 @@ def _axpy3(out, src, o0, o1, o2, w0, w1, w2):
 def _axpy_run(out, src, start, step, wv):
     """out += wv * src[start::step][:len(out)]; a unit step keeps a contiguous slice."""
     if step == 1:
-        _axpy(out, src[start:start + out.shape[0]], wv)
+        _axpy(out, src[start : start + out.shape[0]], wv)
         return
     a, s = np.uint64(start), np.uint64(step)  # unsigned: no wraparound check, no slice object
     for t in range(np.uint64(out.shape[0])):
@@ -66,7 +67,7 @@ def _axpy_run(out, src, start, step, wv):
 def _run_axpy(out, start, step, src, wv):
     """out[start::step][:len(src)] += wv * src."""
     if step == 1:
-        _axpy(out[start:start + src.shape[0]], src, wv)
+        _axpy(out[start : start + src.shape[0]], src, wv)
         return
     a, s = np.uint64(start), np.uint64(step)
     for t in range(np.uint64(src.shape[0])):
@@ -80,7 +81,7 @@ def _run_block(out, start, src, wv, kk, block):
     so the run is one contiguous stretch of out, written as an interleaved group that
     the compiler vectorises (tap by tap, each tap is a loop of strided adds)."""
     n = src.shape[0]
-    o = out[start:start + block * n]
+    o = out[start : start + block * n]
     if block == 2:
         w0, w1 = wv[kk], wv[kk + 1]
         for t in range(n):
@@ -110,7 +111,7 @@ def _block_axpy(out, src, start, wv, kk, block):
     adjoint of _run_block, reading one contiguous stretch of src as an interleaved group
     (a strided depthwise conv, MobileNet's stride-2 layers)."""
     n = out.shape[0]
-    a = src[start:start + block * n]
+    a = src[start : start + block * n]
     if block == 2:
         w0, w1 = wv[kk], wv[kk + 1]
         for t in range(n):
@@ -129,8 +130,8 @@ def _block_axpy(out, src, start, wv, kk, block):
 def _dot_run(total, a, src, start, step):
     """total + sum of a * src[start::step][:len(a)]."""
     if step == 1:
-        return _dot(total, a, src[start:start + a.shape[0]])
-    return _dot(total, a, src[start:start + (a.shape[0] - 1) * step + 1:step])
+        return _dot(total, a, src[start : start + a.shape[0]])
+    return _dot(total, a, src[start : start + (a.shape[0] - 1) * step + 1 : step])
 
 
 @numba.njit(inline="always")
@@ -177,8 +178,9 @@ def _crop(plane, canvas, sources, first, stop, lo):
 
 
 @compiled(**OPTIONS)
-def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size, last, block,
-         items):
+def conv(
+    x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size, last, block, items
+):
     """y[(n, c)] = sum_{b, k} w[c, b, k] * x[(n, g, b)] at the window positions.
 
     Each input plane is first padded into a canvas of `size` positions (_pad's tables).
@@ -190,7 +192,7 @@ def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size
     count = rows.shape[0]
     width = y.shape[1] // count
     span = rows[count - 1] + width if grid else 0
-    canvas = np.zeros(size, dtype=y.dtype)     # padding stays zero: _pad writes the rest
+    canvas = np.zeros(size, dtype=y.dtype)  # padding stays zero: _pad writes the rest
     scratch = np.empty(span, dtype=y.dtype)
     for q in range(items[0], items[1]):
         c = q % gm
@@ -202,8 +204,16 @@ def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size
                 _pad(canvas, x[plane0 + bi], sources, first, stop, lo)
                 kk = 0
                 while kk + 3 <= k:
-                    _axpy3(scratch, canvas, taps[kk], taps[kk + 1], taps[kk + 2],
-                           w[c, bi, kk], w[c, bi, kk + 1], w[c, bi, kk + 2])
+                    _axpy3(
+                        scratch,
+                        canvas,
+                        taps[kk],
+                        taps[kk + 1],
+                        taps[kk + 2],
+                        w[c, bi, kk],
+                        w[c, bi, kk + 1],
+                        w[c, bi, kk + 2],
+                    )
                     kk += 3
                 for kk in range(kk, k):
                     _axpy_run(scratch, canvas, taps[kk], 1, w[c, bi, kk])
@@ -214,7 +224,7 @@ def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size
         for bi in range(b):
             _pad(canvas, x[plane0 + bi], sources, first, stop, lo)
             for r in range(count):
-                target = out[r * width:(r + 1) * width]
+                target = out[r * width : (r + 1) * width]
                 for first_tap in range(0, k, last):
                     kl = 0
                     while block > 1 and kl + block <= last:
@@ -226,8 +236,9 @@ def conv(x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size
 
 
 @compiled(**OPTIONS)
-def conv_transpose(yp, w, x, rows, taps, step, groups, grid, sources, first, stop, lo, size,
-                   last, block, items):
+def conv_transpose(
+    yp, w, x, rows, taps, step, groups, grid, sources, first, stop, lo, size, last, block, items
+):
     """x[(n, g, b)] = the canvas, cropped, where canvas at the window positions
     += w[c, b, k] * yp[(n, c)]; one canvas of `size` positions per thread, cropped
     into each plane of x by _pad's tables read backwards (_crop).
@@ -239,11 +250,11 @@ def conv_transpose(yp, w, x, rows, taps, step, groups, grid, sources, first, sto
     count = rows.shape[0]
     width = yp.shape[1] // count
     span = rows[count - 1] + width if grid else 0
-    scratch = np.zeros(span, dtype=yp.dtype)   # margins stay zero: _rows_to writes the rest
+    scratch = np.zeros(span, dtype=yp.dtype)  # margins stay zero: _rows_to writes the rest
     out = np.empty(size, dtype=yp.dtype)
     for p in range(items[0], items[1]):
         bi = p % b
-        plane = p // b                      # n*G + g
+        plane = p // b  # n*G + g
         out[:] = 0
         for mi in range(m):
             c = (plane % groups) * m + mi
@@ -254,7 +265,7 @@ def conv_transpose(yp, w, x, rows, taps, step, groups, grid, sources, first, sto
                     _run_axpy(out, taps[kk], 1, scratch, w[c, bi, kk])
                 continue
             for r in range(count):
-                row = src[r * width:(r + 1) * width]
+                row = src[r * width : (r + 1) * width]
                 for first_tap in range(0, k, last):
                     kl = 0
                     while block > 1 and kl + block <= last:
@@ -275,8 +286,7 @@ def _dot(total, a, b):
 
 
 @compiled(**dict(OPTIONS, fastmath={"reassoc", "contract"}))
-def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, stop, lo, size,
-                items):
+def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, stop, lo, size, items):
     """grad[c, b, k] = sum over samples and positions of yp[(n, c)] * x[(n, g, b)],
     each plane of x padded into a canvas of `size` positions first (as in conv)."""
     gm, b, k = grad.shape
@@ -285,8 +295,8 @@ def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, sto
     count = rows.shape[0]
     width = yp.shape[1] // count
     span = rows[count - 1] + width if grid else 0
-    scratch = np.zeros(span, dtype=yp.dtype)   # margins stay zero: _rows_to writes the rest
-    src = np.zeros(size, dtype=yp.dtype)        # padding stays zero: _pad writes the rest
+    scratch = np.zeros(span, dtype=yp.dtype)  # margins stay zero: _rows_to writes the rest
+    src = np.zeros(size, dtype=yp.dtype)  # padding stays zero: _pad writes the rest
     for q in range(items[0], items[1]):
         c, bi = q // b, q % b
         for kk in range(k):
@@ -301,5 +311,10 @@ def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, sto
                     grad[c, bi, kk] = _dot_run(grad[c, bi, kk], scratch, src, taps[kk], 1)
                     continue
                 for r in range(count):
-                    grad[c, bi, kk] = _dot_run(grad[c, bi, kk], dy[r * width:(r + 1) * width],
-                                               src, rows[r] + taps[kk], step)
+                    grad[c, bi, kk] = _dot_run(
+                        grad[c, bi, kk],
+                        dy[r * width : (r + 1) * width],
+                        src,
+                        rows[r] + taps[kk],
+                        step,
+                    )

@@ -18,6 +18,7 @@ installed it, say at a Dockerfile's build step) are read from there whatever
 the folder chosen for writing. Numba checks every entry against the source
 file's contents and the CPU, so a stale or foreign entry is recompiled, not run.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,8 +50,11 @@ def _private(path):
         info = os.lstat(path)
     except OSError:
         return False
-    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
-            and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
 
 
 def _user_cache():
@@ -59,7 +63,7 @@ def _user_cache():
 
 
 IN_TREE = "the package folders"
-KERNELS = []    # every loop compiled here, as Numba dispatchers (for warmup and its test)
+KERNELS = []  # every loop compiled here, as Numba dispatchers (for warmup and its test)
 
 
 @functools.cache
@@ -73,8 +77,12 @@ def directory():
         chosen = os.path.abspath(os.path.expanduser(chosen))
         if _writable(chosen):
             return chosen
-        warnings.warn(f"npconv: NPCONV_CACHE_DIR={chosen!r} is not a writable folder; "
-                      f"compiled loops are not cached on disk", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"npconv: NPCONV_CACHE_DIR={chosen!r} is not a writable folder; "
+            f"compiled loops are not cached on disk",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
     if numba.config.CACHE_DIR and _writable(numba.config.CACHE_DIR):
         return os.path.abspath(numba.config.CACHE_DIR)
@@ -98,7 +106,7 @@ class _Locator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
     """Cache files of one source file under `root` (None: beside it, in __pycache__)."""
 
     root = None
-    check = True        # whether the folder must be writable
+    check = True  # whether the folder must be writable
 
     def __init__(self, py_func, py_file):
         self._py_file = py_file
@@ -170,10 +178,10 @@ def _caches(py_func):
     readers, writer = [], None
     for root, check in ((None, False), (None if target == IN_TREE else target, True)):
         if root is None and check and target != IN_TREE:
-            continue                                # no folder to write into
+            continue  # no folder to write into
         try:
             cache = _cache_class(root, check)(py_func)
-        except (OSError, RuntimeError):             # RuntimeError: "no locator available"
+        except (OSError, RuntimeError):  # RuntimeError: "no locator available"
             continue
         if check:
             writer = cache
@@ -184,6 +192,7 @@ def _caches(py_func):
 
 def compiled(**options):
     """numba.njit(**options), cached on disk as this module says (never `cache=True`)."""
+
     def wrap(function):
         dispatcher = numba.njit(**options)(function)
         try:
@@ -194,4 +203,5 @@ def compiled(**options):
             dispatcher._cache = caches
         KERNELS.append(dispatcher)
         return dispatcher
+
     return wrap

@@ -1,4 +1,5 @@
 """Compiled loops over whole (sample, channel) planes (Numba, cached by _jit, GIL released)."""
+
 from __future__ import annotations
 
 from ._jit import compiled

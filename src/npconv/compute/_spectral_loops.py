@@ -15,6 +15,7 @@ Each call takes the blocks [first, last); fft.py runs a few calls at once on
 npconv's threads (the loops release the GIL), each owning whole blocks, so no
 two threads write the same element.
 """
+
 from __future__ import annotations
 
 import numba
@@ -40,8 +41,8 @@ def conv_bins(w, x, y, accumulate, first, last):
                 for b in range(big):
                     wv = w[g, block, m, b, :count]
                     for u in range(x.shape[0]):
-                        out = y[u, g, m, f0:f0 + count]
-                        xv = x[u, g, b, f0:f0 + count]
+                        out = y[u, g, m, f0 : f0 + count]
+                        xv = x[u, g, b, f0 : f0 + count]
                         if b == 0 and not accumulate:
                             for f in range(count):
                                 out[f] = wv[f] * xv[f]
@@ -64,7 +65,7 @@ def weight_bins(y, x, dw, first, last):
                 for b in range(big):
                     out = dw[g, block, m, b, :count]
                     for u in range(y.shape[0]):
-                        yv = y[u, g, m, f0:f0 + count]
-                        xv = x[u, g, b, f0:f0 + count]
+                        yv = y[u, g, m, f0 : f0 + count]
+                        xv = x[u, g, b, f0 : f0 + count]
                         for f in range(count):
                             out[f] += yv[f] * xv[f]

@@ -18,6 +18,7 @@ access indexed on the two base arrays, so that the compiler's alias check
 stays one comparison and the loop vectorises (six row views instead compile
 to scalar code).
 """
+
 from __future__ import annotations
 
 import numba
@@ -27,7 +28,7 @@ from ._jit import compiled
 
 OPTIONS = dict(nogil=True, fastmath={"contract"})
 INPUT, OUTPUT, GRADIENT = 0, 1, 2  # which 1-D transform: B^T, A^T, A
-M, ALPHA = 4, 6                     # outputs and points per dim of a tile
+M, ALPHA = 4, 6  # outputs and points per dim of a tile
 
 
 @numba.njit(inline="always")
@@ -59,8 +60,6 @@ def _output4(src, r, rs, dst, w, ws):
         dst[w + 3 * ws, c] = d12 + f8 * d34 + src[r + 5 * rs, c]
 
 
-
-
 @numba.njit(inline="always")
 def _gradient4(src, r, rs, dst, w, ws):
     """F(4, 3) A (the output transform transposed) along one line: 4 rows -> 6 rows."""
@@ -74,7 +73,6 @@ def _gradient4(src, r, rs, dst, w, ws):
         dst[w + 3 * ws, c] = d0 + f2 * d1 + f4 * d2 + f8 * d3
         dst[w + 4 * ws, c] = d0 - f2 * d1 + f4 * d2 - f8 * d3
         dst[w + 5 * ws, c] = d3
-
 
 
 @numba.njit(inline="always")
@@ -134,8 +132,9 @@ def _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind, a, b,
                 target, target_offset, target_steps = dst, dst_origins[t], dst_steps
             else:
                 target, target_offset, target_steps = b, 0, own
-            _along(source, source_offset, source_steps, target, target_offset, target_steps,
-                   kind, dim)
+            _along(
+                source, source_offset, source_steps, target, target_offset, target_steps, kind, dim
+            )
             a, b = b, a
 
 
@@ -145,11 +144,11 @@ def transform(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind):
     point q in row src_origins[t] + q . src_steps of src, transformed point p to row
     dst_origins[t] + p . dst_steps of dst; rows of C channels in both."""
     dims = src_steps.shape[0]
-    own = np.empty(dims, dtype=np.int64)            # row-major strides of a scratch tile
+    own = np.empty(dims, dtype=np.int64)  # row-major strides of a scratch tile
     for i in range(dims):
         own[i] = ALPHA ** (dims - 1 - i)
-    a = np.empty((ALPHA ** dims, src.shape[1]), dtype=dst.dtype)
-    b = np.empty((ALPHA ** dims, src.shape[1]), dtype=dst.dtype)
+    a = np.empty((ALPHA**dims, src.shape[1]), dtype=dst.dtype)
+    b = np.empty((ALPHA**dims, src.shape[1]), dtype=dst.dtype)
     _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind, a, b, own)
 
 

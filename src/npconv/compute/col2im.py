@@ -20,6 +20,7 @@ Tiles are several samples, or a range of flat positions of one sample,
 within geometry.WORK_BYTES; samples with fewer than SHARED_GEMM_POSITIONS positions share one
 GEMM, larger ones get one each. Needs Numba.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -44,8 +45,7 @@ conv_weight = gemm.conv_weight
 BLOCK_ROWS = 128
 
 
-
-OPS = ("conv_transpose",)   # conv and conv_weight above are gemm's
+OPS = ("conv_transpose",)  # conv and conv_weight above are gemm's
 
 
 def supports(geometry):
@@ -82,7 +82,7 @@ def tables(g):
     rows = np.where(valid, offset, -1).reshape(math.prod(g.small[:-1]), math.prod(g.kernel[:-1]))
     s, width, size = g.stride[-1], g.small[-1], g.big[-1]
     start = np.arange(g.kernel[-1], dtype=np.int64) * g.dilation[-1] - g.lo[-1]
-    first = np.clip(-(start // s), 0, width)                        # ceil(-start / s)
+    first = np.clip(-(start // s), 0, width)  # ceil(-start / s)
     stop = np.maximum(np.minimum(-((start - size) // s), width), first)
     return np.ascontiguousarray(rows, dtype=np.int64), start, first, stop, s, width
 
@@ -94,10 +94,11 @@ def _patches(y, w, g, dtype, x):
     samples has a tile for every thread, each thread takes whole tiles, GEMM then
     overlap-add, with no hand-off between the two; else each step is split in turn."""
     from . import _col2im_loops
+
     n = y.shape[0]
     m, b = channels(w, g.groups)
     k, positions = math.prod(g.kernel), math.prod(g.small)
-    wp = w.astype(dtype, copy=False).reshape(g.groups, m, b, k)    # (G, M, B, K)
+    wp = w.astype(dtype, copy=False).reshape(g.groups, m, b, k)  # (G, M, B, K)
     rows, _, _, _, step, width = tables(g)
 
     def add(ys, samples, chans, whole=False):
@@ -105,8 +106,23 @@ def _patches(y, w, g, dtype, x):
         nt, bc = samples.stop - samples.start, chans.stop - chans.start
         # (G, nt*L, M) @ (G, M, Bc*K) -> (G, nt*L, Bc*K)
         cols = matmul(ys, wp[:, :, chans].reshape(g.groups, m, -1))
-        args = (cols.ravel(), x, b, chans.start, bc, g.kernel[-1], rows, g.lo[-1], g.big[-1],
-                step, g.dilation[-1], g.groups, samples.start, nt, width)
+        args = (
+            cols.ravel(),
+            x,
+            b,
+            chans.start,
+            bc,
+            g.kernel[-1],
+            rows,
+            g.lo[-1],
+            g.big[-1],
+            step,
+            g.dilation[-1],
+            g.groups,
+            samples.start,
+            nt,
+            width,
+        )
         planes = nt * g.groups * bc
         if whole:
             _col2im_loops.col2im_patches(*args, (0, planes))
@@ -116,14 +132,14 @@ def _patches(y, w, g, dtype, x):
     tiles = bands(n, b, g.groups * positions * k * dtype.itemsize, parts=threads())
     for samples, group in itertools.groupby(tiles, key=lambda tile: tile[0]):
         nt, group = samples.stop - samples.start, [chans for _, chans in group]
-        part = y[samples].reshape(nt, g.groups, m, positions)      # (nt, G, M, L)
+        part = y[samples].reshape(nt, g.groups, m, positions)  # (nt, G, M, L)
         # (nt, G, M, L) -> (G, nt, L, M) -> (G, nt*L, M)
         ys = transposed(part.transpose(1, 0, 3, 2)).reshape(g.groups, -1, m)
         if len(group) >= threads():
             each(lambda chans: add(ys, samples, chans, whole=True), group)
         else:
             for chans in group:
-                add(ys, samples, chans)     # one tile's columns alive at a time
+                add(ys, samples, chans)  # one tile's columns alive at a time
 
 
 def _taps(y, w, g, dtype, x):
@@ -133,6 +149,7 @@ def _taps(y, w, g, dtype, x):
     not overlap), each thread takes whole tiles, GEMM then overlap-add: no hand-off
     between the two, and the tile's columns are still in that core's cache."""
     from . import _col2im_loops
+
     n = y.shape[0]
     m, b = channels(w, g.groups)
     positions = math.prod(g.small)
@@ -155,9 +172,23 @@ def _taps(y, w, g, dtype, x):
         else:
             # (G, B*K, M) @ (nt, G, M, length) -> (nt, G, B*K, length)
             strides = (length, count * length)
-        cols = matmul(wt, part)           # inside each: one thread's single-threaded product
-        split(_col2im_loops.col2im, nt * g.groups * b, cols.ravel(), count, x, *t[:5], g.groups,
-              samples.start, nt, span.start, span.stop, t[5], *strides, block)
+        cols = matmul(wt, part)  # inside each: one thread's single-threaded product
+        split(
+            _col2im_loops.col2im,
+            nt * g.groups * b,
+            cols.ravel(),
+            count,
+            x,
+            *t[:5],
+            g.groups,
+            samples.start,
+            nt,
+            span.start,
+            span.stop,
+            t[5],
+            *strides,
+            block,
+        )
 
     per_position = (count + g.groups * m) * dtype.itemsize
     apart = all((k - 1) * d < s for k, s, d in zip(g.kernel, g.stride, g.dilation))
@@ -166,7 +197,7 @@ def _taps(y, w, g, dtype, x):
         each(add, tiles)
         return
     for tile in bands(n, positions, per_position):
-        add(tile)                         # one tile's columns alive at a time
+        add(tile)  # one tile's columns alive at a time
 
 
 def _offsets(g):
@@ -174,22 +205,26 @@ def _offsets(g):
     p reaches: sum over dims of (o*s + j*d) * the canvas' row-major stride."""
     nd, span = len(g.kernel), extent(g.small, g)
     strides = row_major(span)
-    offsets = np.zeros(tuple(g.small) + tuple(g.kernel), dtype=np.int64)   # (*small, *k)
+    offsets = np.zeros(tuple(g.small) + tuple(g.kernel), dtype=np.int64)  # (*small, *k)
     for i in range(nd):
         o = np.arange(g.small[i]).reshape((-1,) + (1,) * (2 * nd - 1 - i))
         j = np.arange(g.kernel[i]).reshape((-1,) + (1,) * (nd - 1 - i))
         offsets = offsets + (o * g.stride[i] + j * g.dilation[i]) * strides[i]
-    return offsets.reshape(math.prod(g.small), math.prod(g.kernel))   # (L, K)
+    return offsets.reshape(math.prod(g.small), math.prod(g.kernel))  # (L, K)
 
 
 def _add_last(cols, canvas, g):
     """gemm's overlap-add into its channels-last canvas, by compiled loops: a run of
     channels per window and tap, in place of NumPy's strided slab per tap."""
     from . import _col2im_loops
-    planes = cols.shape[0] * cols.shape[1]                          # G*nt
+
+    planes = cols.shape[0] * cols.shape[1]  # G*nt
     # (G, nt, *small, *k, Bc) -> (G*nt, L, K, Bc); (G, nt, *span, Bc) -> (G*nt, P, Bc)
-    _col2im_loops.col2im_last(cols.reshape(planes, math.prod(g.small), math.prod(g.kernel), -1),
-                        canvas.reshape(planes, -1, canvas.shape[-1]), _offsets(g))
+    _col2im_loops.col2im_last(
+        cols.reshape(planes, math.prod(g.small), math.prod(g.kernel), -1),
+        canvas.reshape(planes, -1, canvas.shape[-1]),
+        _offsets(g),
+    )
 
 
 def conv_transpose(y, w, geometry):

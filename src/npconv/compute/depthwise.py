@@ -14,6 +14,7 @@ transposed conv crops its per-thread canvas into each plane of x), so every
 window they read or write is in bounds. Any geometry works; the planner sends
 groups with few channels here. Needs Numba; without it the planner never picks this module.
 """
+
 from __future__ import annotations
 
 import functools
@@ -78,42 +79,80 @@ def _planes(a, dtype):
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
     from . import _depthwise_loops
+
     g = geometry
     dtype = np.result_type(x, w)
     span, rows, taps, step, grid, padding = _tables(g)
     y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=dtype)
-    out = y.reshape(-1, math.prod(g.small))                         # one row per output plane
-    split(_depthwise_loops.conv, out.shape[0], _planes(x, dtype),
-          _planes(w, dtype).reshape(w.shape[:2] + (-1,)), out, rows, taps, step, g.groups, grid,
-          *padding, g.kernel[-1], tap_block(g))
+    out = y.reshape(-1, math.prod(g.small))  # one row per output plane
+    split(
+        _depthwise_loops.conv,
+        out.shape[0],
+        _planes(x, dtype),
+        _planes(w, dtype).reshape(w.shape[:2] + (-1,)),
+        out,
+        rows,
+        taps,
+        step,
+        g.groups,
+        grid,
+        *padding,
+        g.kernel[-1],
+        tap_block(g),
+    )
     return y
 
 
 def conv_transpose(y, w, geometry):
     """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big)."""
     from . import _depthwise_loops
+
     g = geometry
     dtype = np.result_type(y, w)
     span, rows, taps, step, grid, padding = _tables(g)
     # the loops write the positions of x their canvas covers; zeros first if some are not
     covered = all(0 <= lo and lo + size <= length for lo, size, length in zip(g.lo, g.big, span))
-    x = (np.empty if covered else np.zeros)((y.shape[0], w.shape[1] * g.groups) + tuple(g.big),
-                                            dtype=dtype)
-    planes = x.reshape(x.shape[0] * x.shape[1], -1)                 # one row per input plane
-    split(_depthwise_loops.conv_transpose, planes.shape[0], _planes(y, dtype),
-          _planes(w, dtype).reshape(w.shape[:2] + (-1,)), planes, rows, taps, step, g.groups, grid,
-          *padding, g.kernel[-1], tap_block(g))
+    x = (np.empty if covered else np.zeros)(
+        (y.shape[0], w.shape[1] * g.groups) + tuple(g.big), dtype=dtype
+    )
+    planes = x.reshape(x.shape[0] * x.shape[1], -1)  # one row per input plane
+    split(
+        _depthwise_loops.conv_transpose,
+        planes.shape[0],
+        _planes(y, dtype),
+        _planes(w, dtype).reshape(w.shape[:2] + (-1,)),
+        planes,
+        rows,
+        taps,
+        step,
+        g.groups,
+        grid,
+        *padding,
+        g.kernel[-1],
+        tap_block(g),
+    )
     return x
 
 
 def conv_weight(x, y, geometry):
     """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k)."""
     from . import _depthwise_loops
+
     g = geometry
     dtype = np.result_type(x, y)
     span, rows, taps, step, grid, padding = _tables(g)
     grad = np.empty((y.shape[1], x.shape[1] // g.groups) + tuple(g.kernel), dtype=dtype)
-    split(_depthwise_loops.conv_weight, grad.shape[0] * grad.shape[1], _planes(x, dtype),
-          _planes(y, dtype), grad.reshape(grad.shape[:2] + (-1,)), rows, taps, step, g.groups,
-          grid, *padding)
+    split(
+        _depthwise_loops.conv_weight,
+        grad.shape[0] * grad.shape[1],
+        _planes(x, dtype),
+        _planes(y, dtype),
+        grad.reshape(grad.shape[:2] + (-1,)),
+        rows,
+        taps,
+        step,
+        g.groups,
+        grid,
+        *padding,
+    )
     return grad

@@ -45,6 +45,7 @@ product, so a small output next to large ones carries the large ones' error;
 float32 results stay within 2e-5 of the largest output (tests/test_fft.py).
 A NaN or Inf in an operand spreads over its whole tile (EXACT_NONFINITE).
 """
+
 from __future__ import annotations
 
 import functools
@@ -60,21 +61,21 @@ from .._threads import split, threads
 from . import tuning
 from .geometry import flipped
 
-AVAILABLE = importlib.util.find_spec("scipy") is not None     # imported on first use only
+AVAILABLE = importlib.util.find_spec("scipy") is not None  # imported on first use only
 EXACT_NONFINITE = False  # NaN/Inf smear over a tile: the planner sends such operands elsewhere
-FFT_BYTES = 40 << 20     # the weight's spectrum and one batch's buffers
+FFT_BYTES = 40 << 20  # the weight's spectrum and one batch's buffers
 
 # Cost model, in seconds; rates of float32 (complex64) work, halved for float64, measured
 # with `bench/fft_crossover.py calibrate` and fitted to its crossover (docs/benchmarks.md).
-FLOP_RATE = 5.0e9        # transform flops (5 n log2 n per complex transform of n points)
-CMAC_RATE = 7.0e8        # complex multiply-adds of the contraction
-BYTE_RATE = 6.0e9        # bytes of the memory passes (gathers, copies, scatters)
-CALL_SECONDS = 40e-6     # per batch: transform calls, thread hand-offs
-GEMM_RATE = 14e9         # multiply-adds per second of the GEMM-based direct algorithms,
-GEMM_CHANNELS = 24       # ... reached from this many channels on the wider side, falling off
-GEMM_FALLOFF = 0.9       # ... as (channels / GEMM_CHANNELS) ** GEMM_FALLOFF below it
-DEPTHWISE_RATE = 18e9    # ... and of the compiled depthwise loops
-SPLIT_MACS = 1 << 23     # multiply-adds from which a contraction runs on npconv's threads
+FLOP_RATE = 5.0e9  # transform flops (5 n log2 n per complex transform of n points)
+CMAC_RATE = 7.0e8  # complex multiply-adds of the contraction
+BYTE_RATE = 6.0e9  # bytes of the memory passes (gathers, copies, scatters)
+CALL_SECONDS = 40e-6  # per batch: transform calls, thread hand-offs
+GEMM_RATE = 14e9  # multiply-adds per second of the GEMM-based direct algorithms,
+GEMM_CHANNELS = 24  # ... reached from this many channels on the wider side, falling off
+GEMM_FALLOFF = 0.9  # ... as (channels / GEMM_CHANNELS) ** GEMM_FALLOFF below it
+DEPTHWISE_RATE = 18e9  # ... and of the compiled depthwise loops
+SPLIT_MACS = 1 << 23  # multiply-adds from which a contraction runs on npconv's threads
 
 
 def supports(geometry):
@@ -87,10 +88,10 @@ class Problem(NamedTuple):
     kernel: tuple
     dilation: tuple
     lo: tuple
-    size: tuple     # the source's spatial size (before zero insertion)
-    up: tuple       # zero insertion of the source
-    out: tuple      # output size
-    step: tuple     # subsampling of the stride-1 result
+    size: tuple  # the source's spatial size (before zero insertion)
+    up: tuple  # zero insertion of the source
+    out: tuple  # output size
+    step: tuple  # subsampling of the stride-1 result
     groups: int
 
     @property
@@ -113,19 +114,20 @@ def forward_problem(g):
 def transpose_problem(g):
     """The correlation of a transposed conv: the mirrored conv of the zero-inserted y."""
     lo = tuple((k - 1) * d - lo for k, d, lo in zip(g.kernel, g.dilation, g.lo))
-    return Problem(g.kernel, g.dilation, lo, g.small, g.stride, g.big, (1,) * len(g.kernel),
-                   g.groups)
+    return Problem(
+        g.kernel, g.dilation, lo, g.small, g.stride, g.big, (1,) * len(g.kernel), g.groups
+    )
 
 
 class Tiling(NamedTuple):
     """How a call runs: tiles per dim, units per batch, small channels per pass."""
 
-    grid: tuple     # FFT size per dim
-    valid: tuple    # stride-1 positions per tile and dim, a multiple of the step
-    tiles: tuple    # tiles per dim
-    chunk: int      # units (sample, tile) per batch
-    outputs: int    # output channels per group per pass (the weight's spectrum is per pass)
-    inputs: int     # source channels per group per pass
+    grid: tuple  # FFT size per dim
+    valid: tuple  # stride-1 positions per tile and dim, a multiple of the step
+    tiles: tuple  # tiles per dim
+    chunk: int  # units (sample, tile) per batch
+    outputs: int  # output channels per group per pass (the weight's spectrum is per pass)
+    inputs: int  # source channels per group per pass
     seconds: float  # the cost model's estimate
 
 
@@ -141,10 +143,11 @@ def _transform_flops(extent, grid, real):
     bins = _bins(grid, real)
     flops = 0.0
     for axis in reversed(range(len(grid))):
-        rows = math.prod(extent[:axis]) * math.prod(bins[axis + 1:])
+        rows = math.prod(extent[:axis]) * math.prod(bins[axis + 1 :])
         size = grid[axis]
-        per_row = 5 * size * math.log2(max(size, 2)) * (0.5 if real and axis == len(grid) - 1
-                                                        else 1)
+        per_row = (
+            5 * size * math.log2(max(size, 2)) * (0.5 if real and axis == len(grid) - 1 else 1)
+        )
         flops += rows * per_row
     return flops
 
@@ -155,23 +158,25 @@ def _inverse_flops(keep, grid, real):
     bins = _bins(grid, real)
     flops = 0.0
     for axis in range(len(grid)):
-        rows = math.prod(keep[:axis]) * math.prod(bins[axis + 1:])
+        rows = math.prod(keep[:axis]) * math.prod(bins[axis + 1 :])
         size = grid[axis]
-        per_row = 5 * size * math.log2(max(size, 2)) * (0.5 if real and axis == len(grid) - 1
-                                                        else 1)
+        per_row = (
+            5 * size * math.log2(max(size, 2)) * (0.5 if real and axis == len(grid) - 1 else 1)
+        )
         flops += rows * per_row
     return flops
 
 
 def _fast_len(n, real):
     import scipy.fft
+
     return scipy.fft.next_fast_len(int(n), real=real)
 
 
 def _axis_options(positions, reach, step, real, many):
     """(grid, valid, tiles) options for one dim: one tile, tiles of about equal size, and
     powers of two from twice the kernel's reach (many: long dims, 1-d)."""
-    need = -(-positions // step) * step                            # whole steps
+    need = -(-positions // step) * step  # whole steps
     sizes = set()
     counts = (1, 2, 3, 4, 6, 8, 12, 16) if not many else (1, 2, 3, 4)
     for count in counts:
@@ -190,7 +195,7 @@ def _axis_options(positions, reach, step, real, many):
             continue
         valid = min(valid, need)
         tiles = -(-need // valid)
-        valid = -(-need // (tiles * step)) * step                  # the same tiles, evened out
+        valid = -(-need // (tiles * step)) * step  # the same tiles, evened out
         size = _fast_len(valid + reach - 1, real)
         options[(size, valid)] = (size, valid, tiles)
     return sorted(options.values())
@@ -202,11 +207,13 @@ def _sizes(p, grid, valid, outputs, inputs, itemsize, real):
     per unit the source segment and spectra, the output's spectra and its tile."""
     g = p.groups
     bins = math.prod(_bins(grid, real))
-    complex_size = 2 * itemsize if real else itemsize               # real_size: itemsize
+    complex_size = 2 * itemsize if real else itemsize  # real_size: itemsize
     kept = math.prod(-(-v // s) for v, s in zip(valid, p.step))
     weight = g * outputs * inputs * (2 * bins * complex_size + math.prod(p.reach) * itemsize)
-    unit = g * (inputs * (math.prod(grid) * itemsize + 2 * bins * complex_size)
-                + outputs * (2 * bins * complex_size + kept * itemsize))
+    unit = g * (
+        inputs * (math.prod(grid) * itemsize + 2 * bins * complex_size)
+        + outputs * (2 * bins * complex_size + kept * itemsize)
+    )
     return weight, unit
 
 
@@ -232,8 +239,10 @@ def _seconds(op, p, grid, valid, tiles, b, m, n, outputs, inputs, chunk, itemsiz
     weight_bytes, unit_bytes = _sizes(p, grid, valid, outputs, inputs, itemsize, real)
     moved = out_passes * in_passes * (units * unit_bytes + batches * weight_bytes)
     scale = itemsize / 4 if real else itemsize / 8
-    return (scale * (flops / FLOP_RATE + macs / CMAC_RATE + moved / BYTE_RATE)
-            + batches * out_passes * in_passes * CALL_SECONDS)
+    return (
+        scale * (flops / FLOP_RATE + macs / CMAC_RATE + moved / BYTE_RATE)
+        + batches * out_passes * in_passes * CALL_SECONDS
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -244,16 +253,17 @@ def tiling(op, p, b, m, n, dtype):
     dtype = np.dtype(dtype)
     real = dtype.kind != "c"
     nd = len(p.kernel)
-    per_dim = [_axis_options(z, r, s, real and i == nd - 1, nd == 1)
-               for i, (z, r, s) in enumerate(zip(p.positions, p.reach, p.step))]
+    per_dim = [
+        _axis_options(z, r, s, real and i == nd - 1, nd == 1)
+        for i, (z, r, s) in enumerate(zip(p.positions, p.reach, p.step))
+    ]
     best = None
     for option in itertools.product(*per_dim):
         grid, valid, tiles = (tuple(o[i] for o in option) for i in range(3))
         units = n * math.prod(tiles)
         outputs, inputs = m, b
-        while True:     # channels in passes, the wider side halved, until one unit fits
-            weight_bytes, unit_bytes = _sizes(p, grid, valid, outputs, inputs, dtype.itemsize,
-                                              real)
+        while True:  # channels in passes, the wider side halved, until one unit fits
+            weight_bytes, unit_bytes = _sizes(p, grid, valid, outputs, inputs, dtype.itemsize, real)
             if weight_bytes + unit_bytes <= FFT_BYTES or outputs == inputs == 1:
                 break
             if outputs >= inputs:
@@ -262,8 +272,9 @@ def tiling(op, p, b, m, n, dtype):
                 inputs = -(-inputs // 2)
         fits = weight_bytes + unit_bytes <= FFT_BYTES
         chunk = int(max(1, min(units, (FFT_BYTES - weight_bytes) // unit_bytes)))
-        seconds = _seconds(op, p, grid, valid, tiles, b, m, n, outputs, inputs, chunk,
-                           dtype.itemsize, real)
+        seconds = _seconds(
+            op, p, grid, valid, tiles, b, m, n, outputs, inputs, chunk, dtype.itemsize, real
+        )
         key = (0, seconds) if fits else (1, weight_bytes + unit_bytes)  # else the smallest
         if best is None or key < best[0]:
             best = key, Tiling(grid, valid, tiles, chunk, outputs, inputs, seconds)
@@ -330,10 +341,12 @@ def worth_measuring(p) -> bool:
 
 # --- transforms ---------------------------------------------------------------------
 
+
 def _spectrum(a, grid, real):
     """DFT over the trailing len(grid) axes of a, zero-padded to `grid`, axis by axis from
     the last (rfft there if real): rows that are all padding are never transformed."""
     import scipy.fft
+
     workers = threads()
     nd = len(grid)
     lead = a.ndim - nd
@@ -347,6 +360,7 @@ def _inverse(a, grid, keep, step, real):
     """The inverse of _spectrum, cropped to the first `keep` positions per dim and
     subsampled by `step`, the first axes first so that later ones transform kept rows."""
     import scipy.fft
+
     workers = threads()
     nd = len(grid)
     lead = a.ndim - nd
@@ -357,20 +371,21 @@ def _inverse(a, grid, keep, step, real):
         a = scipy.fft.irfft(a, n=grid[-1], axis=-1, workers=workers)
     else:
         a = scipy.fft.ifft(a, axis=-1, workers=workers, overwrite_x=True)
-    return a[..., :keep[-1]:step[-1]]
+    return a[..., : keep[-1] : step[-1]]
 
 
 def _blocked(spectrum, groups):
     """(G*M, B, *bins) -> (G, blocks, M, B, BLOCK): the weight's spectrum as the compiled
     loops read it, a block of bins at a time, zeros past the last bin."""
     from ._spectral_loops import BLOCK
+
     gm, b = spectrum.shape[:2]
-    flat = spectrum.reshape(groups, gm // groups, b, -1)           # (G, M, B, F)
+    flat = spectrum.reshape(groups, gm // groups, b, -1)  # (G, M, B, F)
     count = -(-flat.shape[-1] // BLOCK)
     out = np.zeros((groups, count, gm // groups, b, BLOCK), dtype=spectrum.dtype)
-    for block in range(count):          # (G, M, B, BLOCK) slabs into the blocked layout
+    for block in range(count):  # (G, M, B, BLOCK) slabs into the blocked layout
         part = slice(block * BLOCK, min(flat.shape[-1], (block + 1) * BLOCK))
-        out[:, block, :, :, :part.stop - part.start] = flat[..., part]
+        out[:, block, :, :, : part.stop - part.start] = flat[..., part]
     return out
 
 
@@ -378,7 +393,7 @@ def _unblocked(blocked, bins):
     """(G, blocks, M, B, BLOCK) -> (G*M, B, *bins), the inverse of _blocked."""
     g, count, m, b, block = blocked.shape
     flat = blocked.transpose(0, 2, 3, 1, 4).reshape(g, m, b, count * block)  # (G, M, B, F')
-    return flat[..., :math.prod(bins)].reshape((g * m, b) + tuple(bins))
+    return flat[..., : math.prod(bins)].reshape((g * m, b) + tuple(bins))
 
 
 def _contract(loop, first, second, out, *flags):
@@ -389,15 +404,16 @@ def _contract(loop, first, second, out, *flags):
     def run(bounds):
         loop(first, second, out, *flags, bounds[0], bounds[1])
 
-    blocked = first if first.ndim == 5 else out                      # (G, blocks, M, B, BLOCK)
+    blocked = first if first.ndim == 5 else out  # (G, blocks, M, B, BLOCK)
     macs = (out if first.ndim == 5 else first).size * blocked.shape[3]  # U*G*M*B*bins
-    if macs < SPLIT_MACS:       # a thread hand-off would cost more than it saves
+    if macs < SPLIT_MACS:  # a thread hand-off would cost more than it saves
         run((0, count))
     else:
         split(run, count)
 
 
 # --- gathers --------------------------------------------------------------------------
+
 
 def _segment(src, starts, lengths, up, out):
     """out = src_up[..., start:start+length] over the trailing dims, src_up the source
@@ -409,7 +425,7 @@ def _segment(src, starts, lengths, up, out):
         return
     out.fill(0)
     target, source = [], []
-    for start, length, u, size in zip(starts, lengths, up, src.shape[-len(up):]):
+    for start, length, u, size in zip(starts, lengths, up, src.shape[-len(up) :]):
         first = max(0, -(-start // u))
         stop = min(size, -(-(start + length) // u))
         if stop <= first:
@@ -426,7 +442,7 @@ def _units(n, tiles):
 
 def _batches(units, chunk):
     for start in range(0, len(units), chunk):
-        yield units[start:start + chunk]
+        yield units[start : start + chunk]
 
 
 def _source_spectra(src, batch, p, pl, columns, real, dtype):
@@ -439,9 +455,9 @@ def _source_spectra(src, batch, p, pl, columns, real, dtype):
     for i, (sample, tile) in enumerate(batch):
         starts = tuple(t * v - lo for t, v, lo in zip(tile, pl.valid, p.lo))
         _segment(grouped[sample, :, columns], starts, pl.grid, p.up, segments[i])
-    spectra = _spectrum(segments, pl.grid, real)                   # (U, G, Bp, *bins)
+    spectra = _spectrum(segments, pl.grid, real)  # (U, G, Bp, *bins)
     del segments
-    return spectra.reshape(len(batch), p.groups, inputs, -1)        # (U, G, Bp, bins)
+    return spectra.reshape(len(batch), p.groups, inputs, -1)  # (U, G, Bp, bins)
 
 
 def _weight_spectrum(w, p, pl, real, dtype):
@@ -453,7 +469,7 @@ def _weight_spectrum(w, p, pl, real, dtype):
         np.conjugate(dilated, out=dilated)
     spectrum = _spectrum(dilated.reshape((-1,) + dilated.shape[2:]), pl.grid, real)
     del dilated
-    np.conjugate(spectrum, out=spectrum)                            # (G*Mp, Bp, *bins)
+    np.conjugate(spectrum, out=spectrum)  # (G*Mp, Bp, *bins)
     return _blocked(spectrum, p.groups)
 
 
@@ -468,40 +484,46 @@ def _correlate(src, w, p, dtype):
     Passes over blocks of output channels, each with its weight's spectrum; per batch of
     units the source channels in blocks too, their products summed in the spectrum."""
     from . import _spectral_loops
+
     n = src.shape[0]
     m, b = w.shape[0] // p.groups, w.shape[1]
     real = dtype.kind != "c"
     pl = tiling("conv", p, b, m, n, dtype.str)
     out = np.empty((n, p.groups * m) + tuple(p.out), dtype=dtype)
-    grouped = out.reshape((n, p.groups, m) + tuple(p.out))          # (N, G, M, *out)
+    grouped = out.reshape((n, p.groups, m) + tuple(p.out))  # (N, G, M, *out)
     kept = tuple(-(-v // s) for v, s in zip(pl.valid, p.step))
     bins = _bins(pl.grid, real)
     units = _units(n, pl.tiles)
-    weights = w.reshape((p.groups, m) + w.shape[1:])                # (G, M, B, *k)
+    weights = w.reshape((p.groups, m) + w.shape[1:])  # (G, M, B, *k)
     columns = _passes(b, pl.inputs)
     for rows in _passes(m, pl.outputs):
         mp = rows.stop - rows.start
         spectrum = None
         for batch in _batches(units, pl.chunk):
-            y = np.empty((len(batch), p.groups, mp, math.prod(bins)),
-                         dtype=np.result_type(dtype, np.complex64))  # (U, G, Mp, bins)
+            y = np.empty(
+                (len(batch), p.groups, mp, math.prod(bins)),
+                dtype=np.result_type(dtype, np.complex64),
+            )  # (U, G, Mp, bins)
             for part in columns:
                 if spectrum is None or len(columns) > 1:
-                    spectrum = None                                 # one alive at a time
+                    spectrum = None  # one alive at a time
                     spectrum = _weight_spectrum(weights[:, rows, part], p, pl, real, dtype)
                 x = _source_spectra(src, batch, p, pl, part, real, dtype)  # (U, G, Bp, bins)
                 _contract(_spectral_loops.conv_bins, spectrum, x, y, part.start > 0)
                 del x
-            tiles = _inverse(y.reshape((len(batch), p.groups * mp) + bins), pl.grid,
-                             pl.valid, p.step, real)                # (U, G*Mp, *kept)
+            tiles = _inverse(
+                y.reshape((len(batch), p.groups * mp) + bins), pl.grid, pl.valid, p.step, real
+            )  # (U, G*Mp, *kept)
             del y
             tiles = tiles.reshape((len(batch), p.groups, mp) + tiles.shape[2:])
             for i, (sample, tile) in enumerate(batch):
                 origin = tuple(t * k for t, k in zip(tile, kept))
                 count = tuple(min(k, o - s) for k, o, s in zip(kept, p.out, origin))
                 target = tuple(slice(s, s + c) for s, c in zip(origin, count))
-                np.copyto(grouped[(sample, slice(None), rows) + target],
-                          tiles[(i,) + (slice(None),) * 2 + tuple(slice(0, c) for c in count)])
+                np.copyto(
+                    grouped[(sample, slice(None), rows) + target],
+                    tiles[(i,) + (slice(None),) * 2 + tuple(slice(0, c) for c in count)],
+                )
             del tiles
         del spectrum
     return out
@@ -538,13 +560,14 @@ def _tile_spectra(dy, batch, rows, p, pl, kept, real, dtype):
     spectra = _spectrum(tiles.reshape((len(batch), -1) + pl.valid), pl.grid, real)
     del tiles
     np.conjugate(spectra, out=spectra)
-    return spectra.reshape(len(batch), p.groups, mp, -1)            # (U, G, Mp, bins)
+    return spectra.reshape(len(batch), p.groups, mp, -1)  # (U, G, Mp, bins)
 
 
 def conv_weight(x, y, geometry):
     """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k): every unit's product summed in
     the spectrum, one inverse per pass of channels."""
     from . import _spectral_loops
+
     g = geometry
     p = forward_problem(g)
     dtype = _dtype(x, y)
@@ -556,15 +579,17 @@ def conv_weight(x, y, geometry):
     bins = _bins(pl.grid, real)
     units = _units(n, pl.tiles)
     grad = np.empty((g.groups * m, b) + tuple(g.kernel), dtype=dtype)
-    grouped = grad.reshape((g.groups, m, b) + tuple(g.kernel))      # (G, M, B, *k)
-    dy = y.reshape((n, g.groups, m) + tuple(g.small))                # (N, G, M, *small)
+    grouped = grad.reshape((g.groups, m, b) + tuple(g.kernel))  # (G, M, B, *k)
+    dy = y.reshape((n, g.groups, m) + tuple(g.small))  # (N, G, M, *small)
     from ._spectral_loops import BLOCK
+
     for rows in _passes(m, pl.outputs):
         mp = rows.stop - rows.start
         for columns in _passes(b, pl.inputs):
-            total = np.zeros((g.groups, -(-math.prod(bins) // BLOCK), mp,
-                              columns.stop - columns.start, BLOCK),
-                             dtype=np.result_type(dtype, np.complex64))  # (G, blocks, Mp, Bp, ..)
+            total = np.zeros(
+                (g.groups, -(-math.prod(bins) // BLOCK), mp, columns.stop - columns.start, BLOCK),
+                dtype=np.result_type(dtype, np.complex64),
+            )  # (G, blocks, Mp, Bp, ..)
             for batch in _batches(units, pl.chunk):
                 x_spectra = _source_spectra(x, batch, p, pl, columns, real, dtype)
                 y_spectra = _tile_spectra(dy, batch, rows, p, pl, kept, real, dtype)
@@ -572,6 +597,5 @@ def conv_weight(x, y, geometry):
                 del x_spectra, y_spectra
             part = _inverse(_unblocked(total, bins), pl.grid, p.reach, p.dilation, real)
             del total
-            np.copyto(grouped[:, rows, columns],
-                      part.reshape((g.groups, mp, -1) + tuple(g.kernel)))
+            np.copyto(grouped[:, rows, columns], part.reshape((g.groups, mp, -1) + tuple(g.kernel)))
     return grad

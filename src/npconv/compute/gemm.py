@@ -30,6 +30,7 @@ which is ceil(((k-1)*d + 1) / s) adds per dim instead of k, each over runs of
 length s from channels-last columns: overlap-add (fcn32s, iSTFT). With a
 small stride the taps are added one by one from positions-last columns.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -40,10 +41,20 @@ from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
 from .._threads import budget, each, matmul, scratch, shares, split, threads
-from .geometry import (SPLIT_BYTES, bands, channels, conv_output, extent, group_major, matrix,
-                       unmatrix, work_bytes)
+from .geometry import (
+    SPLIT_BYTES,
+    bands,
+    channels,
+    conv_output,
+    extent,
+    group_major,
+    matrix,
+    unmatrix,
+    work_bytes,
+)
 
 from .tuning import SHORT  # output rows shorter than this gather channels last
+
 MIN_TILE = 1 << 20  # smallest tile a weight gradient's threads shrink to before fewer run
 
 
@@ -74,26 +85,32 @@ def _columns(x, samples, rows, g, layout):
         # pad channels last, so that every copy runs along the channels
         c = x.shape[1]
         span = extent(blocks, g)
-        padded = windows.region(np.moveaxis(x[samples], 1, -1), tuple(-v for v in lo) + (0,),
-                                span + (c,), out=scratch("region", (nt,) + span + (c,),
-                                                         x.dtype))  # (nt, *span, C)
+        padded = windows.region(
+            np.moveaxis(x[samples], 1, -1),
+            tuple(-v for v in lo) + (0,),
+            span + (c,),
+            out=scratch("region", (nt,) + span + (c,), x.dtype),
+        )  # (nt, *span, C)
         step = padded.strides[1:-1]
-        view = as_strided(padded, (nt,) + blocks + tuple(g.kernel) + (g.groups, c // g.groups),
-                          (padded.strides[0],) + tuple(t * s for t, s in zip(step, g.stride))
-                          + tuple(t * d for t, d in zip(step, g.dilation))
-                          + (c // g.groups * padded.strides[-1], padded.strides[-1]),
-                          writeable=False)                          # (nt, *blocks, *k, G, B)
+        view = as_strided(
+            padded,
+            (nt,) + blocks + tuple(g.kernel) + (g.groups, c // g.groups),
+            (padded.strides[0],)
+            + tuple(t * s for t, s in zip(step, g.stride))
+            + tuple(t * d for t, d in zip(step, g.dilation))
+            + (c // g.groups * padded.strides[-1], padded.strides[-1]),
+            writeable=False,
+        )  # (nt, *blocks, *k, G, B)
         # (nt, *blocks, *k, G, B) -> (G, nt, *blocks, *k, B)
         view = np.moveaxis(view, -2, 0)
         cols = scratch("columns", view.shape, x.dtype)
         np.copyto(cols, view)
         return cols.reshape(g.groups, nt * math.prod(blocks), -1)
     view = windows.gather(x[samples], g.kernel, g.stride, g.dilation, lo, blocks)
-    view = view.reshape((nt, g.groups, -1) + view.shape[2:])       # (nt, G, B, *k, *blocks)
+    view = view.reshape((nt, g.groups, -1) + view.shape[2:])  # (nt, G, B, *k, *blocks)
     taps, space = tuple(range(3, 3 + nd)), tuple(range(3 + nd, 3 + 2 * nd))
     # (nt, G, B, *k, *blocks) -> (G, *k, B, nt, *blocks) or (G, B, *k, nt, *blocks)
-    view = view.transpose(((1,) + taps + (2,) if layout == TAPS else (1, 2) + taps)
-                          + (0,) + space)
+    view = view.transpose(((1,) + taps + (2,) if layout == TAPS else (1, 2) + taps) + (0,) + space)
     cols = scratch("columns", view.shape, x.dtype)
     np.copyto(cols, view)
     return cols.reshape(g.groups, -1, nt * math.prod(blocks))
@@ -117,8 +134,7 @@ def _layout(g, n, m, w=None):
     outweighs the columns. Positions last, in the weight's own order, which the GEMM
     reads in place; unless w is a strided view (the mirrored weight of a transposed
     conv): its copy goes faster to offsets outer, along the channels (matrix)."""
-    if n * math.prod(g.small) >= m and (_channels_last(g) or (w is not None
-                                                               and _gathers_last(g))):
+    if n * math.prod(g.small) >= m and (_channels_last(g) or (w is not None and _gathers_last(g))):
         return LAST
     return TAPS if w is not None and not w.flags.c_contiguous else OWN
 
@@ -130,8 +146,9 @@ def variant(p):
         if _channels_last(g):
             return "channels-last columns and canvas"
         return "overlap-add by blocks of taps" if g.stride[-1] >= SHORT else "overlap-add by taps"
-    last = n * math.prod(g.small) >= m and (_channels_last(g) or (p.op == "conv"
-                                                                 and _gathers_last(g)))
+    last = n * math.prod(g.small) >= m and (
+        _channels_last(g) or (p.op == "conv" and _gathers_last(g))
+    )
     return f"columns {LAST if last else OWN}"
 
 
@@ -151,17 +168,21 @@ def _conv_product(cols, layout, w2, y, g, tile):
     """Write y's band of the tile = w2 @ the tile's columns."""
     samples, rows = tile
     m = w2.shape[1]
-    out = group_major(y, samples, rows, g.groups)                   # (G, M, nt, rows, ...)
+    out = group_major(y, samples, rows, g.groups)  # (G, M, nt, rows, ...)
     if layout == LAST:
         # (G, nt*L, K*B) @ (G, K*B, M) -> (G, nt*L, M), copied along M: the long side
         # first, faster than (G, M, K*B) @ the columns read transposed
-        part = matmul(cols, w2.transpose(0, 2, 1), out=scratch(
-            "product", cols.shape[:2] + (m,), np.result_type(cols, w2)))
+        part = matmul(
+            cols,
+            w2.transpose(0, 2, 1),
+            out=scratch("product", cols.shape[:2] + (m,), np.result_type(cols, w2)),
+        )
         np.copyto(np.moveaxis(out, 1, -1), part.reshape(out.shape[:1] + out.shape[2:] + (m,)))
     else:
         # (G, M, K*B) @ (G, K*B, nt*L) -> (G, M, nt*L)
-        part = matmul(w2, cols, out=scratch("product", (g.groups, m, cols.shape[2]),
-                                            np.result_type(cols, w2)))
+        part = matmul(
+            w2, cols, out=scratch("product", (g.groups, m, cols.shape[2]), np.result_type(cols, w2))
+        )
         np.copyto(out, part.reshape(out.shape))
 
 
@@ -171,13 +192,14 @@ def _weight_product(cols, layout, y, g, tile):
     copy across both strides."""
     samples, rows = tile
     m = y.shape[1] // g.groups
-    part = group_major(y, samples, rows, g.groups)                  # (G, M, nt, rows, ...)
-    part = part.reshape(g.groups, m, -1)                            # (G, M, nt*L)
+    part = group_major(y, samples, rows, g.groups)  # (G, M, nt, rows, ...)
+    part = part.reshape(g.groups, m, -1)  # (G, M, nt*L)
     if layout != LAST:
-        cols = cols.transpose(0, 2, 1)                              # read transposed
+        cols = cols.transpose(0, 2, 1)  # read transposed
     # (G, M, nt*L) @ (G, nt*L, K*B) -> (G, M, K*B)
-    return matmul(part, cols, out=scratch("weight", (g.groups, m, cols.shape[2]),
-                                          np.result_type(part, cols)))
+    return matmul(
+        part, cols, out=scratch("weight", (g.groups, m, cols.shape[2]), np.result_type(part, cols))
+    )
 
 
 def _conv_tile(x, w2, y, g, layout, tile):
@@ -204,10 +226,11 @@ def _conv_operands(x, w, g):
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
     g = geometry
-    layout, w2, y = _conv_operands(x, w, g)                         # w2: (G, M, K*B)
+    layout, w2, y = _conv_operands(x, w, g)  # w2: (G, M, K*B)
     m = w2.shape[1]
-    tiles = bands(x.shape[0], g.small[0], _row_bytes(g, w2.shape[2] + m, y.itemsize),
-                  parts=threads())
+    tiles = bands(
+        x.shape[0], g.small[0], _row_bytes(g, w2.shape[2] + m, y.itemsize), parts=threads()
+    )
     each(_conv_tile, tiles, x, w2, y, g, layout)
     return y
 
@@ -220,8 +243,8 @@ def _weight(parts, g, m, b, dtype, layout):
     if not parts:
         return np.zeros((g.groups * m, b) + tuple(g.kernel), dtype=dtype)
     grad = np.empty((g.groups * m, b) + tuple(g.kernel), dtype=dtype)
-    bands4 = grad.reshape((g.groups, m, b) + tuple(g.kernel))      # (G, M, B, *k)
-    rows3 = grad.reshape(g.groups, m, -1)                           # (G, M, B*K)
+    bands4 = grad.reshape((g.groups, m, b) + tuple(g.kernel))  # (G, M, B, *k)
+    rows3 = grad.reshape(g.groups, m, -1)  # (G, M, B*K)
 
     def rows(bounds):
         band = slice(*bounds)
@@ -230,7 +253,7 @@ def _weight(parts, g, m, b, dtype, layout):
             for part in parts[1:]:
                 rows3[:, band] += part[:, band]
             return
-        total = parts[0][:, band].astype(dtype)                     # (G, Mb, K*B), a copy
+        total = parts[0][:, band].astype(dtype)  # (G, Mb, K*B), a copy
         for part in parts[1:]:
             total += part[:, band]
         unmatrix(total, g.groups, g.kernel, out=bands4[:, band])
@@ -250,11 +273,21 @@ def conv_weight(x, y, geometry):
     dtype = np.result_type(x, y)
     layout = _layout(g, x.shape[0], m)
     most, work = _weight_parts(g, m, b, dtype)
-    tiles = bands(x.shape[0], g.small[0],
-                  _row_bytes(g, math.prod(g.kernel) * b + m, dtype.itemsize), parts=most,
-                  work=work)
-    return _weight(shares(_weight_tile, tiles, x, y, g, layout, slot="weight sum", most=most),
-                   g, m, b, dtype, layout)
+    tiles = bands(
+        x.shape[0],
+        g.small[0],
+        _row_bytes(g, math.prod(g.kernel) * b + m, dtype.itemsize),
+        parts=most,
+        work=work,
+    )
+    return _weight(
+        shares(_weight_tile, tiles, x, y, g, layout, slot="weight sum", most=most),
+        g,
+        m,
+        b,
+        dtype,
+        layout,
+    )
 
 
 def _weight_parts(g, m, b, dtype):
@@ -277,12 +310,17 @@ def conv_both(x, w, dy, geometry):
     products of a transposed conv's backward, which read the same columns.
     (N, G*B, *big) x (G*M, B, *k), (N, G*M, *small) -> (N, G*M, *small), (G*M, B, *k)."""
     g = geometry
-    layout, w2, y = _conv_operands(x, w, g)                         # w2: (G, M, K*B)
+    layout, w2, y = _conv_operands(x, w, g)  # w2: (G, M, K*B)
     m, b = w2.shape[1], x.shape[1] // g.groups
     dtype = np.result_type(x, dy)
     most, work = _weight_parts(g, m, b, dtype)
-    tiles = bands(x.shape[0], g.small[0], _row_bytes(g, w2.shape[2] + 2 * m, y.itemsize),
-                  parts=most, work=work)
+    tiles = bands(
+        x.shape[0],
+        g.small[0],
+        _row_bytes(g, w2.shape[2] + 2 * m, y.itemsize),
+        parts=most,
+        work=work,
+    )
     parts = shares(_both_tile, tiles, x, w2, y, dy, g, layout, slot="weight sum", most=most)
     return y, _weight(parts, g, m, b, dtype, layout)
 
@@ -307,8 +345,10 @@ def _add_taps(cols, canvas, g):
     (G, nt, *small, *k, Bc) columns into a (G, nt, *span, Bc) canvas."""
     nd = len(g.kernel)
     for tap in itertools.product(*(range(k) for k in g.kernel)):
-        target = tuple(slice(j * d, j * d + (o - 1) * s + 1, s)
-                       for j, d, o, s in zip(tap, g.dilation, g.small, g.stride))
+        target = tuple(
+            slice(j * d, j * d + (o - 1) * s + 1, s)
+            for j, d, o, s in zip(tap, g.dilation, g.small, g.stride)
+        )
         canvas[(slice(None),) * 2 + target] += cols[(slice(None),) * (2 + nd) + tap]
 
 
@@ -318,14 +358,14 @@ def _transpose_tile(y, w2, x, g, span, add, tile):
     samples, chans = tile
     nt, bc = samples.stop - samples.start, chans.stop - chans.start
     m, positions = w2.shape[1], math.prod(g.small)
-    part = y[samples].reshape(nt, g.groups, m, positions)          # (nt, G, M, L)
+    part = y[samples].reshape(nt, g.groups, m, positions)  # (nt, G, M, L)
     # (nt, G, M, L) -> (G, nt, L, M) -> (G, nt*L, M)
     part = np.ascontiguousarray(part.transpose(1, 0, 3, 2)).reshape(g.groups, -1, m)
     wc = w2.reshape(g.groups, m, -1, x.shape[1] // g.groups)[..., chans]  # (G, M, K, Bc)
     # (G, nt*L, M) @ (G, M, K*Bc) -> (G, nt*L, K*Bc)
     cols = part @ wc.reshape(g.groups, m, -1)
     cols = cols.reshape((g.groups, nt) + tuple(g.small) + tuple(g.kernel) + (bc,))
-    canvas = np.zeros((g.groups, nt) + span + (bc,), dtype=x.dtype)   # (G, nt, *span, Bc)
+    canvas = np.zeros((g.groups, nt) + span + (bc,), dtype=x.dtype)  # (G, nt, *span, Bc)
     add(cols, canvas, g)
     out = x[samples].reshape((nt, g.groups, -1) + tuple(g.big))[:, :, chans]  # (nt, G, Bc, *big)
     source, inside = windows.overlap(g.lo, g.big, span)
@@ -342,8 +382,8 @@ def conv_transpose_last(y, w, g, add=_add_taps):
     n = y.shape[0]
     m, b = channels(w, g.groups)
     dtype = np.result_type(y, w)
-    w2 = matrix(w, g.groups).astype(dtype, copy=False)             # (G, M, K*B)
-    span = extent(g.small, g)                                       # the canvas: every window
+    w2 = matrix(w, g.groups).astype(dtype, copy=False)  # (G, M, K*B)
+    span = extent(g.small, g)  # the canvas: every window
     x = np.empty((n, g.groups * b) + tuple(g.big), dtype=dtype)
     channel_bytes = g.groups * (math.prod(g.small) * math.prod(g.kernel) + math.prod(span))
     tiles = bands(n, b, channel_bytes * dtype.itemsize, parts=threads())
@@ -360,9 +400,11 @@ def conv_transpose(y, w, geometry):
     m, b = channels(w, g.groups)
     dtype = np.result_type(y, w)
     last = g.stride[-1] >= SHORT
-    per_dim = [(_blocks if last else _tap_blocks)(k, s, d)
-               for k, s, d in zip(g.kernel, g.stride, g.dilation)]
-    rows = tuple(o + t[-1][0] for o, t in zip(g.small, per_dim))    # canvas blocks per dim
+    per_dim = [
+        (_blocks if last else _tap_blocks)(k, s, d)
+        for k, s, d in zip(g.kernel, g.stride, g.dilation)
+    ]
+    rows = tuple(o + t[-1][0] for o, t in zip(g.small, per_dim))  # canvas blocks per dim
     w2 = matrix(w, g.groups).reshape((g.groups, m) + tuple(g.kernel) + (b,))  # (G, M, *k, B)
     x = np.empty((n, g.groups * b) + tuple(g.big), dtype=dtype)
     canvas = math.prod(r * s for r, s in zip(rows, g.stride))
@@ -370,32 +412,35 @@ def conv_transpose(y, w, geometry):
     transposed = None
     for samples, chans in bands(n, b, channel_bytes * dtype.itemsize):
         nt, bc = samples.stop - samples.start, chans.stop - chans.start
-        wc = w2[..., chans].reshape(g.groups, m, -1)                # (G, M, K*Bc)
+        wc = w2[..., chans].reshape(g.groups, m, -1)  # (G, M, K*Bc)
         if last:
             if transposed is None or transposed[0] != samples:
-                part = y[samples].reshape((nt, g.groups, m, -1))     # (nt, G, M, L)
+                part = y[samples].reshape((nt, g.groups, m, -1))  # (nt, G, M, L)
                 part = np.ascontiguousarray(part.transpose(1, 0, 3, 2))  # (G, nt, L, M)
                 transposed = samples, part.reshape(g.groups, -1, m)  # (G, nt*L, M)
             # (G, nt*L, M) @ (G, M, K*Bc) -> (G, nt*L, K*Bc)
-            cols = matmul(transposed[1], wc).reshape((g.groups, nt) + tuple(g.small)
-                                                + tuple(g.kernel) + (bc,))
+            cols = matmul(transposed[1], wc).reshape(
+                (g.groups, nt) + tuple(g.small) + tuple(g.kernel) + (bc,)
+            )
             # (G, nt, *small, *k, Bc) -> (G, nt, Bc, small_1, k_1, ..., small_n, k_n)
             order = (0, 1, 2 + 2 * nd) + tuple(v for i in range(nd) for v in (2 + i, 2 + nd + i))
         else:
-            part = y[samples].reshape((nt, g.groups, m, -1))         # (nt, G, M, L)
+            part = y[samples].reshape((nt, g.groups, m, -1))  # (nt, G, M, L)
             # (G, K*Bc, M) @ (nt, G, M, L) -> (nt, G, K*Bc, L)
-            cols = matmul(wc.transpose(0, 2, 1), part).reshape((nt, g.groups) + tuple(g.kernel)
-                                                          + (bc,) + tuple(g.small))
-            cols = cols.swapaxes(0, 1)                              # (G, nt, *k, Bc, *small)
+            cols = matmul(wc.transpose(0, 2, 1), part).reshape(
+                (nt, g.groups) + tuple(g.kernel) + (bc,) + tuple(g.small)
+            )
+            cols = cols.swapaxes(0, 1)  # (G, nt, *k, Bc, *small)
             # -> (G, nt, Bc, small_1, k_1, ..., small_n, k_n)
             order = (0, 1, 2 + nd) + tuple(v for i in range(nd) for v in (3 + nd + i, 2 + i))
         cols = cols.transpose(order)
         # canvas (G, nt, Bc, blocks_1, s_1, ..., blocks_n, s_n); interleaved = row-major big
-        canvas = np.zeros((g.groups, nt, bc) + tuple(v for r, s in zip(rows, g.stride)
-                                                     for v in (r, s)), dtype=dtype)
+        canvas = np.zeros(
+            (g.groups, nt, bc) + tuple(v for r, s in zip(rows, g.stride) for v in (r, s)),
+            dtype=dtype,
+        )
         for block in itertools.product(*per_dim):
-            target = tuple(v for (t, _, r), o in zip(block, g.small)
-                           for v in (slice(t, t + o), r))
+            target = tuple(v for (t, _, r), o in zip(block, g.small) for v in (slice(t, t + o), r))
             source = tuple(v for (_, j, _) in block for v in (slice(None), j))
             canvas[(slice(None),) * 3 + target] += cols[(slice(None),) * 3 + source]
         canvas = canvas.reshape((g.groups, nt, bc) + tuple(r * s for r, s in zip(rows, g.stride)))

@@ -2,6 +2,7 @@
 geometry as another: the transposed conv of a stride-1 geometry as a conv with
 the flipped kernel, and the sizes every algorithm bounds its buffers by.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ from .. import shapes, windows
 from .._threads import budget, split
 
 WORK_BYTES = 8 * 2**20  # bound on one tile's work buffers (columns, canvas slab, partial output)
-SPLIT_BYTES = 2**20     # transposed copies from this size run on npconv's threads
+SPLIT_BYTES = 2**20  # transposed copies from this size run on npconv's threads
 
 
 class Geometry(NamedTuple):
@@ -22,9 +23,9 @@ class Geometry(NamedTuple):
     kernel: tuple
     stride: tuple
     dilation: tuple
-    lo: tuple       # leading padding (>0) or crop (<0) of the big side
-    big: tuple      # spatial size of the conv input / transposed-conv output
-    small: tuple    # spatial size of the conv output / transposed-conv input
+    lo: tuple  # leading padding (>0) or crop (<0) of the big side
+    big: tuple  # spatial size of the conv input / transposed-conv output
+    small: tuple  # spatial size of the conv output / transposed-conv input
     groups: int
 
 
@@ -35,7 +36,7 @@ def extent(blocks, g):
 
 def row_major(shape):
     """Element strides of a C-contiguous array of `shape`."""
-    return tuple(math.prod(shape[i + 1:]) for i in range(len(shape)))
+    return tuple(math.prod(shape[i + 1 :]) for i in range(len(shape)))
 
 
 def channels(w, groups):
@@ -77,7 +78,7 @@ def transposed(a, block=64):
 
     count = -(-a.shape[-1] // block)
     if a.nbytes >= SPLIT_BYTES:
-        split(copy, count)                  # the bands on npconv's threads
+        split(copy, count)  # the bands on npconv's threads
     else:
         copy((0, count))
     return out
@@ -90,7 +91,7 @@ def matrix(w, groups):
     the few kernel offsets.
     """
     m, b = channels(w, groups)
-    wg = w.reshape((groups, m, b) + w.shape[2:])                   # (G, M, B, *k)
+    wg = w.reshape((groups, m, b) + w.shape[2:])  # (G, M, B, *k)
     return transposed(np.moveaxis(wg, 2, -1)).reshape(groups, m, -1)
 
 
@@ -102,7 +103,7 @@ def conv_output(x, w, g):
 def gemm_operands(x, w, g):
     """(w2, y) of an im2col-style conv: the weight as GEMM rows, (G, M, K*B), and
     the empty output (N, G*M, *small) in the result dtype."""
-    return matrix(w, g.groups), conv_output(x, w, g)               # (G, M, K*B), y
+    return matrix(w, g.groups), conv_output(x, w, g)  # (G, M, K*B), y
 
 
 def unmatrix(a, groups, kernel, out=None):
@@ -112,8 +113,10 @@ def unmatrix(a, groups, kernel, out=None):
     b = a.shape[2] // math.prod(kernel)
     w = np.empty((groups * m, b) + tuple(kernel), dtype=a.dtype) if out is None else out
     # copy along B: (G, M, *k, B) views of both
-    np.copyto(np.moveaxis(w.reshape((groups, m, b) + tuple(kernel)), 2, -1),
-              a.reshape((groups, m) + tuple(kernel) + (b,)))
+    np.copyto(
+        np.moveaxis(w.reshape((groups, m, b) + tuple(kernel)), 2, -1),
+        a.reshape((groups, m) + tuple(kernel) + (b,)),
+    )
     return w
 
 
@@ -155,17 +158,17 @@ def bands(n, rows, row_bytes, halo=0, parts=1, work=None):
         step = max(1, work // sample)
         count = max(1, -(-n // step))
         if parts > 1 and n >= parts:
-            count = min(n, -(-count // parts) * parts)              # a multiple of parts
-        edges = [n * i // count for i in range(count + 1)]          # sizes differ by 1 at most
+            count = min(n, -(-count // parts) * parts)  # a multiple of parts
+        edges = [n * i // count for i in range(count + 1)]  # sizes differ by 1 at most
         for start, stop in zip(edges, edges[1:]):
             yield slice(start, stop), slice(0, rows)
         return
     band = max(1, work // row_bytes - halo)
     count = -(-rows // band)
     if parts > 1:
-        count = -(-count // parts) * parts                          # a multiple of parts
+        count = -(-count // parts) * parts  # a multiple of parts
     count = min(count, rows)
-    edges = [rows * i // count for i in range(count + 1)]          # sizes differ by 1 at most
+    edges = [rows * i // count for i in range(count + 1)]  # sizes differ by 1 at most
     for sample in range(n):
         for start, stop in zip(edges, edges[1:]):
             yield slice(sample, sample + 1), slice(start, stop)
@@ -173,7 +176,7 @@ def bands(n, rows, row_bytes, halo=0, parts=1, work=None):
 
 def group_major(a, samples, rows, groups):
     """View of a[samples, :, rows] of an (n, G*C, *S) array as (G, C, nt, rows, *S[1:])."""
-    part = a[samples, :, rows]                                     # (nt, G*C, rows, ...)
+    part = a[samples, :, rows]  # (nt, G*C, rows, ...)
     # (nt, G*C, rows, ...) -> (nt, G, C, rows, ...) -> (G, C, nt, rows, ...)
     part = part.reshape((part.shape[0], groups, -1) + part.shape[2:])
     return np.moveaxis(part, 0, 2)

@@ -23,6 +23,7 @@ weight times the zero slot is NaN where a scatter adds nothing, so the transpose
 direction is not exact for non-finite operands; the other two multiply the same
 padding zeros a direct convolution does.
 """
+
 from __future__ import annotations
 
 import functools
@@ -49,8 +50,13 @@ def columns(p) -> int:
     if p.op == "conv_transpose":
         # tap slots per phase times the big side's positions: about one slot per tap that
         # reaches a position
-        return (p.batch * g.groups * p.small_channels
-                * -(-taps // math.prod(g.stride)) * math.prod(g.big))
+        return (
+            p.batch
+            * g.groups
+            * p.small_channels
+            * -(-taps // math.prod(g.stride))
+            * math.prod(g.big)
+        )
     return p.batch * g.groups * p.big_channels * taps * math.prod(g.small)
 
 
@@ -77,11 +83,11 @@ def _conv_table(g: Geometry) -> np.ndarray:
         shape = [1] * (2 * nd)
         shape[nd + axis] = g.small[axis]
         o = np.arange(g.small[axis], dtype=np.int64).reshape(shape)
-        at = o * g.stride[axis] + j * g.dilation[axis] - g.lo[axis]    # (k..., small...)
+        at = o * g.stride[axis] + j * g.dilation[axis] - g.lo[axis]  # (k..., small...)
         inside &= (at >= 0) & (at < g.big[axis])
         flat = flat + at * strides[axis]
     table = np.where(inside, flat, -1)
-    return table.reshape(math.prod(g.kernel), math.prod(g.small))   # (K, L)
+    return table.reshape(math.prod(g.kernel), math.prod(g.small))  # (K, L)
 
 
 def _dim_phases(k, s, d, lo, big, small):
@@ -94,9 +100,9 @@ def _dim_phases(k, s, d, lo, big, small):
     q = -(-big // s)
     taps = np.full((s, width), -1, dtype=np.int64)
     for r, js in enumerate(found):
-        taps[r, :len(js)] = js
+        taps[r, : len(js)] = js
     i = np.arange(q, dtype=np.int64)[None, None, :] * s + np.arange(s)[:, None, None]
-    t = i + lo - taps[:, :, None] * d                              # (s, T, Q)
+    t = i + lo - taps[:, :, None] * d  # (s, T, Q)
     o = t // s
     reads = np.where((taps[:, :, None] >= 0) & (t % s == 0) & (o >= 0) & (o < small), o, -1)
     return taps, reads
@@ -118,7 +124,7 @@ def _transpose_tables(g: Geometry, m: int):
     reads = np.zeros((1,) * (3 * nd), dtype=np.int64)
     inside = np.ones(reads.shape, dtype=bool)
     for axis, v in enumerate(zip(g.kernel, g.stride, g.dilation, g.lo, g.big, g.small)):
-        dim_taps, dim_reads = _dim_phases(*v)                        # (s, T), (s, T, Q)
+        dim_taps, dim_reads = _dim_phases(*v)  # (s, T), (s, T, Q)
         shape = [1] * (2 * nd)
         shape[axis], shape[nd + axis] = dim_taps.shape
         taps = taps + np.maximum(dim_taps, 0).reshape(shape) * kernel_steps[axis]
@@ -128,11 +134,14 @@ def _transpose_tables(g: Geometry, m: int):
         reads = reads + np.maximum(dim_reads, 0).reshape(shape) * small_steps[axis]
         inside = inside & (dim_reads >= 0).reshape(shape)
     phases = math.prod(g.stride)
-    taps = np.where(tapped, taps, -1).reshape(phases, -1)            # (R, T)
+    taps = np.where(tapped, taps, -1).reshape(phases, -1)  # (R, T)
     cells = math.prod(g.small)
-    flat = np.where(inside, reads, -1).reshape(phases, taps.shape[1], -1)      # (R, T, Q)
-    table = np.where(flat[:, None] >= 0, np.arange(m, dtype=np.int64)[None, :, None, None]
-                     * cells + flat[:, None, :, :], -1)               # (R, M, T, Q)
+    flat = np.where(inside, reads, -1).reshape(phases, taps.shape[1], -1)  # (R, T, Q)
+    table = np.where(
+        flat[:, None] >= 0,
+        np.arange(m, dtype=np.int64)[None, :, None, None] * cells + flat[:, None, :, :],
+        -1,
+    )  # (R, M, T, Q)
     grid = tuple(-(-b // s) for b, s in zip(g.big, g.stride))
     return taps, np.ascontiguousarray(table.reshape(-1, flat.shape[-1])), grid
 
@@ -156,6 +165,7 @@ def _gather(src, table, band):
     """(P, J, Qb): src[p, table[j, q]] (0 where the table says -1) for the table's band of
     positions, from a (P, S) array of rows; on npconv's threads for large ones."""
     from . import _plane_loops
+
     part = table if band == slice(0, table.shape[1]) else np.ascontiguousarray(table[:, band])
     out = np.empty((src.shape[0],) + part.shape, dtype=src.dtype)
     rows = src.shape[0] * part.shape[0]
@@ -180,10 +190,10 @@ def conv(x, w, geometry):
     table = _conv_table(g)
     positions = table.shape[1]
     dtype = np.result_type(x, w)
-    w2 = w.reshape(groups, m, -1).astype(dtype, copy=False)         # (G, M, B*K)
+    w2 = w.reshape(groups, m, -1).astype(dtype, copy=False)  # (G, M, B*K)
     y = np.empty((n, groups, m, positions), dtype=dtype)
     for samples, band in _tiles(n, positions, w2.shape[2], dtype.itemsize):
-        cols = _gather(_rows(x, samples), table, band)              # (nt*G*B, K, Lb)
+        cols = _gather(_rows(x, samples), table, band)  # (nt*G*B, K, Lb)
         cols = cols.reshape(-1, groups, w2.shape[2], cols.shape[-1])  # (nt, G, B*K, Lb)
         # (G, M, B*K) @ (nt, G, B*K, Lb) -> (nt, G, M, Lb)
         y[samples, :, :, band] = matmul(w2, cols)
@@ -198,18 +208,19 @@ def conv_weight(x, y, geometry):
     table = _conv_table(g)
     positions = table.shape[1]
     dtype = np.result_type(x, y)
-    dy = y.reshape(n, groups, m, positions)                          # (N, G, M, L)
+    dy = y.reshape(n, groups, m, positions)  # (N, G, M, L)
     grad = np.zeros((groups, m, b * table.shape[0]), dtype=dtype)
     for samples, band in _tiles(n, positions, b * table.shape[0], dtype.itemsize):
-        cols = _gather(_rows(x, samples), table, band)              # (nt*G*B, K, Lb)
+        cols = _gather(_rows(x, samples), table, band)  # (nt*G*B, K, Lb)
         cols = cols.reshape(-1, groups, b * table.shape[0], cols.shape[-1])  # (nt, G, B*K, Lb)
-        part = dy[samples, :, :, band]                                # (nt, G, M, Lb)
+        part = dy[samples, :, :, band]  # (nt, G, M, Lb)
         if cols.shape[0] > 1 and cols.shape[-1] < m:
             # few positions: the samples join the contraction, one GEMM per group
             # (G, M, nt*Lb) @ (G, nt*Lb, B*K) -> (G, M, B*K)
             left = np.ascontiguousarray(part.transpose(1, 2, 0, 3)).reshape(groups, m, -1)
             right = np.ascontiguousarray(cols.transpose(1, 0, 3, 2)).reshape(
-                groups, -1, cols.shape[2])
+                groups, -1, cols.shape[2]
+            )
             grad += matmul(left, right)
             continue
         # (nt, G, M, Lb) @ (nt, G, Lb, B*K) -> (nt, G, M, B*K), summed over the samples
@@ -221,12 +232,12 @@ def conv_weight(x, y, geometry):
 def _phase_weight_index(g: Geometry, m: int, b: int) -> np.ndarray:
     """(G, R, B, M*T) flat positions in a (G*M*B*K + 1)-long copy of the weight (the last:
     a zero, for empty tap slots) of each phase's weight over its tap slots."""
-    taps = _transpose_tables(g, m)[0]                                # (R, T)
+    taps = _transpose_tables(g, m)[0]  # (R, T)
     k = math.prod(g.kernel)
     group = np.arange(g.groups, dtype=np.int64).reshape(-1, 1, 1, 1, 1) * m * b * k
     small = np.arange(m, dtype=np.int64).reshape(1, 1, 1, -1, 1) * b * k
     big = np.arange(b, dtype=np.int64).reshape(1, 1, -1, 1, 1) * k
-    flat = group + small + big + taps[None, :, None, None, :]       # (G, R, B, M, T)
+    flat = group + small + big + taps[None, :, None, None, :]  # (G, R, B, M, T)
     index = np.where(taps[None, :, None, None, :] >= 0, flat, g.groups * m * b * k)
     return index.reshape(g.groups, taps.shape[0], b, -1)
 
@@ -247,21 +258,22 @@ def conv_transpose(y, w, geometry):
     n, groups = y.shape[0], g.groups
     m, b = w.shape[0] // groups, w.shape[1]
     dtype = np.result_type(y, w)
-    taps, table, grid = _transpose_tables(g, m)                     # table: (R*M*T, Q)
-    wp = _phase_weights(w.astype(dtype, copy=False), g)              # (G, R, B, M*T)
+    taps, table, grid = _transpose_tables(g, m)  # table: (R*M*T, Q)
+    wp = _phase_weights(w.astype(dtype, copy=False), g)  # (G, R, B, M*T)
     nd = len(g.kernel)
     phases = taps.shape[0]
     out = np.empty((n, groups, phases, b, table.shape[1]), dtype=dtype)
     for samples, band in _tiles(n, table.shape[1], table.shape[0], dtype.itemsize):
         part = y[samples]
         src = np.ascontiguousarray(part).reshape(part.shape[0] * groups, -1)  # (nt*G, M*L)
-        cols = _gather(src, table, band)                             # (nt*G, R*M*T, Qb)
+        cols = _gather(src, table, band)  # (nt*G, R*M*T, Qb)
         cols = cols.reshape(part.shape[0], groups, phases, -1, cols.shape[-1])
         # (G, R, B, M*T) @ (nt, G, R, M*T, Qb) -> (nt, G, R, B, Qb)
         out[samples, ..., band] = matmul(wp, cols)
     # (n, G, s_1..s_d, B, Q_1..Q_d) -> (n, G, B, Q_1, s_1, ..., Q_d, s_d): phases interleave
     full = out.reshape((n, groups) + tuple(g.stride) + (b,) + grid)
     order = (0, 1, 2 + nd) + tuple(v for i in range(nd) for v in (3 + nd + i, 2 + i))
-    full = full.transpose(order).reshape((n, groups * b) + tuple(q * s for q, s
-                                                                  in zip(grid, g.stride)))
+    full = full.transpose(order).reshape(
+        (n, groups * b) + tuple(q * s for q, s in zip(grid, g.stride))
+    )
     return np.ascontiguousarray(full[(slice(None),) * 2 + tuple(slice(0, v) for v in g.big)])

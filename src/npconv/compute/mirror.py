@@ -14,6 +14,7 @@ so each operation is its partner on the mirrored geometry:
 The planner uses it for transposed convs whose columns are cheaper on the
 small side (im2col of y instead of col2im into x).
 """
+
 from __future__ import annotations
 
 from .geometry import flipped, mirrored
@@ -31,22 +32,30 @@ def supports(geometry):
 def variant(p):
     """The algorithm the mirrored problem (big and small sides swapped) runs by."""
     from . import planner
+
     swapped = {"conv": "conv_transpose", "conv_transpose": "conv"}.get(p.op, p.op)
-    inner = p._replace(op=swapped, geometry=mirrored(p.geometry), big_channels=p.small_channels,
-                       small_channels=p.big_channels)
+    inner = p._replace(
+        op=swapped,
+        geometry=mirrored(p.geometry),
+        big_channels=p.small_channels,
+        small_channels=p.big_channels,
+    )
     return f"mirrored {swapped} by {planner.heuristic_plan(inner).algorithm}"
 
 
 def conv(x, w, geometry):
     from . import conv_transpose as solve
+
     return solve(x, flipped(w, geometry.groups), mirrored(geometry))
 
 
 def conv_transpose(y, w, geometry):
     from . import conv as solve
+
     return solve(y, flipped(w, geometry.groups), mirrored(geometry))
 
 
 def conv_weight(x, y, geometry):
     from . import conv_weight as solve
+
     return flipped(solve(y, x, mirrored(geometry)), geometry.groups)

@@ -20,6 +20,7 @@ No zeros are inserted and no scatter overlaps: every sub-problem is a dense
 stride-1 one, solved by whichever stride-1 algorithm the planner picks
 (kernel == stride is one 1x1 GEMM per phase).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -33,8 +34,8 @@ from .geometry import Geometry
 
 
 class Phase(NamedTuple):
-    big: tuple        # slices of the big side: p::s per dim
-    taps: tuple       # slices of the kernel: j0::e per dim
+    big: tuple  # slices of the big side: p::s per dim
+    taps: tuple  # slices of the kernel: j0::e per dim
     geometry: Geometry
 
 
@@ -62,8 +63,16 @@ def _dim_phases(k, s, d, lo, big):
             found.append((slice(p, None, s), None, 0, 1, 0, size))
             continue
         taps = len(range(first, k, e))
-        found.append((slice(p, None, s), slice(first, None, e), taps, d // math.gcd(s, d),
-                      (lo + p - first * d) // s, size))
+        found.append(
+            (
+                slice(p, None, s),
+                slice(first, None, e),
+                taps,
+                d // math.gcd(s, d),
+                (lo + p - first * d) // s,
+                size,
+            )
+        )
     return found
 
 
@@ -76,8 +85,11 @@ def phases(geometry):
         if any(t is None for t in taps):
             yield Phase(big, None, None)
             continue
-        yield Phase(big, taps, Geometry(kernel, (1,) * len(kernel), dilation, lo, size,
-                                        tuple(g.small), g.groups))
+        yield Phase(
+            big,
+            taps,
+            Geometry(kernel, (1,) * len(kernel), dilation, lo, size, tuple(g.small), g.groups),
+        )
 
 
 def _empty(p):
@@ -87,6 +99,7 @@ def _empty(p):
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small): the sum of the phases' convs."""
     from . import conv as solve
+
     y = None
     for p in phases(geometry):
         if p.taps is None or _empty(p):
@@ -97,14 +110,14 @@ def conv(x, w, geometry):
         else:
             y += part
     if y is None:
-        y = np.zeros((x.shape[0], w.shape[0]) + tuple(geometry.small),
-                     dtype=np.result_type(x, w))
+        y = np.zeros((x.shape[0], w.shape[0]) + tuple(geometry.small), dtype=np.result_type(x, w))
     return y
 
 
 def conv_transpose(y, w, geometry):
     """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big): each phase of x on its own."""
     from . import conv_transpose as solve
+
     g = geometry
     x = np.empty((y.shape[0], w.shape[1] * g.groups) + tuple(g.big), dtype=np.result_type(y, w))
 
@@ -122,9 +135,11 @@ def conv_transpose(y, w, geometry):
 def conv_weight(x, y, geometry):
     """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, *k): each phase's taps on their own."""
     from . import conv_weight as solve
+
     g = geometry
-    grad = np.zeros((y.shape[1], x.shape[1] // g.groups) + tuple(g.kernel),
-                    dtype=np.result_type(x, y))
+    grad = np.zeros(
+        (y.shape[1], x.shape[1] // g.groups) + tuple(g.kernel), dtype=np.result_type(x, y)
+    )
 
     def phase(p):
         if p.taps is not None and not _empty(p):
@@ -141,7 +156,7 @@ def _each_phase(body, found):
     found.sort(key=lambda p: -math.prod(p.geometry.kernel) if p.geometry else 0)
 
     def run(bounds):
-        for p in found[bounds[0]:bounds[1]]:
+        for p in found[bounds[0] : bounds[1]]:
             body(p)
 
     split_blas(run, len(found), slices=len(found))

@@ -23,6 +23,7 @@ Then, whatever the source: an algorithm whose transforms mix values
 holding NaN or Inf; the heuristic's choice among the exact algorithms does, so a
 non-finite value reaches exactly the outputs a direct convolution gives it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,25 +39,44 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from .. import _threads
-from . import (col2im, depthwise, fft, gemm, indirect, mirror, phase, pointwise, shifted,
-               tuning, winograd)
+from . import (
+    col2im,
+    depthwise,
+    fft,
+    gemm,
+    indirect,
+    mirror,
+    phase,
+    pointwise,
+    shifted,
+    tuning,
+    winograd,
+)
 from .geometry import Geometry, extent
 
 OPS = ("conv", "conv_transpose", "conv_weight")
 ALGORITHMS: dict[str, ModuleType] = {
-    "gemm": gemm, "col2im": col2im, "shifted": shifted, "phase": phase, "mirror": mirror,
-    "depthwise": depthwise, "winograd": winograd, "indirect": indirect, "pointwise": pointwise,
-    "fft": fft}
+    "gemm": gemm,
+    "col2im": col2im,
+    "shifted": shifted,
+    "phase": phase,
+    "mirror": mirror,
+    "depthwise": depthwise,
+    "winograd": winograd,
+    "indirect": indirect,
+    "pointwise": pointwise,
+    "fft": fft,
+}
 MODES = ("heuristic", "measure")
 ENVIRONMENT = "NPCONV_ALGORITHM"
 WISDOM_FORMAT = 1
 
-_local = threading.local()       # .forced: stack of use_algorithm names; .depth: nesting
+_local = threading.local()  # .forced: stack of use_algorithm names; .depth: nesting
 _lock = threading.Lock()
 _mode = "heuristic"
-_measured: dict = {}             # Problem -> algorithm, measured here or found in _loaded
-_loaded: dict[str, str] = {}     # wisdom key -> algorithm, from load_wisdom
-_heuristic_plans: dict = {}      # Problem -> Plan, the heuristic's choices so far
+_measured: dict = {}  # Problem -> algorithm, measured here or found in _loaded
+_loaded: dict[str, str] = {}  # wisdom key -> algorithm, from load_wisdom
+_heuristic_plans: dict = {}  # Problem -> Plan, the heuristic's choices so far
 _CACHE_SIZE = 4096
 _DTYPE_NAMES: dict = {}
 
@@ -64,27 +84,35 @@ _DTYPE_NAMES: dict = {}
 class Problem(NamedTuple):
     """One contraction of the trilinear form, as the planner sees it."""
 
-    op: str                 # "conv", "conv_transpose" or "conv_weight"
+    op: str  # "conv", "conv_transpose" or "conv_weight"
     geometry: Geometry
-    big_channels: int       # B: channels per group on the conv-input side
-    small_channels: int     # M: channels per group on the conv-output side
+    big_channels: int  # B: channels per group on the conv-input side
+    small_channels: int  # M: channels per group on the conv-output side
     batch: int
-    dtype: str              # the computation's dtype, by name
+    dtype: str  # the computation's dtype, by name
     threads: int
 
     @property
     def macs(self) -> int:
         """Multiply-adds of the contraction (the same count for all three ops)."""
         g = self.geometry
-        return (self.batch * g.groups * self.big_channels * self.small_channels
-                * math.prod(g.kernel) * math.prod(g.small))
+        return (
+            self.batch
+            * g.groups
+            * self.big_channels
+            * self.small_channels
+            * math.prod(g.kernel)
+            * math.prod(g.small)
+        )
 
     def key(self) -> str:
         """The problem as a wisdom key: every field but the thread count."""
         g = self.geometry
-        return (f"{self.op} k={g.kernel} s={g.stride} d={g.dilation} lo={g.lo} big={g.big} "
-                f"small={g.small} groups={g.groups} B={self.big_channels} "
-                f"M={self.small_channels} N={self.batch} {self.dtype}").replace(" ", "")
+        return (
+            f"{self.op} k={g.kernel} s={g.stride} d={g.dilation} lo={g.lo} big={g.big} "
+            f"small={g.small} groups={g.groups} B={self.big_channels} "
+            f"M={self.small_channels} N={self.batch} {self.dtype}"
+        ).replace(" ", "")
 
 
 class Plan(NamedTuple):
@@ -101,6 +129,7 @@ class Plan(NamedTuple):
 
 
 # --- what each algorithm supports ---------------------------------------------------------
+
 
 def algorithms() -> tuple[str, ...]:
     """The names of every algorithm the planner can choose or be told to use.
@@ -123,8 +152,11 @@ def supports(name: str, p: Problem) -> bool:
     """Whether algorithm `name` can run problem p."""
     module = ALGORITHMS[name]
     dtypes = getattr(module, "DTYPES", None)
-    return (p.op in _ops(module) and (dtypes is None or p.dtype in dtypes)
-            and module.supports(p.geometry))
+    return (
+        p.op in _ops(module)
+        and (dtypes is None or p.dtype in dtypes)
+        and module.supports(p.geometry)
+    )
 
 
 def candidates(p: Problem) -> list[str]:
@@ -141,6 +173,7 @@ def _exact(name: str, op: str) -> bool:
 
 # --- the heuristic ------------------------------------------------------------------------
 
+
 def _margin(g: Geometry) -> float:
     """Canvas positions per output position of the shifted algorithm."""
     return math.prod(extent(g.small, g)) / max(1, math.prod(g.small))
@@ -156,8 +189,9 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
 
     if able("fft") and fft.preferred(p.op, g, b, m, p.batch, np.dtype(p.dtype)):
         return "fft", "long or large kernel: cheaper by FFT (fft.cost against direct_cost)"
-    few = b * m <= tuning.DIRECT_PAIRS or (min(b, m) <= tuning.DIRECT_MIN_CHANNELS
-                                           and b * m <= tuning.MEASURE_DEPTHWISE_PAIRS)
+    few = b * m <= tuning.DIRECT_PAIRS or (
+        min(b, m) <= tuning.DIRECT_MIN_CHANNELS and b * m <= tuning.MEASURE_DEPTHWISE_PAIRS
+    )
     if few and able("depthwise"):
         return "depthwise", "few channel pairs per group: direct loops"
     strided = any(s > 1 for s in g.stride)
@@ -168,18 +202,31 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
         return "indirect", "few columns: one cached gather and one GEMM"
     overlap_add = "col2im" if able("col2im") else "gemm"
     if p.op == "conv_transpose":
-        waste = math.prod(g.big) / max(1, math.prod(g.small))    # mirrored positions per input
-        if not strided and able("mirror") and waste <= tuning.MIRROR_WASTE \
-                and (tuning.MIRROR_RATIO * b >= m or pointwise):
+        waste = math.prod(g.big) / max(1, math.prod(g.small))  # mirrored positions per input
+        if (
+            not strided
+            and able("mirror")
+            and waste <= tuning.MIRROR_WASTE
+            and (tuning.MIRROR_RATIO * b >= m or pointwise)
+        ):
             return "mirror", "stride 1: the conv of the small side"
         return overlap_add, "GEMM, then overlap-add"
-    if p.op == "conv_weight" and strided and g.small[-1] < tuning.SHORT \
-            and math.prod(g.stride) <= tuning.MAX_PHASES and able("phase"):
+    if (
+        p.op == "conv_weight"
+        and strided
+        and g.small[-1] < tuning.SHORT
+        and math.prod(g.stride) <= tuning.MAX_PHASES
+        and able("phase")
+    ):
         return "phase", f"short rows, at most {tuning.MAX_PHASES} stride phases"
     if strided or pointwise:
         return "gemm", "strided: the windows waste nothing"
-    if (len(g.kernel) >= 2 and min(b, m) >= tuning.WINOGRAD_CHANNELS and able("winograd")
-            and winograd.tiles(g, p.batch) >= tuning.WINOGRAD_TILES):
+    if (
+        len(g.kernel) >= 2
+        and min(b, m) >= tuning.WINOGRAD_CHANNELS
+        and able("winograd")
+        and winograd.tiles(g, p.batch) >= tuning.WINOGRAD_TILES
+    ):
         return "winograd", "3x3, enough channels and tiles"
     if _margin(g) <= tuning.MAX_MARGIN and able("shifted"):
         return "shifted", "stride 1, narrow canvas margin"
@@ -188,10 +235,12 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
 
 # --- modes and forcing --------------------------------------------------------------------
 
+
 def _check_name(name: object, what: str) -> str:
     if not isinstance(name, str) or name not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {what}={name!r}; npconv.algorithms() lists "
-                         f"{', '.join(ALGORITHMS)}")
+        raise ValueError(
+            f"unknown algorithm {what}={name!r}; npconv.algorithms() lists {', '.join(ALGORITHMS)}"
+        )
     return name
 
 
@@ -249,8 +298,9 @@ def set_planner(mode: str) -> None:
     """
     global _mode
     if mode not in MODES:
-        raise ValueError(f"set_planner expects one of {', '.join(map(repr, MODES))}, but got "
-                         f"mode={mode!r}")
+        raise ValueError(
+            f"set_planner expects one of {', '.join(map(repr, MODES))}, but got mode={mode!r}"
+        )
     _mode = mode
 
 
@@ -266,8 +316,10 @@ def get_planner() -> str:
 
 # --- wisdom -------------------------------------------------------------------------------
 
+
 def _machine() -> dict:
     from .. import __version__
+
     return {"npconv": __version__, "machine": platform.machine(), "cpus": os.cpu_count()}
 
 
@@ -325,11 +377,14 @@ def load_wisdom(path: str | os.PathLike) -> int:
         raise ValueError(f"{os.fspath(path)!r} is not a wisdom file of format {WISDOM_FORMAT}")
     if any(document.get(field) != value for field, value in _machine().items()):
         return 0
-    entries = {key: name for key, name in document.get("entries", {}).items()
-               if isinstance(key, str) and name in ALGORITHMS}
+    entries = {
+        key: name
+        for key, name in document.get("entries", {}).items()
+        if isinstance(key, str) and name in ALGORITHMS
+    }
     with _lock:
         _loaded.update(entries)
-        _measured.clear()            # found again through _loaded, which now has the news
+        _measured.clear()  # found again through _loaded, which now has the news
     return len(entries)
 
 
@@ -361,6 +416,7 @@ def _wise(p: Problem) -> str | None:
 
 # --- choosing -----------------------------------------------------------------------------
 
+
 def problem(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> Problem:
     """The Problem of compute.<op>(first, second, g)."""
     if op == "conv_weight":
@@ -370,7 +426,7 @@ def problem(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> Prob
     dtype = first.dtype if first.dtype == second.dtype else np.result_type(first, second)
     name = _DTYPE_NAMES.get(dtype)
     if name is None:
-        name = _DTYPE_NAMES[dtype] = dtype.name                     # a Python property
+        name = _DTYPE_NAMES[dtype] = dtype.name  # a Python property
     return Problem(op, g, b, m, first.shape[0], name, _threads.threads())
 
 
@@ -431,7 +487,7 @@ def _execute(name: str, op: str, first, second, g: Geometry, p: Problem):
 
 def _timed(name, op, first, second, g, p):
     """(best seconds, output) of algorithm `name` on the call's operands."""
-    out = _execute(name, op, first, second, g, p)        # warm-up: compiles, faults pages
+    out = _execute(name, op, first, second, g, p)  # warm-up: compiles, faults pages
     best = math.inf
     runs = tuning.MEASURE_RUNS
     done = 0
@@ -456,8 +512,11 @@ def _worth_measuring(name: str, p: Problem) -> bool:
 
 def _measure(p: Problem, first, second, g: Geometry, exact: bool):
     """(name, output) of the fastest candidate on these operands, remembered as wisdom."""
-    names = [name for name in candidates(p)
-             if _worth_measuring(name, p) and (not exact or _exact(name, p.op))]
+    names = [
+        name
+        for name in candidates(p)
+        if _worth_measuring(name, p) and (not exact or _exact(name, p.op))
+    ]
     best = None
     for name in names:
         seconds, out = _timed(name, p.op, first, second, g, p)
@@ -505,8 +564,12 @@ def run(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> np.ndarr
     p = problem(op, first, second, g)
     with _nested() as outermost:
         plan = choose(p, outermost)
-        measuring = (outermost and _mode == "measure" and plan.reason.startswith("heuristic")
-                     and _forced() is None)
+        measuring = (
+            outermost
+            and _mode == "measure"
+            and plan.reason.startswith("heuristic")
+            and _forced() is None
+        )
         finite = None
         if measuring or not _exact(plan.algorithm, op):
             finite = _finite(first, second)
@@ -524,10 +587,17 @@ def run(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> np.ndarr
 def both(forward: Plan, weight: Plan) -> tuple[Plan, Plan]:
     """The plans of a conv and a weight gradient on the same windows, run together: beside
     gemm's conv the heuristic's phase weight gradient goes to gemm, to share the gather."""
-    if forward.algorithm == "gemm" and weight.algorithm == "phase" \
-            and weight.reason.startswith("heuristic"):
-        weight = Plan("gemm", _variant("gemm", weight.problem),
-                      "heuristic: beside gemm's conv, one gather for both", weight.problem)
+    if (
+        forward.algorithm == "gemm"
+        and weight.algorithm == "phase"
+        and weight.reason.startswith("heuristic")
+    ):
+        weight = Plan(
+            "gemm",
+            _variant("gemm", weight.problem),
+            "heuristic: beside gemm's conv, one gather for both",
+            weight.problem,
+        )
     return forward, weight
 
 
@@ -536,10 +606,14 @@ def run_both(x: np.ndarray, w: np.ndarray, dy: np.ndarray, g: Geometry):
     read the same windows of x. Where both go to gemm they share one gather of them
     (gemm.conv_both); so beside a gemm conv the weight gradient goes to gemm rather than
     to phase, which the heuristic gives it alone."""
-    forward, weight = both(choose(problem("conv", x, w, g)),
-                           choose(problem("conv_weight", x, dy, g)))
-    measuring = _mode == "measure" and _forced() is None and (
-        forward.reason.startswith("heuristic") or weight.reason.startswith("heuristic"))
+    forward, weight = both(
+        choose(problem("conv", x, w, g)), choose(problem("conv_weight", x, dy, g))
+    )
+    measuring = (
+        _mode == "measure"
+        and _forced() is None
+        and (forward.reason.startswith("heuristic") or weight.reason.startswith("heuristic"))
+    )
     if not measuring and forward.algorithm == weight.algorithm == "gemm":
         p = forward.problem
         _note("conv", "gemm")
@@ -553,6 +627,7 @@ def run_both(x: np.ndarray, w: np.ndarray, dy: np.ndarray, g: Geometry):
 
 
 # --- the public question: which algorithms would a call use? ------------------------------
+
 
 class LayerPlan(NamedTuple):
     """The plans of one layer call: its forward contraction and its two gradients'."""
@@ -571,31 +646,51 @@ class LayerPlan(NamedTuple):
         return self.forward.variant
 
     def __repr__(self) -> str:
-        return (f"LayerPlan(forward={self.forward!r},\n          input_gradient="
-                f"{self.input_gradient!r},\n          weight_gradient={self.weight_gradient!r})")
+        return (
+            f"LayerPlan(forward={self.forward!r},\n          input_gradient="
+            f"{self.input_gradient!r},\n          weight_gradient={self.weight_gradient!r})"
+        )
 
 
 _CONV_OPTIONS = dict(stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros")
-_CONV_TRANSPOSE_OPTIONS = dict(stride=1, padding=0, output_padding=0, groups=1, dilation=1,
-                               padding_mode="zeros")
+_CONV_TRANSPOSE_OPTIONS = dict(
+    stride=1, padding=0, output_padding=0, groups=1, dilation=1, padding_mode="zeros"
+)
 
 
 def _validated(op, shape, weight, options):
     """conv.plan / conv_transpose.plan of the call, with the op's defaults."""
     from .. import conv as conv_op
     from .. import conv_transpose as conv_transpose_op
+
     defaults = _CONV_OPTIONS if op == "conv" else _CONV_TRANSPOSE_OPTIONS
     unknown = sorted(set(options) - set(defaults))
     if unknown:
-        raise TypeError(f"plan got unexpected keyword argument(s) {', '.join(unknown)} for "
-                        f"op={op!r}; it takes {', '.join(defaults)}")
+        raise TypeError(
+            f"plan got unexpected keyword argument(s) {', '.join(unknown)} for "
+            f"op={op!r}; it takes {', '.join(defaults)}"
+        )
     values = {**defaults, **options}
     if op == "conv":
-        return conv_op.resolve(shape, weight, values["stride"], values["padding"],
-                            values["dilation"], values["groups"], values["padding_mode"])
-    return conv_transpose_op.resolve(shape, weight, values["stride"], values["padding"],
-                                  values["output_padding"], values["groups"],
-                                  values["dilation"], values["padding_mode"])
+        return conv_op.resolve(
+            shape,
+            weight,
+            values["stride"],
+            values["padding"],
+            values["dilation"],
+            values["groups"],
+            values["padding_mode"],
+        )
+    return conv_transpose_op.resolve(
+        shape,
+        weight,
+        values["stride"],
+        values["padding"],
+        values["output_padding"],
+        values["groups"],
+        values["dilation"],
+        values["padding_mode"],
+    )
 
 
 def plan(op: str, input_shape, weight_shape, dtype="float32", **options) -> LayerPlan:
@@ -626,6 +721,7 @@ def plan(op: str, input_shape, weight_shape, dtype="float32", **options) -> Laye
     True
     """
     from .. import conv as conv_op
+
     if op not in ("conv", "conv_transpose"):
         raise ValueError(f"plan expects op='conv' or op='conv_transpose', but got op={op!r}")
     dtype = np.dtype(dtype)
@@ -638,8 +734,10 @@ def plan(op: str, input_shape, weight_shape, dtype="float32", **options) -> Laye
     if len(shape) == n + 1:
         shape = (1,) + shape
     if len(shape) != n + 2:
-        raise ValueError(f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input_shape for "
-                         f"a weight of {weight.ndim} dims, but got input_shape={list(shape)}")
+        raise ValueError(
+            f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input_shape for "
+            f"a weight of {weight.ndim} dims, but got input_shape={list(shape)}"
+        )
     g = _validated(op, shape, weight, options).geometry
     threads = _threads.threads()
     m, b = weight.shape[0] // g.groups, weight.shape[1]
@@ -650,7 +748,9 @@ def plan(op: str, input_shape, weight_shape, dtype="float32", **options) -> Laye
 
     batch = shape[0]
     if op == "conv":
-        return LayerPlan(one("conv", batch), one("conv_transpose", batch),
-                         one("conv_weight", batch))
-    return LayerPlan(one("conv_transpose", batch), *both(one("conv", batch),
-                                                         one("conv_weight", batch)))
+        return LayerPlan(
+            one("conv", batch), one("conv_transpose", batch), one("conv_weight", batch)
+        )
+    return LayerPlan(
+        one("conv_transpose", batch), *both(one("conv", batch), one("conv_weight", batch))
+    )

@@ -12,6 +12,7 @@ positions i(o) that lie inside the big side are one strided slice, copied once.
 Outputs whose i(o) lies in the padding are zero (the bias is added by the caller),
 and big positions no window reads get nothing from a transposed conv.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,11 @@ def supports(geometry: Geometry) -> bool:
 
 def variant(p) -> str:
     g = p.geometry
-    direct = all(s == 1 for s in g.stride) and all(lo == 0 for lo in g.lo) \
+    direct = (
+        all(s == 1 for s in g.stride)
+        and all(lo == 0 for lo in g.lo)
         and tuple(g.big) == tuple(g.small)
+    )
     return "in place" if direct else "strided slice"
 
 
@@ -37,16 +41,18 @@ def _reach(g: Geometry):
     """Per dim, (first o, last o + 1, first i): the windows whose position lies inside."""
     found = []
     for s, lo, big, small in zip(g.stride, g.lo, g.big, g.small):
-        first = min(small, max(0, -(-lo // s)))                    # o*s - lo >= 0
-        last = max(first, min(small, (big - 1 + lo) // s + 1))     # o*s - lo < big
+        first = min(small, max(0, -(-lo // s)))  # o*s - lo >= 0
+        last = max(first, min(small, (big - 1 + lo) // s + 1))  # o*s - lo < big
         found.append((first, last, first * s - lo))
     return found
 
 
 def _views(big_side, g: Geometry, reach):
     """The big side's positions that windows read: (n, C, *reached), a view."""
-    index = tuple(slice(i0, i0 + (o1 - o0 - 1) * s + 1, s) if o1 > o0 else slice(0, 0)
-                  for (o0, o1, i0), s in zip(reach, g.stride))
+    index = tuple(
+        slice(i0, i0 + (o1 - o0 - 1) * s + 1, s) if o1 > o0 else slice(0, 0)
+        for (o0, o1, i0), s in zip(reach, g.stride)
+    )
     return big_side[(slice(None),) * 2 + index]
 
 
@@ -66,16 +72,15 @@ def conv(x, w, geometry):
     m = w.shape[0] // groups
     dtype = np.result_type(x, w)
     reach = _reach(g)
-    xs = np.ascontiguousarray(_views(x, g, reach))                 # (n, G*B, *reached)
-    w2 = w.reshape(groups, m, -1)                                   # (G, M, B)
+    xs = np.ascontiguousarray(_views(x, g, reach))  # (n, G*B, *reached)
+    w2 = w.reshape(groups, m, -1)  # (G, M, B)
     # (G, M, B) @ (n, G, B, Lr) -> (n, G, M, Lr)
     product = matmul(w2, _grouped(xs, groups)).astype(dtype, copy=False)
     reached = (n, groups * m) + xs.shape[2:]
     if _whole(g, reach):
         return product.reshape(reached)
     y = np.zeros((n, groups * m) + tuple(g.small), dtype=dtype)
-    y[(slice(None),) * 2 + tuple(slice(o0, o1) for o0, o1, _ in reach)] = \
-        product.reshape(reached)
+    y[(slice(None),) * 2 + tuple(slice(o0, o1) for o0, o1, _ in reach)] = product.reshape(reached)
     return y
 
 
@@ -87,8 +92,8 @@ def conv_transpose(y, w, geometry):
     dtype = np.result_type(y, w)
     reach = _reach(g)
     part = y[(slice(None),) * 2 + tuple(slice(o0, o1) for o0, o1, _ in reach)]
-    part = np.ascontiguousarray(part)                                # (n, G*M, *reached)
-    wt = w.reshape(groups, m, b).swapaxes(1, 2)                     # (G, B, M)
+    part = np.ascontiguousarray(part)  # (n, G*M, *reached)
+    wt = w.reshape(groups, m, b).swapaxes(1, 2)  # (G, B, M)
     # (G, B, M) @ (n, G, M, Lr) -> (n, G, B, Lr)
     product = matmul(wt, _grouped(part, groups)).astype(dtype, copy=False)
     reached = (n, groups * b) + part.shape[2:]
@@ -108,7 +113,7 @@ def conv_weight(x, y, geometry):
     reach = _reach(g)
     xs = _grouped(np.ascontiguousarray(_views(x, g, reach)), groups)  # (n, G, B, Lr)
     dy = y[(slice(None),) * 2 + tuple(slice(o0, o1) for o0, o1, _ in reach)]
-    dy = _grouped(np.ascontiguousarray(dy), groups)                    # (n, G, M, Lr)
+    dy = _grouped(np.ascontiguousarray(dy), groups)  # (n, G, M, Lr)
     # (G, M, n*Lr) @ (G, n*Lr, B) -> (G, M, B): samples folded into the contraction
     left = np.ascontiguousarray(dy.transpose(1, 2, 0, 3)).reshape(groups, m, -1)
     right = np.ascontiguousarray(xs.transpose(1, 0, 3, 2)).reshape(groups, -1, b)

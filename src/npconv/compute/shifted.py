@@ -27,6 +27,7 @@ Every buffer is per tile and bounded by geometry.WORK_BYTES; npconv's threads
 take whole tiles (_threads.each). Stride 1 only; phase.py
 reduces strided geometries to stride-1 ones.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,17 @@ from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
 from .._threads import each, threads
-from .geometry import (bands, channels, extent, flipped, gemm_operands, group_major, mirrored,
-                       row_major, unmatrix)
+from .geometry import (
+    bands,
+    channels,
+    extent,
+    flipped,
+    gemm_operands,
+    group_major,
+    mirrored,
+    row_major,
+    unmatrix,
+)
 
 
 PLANE = 512  # positions per row of the first dim from which rows share their columns
@@ -64,16 +74,17 @@ class Tile(NamedTuple):
 
     samples: slice
     rows: slice
-    grid: tuple     # canvas of one sample: (rows + halo, *span[1:])
-    length: int     # flat positions from the first output to the last one, inclusive
+    grid: tuple  # canvas of one sample: (rows + halo, *span[1:])
+    length: int  # flat positions from the first output to the last one, inclusive
 
 
 def tiles(n, g, bytes_per_position):
     """Tiles covering (n, *small) whose canvases stay within the work budget."""
     span = extent(g.small, g)
     halo = span[0] - g.small[0]
-    for samples, rows in bands(n, g.small[0], math.prod(span[1:]) * bytes_per_position, halo,
-                               parts=threads()):
+    for samples, rows in bands(
+        n, g.small[0], math.prod(span[1:]) * bytes_per_position, halo, parts=threads()
+    ):
         grid = (rows.stop - rows.start + halo,) + span[1:]
         outputs = (rows.stop - rows.start,) + tuple(g.small[1:])
         last = sum((e - 1) * s for e, s in zip(outputs, row_major(grid)))
@@ -84,9 +95,9 @@ def tiles(n, g, bytes_per_position):
 def _slab(a, tile, g):
     """The tile's canvas of a (n, C, *big), channel-major: (C, nt * prod(grid)), zero outside a."""
     starts = (tile.rows.start - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
-    part = np.swapaxes(a[tile.samples], 0, 1)                       # (C, nt, *big)
+    part = np.swapaxes(a[tile.samples], 0, 1)  # (C, nt, *big)
     slab = np.ascontiguousarray(windows.region(part, starts, tile.grid))
-    return slab.reshape(slab.shape[0], -1)                          # (C, nt * prod(grid))
+    return slab.reshape(slab.shape[0], -1)  # (C, nt * prod(grid))
 
 
 def _columns(slab, tile, g):
@@ -94,11 +105,14 @@ def _columns(slab, tile, g):
     b = slab.shape[0] // g.groups
     step = slab.itemsize
     strides = row_major(tile.grid)
-    view = as_strided(slab, shape=(g.groups,) + tuple(g.kernel) + (b, tile.length),
-                      strides=(b * slab.strides[0],)
-                      + tuple(d * s * step for d, s in zip(g.dilation, strides))
-                      + (slab.strides[0], step),
-                      writeable=False)
+    view = as_strided(
+        slab,
+        shape=(g.groups,) + tuple(g.kernel) + (b, tile.length),
+        strides=(b * slab.strides[0],)
+        + tuple(d * s * step for d, s in zip(g.dilation, strides))
+        + (slab.strides[0], step),
+        writeable=False,
+    )
     return np.ascontiguousarray(view).reshape(g.groups, -1, tile.length)  # (G, K*B, length)
 
 
@@ -115,15 +129,15 @@ def _conv_tile(x, w2, y, g, tile):
     slab = _slab(x, tile, g)
     flat = np.empty((g.groups, w2.shape[1], slab.shape[1]), dtype=y.dtype)
     # (G, M, K*B) @ (G, K*B, L) -> (G, M, L)
-    np.matmul(w2, _columns(slab, tile, g), out=flat[:, :, :tile.length])
+    np.matmul(w2, _columns(slab, tile, g), out=flat[:, :, : tile.length])
     np.copyto(group_major(y, tile.samples, tile.rows, g.groups), _on_grid(flat, tile, g))
 
 
 class Planes(NamedTuple):
     """Sub-grid of one plane (a row of the first dim): its canvas and output extent."""
 
-    grid: tuple     # span[1:]
-    length: int     # flat positions from the first output of a plane to its last, inclusive
+    grid: tuple  # span[1:]
+    length: int  # flat positions from the first output of a plane to its last, inclusive
 
 
 def _plane_grid(g):
@@ -136,8 +150,9 @@ def _plane_tiles(n, g, bytes_per_position):
     """(sample, rows) bands: one sample each, rows of output planes in the work budget."""
     span = extent(g.small, g)
     halo = span[0] - g.small[0]
-    for samples, rows in bands(n, g.small[0], math.prod(span[1:]) * bytes_per_position, halo,
-                               parts=threads()):
+    for samples, rows in bands(
+        n, g.small[0], math.prod(span[1:]) * bytes_per_position, halo, parts=threads()
+    ):
         for sample in range(samples.start, samples.stop):
             yield sample, rows
 
@@ -146,23 +161,27 @@ def _plane_columns(x, sample, rows, g, planes):
     """(G, rows + halo, K' * B, length) columns of each canvas plane over dims 1.. only."""
     halo = g.kernel[0] - 1
     starts = (rows.start - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
-    slab = np.ascontiguousarray(windows.region(x[sample], starts,
-                                               (rows.stop - rows.start + halo,) + planes.grid))
-    c, count = slab.shape[:2]                                       # (C, rows + halo, *grid)
+    slab = np.ascontiguousarray(
+        windows.region(x[sample], starts, (rows.stop - rows.start + halo,) + planes.grid)
+    )
+    c, count = slab.shape[:2]  # (C, rows + halo, *grid)
     b = c // g.groups
     step = slab.itemsize
-    view = as_strided(slab, shape=(g.groups, count) + tuple(g.kernel[1:]) + (b, planes.length),
-                      strides=(b * slab.strides[0], slab.strides[1])
-                      + tuple(d * s * step for d, s in zip(g.dilation[1:], row_major(planes.grid)))
-                      + (slab.strides[0], step),
-                      writeable=False)
+    view = as_strided(
+        slab,
+        shape=(g.groups, count) + tuple(g.kernel[1:]) + (b, planes.length),
+        strides=(b * slab.strides[0], slab.strides[1])
+        + tuple(d * s * step for d, s in zip(g.dilation[1:], row_major(planes.grid)))
+        + (slab.strides[0], step),
+        writeable=False,
+    )
     # (G, rows + halo, *k[1:], B, length) -> (G, rows + halo, K'*B, length)
     return np.ascontiguousarray(view).reshape(g.groups, count, -1, planes.length)
 
 
 def _operand(cols, r, k0):
     """Output plane r's columns: planes r .. r + k0 - 1 as one (G, k0*K'*B, length) view."""
-    part = cols[:, r:r + k0]                                        # (G, k0, K'*B, length)
+    part = cols[:, r : r + k0]  # (G, k0, K'*B, length)
     return part.reshape(part.shape[0], -1, part.shape[-1])
 
 
@@ -176,23 +195,25 @@ def _conv_planes(x, w2, y, g, planes, tile):
     sample, rows = tile
     cols = _plane_columns(x, sample, rows, g, planes)
     flat = np.empty(w2.shape[:2] + (math.prod(planes.grid),), dtype=y.dtype)
-    out = y[sample].reshape((g.groups, -1) + y.shape[2:])          # (G, M, *small)
+    out = y[sample].reshape((g.groups, -1) + y.shape[2:])  # (G, M, *small)
     for r in range(rows.stop - rows.start):
         # (G, M, k0*K'*B) @ (G, k0*K'*B, length) -> (G, M, length)
-        np.matmul(w2, _operand(cols, r, g.kernel[0]), out=flat[:, :, :planes.length])
+        np.matmul(w2, _operand(cols, r, g.kernel[0]), out=flat[:, :, : planes.length])
         np.copyto(out[:, :, rows.start + r], _on_plane(flat, planes, g))
 
 
 def _weight_planes(x, y, g, planes, tile):
     sample, rows = tile
     cols = _plane_columns(x, sample, rows, g, planes)
-    dy = y[sample].reshape((g.groups, -1) + y.shape[2:])            # (G, M, *small)
+    dy = y[sample].reshape((g.groups, -1) + y.shape[2:])  # (G, M, *small)
     flat = np.zeros(dy.shape[:2] + (math.prod(planes.grid),), dtype=y.dtype)
     grad = 0
     for r in range(rows.stop - rows.start):
         np.copyto(_on_plane(flat, planes, g), dy[:, :, rows.start + r])  # zeros elsewhere
         # (G, M, length) @ (G, length, k0*K'*B) -> (G, M, k0*K'*B)
-        grad = grad + flat[:, :, :planes.length] @ _operand(cols, r, g.kernel[0]).transpose(0, 2, 1)
+        grad = grad + flat[:, :, : planes.length] @ _operand(cols, r, g.kernel[0]).transpose(
+            0, 2, 1
+        )
     return grad
 
 
@@ -223,7 +244,7 @@ def _weight_tile(x, y, g, tile):
     flat = np.zeros((g.groups, y.shape[1] // g.groups, slab.shape[1]), dtype=y.dtype)
     np.copyto(_on_grid(flat, tile, g), group_major(y, tile.samples, tile.rows, g.groups))
     # (G, M, L) @ (G, L, K*B) -> (G, M, K*B); zeros of flat off the outputs
-    return flat[:, :, :tile.length] @ _columns(slab, tile, g).transpose(0, 2, 1)
+    return flat[:, :, : tile.length] @ _columns(slab, tile, g).transpose(0, 2, 1)
 
 
 def conv_weight(x, y, geometry):
@@ -235,8 +256,14 @@ def conv_weight(x, y, geometry):
     dtype = np.result_type(x, y)
     if _by_planes(g):
         per_position = g.groups * (b * math.prod(g.kernel[1:]) + b + m) * dtype.itemsize
-        grad = each(_weight_planes, _plane_tiles(n, g, per_position), x,
-                    y.astype(dtype, copy=False), g, _plane_grid(g))
+        grad = each(
+            _weight_planes,
+            _plane_tiles(n, g, per_position),
+            x,
+            y.astype(dtype, copy=False),
+            g,
+            _plane_grid(g),
+        )
     else:
         per_position = g.groups * (b * math.prod(g.kernel) + b + m) * dtype.itemsize
         grad = each(_weight_tile, tiles(n, g, per_position), x, y.astype(dtype, copy=False), g)

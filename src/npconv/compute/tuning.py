@@ -5,6 +5,7 @@ thresholds"), measured over bench/zoo.json and bench/suite.json;
 bench/derive_tuning.py measures them again on a new machine with the measured
 planner and prints the values it finds.
 """
+
 from __future__ import annotations
 
 # Groups with at most this many (big x small) channel pairs run the direct loops

@@ -35,6 +35,7 @@ conv_transpose is the conv of the mirrored geometry (mirror.py), so it runs
 here too; the weight gradient is the same product read the other way (see
 conv_weight). Needs Numba; real float dtypes only (others go to shifted).
 """
+
 from __future__ import annotations
 
 import functools
@@ -50,15 +51,27 @@ from . import depthwise, shifted
 from .geometry import channels, flipped, mirrored, offsets, row_major, transposed
 
 CHUNK_BYTES = 4 * 2**20  # transformed input + product of one chunk
-INNER = 2                # dims transformed: the last two (all of a 1-d conv)
-M, ALPHA = 4, 6          # outputs and points per inner dim of a tile
+INNER = 2  # dims transformed: the last two (all of a 1-d conv)
+M, ALPHA = 4, 6  # outputs and points per inner dim of a tile
 
 # (B^T, G, A^T) of F(4, 3)
 MATRICES = (
-    [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-     [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
-    [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-     [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+    [
+        [4, 0, -5, 0, 1, 0],
+        [0, -4, -4, 1, 1, 0],
+        [0, 4, -4, -1, 1, 0],
+        [0, -2, -1, 2, 1, 0],
+        [0, 2, -1, -2, 1, 0],
+        [0, 4, 0, -5, 0, 1],
+    ],
+    [
+        [1 / 4, 0, 0],
+        [-1 / 6, -1 / 6, -1 / 6],
+        [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6],
+        [1 / 24, -1 / 12, 1 / 6],
+        [0, 0, 1],
+    ],
     [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
 )
 
@@ -68,8 +81,8 @@ def _lead(g):
     return max(0, len(g.kernel) - INNER)
 
 
-DTYPES = ("float32", "float64")   # transforms in real arithmetic
-EXACT_NONFINITE = False           # a tile's transform mixes every value of the tile
+DTYPES = ("float32", "float64")  # transforms in real arithmetic
+EXACT_NONFINITE = False  # a tile's transform mixes every value of the tile
 
 
 def variant(p):
@@ -80,8 +93,12 @@ def variant(p):
 
 def supports(geometry):
     g = geometry
-    return (depthwise.AVAILABLE and all(k == 3 for k in g.kernel[_lead(g):])
-            and all(s == 1 for s in g.stride) and all(d == 1 for d in g.dilation))
+    return (
+        depthwise.AVAILABLE
+        and all(k == 3 for k in g.kernel[_lead(g) :])
+        and all(s == 1 for s in g.stride)
+        and all(d == 1 for d in g.dilation)
+    )
 
 
 def tiles(geometry, n):
@@ -120,35 +137,35 @@ def weights(w, groups, lead):
     a float64 copy of w first would make the reshape of its transposed view copy again."""
     mo, b = channels(w, groups)
     inner = w.ndim - 2 - lead
-    wg = w.reshape((groups, mo) + w.shape[1:])                      # (G, M, B, *lead_k, 3, 3)
+    wg = w.reshape((groups, mo) + w.shape[1:])  # (G, M, B, *lead_k, 3, 3)
     # (G, M, B, *lead_k, 3, 3) -> (3, 3, G, *lead_k, B, M), copied -> (3^inner, G*K*B*M)
     axes = tuple(range(3 + lead, wg.ndim)) + (0,) + tuple(range(3, 3 + lead)) + (2, 1)
-    flat = transposed(wg.transpose(axes)).reshape(3 ** inner, -1).astype(np.float64)
+    flat = transposed(wg.transpose(axes)).reshape(3**inner, -1).astype(np.float64)
     # (P, 3^inner) @ (3^inner, G*K*B*M) -> (P, G*K*B*M)
     u = _power(MATRICES[1], inner) @ flat
-    return u.reshape(len(u), groups, math.prod(w.shape[2:2 + lead]), b, mo)
+    return u.reshape(len(u), groups, math.prod(w.shape[2 : 2 + lead]), b, mo)
 
 
 class _Band(NamedTuple):
     """The tables of one chunk: a band [first, last) of units of the first dim, of each of
     nt samples. Tiles t of a plane run over (sample, tile of the sample's plane)."""
 
-    slab: tuple            # shape of the padded channels-last input slab, (nt, *slab)
-    inside: tuple          # the slab's slices that x fills ...
-    source: tuple          # ... from these slices of x (after the samples)
-    corners: np.ndarray    # per input tile (plane z, tile t): its corner row in the slab
+    slab: tuple  # shape of the padded channels-last input slab, (nt, *slab)
+    inside: tuple  # the slab's slices that x fills ...
+    source: tuple  # ... from these slices of x (after the samples)
+    corners: np.ndarray  # per input tile (plane z, tile t): its corner row in the slab
     slab_steps: np.ndarray  # the slab's row steps along the inner dims
-    v_rows: np.ndarray     # per input tile: its row t*Z + z in V = (P, T, Z, C)
-    v_steps: np.ndarray    # V's row steps per transformed point
-    sizes: tuple           # (O output planes, T tiles per plane, Z input planes)
-    planes: np.ndarray     # per output plane o: the input plane z of its lead taps (0, ...)
-    rows: np.ndarray       # per output tile (o, t): its row o*P*T + t in the (O, P, T, M) product
-    steps: np.ndarray      # the product's row steps per transformed point
-    canvas: tuple          # shape of the channels-last out canvas (whole tiles), (nt, ...)
+    v_rows: np.ndarray  # per input tile: its row t*Z + z in V = (P, T, Z, C)
+    v_steps: np.ndarray  # V's row steps per transformed point
+    sizes: tuple  # (O output planes, T tiles per plane, Z input planes)
+    planes: np.ndarray  # per output plane o: the input plane z of its lead taps (0, ...)
+    rows: np.ndarray  # per output tile (o, t): its row o*P*T + t in the (O, P, T, M) product
+    steps: np.ndarray  # the product's row steps per transformed point
+    canvas: tuple  # shape of the channels-last out canvas (whole tiles), (nt, ...)
     out_corners: np.ndarray  # per output tile: its corner row in the out canvas
     out_steps: np.ndarray  # the canvas's row steps along the inner dims
-    y_rows: slice          # the band's slice of y's first dim ...
-    valid: tuple           # ... and the canvas's slices that land in y
+    y_rows: slice  # the band's slice of y's first dim ...
+    valid: tuple  # ... and the canvas's slices that land in y
 
 
 class _Chunks:
@@ -171,20 +188,26 @@ class _Chunks:
         self.units = tuple(-(-s // u) for s, u in zip(g.small, self.unit))
         tiles_in, tiles_out = self._grids(0, 1)
         self.plane_steps = row_major(tiles_in[:lead])
-        per_unit = self.points * itemsize * (math.prod(tiles_in[1:]) * channels_in
-                                             + math.prod(tiles_out[1:]) * channels_out)
+        per_unit = (
+            self.points
+            * itemsize
+            * (math.prod(tiles_in[1:]) * channels_in + math.prod(tiles_out[1:]) * channels_out)
+        )
         halo = self.points * itemsize * math.prod(tiles_in[1:]) * channels_in * (tiles_in[0] - 1)
         first = self.units[0]
         parts = threads()
-        self.sample_bytes = whole = per_unit * first + halo          # one sample's chunk
+        self.sample_bytes = whole = per_unit * first + halo  # one sample's chunk
         if n > 1 and 2 * whole <= CHUNK_BYTES:
             self.chunks = [(samples, 0, first) for samples in self._samples(n, whole, parts)]
         else:
             count = -(-first // max(1, min(first, (CHUNK_BYTES - halo) // per_unit)))
             while count < first and (n * count < parts or n * count % parts):
-                count += 1              # every thread gets as many chunks as the others
-            self.chunks = [(slice(s, s + 1), first * i // count, first * (i + 1) // count)
-                           for s in range(n) for i in range(count)]
+                count += 1  # every thread gets as many chunks as the others
+            self.chunks = [
+                (slice(s, s + 1), first * i // count, first * (i + 1) // count)
+                for s in range(n)
+                for i in range(count)
+            ]
         self.bands = {}
 
     @staticmethod
@@ -200,8 +223,7 @@ class _Chunks:
         """(input, output) planes along the lead dims and tiles along the inner dims of a
         band [first, last) of units of the first dim."""
         out = (last - first,) + self.units[1:]
-        into = tuple(v + e if i < self.lead else v
-                     for i, (v, e) in enumerate(zip(out, self.extra)))
+        into = tuple(v + e if i < self.lead else v for i, (v, e) in enumerate(zip(out, self.extra)))
         return into, out
 
     def runs(self, groups):
@@ -209,7 +231,7 @@ class _Chunks:
         that read consecutive input planes. With one group the taps of the last lead dim
         are one run (consecutive planes, and their channels one run in V); else one run
         per tap."""
-        shifts = offsets(self.g.kernel[:self.lead], self.plane_steps)
+        shifts = offsets(self.g.kernel[: self.lead], self.plane_steps)
         count = self.g.kernel[self.lead - 1] if self.lead and groups == 1 else 1
         return [(int(shifts[i]), i, count) for i in range(0, self.taps, count)]
 
@@ -235,34 +257,45 @@ class _Chunks:
         corner = [s * u for s, u in zip(steps, self.unit)]
         out_corner = [s * u for s, u in zip(out_steps, self.unit)]
         # a plane's tiles: (sample, tile of the sample), each sample one slab / canvas on
-        in_tiles = np.add.outer(np.arange(nt, dtype=np.int64) * math.prod(slab),
-                                offsets(tiles_in[lead:], corner[lead:])).ravel()
-        out_tiles = np.add.outer(np.arange(nt, dtype=np.int64) * math.prod(canvas),
-                                 offsets(tiles_out[lead:], out_corner[lead:])).ravel()
+        in_tiles = np.add.outer(
+            np.arange(nt, dtype=np.int64) * math.prod(slab), offsets(tiles_in[lead:], corner[lead:])
+        ).ravel()
+        out_tiles = np.add.outer(
+            np.arange(nt, dtype=np.int64) * math.prod(canvas),
+            offsets(tiles_out[lead:], out_corner[lead:]),
+        ).ravel()
         y_rows = slice(first * self.unit[0], min(last * self.unit[0], g.small[0]))
         return _Band(
-            (nt,) + slab, (slice(None),) + inside, source,
+            (nt,) + slab,
+            (slice(None),) + inside,
+            source,
             # input tiles ordered (plane z, tile t)
             np.add.outer(offsets(tiles_in[:lead], corner[:lead]), in_tiles).ravel(),
             np.array(steps[lead:], dtype=np.int64),
             np.add.outer(np.arange(z, dtype=np.int64), np.arange(t, dtype=np.int64) * z).ravel(),
-            point * t * z, (o, t, z),
+            point * t * z,
+            (o, t, z),
             offsets(tiles_out[:lead], self.plane_steps),
             # output tiles ordered (plane o, tile t)
-            np.add.outer(np.arange(o, dtype=np.int64) * self.points * t,
-                         np.arange(t, dtype=np.int64)).ravel(),
-            point * t, (nt,) + canvas,
+            np.add.outer(
+                np.arange(o, dtype=np.int64) * self.points * t, np.arange(t, dtype=np.int64)
+            ).ravel(),
+            point * t,
+            (nt,) + canvas,
             np.add.outer(offsets(tiles_out[:lead], out_corner[:lead]), out_tiles).ravel(),
             np.array(out_steps[lead:], dtype=np.int64),
-            y_rows, (slice(None), slice(0, y_rows.stop - y_rows.start))
-            + tuple(slice(0, s) for s in g.small[1:]))
+            y_rows,
+            (slice(None), slice(0, y_rows.stop - y_rows.start))
+            + tuple(slice(0, s) for s in g.small[1:]),
+        )
 
     def most(self, dtype, channels_in, channels_out, result_bytes, extra=0):
         """Threads for the chunks: each holds _Buffers for the largest chunk (and `extra`
         bytes), within the threads' budget for a call of this result size."""
         slab, v, product, canvas = self.largest()
-        each = ((slab + v) * channels_in + (product + canvas) * channels_out) \
-            * np.dtype(dtype).itemsize + extra
+        each = ((slab + v) * channels_in + (product + canvas) * channels_out) * np.dtype(
+            dtype
+        ).itemsize + extra
         return parts_within(each, budget(result_bytes))
 
     def largest(self):
@@ -270,8 +303,12 @@ class _Chunks:
         chunk = max(self.chunks, key=lambda c: (c[0].stop - c[0].start) * (c[2] - c[1]))
         band = self.band(*chunk)
         o, t, z = band.sizes
-        return math.prod(band.slab), self.points * t * z, self.points * t * o, \
-            math.prod(band.canvas)
+        return (
+            math.prod(band.slab),
+            self.points * t * z,
+            self.points * t * o,
+            math.prod(band.canvas),
+        )
 
 
 class _Buffers:
@@ -280,37 +317,51 @@ class _Buffers:
 
     def __init__(self, plan, dtype, channels_in, channels_out):
         slab, v, product, canvas = plan.largest()
-        self.arrays = dict(slab=np.empty(slab * channels_in, dtype=dtype),
-                           v=np.empty(v * channels_in, dtype=dtype),
-                           product=np.empty(product * channels_out, dtype=dtype),
-                           out=np.empty(canvas * channels_out, dtype=dtype))
+        self.arrays = dict(
+            slab=np.empty(slab * channels_in, dtype=dtype),
+            v=np.empty(v * channels_in, dtype=dtype),
+            product=np.empty(product * channels_out, dtype=dtype),
+            out=np.empty(canvas * channels_out, dtype=dtype),
+        )
 
     def take(self, name, shape):
-        return self.arrays[name][:math.prod(shape)].reshape(shape)
+        return self.arrays[name][: math.prod(shape)].reshape(shape)
 
 
 def _operand(v, plane, count, first, width):
     """(P, T, count*width) view of V = (P, T, Z, C): channels [first, first + width) of
     input planes plane .. plane + count - 1, a run in memory when count == 1 or
     width == C."""
-    part = v[:, :, plane:, first:first + width]
-    return as_strided(part, part.shape[:2] + (count * width,), part.strides[:2]
-                      + part.strides[3:], writeable=False)
+    part = v[:, :, plane:, first : first + width]
+    return as_strided(
+        part,
+        part.shape[:2] + (count * width,),
+        part.strides[:2] + part.strides[3:],
+        writeable=False,
+    )
 
 
 def _transformed_input(buffers, x_last, plan, samples, first, last):
     """A chunk's input, zero-padded channels last and transformed: V as (P, T, Z, C),
     with the chunk's tables."""
     from . import _winograd_loops
+
     band = plan.band(samples, first, last)
     c = x_last.shape[-1]
-    slab = buffers.take("slab", band.slab + (c,))                   # (nt, *slab, C)
+    slab = buffers.take("slab", band.slab + (c,))  # (nt, *slab, C)
     windows.zero_outside(slab, band.inside)
     slab[band.inside] = x_last[(samples,) + band.source]
     _, t, z = band.sizes
     v = buffers.take("v", (plan.points, t, z, c))
-    _winograd_loops.transform(slab.reshape(-1, c), band.corners, band.slab_steps, v.reshape(-1, c),
-                        band.v_rows, band.v_steps, _winograd_loops.INPUT)
+    _winograd_loops.transform(
+        slab.reshape(-1, c),
+        band.corners,
+        band.slab_steps,
+        v.reshape(-1, c),
+        band.v_rows,
+        band.v_steps,
+        _winograd_loops.INPUT,
+    )
     return v, band
 
 
@@ -325,29 +376,38 @@ def _share(x, y, plan, groups):
 def _chunks(x, u, y, plan, groups, items):
     """Chunks [items[0], items[1]) of the conv, start to finish (one thread's share)."""
     from . import _winograd_loops
+
     b, mo, buffers, x_last, y_last = _share(x, y, plan, groups)
     runs = plan.runs(groups)
     # per group and run: (P, count*B, M), the run's taps stacked along K
-    operands = [[u[:, gi, tap:tap + count].reshape(plan.points, count * b, mo)
-                 for _, tap, count in runs] for gi in range(groups)]
-    for samples, first, last in plan.chunks[items[0]:items[1]]:
+    operands = [
+        [u[:, gi, tap : tap + count].reshape(plan.points, count * b, mo) for _, tap, count in runs]
+        for gi in range(groups)
+    ]
+    for samples, first, last in plan.chunks[items[0] : items[1]]:
         v, band = _transformed_input(buffers, x_last, plan, samples, first, last)
         o, t, _ = band.sizes
         product = buffers.take("product", (o, plan.points, t, groups * mo))
         for plane, target in zip(band.planes, product):
             for gi in range(groups):
-                part = target[:, :, gi * mo:(gi + 1) * mo]          # (P, T, M)
+                part = target[:, :, gi * mo : (gi + 1) * mo]  # (P, T, M)
                 for i, ((shift, _, count), w) in enumerate(zip(runs, operands[gi])):
                     a = _operand(v, plane + shift, count, gi * b, b)
                     if i == 0:
                         # (P, T, count*B) @ (P, count*B, M) -> (P, T, M)
                         np.matmul(a, w, out=part)
                     else:
-                        part += a @ w                               # (P, T, M)
+                        part += a @ w  # (P, T, M)
         out = buffers.take("out", band.canvas + (groups * mo,))
-        _winograd_loops.transform(product.reshape(-1, groups * mo), band.rows, band.steps,
-                            out.reshape(-1, groups * mo), band.out_corners, band.out_steps,
-                            _winograd_loops.OUTPUT)
+        _winograd_loops.transform(
+            product.reshape(-1, groups * mo),
+            band.rows,
+            band.steps,
+            out.reshape(-1, groups * mo),
+            band.out_corners,
+            band.out_steps,
+            _winograd_loops.OUTPUT,
+        )
         # (nt, rows, *S[1:], C): (L, W, C) blocks of lines (in 1-d, the samples' rows)
         target, canvas = y_last[samples, band.y_rows], out[band.valid]
         for line in np.ndindex(target.shape[:-3]):
@@ -362,10 +422,18 @@ def conv(x, w, geometry):
         return shifted.conv(x, w, g)
     mo, b = channels(w, g.groups)
     plan = _Chunks(g, x.shape[0], g.groups * b, g.groups * mo, dtype.itemsize)
-    u = weights(w, g.groups, plan.lead).astype(dtype)              # (P, G, K, B, M)
+    u = weights(w, g.groups, plan.lead).astype(dtype)  # (P, G, K, B, M)
     y = np.empty((x.shape[0], g.groups * mo) + tuple(g.small), dtype=dtype)
-    split_blas(_chunks, len(plan.chunks), np.ascontiguousarray(x, dtype=dtype), u, y, plan,
-               g.groups, most=plan.most(dtype, g.groups * b, g.groups * mo, y.nbytes))
+    split_blas(
+        _chunks,
+        len(plan.chunks),
+        np.ascontiguousarray(x, dtype=dtype),
+        u,
+        y,
+        plan,
+        g.groups,
+        most=plan.most(dtype, g.groups * b, g.groups * mo, y.nbytes),
+    )
     return y
 
 
@@ -373,27 +441,33 @@ def _weight_chunks(x, y, plan, groups, sums, items):
     """One thread's share of the weight gradient in the transformed domain:
     sum over its tiles of (A dy A^T) (.) (B^T x B), as (P, G, M, K, B)."""
     from . import _winograd_loops
+
     b, mo, buffers, x_last, y_last = _share(x, y, plan, groups)
     runs = plan.runs(groups)
     total = np.zeros((plan.points, groups, mo, plan.taps, b), dtype=y.dtype)
-    for samples, first, last in plan.chunks[items[0]:items[1]]:
+    for samples, first, last in plan.chunks[items[0] : items[1]]:
         v, band = _transformed_input(buffers, x_last, plan, samples, first, last)
         o, t, _ = band.sizes
         canvas = buffers.take("out", band.canvas + (groups * mo,))
-        windows.zero_outside(canvas, band.valid)                    # zeros past small
+        windows.zero_outside(canvas, band.valid)  # zeros past small
         canvas[band.valid] = y_last[samples, band.y_rows]
         dy = buffers.take("product", (o, plan.points, t, groups * mo))
-        _winograd_loops.transform(canvas.reshape(-1, groups * mo), band.out_corners, band.out_steps,
-                            dy.reshape(-1, groups * mo), band.rows, band.steps,
-                            _winograd_loops.GRADIENT)
+        _winograd_loops.transform(
+            canvas.reshape(-1, groups * mo),
+            band.out_corners,
+            band.out_steps,
+            dy.reshape(-1, groups * mo),
+            band.rows,
+            band.steps,
+            _winograd_loops.GRADIENT,
+        )
         for plane, part in zip(band.planes, dy):
             for gi in range(groups):
-                d = part[:, :, gi * mo:(gi + 1) * mo].transpose(0, 2, 1)  # (P, M, T)
+                d = part[:, :, gi * mo : (gi + 1) * mo].transpose(0, 2, 1)  # (P, M, T)
                 for shift, tap, count in runs:
                     a = _operand(v, plane + shift, count, gi * b, b)
                     # (P, M, T) @ (P, T, count*B) -> (P, M, count*B), summed over the tiles
-                    total[:, gi, :, tap:tap + count] += (d @ a).reshape(
-                        plan.points, mo, count, b)
+                    total[:, gi, :, tap : tap + count] += (d @ a).reshape(plan.points, mo, count, b)
     sums.append(total)  # list.append is atomic under the GIL
 
 
@@ -416,11 +490,21 @@ def conv_weight(x, y, geometry):
     plan = _Chunks(g, x.shape[0], g.groups * b, g.groups * mo, dtype.itemsize)
     sums = []
     total = plan.points * g.groups * mo * plan.taps * b * dtype.itemsize  # a share's sum
-    split_blas(_weight_chunks, len(plan.chunks), np.ascontiguousarray(x, dtype=dtype),
-               np.ascontiguousarray(y, dtype=dtype), plan, g.groups, sums,
-               most=plan.most(dtype, g.groups * b, g.groups * mo, 0, extra=total))
-    total = np.zeros((plan.points, g.groups, mo, plan.taps, b)) if not sums else \
-        np.sum([s.astype(np.float64) for s in sums], axis=0)
+    split_blas(
+        _weight_chunks,
+        len(plan.chunks),
+        np.ascontiguousarray(x, dtype=dtype),
+        np.ascontiguousarray(y, dtype=dtype),
+        plan,
+        g.groups,
+        sums,
+        most=plan.most(dtype, g.groups * b, g.groups * mo, 0, extra=total),
+    )
+    total = (
+        np.zeros((plan.points, g.groups, mo, plan.taps, b))
+        if not sums
+        else np.sum([s.astype(np.float64) for s in sums], axis=0)
+    )
     inner = len(g.kernel) - plan.lead
     # (P, G, M, K, B) -> (G, M, B, K, alpha, ..., alpha) -> G^T along each point axis
     points = total.reshape((ALPHA,) * inner + total.shape[1:])

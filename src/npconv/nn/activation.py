@@ -13,6 +13,7 @@ As in torch, the kinks at x = 0 take the left slope (0 for ReLU, a for LeakyReLU
 >>> m(np.array([-2.0, 3.0])), m.backward(np.ones(2))
 (array([-1.,  3.]), array([0.5, 1. ]))
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -52,14 +53,18 @@ class _Elementwise(Module):
 
 
 class ReLU(_Elementwise):
-    __doc__ = """Rectified linear unit: max(x, 0), element-wise.
+    __doc__ = (
+        """Rectified linear unit: max(x, 0), element-wise.
 
-The derivative is 1 where x > 0 and 0 elsewhere (0 at x = 0, as in torch).""" + _NOTES + """\
+The derivative is 1 where x > 0 and 0 elsewhere (0 at x = 0, as in torch)."""
+        + _NOTES
+        + """\
     >>> import numpy as np
     >>> from npconv import nn
     >>> m = nn.ReLU()
     >>> m(np.array([-1.0, 0.0, 2.0])), m.backward(np.ones(3))
     (array([0., 0., 2.]), array([0., 0., 1.]))"""
+    )
 
     def _function(self, x):
         return np.maximum(x, 0)
@@ -69,18 +74,22 @@ The derivative is 1 where x > 0 and 0 elsewhere (0 at x = 0, as in torch).""" + 
 
 
 class LeakyReLU(_Elementwise):
-    __doc__ = """Leaky rectified linear unit: x where x > 0, negative_slope * x elsewhere.
+    __doc__ = (
+        """Leaky rectified linear unit: x where x > 0, negative_slope * x elsewhere.
 
 The derivative is 1 where x > 0 and negative_slope elsewhere (also at x = 0, as in
 torch).
 
 Args:
-    negative_slope: the slope for x <= 0. Default: 0.01.""" + _NOTES + """\
+    negative_slope: the slope for x <= 0. Default: 0.01."""
+        + _NOTES
+        + """\
     >>> import numpy as np
     >>> from npconv import nn
     >>> m = nn.LeakyReLU(0.5)
     >>> m(np.array([-2.0, 3.0])), m.backward(np.ones(2))
     (array([-1.,  3.]), array([0.5, 1. ]))"""
+    )
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
@@ -98,16 +107,20 @@ Args:
 
 
 class Sigmoid(_Elementwise):
-    __doc__ = """Logistic sigmoid: 1 / (1 + exp(-x)), element-wise.
+    __doc__ = (
+        """Logistic sigmoid: 1 / (1 + exp(-x)), element-wise.
 
 Computed without overflow for large negative x.
 
-The derivative is y (1 - y), from the saved output y.""" + _NOTES + """\
+The derivative is y (1 - y), from the saved output y."""
+        + _NOTES
+        + """\
     >>> import numpy as np
     >>> from npconv import nn
     >>> m = nn.Sigmoid()
     >>> m(np.array([0.0, 1000.0, -1000.0])), m.backward(np.ones(3))
     (array([0.5, 1. , 0. ]), array([0.25, 0.  , 0.  ]))"""
+    )
 
     def _function(self, x):
         # exp(-log(1 + exp(-x))): logaddexp keeps large |x| free of overflow
@@ -118,14 +131,18 @@ The derivative is y (1 - y), from the saved output y.""" + _NOTES + """\
 
 
 class Tanh(_Elementwise):
-    __doc__ = """Hyperbolic tangent, element-wise.
+    __doc__ = (
+        """Hyperbolic tangent, element-wise.
 
-The derivative is 1 - y^2, from the saved output y.""" + _NOTES + """\
+The derivative is 1 - y^2, from the saved output y."""
+        + _NOTES
+        + """\
     >>> import numpy as np
     >>> from npconv import nn
     >>> m = nn.Tanh()
     >>> m(np.array([0.0])), m.backward(np.array([2.0]))
     (array([0.]), array([2.]))"""
+    )
 
     def _function(self, x):
         return np.tanh(x)

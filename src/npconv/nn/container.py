@@ -11,6 +11,7 @@ keys read '0.weight', '2.bias', ... exactly as in a torch Sequential.
 >>> net(np.zeros((4, 1, 10), np.float32)).shape, len(net), net[1]
 ((4, 1, 8), 3, ReLU())
 """
+
 from __future__ import annotations
 
 import operator

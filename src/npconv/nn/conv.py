@@ -8,6 +8,7 @@ spatial dims, and the N-d classes take it from len(kernel_size).
 Both are initialised like torch: uniform in +-1/sqrt(fan_in), with fan_in =
 weight.shape[1] * prod(kernel_size), for weight and bias.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -45,13 +46,29 @@ class _ConvNd(Module):
     _dims: int | None = None
     _transposed = False
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                 output_padding, groups, bias, padding_mode, device, dtype):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        output_padding,
+        groups,
+        bias,
+        padding_mode,
+        device,
+        dtype,
+    ):
         super().__init__()
         args.check_device(device)
         n = self._dims or self._dims_from(kernel_size)
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("groups", groups)):
+        for name, value in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("groups", groups),
+        ):
             if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"{name} must be an int, but got {name}={value!r}")  # as torch
         if groups <= 0:
@@ -59,11 +76,15 @@ class _ConvNd(Module):
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, but got {name}={value!r}")
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("groups", groups)):
+        for name, value in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("groups", groups),
+        ):
             if value > args.MAX_INT:
-                raise ValueError(f"{name} must be at most 2**62 - 1 = {args.MAX_INT}, but got "
-                                 f"{name}={value!r}")
+                raise ValueError(
+                    f"{name} must be at most 2**62 - 1 = {args.MAX_INT}, but got {name}={value!r}"
+                )
         if in_channels % groups != 0:
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups != 0:
@@ -89,9 +110,11 @@ class _ConvNd(Module):
     @classmethod
     def _dims_from(cls, kernel_size):
         if not isinstance(kernel_size, (list, tuple)) or len(kernel_size) < 1:
-            raise ValueError(f"{cls.__name__} takes the number of spatial dims from kernel_size, "
-                             f"so kernel_size must be a non-empty tuple, but got "
-                             f"kernel_size={kernel_size!r}")
+            raise ValueError(
+                f"{cls.__name__} takes the number of spatial dims from kernel_size, "
+                f"so kernel_size must be a non-empty tuple, but got "
+                f"kernel_size={kernel_size!r}"
+            )
         return len(kernel_size)
 
     def _weight_shape(self):
@@ -100,11 +123,16 @@ class _ConvNd(Module):
         return (self.out_channels, self.in_channels // self.groups) + self.kernel_size
 
     def _create_parameters(self):
-        conv_op.check_elements(self._weight_shape(), "a weight",
-                               f"in_channels={self.in_channels}, out_channels="
-                               f"{self.out_channels} and kernel_size={self.kernel_size}")
+        conv_op.check_elements(
+            self._weight_shape(),
+            "a weight",
+            f"in_channels={self.in_channels}, out_channels="
+            f"{self.out_channels} and kernel_size={self.kernel_size}",
+        )
         self.weight = Parameter(np.empty(self._weight_shape(), dtype=self._dtype))
-        self.bias = Parameter(np.empty(self.out_channels, dtype=self._dtype)) if self._has_bias else None
+        self.bias = (
+            Parameter(np.empty(self.out_channels, dtype=self._dtype)) if self._has_bias else None
+        )
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -124,8 +152,10 @@ class _ConvNd(Module):
         """The arguments repr() shows: the channels, kernel and stride, then every argument
         that differs from its default, as torch prints them."""
         n = len(self.kernel_size)
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
         if self.padding != (0,) * n:
             padding = self.padding
             s += f", padding={padding}"
@@ -169,29 +199,84 @@ def _accumulate(param, grad):
 class ConvNd(_ConvNd):
     _op = conv_op
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
-                 padding: Padding = 0, dilation: Size = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: PaddingMode = "zeros", device: str | None = None,
-                 dtype: DTypeLike | None = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0,
-                         groups, bias, padding_mode, device, dtype)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Size,
+        stride: Size = 1,
+        padding: Padding = 0,
+        dilation: Size = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: PaddingMode = "zeros",
+        device: str | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            0,
+            groups,
+            bias,
+            padding_mode,
+            device,
+            dtype,
+        )
 
     def forward(self, input: ArrayLike) -> np.ndarray:
         """The convolution of `input` (batched or not); keeps what backward needs."""
-        return self._run(conv_op.prepare(input, self.weight, self.bias, self.stride, self.padding,
-                                         self.dilation, self.groups, self.padding_mode))
+        return self._run(
+            conv_op.prepare(
+                input,
+                self.weight,
+                self.bias,
+                self.stride,
+                self.padding,
+                self.dilation,
+                self.groups,
+                self.padding_mode,
+            )
+        )
 
 
 class ConvTransposeNd(_ConvNd):
     _op = conv_transpose_op
     _transposed = True
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
-                 padding: Padding = 0, output_padding: Size = 0, groups: int = 1,
-                 bias: bool = True, dilation: Size = 1, padding_mode: PaddingMode = "zeros",
-                 device: str | None = None, dtype: DTypeLike | None = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         output_padding, groups, bias, padding_mode, device, dtype)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Size,
+        stride: Size = 1,
+        padding: Padding = 0,
+        output_padding: Size = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Size = 1,
+        padding_mode: PaddingMode = "zeros",
+        device: str | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            output_padding,
+            groups,
+            bias,
+            padding_mode,
+            device,
+            dtype,
+        )
 
     def _output_padding(self, input, output_size):
         """torch's rule: output_size has n or n + (batch and channel) entries, in range."""
@@ -204,14 +289,19 @@ class ConvTransposeNd(_ConvNd):
         if len(output_size) == n + extra:
             output_size = output_size[extra:]
         if len(output_size) != n:
-            raise ValueError(f"ConvTranspose{n}D: for {x.ndim}D input, output_size must have {n} "
-                             f"or {n + extra} elements (got {len(output_size)})")
+            raise ValueError(
+                f"ConvTranspose{n}D: for {x.ndim}D input, output_size must have {n} "
+                f"or {n + extra} elements (got {len(output_size)})"
+            )
         if isinstance(self.padding, str):
-            raise ValueError(f"output_size cannot be combined with padding={self.padding!r}: "
-                             "the padding already fixes the output size")
+            raise ValueError(
+                f"output_size cannot be combined with padding={self.padding!r}: "
+                "the padding already fixes the output size"
+            )
         pairs = args.padding_pairs(self.padding, n)
-        return shapes.output_padding_for(x.shape[-n:], output_size, self.kernel_size,
-                                         self.stride, pairs, self.dilation)
+        return shapes.output_padding_for(
+            x.shape[-n:], output_size, self.kernel_size, self.stride, pairs, self.dilation
+        )
 
     def forward(self, input: ArrayLike, output_size: Sequence[int] | None = None) -> np.ndarray:
         """The transposed convolution of `input` (batched or not); keeps what backward needs.
@@ -221,9 +311,19 @@ class ConvTransposeNd(_ConvNd):
         layer can produce (see npconv.shapes.conv_transpose_size_range).
         """
         output_padding = self._output_padding(input, output_size)
-        return self._run(conv_transpose_op.prepare(
-            input, self.weight, self.bias, self.stride, self.padding, output_padding,
-            self.groups, self.dilation, self.padding_mode))
+        return self._run(
+            conv_transpose_op.prepare(
+                input,
+                self.weight,
+                self.bias,
+                self.stride,
+                self.padding,
+                output_padding,
+                self.groups,
+                self.dilation,
+                self.padding_mode,
+            )
+        )
 
 
 class Conv1d(ConvNd):
@@ -267,8 +367,10 @@ class _LazyMixin:
 
     def _materialize(self, in_channels):
         if in_channels % self.groups != 0:
-            raise ValueError(f"in_channels must be divisible by groups, but the input has "
-                             f"{in_channels} channels and groups={self.groups}")
+            raise ValueError(
+                f"in_channels must be divisible by groups, but the input has "
+                f"{in_channels} channels and groups={self.groups}"
+            )
         self.in_channels = int(in_channels)
         self._create_parameters()
         self.__class__ = self.cls_to_become
@@ -276,10 +378,12 @@ class _LazyMixin:
     def __call__(self, input, *rest, **options):
         """Take in_channels from `input`, become the eager class, then run its forward."""
         n = len(self.kernel_size)
-        shape = np.shape(input)                     # a Dask array's shape, uncomputed
+        shape = np.shape(input)  # a Dask array's shape, uncomputed
         if len(shape) not in (n + 1, n + 2):
-            raise ValueError(f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "
-                             f"{type(self).__name__}, but got input of size: {list(shape)}")
+            raise ValueError(
+                f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "
+                f"{type(self).__name__}, but got input of size: {list(shape)}"
+            )
         self._materialize(shape[1] if len(shape) == n + 2 else shape[0])
         return Module.__call__(self, input, *rest, **options)
 
@@ -290,19 +394,28 @@ class _LazyMixin:
         n = len(self.kernel_size)
         if weight is None:
             if prefix + "bias" in state:
-                return [f'cannot load "{prefix}bias" into {type(self).__name__} without '
-                        f'"{key}": its in_channels comes from the weight']
-            return []       # reported as a missing key
+                return [
+                    f'cannot load "{prefix}bias" into {type(self).__name__} without '
+                    f'"{key}": its in_channels comes from the weight'
+                ]
+            return []  # reported as a missing key
         if not isinstance(weight, np.ndarray):
-            raise TypeError(f'While copying the parameter named "{key}", expected a NumPy '
-                            f"array or a tensor from checkpoint but received {type(weight)}")
+            raise TypeError(
+                f'While copying the parameter named "{key}", expected a NumPy '
+                f"array or a tensor from checkpoint but received {type(weight)}"
+            )
         if weight.ndim != n + 2:
-            layout = self._weight_shape()   # in_channels is not known yet: named
-            layout = (("in_channels",) + layout[1:] if self.transposed
-                      else layout[:1] + ("in_channels/groups",) + layout[2:])
-            return [f"size mismatch for {key}: copying a param with shape {weight.shape} from "
-                    f"checkpoint, the shape in current model is ({', '.join(map(str, layout))}) "
-                    f"({type(self).__name__} takes a weight of {n + 2} dims)"]
+            layout = self._weight_shape()  # in_channels is not known yet: named
+            layout = (
+                ("in_channels",) + layout[1:]
+                if self.transposed
+                else layout[:1] + ("in_channels/groups",) + layout[2:]
+            )
+            return [
+                f"size mismatch for {key}: copying a param with shape {weight.shape} from "
+                f"checkpoint, the shape in current model is ({', '.join(map(str, layout))}) "
+                f"({type(self).__name__} takes a weight of {n + 2} dims)"
+            ]
         self._materialize(weight.shape[0] if self.transposed else weight.shape[1] * self.groups)
         return []
 
@@ -367,14 +480,24 @@ Example:
 {example}"""
 
 _WHAT = {
-    False: ("convolution", "slides C_out filters over an input of C_in channels",
-            ("Each output channel is its group's input channels correlated with one filter\n"
-             "each and summed, plus the bias (a cross-correlation, as in torch).\n")),
-    True: ("transposed convolution", "the gradient of a convolution with respect to its input",
-           ("Each input position spreads its value, weighted by the kernel, over a window of\n"
+    False: (
+        "convolution",
+        "slides C_out filters over an input of C_in channels",
+        (
+            "Each output channel is its group's input channels correlated with one filter\n"
+            "each and summed, plus the bias (a cross-correlation, as in torch).\n"
+        ),
+    ),
+    True: (
+        "transposed convolution",
+        "the gradient of a convolution with respect to its input",
+        (
+            "Each input position spreads its value, weighted by the kernel, over a window of\n"
             "the output: the layer maps a conv's output size back to its input size, and\n"
             "``forward(input, output_size=...)`` picks among the sizes a strided conv maps\n"
-            "to the same one.\n")),
+            "to the same one.\n"
+        ),
+    ),
 }
 
 _EXAMPLES = {
@@ -457,14 +580,32 @@ def _module_doc(transposed: bool, n: int | None) -> str:
     else:
         weight = f"(C_out, C_in / groups, {kernel})"
         shape = docs.conv_shape(n, weight)
-        padding, mode, output_padding, beyond = ("{conv_padding}", "{conv_padding_mode}", "",
-                                                 "{conv_beyond}")
-    template = (_MODULE.replace("{padding}", padding).replace("{padding_mode}", mode)
-                .replace("{output_padding}", output_padding).replace("{beyond}", beyond))
-    spatial = (" The number of spatial dims is len(kernel_size), which must be a tuple."
-               if not n else "")
-    return docs.render(template, n, what=what, purpose=purpose, body=body, spatial=spatial,
-                       shape=shape, weight=weight, example=_EXAMPLES[transposed, n])
+        padding, mode, output_padding, beyond = (
+            "{conv_padding}",
+            "{conv_padding_mode}",
+            "",
+            "{conv_beyond}",
+        )
+    template = (
+        _MODULE.replace("{padding}", padding)
+        .replace("{padding_mode}", mode)
+        .replace("{output_padding}", output_padding)
+        .replace("{beyond}", beyond)
+    )
+    spatial = (
+        " The number of spatial dims is len(kernel_size), which must be a tuple." if not n else ""
+    )
+    return docs.render(
+        template,
+        n,
+        what=what,
+        purpose=purpose,
+        body=body,
+        spatial=spatial,
+        shape=shape,
+        weight=weight,
+        example=_EXAMPLES[transposed, n],
+    )
 
 
 _LAZY = """\
@@ -503,10 +644,22 @@ for _n, _cls in enumerate((Conv1d, Conv2d, Conv3d), 1):
     _cls.__doc__ = _module_doc(False, _n)
 for _n, _cls in enumerate((ConvTranspose1d, ConvTranspose2d, ConvTranspose3d), 1):
     _cls.__doc__ = _module_doc(True, _n)
-for _cls in (LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d,
-             LazyConvTranspose3d):
+for _cls in (
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+):
     _k, _x, _y, _w = _LAZY_EXAMPLES[_cls.__name__]
-    _cls.__doc__ = _LAZY.format(eager=_cls.cls_to_become.__name__, name=_cls.__name__,
-                                arguments=", ".join(inspect.signature(_cls).parameters),
-                                kernel=_k, x=_x, y=_y, w=_w)
+    _cls.__doc__ = _LAZY.format(
+        eager=_cls.cls_to_become.__name__,
+        name=_cls.__name__,
+        arguments=", ".join(inspect.signature(_cls).parameters),
+        kernel=_k,
+        x=_x,
+        y=_y,
+        w=_w,
+    )
 del _n, _cls, _k, _x, _y, _w

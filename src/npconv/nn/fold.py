@@ -1,5 +1,6 @@
 """Fold and Unfold modules: thin wrappers over npconv.fold, each with the
 other's forward as its backward (they are adjoints)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,30 +25,41 @@ class _Blocks(Module):
         self._saved = None
 
     def _options(self):
-        return dict(kernel_size=self.kernel_size, dilation=self.dilation, padding=self.padding,
-                    stride=self.stride)
+        return dict(
+            kernel_size=self.kernel_size,
+            dilation=self.dilation,
+            padding=self.padding,
+            stride=self.stride,
+        )
 
     def _check_backward(self, grad_output):
         g = np.asarray(grad_output)
         shape, dtype = self._saved_for_backward()[:2]
         if g.shape != shape:
-            raise ValueError(f"grad_output has shape {list(g.shape)}, but the forward output has "
-                             f"shape {list(shape)}")
+            raise ValueError(
+                f"grad_output has shape {list(g.shape)}, but the forward output has "
+                f"shape {list(shape)}"
+            )
         if g.dtype != dtype:
-            raise TypeError(f"grad_output has dtype {g.dtype}, but the forward output has dtype "
-                            f"{dtype}; cast it with grad_output.astype(np.{dtype})")
+            raise TypeError(
+                f"grad_output has dtype {g.dtype}, but the forward output has dtype "
+                f"{dtype}; cast it with grad_output.astype(np.{dtype})"
+            )
         return g
 
 
 class Unfold(_Blocks):
-    def __init__(self, kernel_size: Size, dilation: Size = 1, padding: Padding = 0,
-                 stride: Size = 1) -> None:
+    def __init__(
+        self, kernel_size: Size, dilation: Size = 1, padding: Padding = 0, stride: Size = 1
+    ) -> None:
         super().__init__(kernel_size, dilation, padding, stride)
 
     def extra_repr(self) -> str:
         """The block arguments, as repr() shows them."""
-        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
-                f"padding={self.padding}, stride={self.stride}")
+        return (
+            f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
+            f"padding={self.padding}, stride={self.stride}"
+        )
 
     def forward(self, input: ArrayLike) -> np.ndarray:
         """The blocks of `input`, as npconv.functional.unfold; keeps its shape for backward."""
@@ -64,17 +76,28 @@ class Unfold(_Blocks):
 
 
 class Fold(_Blocks):
-    def __init__(self, output_size: Size, kernel_size: Size, dilation: Size = 1,
-                 padding: Padding = 0, stride: Size = 1) -> None:
+    def __init__(
+        self,
+        output_size: Size,
+        kernel_size: Size,
+        dilation: Size = 1,
+        padding: Padding = 0,
+        stride: Size = 1,
+    ) -> None:
         super().__init__(kernel_size, dilation, padding, stride)
-        args.positive_tuple(output_size, len(fold_op.resolve(kernel_size, dilation, padding,
-                                                             stride)[0]), "output_size")
+        args.positive_tuple(
+            output_size,
+            len(fold_op.resolve(kernel_size, dilation, padding, stride)[0]),
+            "output_size",
+        )
         self.output_size = output_size
 
     def extra_repr(self) -> str:
         """The output size and block arguments, as repr() shows them."""
-        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
-                f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")
+        return (
+            f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
+            f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}"
+        )
 
     def forward(self, input: ArrayLike) -> np.ndarray:
         """The blocks of `input` summed into an array, as npconv.functional.fold."""
@@ -96,7 +119,8 @@ Differences from torch: arrays are NumPy arrays; ``m.backward(grad_output)`` ret
 gradient with respect to the last input. Beyond torch, blocks may have any number of
 spatial dims (a tuple ``kernel_size``), and ``padding`` also takes ``(lo, hi)`` pairs."""
 
-Unfold.__doc__ = docs.render("""\
+Unfold.__doc__ = docs.render(
+    """\
 Extract sliding blocks (im2col): each kernel-sized window of the input as a column.
 
 The layer form of npconv.functional.unfold; its backward is fold with the same
@@ -125,9 +149,12 @@ Example:
     >>> m.backward(np.ones((2, 30, 4)))[0, 0]                # windows per position
     array([[1., 2., 2., 1.],
            [2., 4., 4., 2.],
-           [1., 2., 2., 1.]])""", notes=_BLOCKS_NOTES.format(dtypes=docs.NOTES["dtypes"]))
+           [1., 2., 2., 1.]])""",
+    notes=_BLOCKS_NOTES.format(dtypes=docs.NOTES["dtypes"]),
+)
 
-Fold.__doc__ = docs.render("""\
+Fold.__doc__ = docs.render(
+    """\
 Sum sliding blocks into an array (col2im), adding where the blocks overlap.
 
 The layer form of npconv.functional.fold; its backward is unfold with the same
@@ -154,4 +181,6 @@ Example:
     >>> nn.Fold(output_size=(4, 5), kernel_size=(2, 2))(np.ones((1, 12, 12))).shape
     (1, 3, 4, 5)
     >>> nn.Fold((4, 4, 4), (2, 2, 2), stride=2)(np.ones((1, 8, 8))).shape   # 3-d blocks
-    (1, 1, 4, 4, 4)""", notes=_BLOCKS_NOTES.format(dtypes=docs.NOTES["dtypes"]))
+    (1, 1, 4, 4, 4)""",
+    notes=_BLOCKS_NOTES.format(dtypes=docs.NOTES["dtypes"]),
+)

@@ -7,6 +7,7 @@
 >>> float(loss(np.array([1.0, 3.0]), np.array([0.0, 0.0]))), loss.backward()
 (5.0, array([1., 3.]))
 """
+
 from __future__ import annotations
 
 import warnings
@@ -59,9 +60,12 @@ class MSELoss(Module):
         """The loss of `input` against `target`; keeps their difference for backward."""
         input, target = np.asarray(input), np.asarray(target)
         if input.shape != target.shape:
-            warnings.warn(f"Using a target size ({target.shape}) that is different to the input "
-                          f"size ({input.shape}). This will likely lead to incorrect results due "
-                          "to broadcasting. Please ensure they have the same size.", stacklevel=2)
+            warnings.warn(
+                f"Using a target size ({target.shape}) that is different to the input "
+                f"size ({input.shape}). This will likely lead to incorrect results due "
+                "to broadcasting. Please ensure they have the same size.",
+                stacklevel=2,
+            )
         difference = input - target
         self._save_for_backward((difference, input.shape))
         squared = difference * difference

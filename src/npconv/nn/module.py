@@ -1,4 +1,5 @@
 """Module: parameters, children, state dicts and the forward/backward protocol."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -18,7 +19,7 @@ class _NotSaved:
         return "<nothing saved: the forward ran inside npconv.no_grad()>"
 
     def __reduce__(self):
-        return "NOT_SAVED"      # one marker, also after pickling or copying a module
+        return "NOT_SAVED"  # one marker, also after pickling or copying a module
 
 
 NOT_SAVED = _NotSaved()
@@ -82,14 +83,16 @@ class Module:
             self._modules[name] = value
         elif name in params:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' "
-                                "(a Parameter or None is required)")
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as parameter '{name}' "
+                    "(a Parameter or None is required)"
+                )
             params[name] = None
         object.__setattr__(self, name, value)
 
     def __call__(self, *inputs, **options):
         """Run forward (a lazy module first takes its shapes from the input)."""
-        if inputs and chunked.is_dask(inputs[0]):       # lazy, forward only: npconv.chunked
+        if inputs and chunked.is_dask(inputs[0]):  # lazy, forward only: npconv.chunked
             return chunked.call(self, *inputs, **options)
         return self.forward(*inputs, **options)
 
@@ -116,7 +119,8 @@ class Module:
             raise RuntimeError(
                 f"{type(self).__name__}.backward(): the last forward ran inside "
                 "npconv.no_grad(), which keeps nothing for backward; run the forward outside "
-                "no_grad() (or inside npconv.enable_grad()) to compute gradients")
+                "no_grad() (or inside npconv.enable_grad()) to compute gradients"
+            )
         return saved
 
     # --- parameters and children ------------------------------------------------------
@@ -179,7 +183,9 @@ class Module:
             for key, p in module._parameters.items():
                 if p is not None:
                     full = f"{name}.{key}" if name else key
-                    state[prefix + full] = p if isinstance(p, UninitializedParameter) else p.view(np.ndarray)
+                    state[prefix + full] = (
+                        p if isinstance(p, UninitializedParameter) else p.view(np.ndarray)
+                    )
         return state
 
     def _materialize_from_state(self, state, prefix):
@@ -192,8 +198,10 @@ class Module:
         Shapes must match; values are cast to each parameter's dtype. With
         strict=True, missing or unexpected keys raise a ValueError.
         """
-        state = {key: _to_numpy(value) if _is_array(value) else value
-                 for key, value in state_dict.items()}
+        state = {
+            key: _to_numpy(value) if _is_array(value) else value
+            for key, value in state_dict.items()
+        }
         errors = []
         for name, module in self.named_modules():
             errors += module._materialize_from_state(state, f"{name}." if name else "")
@@ -208,23 +216,35 @@ class Module:
             if key not in state or isinstance(p, UninitializedParameter):
                 continue
             if not isinstance(state[key], np.ndarray):
-                raise TypeError(f'While copying the parameter named "{key}", expected a NumPy '
-                                f"array or a tensor from checkpoint but received "
-                                f"{type(state_dict[key])}")
+                raise TypeError(
+                    f'While copying the parameter named "{key}", expected a NumPy '
+                    f"array or a tensor from checkpoint but received "
+                    f"{type(state_dict[key])}"
+                )
             if state[key].shape != p.shape:
-                errors.append(f"size mismatch for {key}: copying a param with shape "
-                              f"{state[key].shape} from checkpoint, the shape in current model "
-                              f"is {p.shape}.")
+                errors.append(
+                    f"size mismatch for {key}: copying a param with shape "
+                    f"{state[key].shape} from checkpoint, the shape in current model "
+                    f"is {p.shape}."
+                )
         if strict:  # torch lists missing keys first, then unexpected ones, then sizes
             if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+                errors.insert(
+                    0,
+                    "Unexpected key(s) in state_dict: "
+                    + ", ".join(f'"{k}"' for k in unexpected)
+                    + ". ",
+                )
             if missing:
-                errors.insert(0, "Missing key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in missing) + ". ")
+                errors.insert(
+                    0,
+                    "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ",
+                )
         if errors:
-            raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                             + "\n\t".join(errors))
+            raise ValueError(
+                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                + "\n\t".join(errors)
+            )
         for key, p in own.items():
             if key in state and not isinstance(p, UninitializedParameter):
                 p[...] = state[key].astype(p.dtype)
@@ -248,8 +268,9 @@ class Module:
 
 def _is_array(value):
     """A NumPy array or scalar, or a tensor (duck-typed, no torch import)."""
-    return isinstance(value, (np.ndarray, np.generic)) or (hasattr(value, "detach")
-                                                           and hasattr(value, "cpu"))
+    return isinstance(value, (np.ndarray, np.generic)) or (
+        hasattr(value, "detach") and hasattr(value, "cpu")
+    )
 
 
 def _to_numpy(value):

@@ -1,4 +1,5 @@
 """Parameters: NumPy arrays that also carry a `.grad`."""
+
 from __future__ import annotations
 
 import copy
@@ -84,4 +85,5 @@ class UninitializedParameter:
     def __getattr__(self, name):
         raise AttributeError(
             f"the parameter is not initialised yet ('{name}' is not available): call the lazy "
-            "module on an input first, or load a state dict into it")
+            "module on an input first, or load a state dict into it"
+        )

@@ -10,6 +10,7 @@ gradients come from the modules' backward passes, which fill each Parameter's ``
 >>> optimizer.step(); optimizer.zero_grad(); m.weight.grad is None
 True
 """
+
 from .adam import Adam
 from .optimizer import Optimizer
 from .sgd import SGD

@@ -8,6 +8,7 @@
 A complex parameter is updated as the pair of its real and imaginary parts (g^2 per
 part, as torch does through view_as_real), not with the complex square of g.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,17 @@ class Adam(Optimizer):
         array([0.9, 2.1])
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, *, maximize=False):
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        amsgrad=False,
+        *,
+        maximize=False,
+    ):
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 <= eps:
@@ -58,9 +68,17 @@ class Adam(Optimizer):
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
         if not 0.0 <= weight_decay:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=tuple(betas),
+                eps=eps,
+                weight_decay=weight_decay,
+                amsgrad=amsgrad,
+                maximize=maximize,
+            ),
+        )
 
     def _update(self, param, grad, state, group):
         beta1, beta2 = group["betas"]
@@ -84,12 +102,12 @@ class Adam(Optimizer):
             largest = _real_view(state["max_exp_avg_sq"])
             v = np.maximum(largest, v, out=largest)
         step = state["step"]
-        denominator = np.sqrt(v) / math.sqrt(1 - beta2 ** step) + group["eps"]
-        param -= group["lr"] / (1 - beta1 ** step) * m / denominator  # in place
+        denominator = np.sqrt(v) / math.sqrt(1 - beta2**step) + group["eps"]
+        param -= group["lr"] / (1 - beta1**step) * m / denominator  # in place
 
 
 def _real_view(a):
     """A complex array as real numbers sharing its memory (any strides); a real one as it is."""
     if not np.iscomplexobj(a):
         return a
-    return a[..., None].view(a.real.dtype)   # (*shape, 1) complex -> (*shape, 2) real
+    return a[..., None].view(a.real.dtype)  # (*shape, 1) complex -> (*shape, 2) real

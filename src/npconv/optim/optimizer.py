@@ -7,6 +7,7 @@ Each parameter's state is keyed by its index in the groups (0, 1, ... over the
 groups in order), as torch's state_dict numbers them: unlike id(param), the index
 survives pickling or deep-copying the optimizer together with its model.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,7 +24,7 @@ class State(dict):
 
     def __init__(self, param_groups):
         super().__init__()
-        self._groups = param_groups          # the optimizer's own list, to resolve params
+        self._groups = param_groups  # the optimizer's own list, to resolve params
 
     def _key(self, key):
         if not isinstance(key, np.ndarray):
@@ -76,8 +77,10 @@ class Optimizer:
 
     def __init__(self, params, defaults):
         if isinstance(params, np.ndarray):
-            raise TypeError("params argument given to the optimizer should be an iterable of "
-                            f"Parameters or dicts, but got {type(params).__name__}")
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of "
+                f"Parameters or dicts, but got {type(params).__name__}"
+            )
         self.defaults = dict(defaults)
         self.param_groups = []
         self.state = State(self.param_groups)
@@ -97,8 +100,10 @@ class Optimizer:
         params = [params] if isinstance(params, np.ndarray) else list(params)
         for p in params:
             if not isinstance(p, Parameter):
-                raise TypeError("optimizer can only optimize Parameters, but one of the params "
-                                f"is {type(p).__name__}")
+                raise TypeError(
+                    "optimizer can only optimize Parameters, but one of the params "
+                    f"is {type(p).__name__}"
+                )
         seen = {id(p) for group in self.param_groups for p in group["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
@@ -139,8 +144,9 @@ class Optimizer:
             packed["params"] = list(range(start, start + len(group["params"])))
             start += len(group["params"])
             groups.append(packed)
-        state = {index: copy.deepcopy(dict(values))
-                 for index, values in sorted(dict.items(self.state))}
+        state = {
+            index: copy.deepcopy(dict(values)) for index, values in sorted(dict.items(self.state))
+        }
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -148,16 +154,25 @@ class Optimizer:
         optimizer's with tensors or NumPy arrays); buffers are cast to each parameter's
         dtype, as torch casts them."""
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
-            raise ValueError("expected a state dict with 'state' and 'param_groups', but got "
-                             + (f"keys {sorted(state_dict)}" if isinstance(state_dict, dict)
-                                else type(state_dict).__name__))
+            raise ValueError(
+                "expected a state dict with 'state' and 'param_groups', but got "
+                + (
+                    f"keys {sorted(state_dict)}"
+                    if isinstance(state_dict, dict)
+                    else type(state_dict).__name__
+                )
+            )
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
-        if any(len(saved["params"]) != len(group["params"])
-               for saved, group in zip(saved_groups, self.param_groups)):
-            raise ValueError("loaded state dict contains a parameter group that doesn't match "
-                             "the size of optimizer's group")
+        if any(
+            len(saved["params"]) != len(group["params"])
+            for saved, group in zip(saved_groups, self.param_groups)
+        ):
+            raise ValueError(
+                "loaded state dict contains a parameter group that doesn't match "
+                "the size of optimizer's group"
+            )
         by_saved_id = {}
         for saved, group in zip(saved_groups, self.param_groups):
             by_saved_id.update(zip(saved["params"], group["params"]))
@@ -166,14 +181,18 @@ class Optimizer:
         state = {}
         for key, values in state_dict["state"].items():
             if key not in by_saved_id:
-                raise ValueError(f"the state dict has state for parameter {key!r}, which none "
-                                 "of its param_groups lists")
+                raise ValueError(
+                    f"the state dict has state for parameter {key!r}, which none "
+                    "of its param_groups lists"
+                )
             param = by_saved_id[key]
-            state[index_of[id(param)]] = {name: _state_value(name, value, param)
-                                          for name, value in values.items()}
+            state[index_of[id(param)]] = {
+                name: _state_value(name, value, param) for name, value in values.items()
+            }
         for saved, group in zip(saved_groups, self.param_groups):
-            group.update({key: copy.deepcopy(value) for key, value in saved.items()
-                          if key != "params"})
+            group.update(
+                {key: copy.deepcopy(value) for key, value in saved.items() if key != "params"}
+            )
             if isinstance(group.get("betas"), list):
                 group["betas"] = tuple(group["betas"])
         dict.clear(self.state)
@@ -196,8 +215,9 @@ def _state_value(name, value, param):
         return int(round(float(_to_numpy(value))))
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    array = np.array(_to_numpy(value), dtype=param.dtype)   # a copy, in param's dtype
+    array = np.array(_to_numpy(value), dtype=param.dtype)  # a copy, in param's dtype
     if array.shape != param.shape:
-        raise ValueError(f"state {name!r} has shape {array.shape}, but its parameter has shape "
-                         f"{param.shape}")
+        raise ValueError(
+            f"state {name!r} has shape {array.shape}, but its parameter has shape {param.shape}"
+        )
     return array

@@ -1,10 +1,11 @@
 """Stochastic gradient descent with momentum, as torch.optim.SGD:
 
-    g = grad (negated if maximize) + weight_decay * p
-    b = g on the first step, then momentum * b + (1 - dampening) * g
-    d = g + momentum * b if nesterov else b        (d = g without momentum)
-    p = p - lr * d
+g = grad (negated if maximize) + weight_decay * p
+b = g on the first step, then momentum * b + (1 - dampening) * g
+d = g + momentum * b if nesterov else b        (d = g without momentum)
+p = p - lr * d
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,8 +42,17 @@ class SGD(Optimizer):
         array([0.9, 2.1])
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
-                 nesterov=False, *, maximize=False):
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        momentum=0,
+        dampening=0,
+        weight_decay=0,
+        nesterov=False,
+        *,
+        maximize=False,
+    ):
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
@@ -51,9 +61,17 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+                maximize=maximize,
+            ),
+        )
 
     def _update(self, param, grad, state, group):
         if group["maximize"]:
