@@ -189,3 +189,16 @@ def test_extra_memory_counts_the_work_buffers_kept_between_calls():
     call()  # the buffers now exist
     columns = 2 * 16 * 16 * (9 * 16) * 4  # both samples' windows
     assert bench.measure.peak_extra_bytes(call) >= columns // 2  # at least one tile's
+
+
+def test_bounds_products_count_the_case_flops():
+    """bench/bounds.py's im2col products of every zoo pass do exactly the case's
+    multiply-adds (cases.Case.flops counts them from npconv.shapes, independently)."""
+    spec = importlib.util.spec_from_file_location(
+        "bounds", Path(__file__).parent.parent / "bench" / "bounds.py"
+    )
+    bounds = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bounds)
+    for case in cases.load("zoo"):
+        macs = sum(g * r * i * c for _, g, r, i, c in bounds.products(case))
+        assert 2 * macs == case.flops, case.name
