@@ -6,7 +6,9 @@ recomputes the layer in the browser whenever a control changes, so the page need
 server and no network. `window.npconvExplain.compute(settings)` is that engine, with
 torch's argument names (see the issue this answers, #22); the page draws what it returns,
 and tests/test_explain_browser.py checks it against npconv in a real browser. This module
-only decides, from the shapes alone, whether a layer fits the page, and writes the file.
+only decides, from the shapes alone, whether a layer fits the page, and writes the file;
+it is separate from the Python renderings because it draws nothing itself (and every
+channel, group and padding mode, which they do not).
 
 >>> from npconv import nn
 >>> settings = settings_of(nn.ConvTranspose2d(1, 1, 3, stride=2, padding=1), (3, 3))
@@ -23,8 +25,9 @@ from importlib import resources
 
 import numpy as np
 
-from . import __version__, shapes
-from . import _arguments as args
+from .. import __version__, shapes
+from .. import _arguments as args
+from .model import Axis
 
 # What the page draws readably at 100% zoom on a laptop screen, and refuses above.
 LIMITS = {
@@ -182,8 +185,6 @@ def sizes(settings) -> dict:
     The canvas is explain's (Axis.canvas), except that a transposed conv in a padding mode
     other than 'zeros' shows its full output's canvas, whose border then folds back.
     """
-    from .explain import Axis
-
     transposed = settings["op"] == "conv_transpose"
     folded = transposed and settings["padding_mode"] != "zeros"
     output_padding = settings["output_padding"] if transposed else (0,) * len(settings["stride"])
@@ -268,7 +269,7 @@ def _example(settings):
 
 def npconv_output(settings) -> np.ndarray:
     """npconv's own output for the settings on the example values (raises npconv's errors)."""
-    from . import functional as F
+    from .. import functional as F
 
     x, w = _example(settings)
     padding = settings["padding"]
@@ -313,3 +314,42 @@ def page(settings, title: str, expected=None) -> str:
     for key, value in replacements.items():
         template = template.replace(key, value)
     return template
+
+
+# --- HTML: the interactive page ----------------------------------------------------------
+
+
+def to_html(layer, size, path=None) -> str:
+    """One self-contained HTML page explaining `layer` on spatial input `size`.
+
+    The page shows the input (for a transposed conv spread out by stride, inside its
+    border), the weight and the output with example values (input 1..n, weight 1..K over
+    every channel), each output cell's sum on hover, and controls for every argument that
+    recompute it in the browser. Returns the page; writes it to `path` when given. Layers
+    too large to draw readably are refused from their shapes alone (LIMITS).
+
+    >>> from npconv import nn
+    >>> html = to_html(nn.ConvTranspose2d(1, 1, 3, stride=2, padding=1), (3, 3))
+    >>> html.startswith("<!DOCTYPE html>") and "npconvExplain" in html
+    True
+    """
+    if not hasattr(layer, "transposed"):
+        raise ValueError(f"explain draws Conv and ConvTranspose layers, not {type(layer).__name__}")
+    n = len(layer.kernel_size)
+    size = tuple(int(s) for s in size)
+    if len(size) != n:
+        raise ValueError(
+            f"{type(layer).__name__} has {n} spatial dims, but the input size "
+            f"{list(size)} has {len(size)}"
+        )
+    if n > 3:
+        raise ValueError(f"explain draws 1-, 2- and 3-d layers, but this one has {n} spatial dims")
+    settings = settings_of(layer, size)
+    check_page(settings)
+    expected = npconv_output(settings)  # npconv's errors, in torch's words
+    title = repr(layer).splitlines()[0]
+    html = page(settings, title, expected)
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(html)
+    return html
