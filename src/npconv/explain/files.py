@@ -4,13 +4,16 @@ file: the one place that knows every output format, so the CLI asks here.
 
 from __future__ import annotations
 
+import os
+
+from .model import Explanation
 from .raster import write_gif, write_png
 from .svg import render_svg
 
 FORMATS = ("gif", "png", "svg", "html")
 
 
-def file_format(path) -> str:
+def file_format(path: str | os.PathLike[str]) -> str:
     """'gif', 'png', 'svg' or 'html' from a file name, or a ValueError."""
     suffix = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else ""
     if suffix == "htm":
@@ -23,7 +26,7 @@ def file_format(path) -> str:
     return suffix
 
 
-def write(e, path, page: int | None = None) -> None:
+def write(e: Explanation, path: str | os.PathLike[str], page: int | None = None) -> None:
     """Write `e` to `path` as .gif (animation), .png (grid of steps) or .svg (grid of steps);
     `page` picks one page of a PNG grid too large for one file."""
     suffix = file_format(path)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .model import number
+from .model import Explanation, Index, Step, number
 from .view import _as2d, _grid, output_padding_cells, panels
 
 # --- pictures: a frame is a list of boxes and texts --------------------------------------
@@ -54,7 +54,7 @@ class Box(NamedTuple):
     label: str
     corner: str
     role: str
-    pos: tuple
+    pos: Index
     outline: str = "grid"
 
 
@@ -66,12 +66,12 @@ class Text(NamedTuple):
     color: str = "text"
 
 
-def _text_width(text, font):
+def _text_width(text: str, font: str) -> int:
     """A generous estimate of a text's width in pixels (no font needed, so SVG can use it)."""
     return math.ceil(len(text) * _FONT[font] * 0.6)
 
 
-def _breakable(text, depth_limit=0):
+def _breakable(text: str, depth_limit: int = 0) -> list[str]:
     """Split text into pieces at the spaces a line may break at: at most `depth_limit`
     parentheses deep and not inside a formula (no break next to an operator or '=')."""
     pieces, start, depth = [], 0, 0
@@ -88,7 +88,7 @@ def _breakable(text, depth_limit=0):
     return pieces + [text[start:]]
 
 
-def _wrap(text, width, font, depth_limit=0):
+def _wrap(text: str, width: int, font: str, depth_limit: int = 0) -> list[str]:
     """Greedy wrap to `width` pixels (estimated), continuation lines indented."""
     lines, line = [], ""
     for piece in _breakable(text, depth_limit):
@@ -115,7 +115,7 @@ class Layout(NamedTuple):
     legend: list  # [(color, label, x, y)]
 
 
-def _legend(e):
+def _legend(e: Explanation) -> list[tuple[str, str]]:
     kinds = set(e.kinds.ravel())
     items = [("input", "input")]
     if "padded" in kinds:
@@ -135,7 +135,7 @@ def _legend(e):
     return items
 
 
-def _equation_lines(e, step, width):
+def _equation_lines(e: Explanation, step: Step, width: int) -> list[str]:
     text = e.equation(step)
     zeros = e.zero_count(step)
     if 0 < zeros < len(step.cells):
@@ -143,7 +143,7 @@ def _equation_lines(e, step, width):
     return _wrap(text, width, "label")
 
 
-def layout(e):
+def layout(e: Explanation) -> Layout:
     """Where everything goes; every frame of `e` shares it."""
     n = e.ndim
     labels = [number(v) for v in np.concatenate([e.canvas.ravel(), e.output.ravel()])]
@@ -201,7 +201,7 @@ def layout(e):
     )
 
 
-def frame(e, index, lay=None):
+def frame(e: Explanation, index: int, lay: Layout | None = None) -> tuple[list[Box], list[Text]]:
     """Boxes and texts of frame `index`: the step computing output cell e.steps[index]."""
     lay = lay or layout(e)
     n, cell, step = e.ndim, lay.cell, e.steps[index]
@@ -210,7 +210,7 @@ def frame(e, index, lay=None):
         texts.append(Text(_MARGIN, _MARGIN + 20 * k, line, "title"))
     for k, line in enumerate(lay.header):
         texts.append(Text(_MARGIN, lay.header_y + _LINE * k, line, "note"))
-    under = dict((c, j) for c, j in step.cells)
+    under = dict(step.cells)
     for i, (depth, kdepth) in enumerate(panels(e)):
         x0, y0 = lay.origins[("canvas", i)]
         shape = " x ".join(str(s) for s in e.canvas.shape[-2 if n > 1 else -1 :])
@@ -314,15 +314,15 @@ def frame(e, index, lay=None):
     return boxes, texts
 
 
-def _light(fill):
+def _light(fill: str) -> bool:
     return fill in ("window_input", "window_zero", "output_current")
 
 
-def _label_color(b):
+def _label_color(b: Box) -> str:
     return "light_text" if _light(b.fill) else "text"
 
 
-def grid_columns(e):
+def grid_columns(e: Explanation) -> int:
     """Tiles per row of the PNG/SVG grid: the output's width for 2-d and 3-d, so the tiles
     sit where their output cells do."""
     if e.ndim == 1:
@@ -330,7 +330,7 @@ def grid_columns(e):
     return _as2d(e.output, e.ndim, e.depth).shape[1]
 
 
-def tile_origin(e, index, lay=None):
+def tile_origin(e: Explanation, index: int, lay: Layout | None = None) -> tuple[int, int]:
     """Top-left corner of step `index`'s tile in the PNG/SVG grid."""
     lay = lay or layout(e)
     columns = grid_columns(e)

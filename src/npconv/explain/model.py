@@ -9,13 +9,19 @@ are checked from the shapes alone, here, before anything is built or drawn.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from .. import _arguments as args
 from .. import shapes, windows
+
+if TYPE_CHECKING:
+    from ..nn.conv import _ConvNd
+
+Index = tuple[int, ...]  # an n-d cell index
 
 MAX_STEPS = 144
 # Budgets, checked from the shapes alone before any array is made (see `check_budget`):
@@ -41,27 +47,27 @@ class Axis:
     mode: str = "zeros"
 
     @property
-    def extent(self):
+    def extent(self) -> int:
         return shapes.effective_kernel((self.kernel,), (self.dilation,))[0]
 
     @property
-    def border(self):
+    def border(self) -> tuple[int, int]:
         """Canvas cells (before, after) the input; negative crops the input."""
         if self.transposed:
             return (self.extent - 1 - self.lo, self.extent - 1 - self.hi + self.output_padding)
         return (self.lo, self.hi)
 
     @property
-    def spread(self):
+    def spread(self) -> int:
         """Cells the input covers on the canvas: stride-1 zeros between inputs if transposed."""
         return (self.size - 1) * self.stride + 1 if self.transposed else self.size
 
     @property
-    def canvas(self):
+    def canvas(self) -> int:
         return self.border[0] + self.spread + self.border[1]
 
     @property
-    def out(self):
+    def out(self) -> int:
         pair = ((self.lo, self.hi),)
         if self.transposed:
             return shapes.conv_transpose_output_size(
@@ -76,7 +82,7 @@ class Axis:
             (self.size,), (self.kernel,), (self.stride,), pair, (self.dilation,)
         )[0]
 
-    def place(self, c):
+    def place(self, c: int) -> tuple[str, int | None]:
         """(kind, input index) of canvas cell c.
 
         kind is 'input', 'gap' (a zero inserted between inputs), 'border' (a zero
@@ -98,7 +104,7 @@ class Axis:
             return ("padded", min(max(i, 0), self.size - 1))
         return ("padded", i % self.size)
 
-    def reads(self, o):
+    def reads(self, o: int) -> tuple[int, ...]:
         """The canvas cells output o reads, one per kernel offset (of the kernel as shown)."""
         start = o if self.transposed else o * self.stride
         return tuple(start + j * self.dilation for j in range(self.kernel))
@@ -110,8 +116,8 @@ _KIND_ORDER = ("border", "gap", "padded", "input")  # a cell takes the first kin
 class Step(NamedTuple):
     """One output cell: its index, the (canvas cell, kernel cell) pairs it multiplies, the sum."""
 
-    output: tuple
-    cells: tuple
+    output: Index
+    cells: tuple[tuple[Index, Index], ...]
     value: float
 
 
@@ -122,25 +128,25 @@ class Explanation:
     title: str
     class_name: str
     transposed: bool
-    axes: tuple
+    axes: tuple[Axis, ...]
     input: np.ndarray
     weight: np.ndarray  # as stored in the layer
     kernel: np.ndarray  # as it slides over the canvas: flipped when transposed
     canvas: np.ndarray
     kinds: np.ndarray  # per canvas cell, see Axis.place
     output: np.ndarray  # the npconv layer's own output
-    steps: list
+    steps: list[Step]
     depth: int | None = None
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return len(self.axes)
 
-    def terms(self, step):
+    def terms(self, step: Step) -> list[tuple[float, float]]:
         """(canvas value, kernel value) of every product in the step."""
         return [(self.canvas[c], self.kernel[j]) for c, j in step.cells]
 
-    def equation(self, step):
+    def equation(self, step: Step) -> str:
         """'out[1, 2] = 4*5 + 5*4 = 40', leaving out the products with a zero canvas cell."""
         products = [(v, w) for v, w in self.terms(step) if v != 0]
         index = ", ".join(str(i) for i in step.output)
@@ -150,17 +156,17 @@ class Explanation:
         text = f"out[{index}] = {text} = {number(step.value)}".replace("+ -", "- ")
         return text
 
-    def zero_count(self, step):
+    def zero_count(self, step: Step) -> int:
         return sum(1 for v, _ in self.terms(step) if v == 0)
 
-    def axis_notes(self):
+    def axis_notes(self) -> list[str]:
         """One line per spatial dim saying how the canvas is built, with the numbers."""
         names = dim_names(self.ndim)
         notes = []
-        for name, a in zip(names, self.axes):
+        for name, a in zip(names, self.axes, strict=True):
             if a.transposed:
 
-                def minus(v):
+                def minus(v: int) -> str:
                     return f"- {v}" if v >= 0 else f"+ {-v}"
 
                 before = f"{a.dilation}*({a.kernel} - 1) {minus(a.lo)} = {a.border[0]}"
@@ -187,18 +193,18 @@ class Explanation:
         return notes
 
 
-def dim_names(n):
+def dim_names(n: int) -> tuple[str, ...]:
     """L; H, W; D, H, W; or S0, S1, ... as the formulas name spatial dims."""
     return {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(n, tuple(f"S{i}" for i in range(n)))
 
 
-def number(v):
+def number(v: complex | np.generic) -> str:
     """An example value as text: an int when it is one."""
     v = float(np.real(v))
     return str(int(v)) if v == int(v) else f"{v:.3g}"
 
 
-def layer_padding(layer, size):
+def layer_padding(layer: _ConvNd, size: Index) -> tuple[tuple[int, int], ...]:
     """A conv module's padding as (lo, hi) pairs for an input of spatial `size`."""
     n = len(size)
     if isinstance(layer.padding, str):
@@ -212,7 +218,7 @@ def layer_padding(layer, size):
     return args.padding_pairs(layer.padding, n)
 
 
-def _example_layer(layer):
+def _example_layer(layer: _ConvNd) -> _ConvNd:
     """The layer's geometry with one channel in and out, no bias, float64, weight 1..K."""
     from .. import nn  # the modules import this package's engine; keep explain importable alone
 
@@ -237,11 +243,11 @@ def _example_layer(layer):
     return example
 
 
-def _shape_text(shape):
+def _shape_text(shape: Sequence[int]) -> str:
     return " x ".join(str(s) for s in shape)
 
 
-def check_kernel(kernel) -> None:
+def check_kernel(kernel: Sequence[int]) -> None:
     """Refuse a kernel of more cells than explain draws, before any layer is built."""
     cells = math.prod(kernel)
     if cells > MAX_CELLS:
@@ -251,7 +257,7 @@ def check_kernel(kernel) -> None:
         )
 
 
-def axes_of(layer, size) -> tuple:
+def axes_of(layer: _ConvNd, size: Sequence[int]) -> tuple[Axis, ...]:
     """The Axis of every spatial dim, validated with npconv's (torch's) errors: shape
     arithmetic only, so it is instant for any size."""
     if not hasattr(layer, "transposed"):
@@ -284,12 +290,12 @@ def axes_of(layer, size) -> tuple:
     return tuple(
         Axis(s, k, st, d, lo, hi, o, layer.transposed, layer.padding_mode)
         for s, k, st, d, (lo, hi), o in zip(
-            size, layer.kernel_size, layer.stride, layer.dilation, pairs, op
+            size, layer.kernel_size, layer.stride, layer.dilation, pairs, op, strict=True
         )
     )
 
 
-def check_budget(axes, max_steps: int = MAX_STEPS) -> None:
+def check_budget(axes: Sequence[Axis], max_steps: int = MAX_STEPS) -> None:
     """Refuse, with the sizes it would need, an explanation of more than `max_steps` steps
     or more than MAX_CELLS cells drawn (each step shows its canvas whole)."""
     out = tuple(a.out for a in axes)
@@ -309,7 +315,9 @@ def check_budget(axes, max_steps: int = MAX_STEPS) -> None:
         )
 
 
-def build(layer, size, depth=None, max_steps=MAX_STEPS):
+def build(
+    layer: _ConvNd, size: Sequence[int], depth: int | None = None, max_steps: int = MAX_STEPS
+) -> Explanation:
     """Run `layer`'s geometry on the example values and record every output cell's sum.
 
     `layer` is an npconv.nn conv or transposed conv (1-3 spatial dims; channels,
@@ -342,7 +350,7 @@ def build(layer, size, depth=None, max_steps=MAX_STEPS):
     steps = []
     for o in outputs:
         cells = tuple(
-            (tuple(a.reads(oi)[ji] for a, oi, ji in zip(axes, o, j)), j)
+            (tuple(a.reads(oi)[ji] for a, oi, ji in zip(axes, o, j, strict=True)), j)
             for j in np.ndindex(kernel.shape)
         )
         value = sum(canvas[c] * kernel[j] for c, j in cells)
@@ -369,12 +377,12 @@ def build(layer, size, depth=None, max_steps=MAX_STEPS):
     )
 
 
-def _canvas(axes, x):
+def _canvas(axes: Sequence[Axis], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shape = tuple(a.canvas for a in axes)
     canvas = np.zeros(shape)
     kinds = np.empty(shape, dtype=object)
     for c in np.ndindex(shape):
-        placed = [a.place(ci) for a, ci in zip(axes, c)]
+        placed = [a.place(ci) for a, ci in zip(axes, c, strict=True)]
         kinds[c] = min((kind for kind, _ in placed), key=_KIND_ORDER.index)
         if kinds[c] in ("input", "padded"):
             canvas[c] = x[tuple(i for _, i in placed)]

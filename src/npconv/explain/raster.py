@@ -9,8 +9,11 @@ the pixel budgets.
 from __future__ import annotations
 
 import math
+import os
+from typing import Any
 
-from .frames import _FONT, COLORS, _label_color, frame, grid_columns, layout, tile_origin
+from .frames import _FONT, COLORS, Layout, _label_color, frame, grid_columns, layout, tile_origin
+from .model import Explanation
 
 # Pixel budgets: of a PNG grid (half Pillow's default MAX_IMAGE_PIXELS, 89,478,485, above
 # which Pillow warns that an image may be a decompression bomb) and of all GIF frames
@@ -21,7 +24,7 @@ MAX_GIF_PIXELS = 4 * MAX_PNG_PIXELS
 # --- Pillow: GIF and PNG ----------------------------------------------------------------
 
 
-def _pillow():
+def _pillow() -> tuple[Any, Any, Any]:
     try:
         from PIL import Image, ImageDraw, ImageFont
     except ImportError:
@@ -32,7 +35,7 @@ def _pillow():
     return Image, ImageDraw, ImageFont
 
 
-def _fonts(ImageFont):
+def _fonts(ImageFont: Any) -> dict[str, Any]:
     """DejaVu Sans where the system has it, else Pillow's own font."""
     fonts = {}
     for name, size in _FONT.items():
@@ -46,29 +49,31 @@ def _fonts(ImageFont):
     return fonts
 
 
-def _palette_colors():
+def _palette_colors() -> list[tuple[int, ...]]:
     """COLORS, then blends of each text color into each fill (for anti-aliased text)."""
-    colors = list(COLORS.values())
+    colors: list[tuple[int, ...]] = list(COLORS.values())
     for ink in ("text", "light_text", "kernel_weight"):
         for fill in COLORS.values():
             for t in (0.25, 0.5, 0.75):
-                blend = tuple(round(f + t * (i - f)) for f, i in zip(fill, COLORS[ink]))
+                blend = tuple(
+                    round(f + t * (i - f)) for f, i in zip(fill, COLORS[ink], strict=True)
+                )
                 if blend not in colors:
                     colors.append(blend)
     return colors[:256]
 
 
-def _palette(Image):
+def _palette(Image: Any) -> Any:
     flat = [v for rgb in _palette_colors() for v in rgb]
     palette = Image.new("P", (1, 1))
     palette.putpalette(flat + flat[:3] * (256 - len(flat) // 3))
     return palette
 
 
-_cache: dict = {}
+_cache: dict[str, Any] = {}
 
 
-def render_image(e, index, lay=None):
+def render_image(e: Explanation, index: int, lay: Layout | None = None) -> Any:
     """Frame `index` as a palette image: every flat fill is exactly its COLORS entry."""
     Image, ImageDraw, ImageFont = _pillow()
     lay = lay or layout(e)
@@ -111,7 +116,7 @@ def render_image(e, index, lay=None):
     return image.quantize(palette=_cache["palette"], dither=Image.Dither.NONE)
 
 
-def write_gif(e, path, duration=900):
+def write_gif(e: Explanation, path: str | os.PathLike[str], duration: int = 900) -> None:
     """An animated GIF, one frame per output cell, looping (the last frame lingers)."""
     lay = layout(e)
     pixels = len(e.steps) * lay.width * lay.height
@@ -126,7 +131,7 @@ def write_gif(e, path, duration=900):
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
 
 
-def png_pages(e, lay=None) -> tuple:
+def png_pages(e: Explanation, lay: Layout | None = None) -> tuple[int, int]:
     """(steps per page, pages) of the PNG grid: whole rows of tiles, each page within
     MAX_PNG_PIXELS; a ValueError with the sizes when not even one row fits."""
     lay = lay or layout(e)
@@ -144,7 +149,7 @@ def png_pages(e, lay=None) -> tuple:
     return per_page * columns, math.ceil(rows / per_page)
 
 
-def write_png(e, path, page: int | None = None) -> range:
+def write_png(e: Explanation, path: str | os.PathLike[str], page: int | None = None) -> range:
     """The steps on one static PNG, tiled in rows of `grid_columns`.
 
     A grid larger than MAX_PNG_PIXELS is refused with its size, unless `page` (1-based)

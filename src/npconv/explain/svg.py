@@ -11,16 +11,16 @@ import math
 from xml.sax.saxutils import escape
 
 from .frames import _FONT, COLORS, HIGHLIGHT, _label_color, frame, grid_columns, layout, tile_origin
-from .model import number
+from .model import Explanation, number
 
 # --- SVG ----------------------------------------------------------------------------------
 
 
-def _hex(name):
-    return "#%02x%02x%02x" % COLORS[name]
+def _hex(name: str) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*COLORS[name])
 
 
-def render_svg(e):
+def render_svg(e: Explanation) -> str:
     """Every step as <g class="step" data-output="i,j"> in a grid, like the PNG.
 
     Cells are <rect>s with data-role (canvas/kernel/output/legend), data-pos (the n-d

@@ -7,14 +7,22 @@ Separate from the pictures: it needs no layout in pixels and no Pillow.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Collection, Sequence
 
-from .model import number
+import numpy as np
+
+from .model import Explanation, number
 from .view import _as2d, _grid, panels
 
 # --- text -------------------------------------------------------------------------------
 
 
-def _text_grid(values, kinds, marks=frozenset(), width=3):
+def _text_grid(
+    values: np.ndarray,
+    kinds: np.ndarray | None,
+    marks: Collection[tuple[int, int]] = frozenset(),
+    width: int = 3,
+) -> list[str]:
     """Rows of a grid: numbers for inputs, '0' for inserted zeros, '.' for border zeros;
     [brackets] around marked cells."""
     lines = []
@@ -28,22 +36,26 @@ def _text_grid(values, kinds, marks=frozenset(), width=3):
     return lines
 
 
-def _side_by_side(blocks, gap=3):
+def _side_by_side(blocks: Sequence[Sequence[str]], gap: int = 3) -> list[str]:
     height = max(len(b) for b in blocks)
     widths = [max(len(line) for line in b) for b in blocks]
     rows = []
     for i in range(height):
         rows.append(
             (" " * gap)
-            .join((b[i] if i < len(b) else "").ljust(w) for b, w in zip(blocks, widths))
+            .join(
+                (b[i] if i < len(b) else "").ljust(w) for b, w in zip(blocks, widths, strict=True)
+            )
             .rstrip()
         )
     return rows
 
 
-def _flow(blocks, width):
+def _flow(blocks: Sequence[Sequence[str]], width: int) -> list[str]:
     """Lay blocks left to right, wrapping to new rows at `width` characters."""
-    lines, row, used = [], [], 0
+    lines: list[str] = []
+    row: list[Sequence[str]] = []
+    used = 0
     for block in blocks:
         w = max(len(line) for line in block)
         if row and used + 3 + w > width:
@@ -56,12 +68,12 @@ def _flow(blocks, width):
     return lines
 
 
-def render_text(e, width=None):
+def render_text(e: Explanation, width: int | None = None) -> str:
     """The explanation as plain text for a terminal."""
     width = width or shutil.get_terminal_size((100, 24)).columns
     n = e.ndim
 
-    def width_of(a):
+    def width_of(a: np.ndarray) -> int:
         return max(len(number(v)) for v in a.ravel())
 
     w, wk, wo = width_of(e.canvas), width_of(e.kernel), width_of(e.output)

@@ -7,6 +7,13 @@ neither; it holds no drawing, only the cutting of n-d arrays into 2-d grids.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .model import Explanation, Index
+
 # --- a 2-d view shared by every rendering -------------------------------------------------
 #
 # Everything is drawn as 2-d grids: a 1-d array is one row; a 3-d explanation has one
@@ -14,25 +21,25 @@ from __future__ import annotations
 # multiplies it), and its output is the explained depth slice.
 
 
-def _grid(index, n):
+def _grid(index: Index, n: int) -> tuple[int, int]:
     """(row, col) of an n-d index's last two dims (row 0 for 1-d)."""
-    return (0, index[0]) if n == 1 else tuple(index[-2:])
+    return (0, index[0]) if n == 1 else (index[-2], index[-1])
 
 
-def panels(e):
+def panels(e: Explanation) -> list[tuple[int | None, int | None]]:
     """[(canvas depth or None, kernel depth or None)] for each canvas panel."""
     if e.ndim < 3:
         return [(None, None)]
-    return [(c, j) for j, c in enumerate(e.axes[0].reads(e.depth))]
+    return [(c, j) for j, c in enumerate(e.axes[0].reads(cast(int, e.depth)))]
 
 
-def _as2d(a, n, depth=None):
+def _as2d(a: np.ndarray, n: int, depth: int | None = None) -> np.ndarray:
     if n == 1:
         return a.reshape(1, -1)
     return a if n == 2 else a[depth]
 
 
-def output_padding_cells(e):
+def output_padding_cells(e: Explanation) -> set[tuple[int, int]]:
     """(row, col) output cells that exist only because of output_padding."""
     axes = e.axes[-2:] if e.ndim > 1 else (None,) + e.axes
     rows, cols = _as2d(e.output, e.ndim, e.depth).shape
