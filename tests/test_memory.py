@@ -1,5 +1,5 @@
 """Memory bounded at any thread count: the work buffers that npconv's threads keep between
-calls stay within _threads.BUDGET together, and a call's peak of traced allocations
+calls stay within _threads.memory.BUDGET together, and a call's peak of traced allocations
 within the budget plus a few result-sized arrays, at 8 threads as at 1."""
 
 import tracemalloc
@@ -12,6 +12,7 @@ import npconv.functional as F
 import npconv.grad as G
 import reference as R
 from npconv import _threads
+from npconv._threads import memory
 
 BUDGET = 4 << 20
 
@@ -20,7 +21,7 @@ BUDGET = 4 << 20
 def eight_threads(monkeypatch):
     before = npconv.get_num_threads()
     npconv.set_num_threads(8)
-    monkeypatch.setattr(_threads, "BUDGET", BUDGET)
+    monkeypatch.setattr(memory, "BUDGET", BUDGET)  # where scratch() reads it
     _threads.drop_scratch()
     yield
     _threads.drop_scratch()

@@ -13,6 +13,7 @@ import pytest
 import npconv
 import npconv.grad as G
 from npconv import _threads
+from npconv._threads import blas, pool
 
 linux = pytest.mark.skipif(
     not hasattr(os, "sched_getaffinity") or not os.path.isdir("/proc/self/task"),
@@ -30,7 +31,7 @@ def four_threads():
 
 @linux
 def test_no_thread_changes_its_cpu_affinity_by_default(four_threads):
-    assert not _threads._pinning
+    assert not pool._pinning
     process = os.sched_getaffinity(0)
     seen = []
 
@@ -123,7 +124,7 @@ def test_blas_count_comes_back_after_a_call_that_raises(four_threads, monkeypatc
     x = np.ones((2, 16, 48, 48))  # large enough not to run inline
     with pytest.raises(RuntimeError, match="a tile failed"), npconv.use_algorithm("gemm"):
         G.conv2d_weight(x, (16, 16, 3, 3), np.ones((2, 16, 23, 23)), stride=2)
-    assert npconv.get_num_threads() == found and _threads._serial_depth == 0
+    assert npconv.get_num_threads() == found and blas._serial_depth == 0
 
 
 @pytest.mark.skipif(
@@ -154,7 +155,7 @@ def test_blas_count_and_affinity_come_back_after_interrupts(four_threads):
             cut += 1
         timer.cancel()
         timer.join()
-        assert npconv.get_num_threads() == found and _threads._serial_depth == 0
+        assert npconv.get_num_threads() == found and blas._serial_depth == 0
         if cpus is not None:
             assert os.sched_getaffinity(0) == cpus
     assert cut >= 5

@@ -11,6 +11,7 @@ import pytest
 import npconv
 import reference as R
 from npconv import _threads
+from npconv._threads import memory, pool
 
 
 @pytest.fixture(params=[1, 2, 3])
@@ -137,7 +138,7 @@ def test_a_finished_threads_buffers_go_with_it():
     """Buffers are per thread and die with it: short-lived callers leave nothing behind."""
     import gc
 
-    before = len(_threads._every_scratch)
+    before = len(memory._every_scratch)
     done = []
     for _ in range(3):
         caller = threading.Thread(
@@ -147,7 +148,7 @@ def test_a_finished_threads_buffers_go_with_it():
         caller.join()
     gc.collect()
     assert done == [(1000,)] * 3
-    assert len(_threads._every_scratch) == before
+    assert len(memory._every_scratch) == before
 
 
 def test_scratch_reuses_a_slot_and_grows_it():
@@ -195,11 +196,18 @@ def test_workers_stay_off_the_callers_cpu_with_pinning():
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="needs Linux CPU affinity")
 @pytest.mark.parametrize("pinning", [False, True])
 def test_the_callers_cpus_come_back(threads, pinning, monkeypatch):
-    """The caller is held on one CPU only for the length of a call, failed or not."""
-    monkeypatch.setattr(_threads, "_pinning", pinning)
+    """The caller is held on one CPU only for the length of a call, failed or not; the
+    workers stay off the caller's CPU after a pinned call, and on every CPU otherwise."""
+    monkeypatch.setattr(pool, "_pinning", pinning)  # where split reads it
     before = os.sched_getaffinity(0)
     _threads.split(lambda bounds: time.sleep(0.001), 4)
     assert os.sched_getaffinity(0) == before
+    if threads > 1 and len(before) > 1:  # the workers ran: their CPUs show the pinning
+        workers = [os.sched_getaffinity(tid) for tid in pool._pool.ids]
+        if pinning:
+            assert all(cpus < before and len(cpus) == len(before) - 1 for cpus in workers)
+        else:
+            assert all(cpus == before for cpus in workers), workers
 
     def fails(bounds):
         time.sleep(0.001)

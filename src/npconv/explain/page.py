@@ -6,7 +6,9 @@ recomputes the layer in the browser whenever a control changes, so the page need
 server and no network. `window.npconvExplain.compute(settings)` is that engine, with
 torch's argument names (see the issue this answers, #22); the page draws what it returns,
 and tests/test_explain_browser.py checks it against npconv in a real browser. This module
-only decides, from the shapes alone, whether a layer fits the page, and writes the file.
+only decides, from the shapes alone, whether a layer fits the page, and writes the file;
+it is separate from the Python renderings because it draws nothing itself (and every
+channel, group and padding mode, which they do not).
 
 >>> from npconv import nn
 >>> settings = settings_of(nn.ConvTranspose2d(1, 1, 3, stride=2, padding=1), (3, 3))
@@ -19,12 +21,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+from collections.abc import Sequence
 from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import __version__, shapes
-from . import _arguments as args
+from .. import __version__, shapes
+from .. import _arguments as args
+from .model import Axis
+
+if TYPE_CHECKING:
+    from ..nn.conv import _ConvNd
+
+Settings = dict[str, Any]  # the page's settings, torch's argument names
 
 # What the page draws readably at 100% zoom on a laptop screen, and refuses above.
 LIMITS = {
@@ -36,7 +47,7 @@ LIMITS = {
     "products": 2_000_000,  # products in all output sums (the `reads` lists)
 }
 
-PRESETS = [
+PRESETS: list[tuple[str, Settings]] = [
     (
         "the seeds' ConvTranspose2d(1, 1, 3, stride=2, padding=1) on 3 x 3",
         dict(op="conv_transpose", kernel_size=[3, 3], stride=2, padding=1, input_size=[3, 3]),
@@ -105,9 +116,9 @@ PRESETS = [
 ]
 
 
-def _preset(settings):
+def _preset(settings: Settings) -> Settings:
     n = len(settings["kernel_size"])
-    full = dict(
+    full: Settings = dict(
         op="conv",
         in_channels=1,
         out_channels=1,
@@ -128,7 +139,7 @@ def _preset(settings):
     return full
 
 
-def settings_of(layer, size) -> dict:
+def settings_of(layer: _ConvNd, size: Sequence[int]) -> Settings:
     """The page's settings (torch's argument names) for an npconv conv module on spatial `size`.
 
     Padding is a string or one [lo, hi] pair per dim; no values are given, so the page
@@ -158,7 +169,7 @@ def settings_of(layer, size) -> dict:
     )
 
 
-def _pairs(settings):
+def _pairs(settings: Settings) -> tuple[tuple[int, int], ...]:
     """(lo, hi) per dim from the settings, by npconv's rules for strings."""
     padding, n = settings["padding"], len(settings["kernel_size"])
     if padding == "valid":
@@ -176,14 +187,12 @@ def _pairs(settings):
     return tuple(tuple(p) for p in padding)
 
 
-def sizes(settings) -> dict:
+def sizes(settings: Settings) -> dict[str, Any]:
     """Grid sizes the page would draw, from shape arithmetic alone (nothing is built).
 
     The canvas is explain's (Axis.canvas), except that a transposed conv in a padding mode
     other than 'zeros' shows its full output's canvas, whose border then folds back.
     """
-    from .explain import Axis
-
     transposed = settings["op"] == "conv_transpose"
     folded = transposed and settings["padding_mode"] != "zeros"
     output_padding = settings["output_padding"] if transposed else (0,) * len(settings["stride"])
@@ -196,6 +205,7 @@ def sizes(settings) -> dict:
             settings["dilation"],
             _pairs(settings),
             output_padding,
+            strict=True,
         )
     ]
     size, kernel = tuple(settings["input_size"]), tuple(settings["kernel_size"])
@@ -210,7 +220,7 @@ def sizes(settings) -> dict:
     )
 
 
-def check_page(settings) -> None:
+def check_page(settings: Settings) -> None:
     """Refuse, with the sizes it would need, a layer too large for the page to draw.
 
     Sizes that make no layer (an output below one cell) pass here: npconv's own check
@@ -253,7 +263,7 @@ def check_page(settings) -> None:
         raise ValueError("too large for the HTML page: " + "; ".join(problems))
 
 
-def _example(settings):
+def _example(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     """The page's example values: input 1..n, weight 1..K, as float64 arrays in torch layouts."""
     cin, cout, groups = settings["in_channels"], settings["out_channels"], settings["groups"]
     kernel = tuple(settings["kernel_size"])
@@ -266,9 +276,9 @@ def _example(settings):
     return x, w
 
 
-def npconv_output(settings) -> np.ndarray:
+def npconv_output(settings: Settings) -> np.ndarray:
     """npconv's own output for the settings on the example values (raises npconv's errors)."""
-    from . import functional as F
+    from .. import functional as F
 
     x, w = _example(settings)
     padding = settings["padding"]
@@ -286,12 +296,12 @@ def npconv_output(settings) -> np.ndarray:
     return F.conv(x, w, **common)
 
 
-def _script_safe(text):
+def _script_safe(text: str) -> str:
     """Text that cannot close the <script> element it is inlined in."""
     return text.replace("</", "<\\/")
 
 
-def page(settings, title: str, expected=None) -> str:
+def page(settings: Settings, title: str, expected: np.ndarray | None = None) -> str:
     """The HTML page for `settings`; `expected` is npconv's output shown as the check."""
     data = resources.files("npconv") / "data"
     template = (data / "explain.html").read_text(encoding="utf-8")
@@ -313,3 +323,42 @@ def page(settings, title: str, expected=None) -> str:
     for key, value in replacements.items():
         template = template.replace(key, value)
     return template
+
+
+# --- HTML: the interactive page ----------------------------------------------------------
+
+
+def to_html(layer: _ConvNd, size: Sequence[int], path: str | os.PathLike[str] | None = None) -> str:
+    """One self-contained HTML page explaining `layer` on spatial input `size`.
+
+    The page shows the input (for a transposed conv spread out by stride, inside its
+    border), the weight and the output with example values (input 1..n, weight 1..K over
+    every channel), each output cell's sum on hover, and controls for every argument that
+    recompute it in the browser. Returns the page; writes it to `path` when given. Layers
+    too large to draw readably are refused from their shapes alone (LIMITS).
+
+    >>> from npconv import nn
+    >>> html = to_html(nn.ConvTranspose2d(1, 1, 3, stride=2, padding=1), (3, 3))
+    >>> html.startswith("<!DOCTYPE html>") and "npconvExplain" in html
+    True
+    """
+    if not hasattr(layer, "transposed"):
+        raise ValueError(f"explain draws Conv and ConvTranspose layers, not {type(layer).__name__}")
+    n = len(layer.kernel_size)
+    size = tuple(int(s) for s in size)
+    if len(size) != n:
+        raise ValueError(
+            f"{type(layer).__name__} has {n} spatial dims, but the input size "
+            f"{list(size)} has {len(size)}"
+        )
+    if n > 3:
+        raise ValueError(f"explain draws 1-, 2- and 3-d layers, but this one has {n} spatial dims")
+    settings = settings_of(layer, size)
+    check_page(settings)
+    expected = npconv_output(settings)  # npconv's errors, in torch's words
+    title = repr(layer).splitlines()[0]
+    html = page(settings, title, expected)
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(html)
+    return html

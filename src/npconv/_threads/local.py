@@ -1,0 +1,31 @@
+"""The calling thread's role in npconv's threading, as thread-local state, and `inline`.
+
+`_local` is read by every other module of the package: .worker (True on a pool's
+threads and in the caller's own slices: a split there runs inline), .inline (inside
+`inline()`: no splitting and no change of the BLAS), .pending (a call that has not
+settled yet, see pool._settle) and .scratch (the thread's work buffers, memory.py).
+It is its own module so that the pool, the BLAS control and the allocator share it
+without importing one another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+_local = threading.local()  # .worker: True on a pool's threads, and in the caller's slices
+
+
+@contextlib.contextmanager
+def inline() -> Iterator[None]:
+    """Run npconv's work inside the block on the calling thread alone: `split` runs its whole
+    range here and `serial_blas` leaves the BLAS's thread count as it is. For problems so
+    small that waking a worker or switching the BLAS costs more than a second core saves
+    (the BLAS itself runs such small products on one thread)."""
+    before = getattr(_local, "worker", False), getattr(_local, "inline", False)
+    _local.worker = _local.inline = True
+    try:
+        yield
+    finally:
+        _local.worker, _local.inline = before
