@@ -165,18 +165,17 @@ def test_in_place_nonfinite_like_direct_convolution(value, operand, stride, long
 
 def test_layouts_by_channels_and_positions():
     """Strided windows that cover the input gather channels last from LAST_CHANNELS big
-    channels on, positions last in place below; long samples go in place whatever their
-    channels, short ones fold the samples into one GEMM."""
+    channels on, positions last in place below; stride 1 with long rows: in place below
+    LAST_CHANNELS, the samples folded into one GEMM from it on."""
     g = Geometry((7, 7), (2, 2), (1, 1), (3, 3), (64, 64), (32, 32), 1)
     few = np.zeros((16, tuning.LAST_CHANNELS - 1, 7, 7))
     many = np.zeros((16, tuning.LAST_CHANNELS, 7, 7))
     assert gemm._layout(g, 2, 16, few, in_place=True) == gemm.IN_PLACE
     assert gemm._layout(g, 2, 16, few) == gemm.OWN  # a conv that cannot write in place
     assert gemm._layout(g, 2, 16, many, in_place=True) == gemm.LAST
-    side = math.isqrt(tuning.IN_PLACE_POSITIONS)
-    for size, layout in ((side, gemm.IN_PLACE), (side // 2, gemm.OWN)):
-        g = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (size, size), (size, size), 1)
-        assert gemm._layout(g, 1, 16, np.zeros((16, 32, 3, 3)), in_place=True) == layout
+    g = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (64, 64), (64, 64), 1)
+    for b, layout in ((tuning.LAST_CHANNELS - 1, gemm.IN_PLACE), (tuning.LAST_CHANNELS, gemm.OWN)):
+        assert gemm._layout(g, 1, 16, np.zeros((16, b, 3, 3)), in_place=True) == layout
 
 
 @pytest.mark.parametrize(

@@ -20,9 +20,8 @@ there the weight's copy would cost more than the columns' (_layout).
 Channels last pays per run of B channels (a padded copy of the input with the channels
 moved last, then runs of k*B along a window's rows) and a transposed copy of the product
 into y: with few input channels (B below LAST_CHANNELS, a first layer's 1-3) the runs are
-a few elements and both copies cost more than the GEMM. Those convs, and every conv
-whose samples have at least IN_PLACE_POSITIONS output positions, gather positions last
-with the samples outer, (nt, G, B*K, L), and write the product in place,
+a few elements and both copies cost more than the GEMM. Those convs gather positions
+last with the samples outer, (nt, G, B*K, L), and write the product in place,
 
     y[n, g] (M, L) = w[g] (M, B*K) @ cols[n, g] (B*K, L)
 
@@ -66,7 +65,6 @@ from .geometry import (
     work_bytes,
 )
 from .tuning import (
-    IN_PLACE_POSITIONS,  # conv samples with this many output positions: product in place
     LAST_CHANNELS,  # fewer big channels than this never gather channels last for stride
     SHORT,  # output rows shorter than this gather columns channels last
 )
@@ -173,12 +171,11 @@ def _layout(g, n, m, w=None, in_place=False):
 
 
 def _in_place(g, n, m, b):
-    """A conv's positions-last product goes straight into y, one GEMM per sample: where
-    the samples' positions are the GEMM's long side (IN_PLACE_POSITIONS and up), or the
-    big channels are too few to gather channels last (LAST_CHANNELS) and the call has at
-    least as many positions as the weight has rows."""
-    positions = math.prod(g.small)
-    return positions >= IN_PLACE_POSITIONS or (b < LAST_CHANNELS and n * positions >= m)
+    """A conv's positions-last product goes straight into y, one GEMM per sample, where
+    the big channels are too few to gather channels last (LAST_CHANNELS) and the call has
+    at least as many positions as the weight has rows (else the samples fold into one
+    GEMM's long side)."""
+    return b < LAST_CHANNELS and n * math.prod(g.small) >= m
 
 
 def variant(p):

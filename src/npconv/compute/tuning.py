@@ -44,12 +44,6 @@ SHORT = 8
 # than the GEMM; positions-last columns per sample, product written into y, instead.
 LAST_CHANNELS = 8
 
-# Conv samples with at least this many output positions gather positions-last columns
-# per sample and write the GEMM's product straight into y (gemm.IN_PLACE): the
-# positions are the GEMM's long side on their own, so folding samples into one GEMM
-# saves nothing and the product's copy into y is pure cost.
-IN_PLACE_POSITIONS = 1024
-
 # A strided weight gradient with short rows runs as a sum of stride-1 phases when
 # there are at most this many: each phase is a dense GEMM without the zero
 # taps, but each costs a gather and a GEMM call of its own.
