@@ -38,6 +38,8 @@ ROOT = pathlib.Path(__file__).resolve().parent
 GRID = {
     "DIRECT_PAIRS": [1, 2, 4, 8, 16, 32, 64],
     "DIRECT_MIN_CHANNELS": [0, 1, 2, 3, 4, 8],
+    "DIRECT_MAX_ROWS": [4, 8, 16, 32, 64, 10**9],
+    "DIRECT_MAX_BIG": [0, 1, 2, 3, 4, 8],
     "INDIRECT_COLUMNS": [0] + [1 << v for v in range(12, 25)],
     "MIRROR_RATIO": [1, 2, 4, 8, 16, 10**9],
     "MIRROR_WASTE": [1.0, 1.25, 1.5, 2.0, 4.0, 10**9],

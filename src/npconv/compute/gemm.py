@@ -17,6 +17,18 @@ copied into y along M, with K*B contiguous in both operands. A call with fewer
 positions than the weight has rows gathers positions last whatever its rows:
 there the weight's copy would cost more than the columns' (_layout).
 
+Channels last pays per run of B channels (a padded copy of the input with the channels
+moved last, then runs of k*B along a window's rows) and a transposed copy of the product
+into y: with few input channels (B below LAST_CHANNELS, a first layer's 1-3) the runs are
+a few elements and both copies cost more than the GEMM. Those convs gather positions
+last with the samples outer, (nt, G, B*K, L), and write the product in place,
+
+    y[n, g] (M, L) = w[g] (M, B*K) @ cols[n, g] (B*K, L)
+
+one GEMM per sample and group straight into y's band, with no product buffer and no
+copy of it: for a patchify layer (stride == kernel, dilation 1, no padding) the windows
+are a reshape of x and the columns one transposed copy of it.
+
 col2im with short output rows (fewer than SHORT) adds each tap into a
 channels-last canvas, from channels-last columns: every add runs along the
 channels. With a large stride it adds whole blocks of taps at once. Per dim, write
@@ -52,8 +64,10 @@ from .geometry import (
     unmatrix,
     work_bytes,
 )
-
-from .tuning import SHORT  # output rows shorter than this gather channels last
+from .tuning import (
+    LAST_CHANNELS,  # fewer big channels than this never gather channels last for stride
+    SHORT,  # output rows shorter than this gather columns channels last
+)
 
 MIN_TILE = 1 << 20  # smallest tile a weight gradient's threads shrink to before fewer run
 
@@ -68,8 +82,11 @@ def _channels_last(g):
 
 # Column layouts: (G, nt*L, K*B) channels last, kernel offsets outer; (G, K*B, nt*L)
 # positions last, kernel offsets outer; (G, B*K, nt*L) positions last in the weight's own
-# order, channels outer. The weight's GEMM rows follow them (_operand).
+# order, channels outer; (nt, G, B*K, L) positions last per sample, in the weight's own
+# order, the conv's product written into y in place. The weight's GEMM rows follow them
+# (_operand).
 LAST, TAPS, OWN = "channels last", "taps outer", "own order"
+IN_PLACE = "per sample, product in place"
 
 
 def _columns(x, samples, rows, g, layout):
@@ -107,6 +124,11 @@ def _columns(x, samples, rows, g, layout):
         np.copyto(cols, view)
         return cols.reshape(g.groups, nt * math.prod(blocks), -1)
     view = windows.gather(x[samples], g.kernel, g.stride, g.dilation, lo, blocks)
+    if layout == IN_PLACE:
+        # (nt, G*B, *k, *blocks), copied as it is: runs along the rows
+        cols = scratch("columns", view.shape, x.dtype)
+        np.copyto(cols, view)
+        return cols.reshape(nt, g.groups, -1, math.prod(blocks))  # (nt, G, B*K, Lb)
     view = view.reshape((nt, g.groups, -1) + view.shape[2:])  # (nt, G, B, *k, *blocks)
     taps, space = tuple(range(3, 3 + nd)), tuple(range(3 + nd, 3 + 2 * nd))
     # (nt, G, B, *k, *blocks) -> (G, *k, B, nt, *blocks) or (G, B, *k, nt, *blocks)
@@ -119,45 +141,65 @@ def _columns(x, samples, rows, g, layout):
 def _operand(w, g, layout):
     """The weight as GEMM rows in the columns' order: (G, M, K*B), kernel offsets outer (a
     copy), or (G, M, B*K) in w's own order (a view where w is contiguous)."""
-    if layout == OWN:
+    if layout in (OWN, IN_PLACE):
         return w.reshape(g.groups, w.shape[0] // g.groups, -1)
     return matrix(w, g.groups)
 
 
-def _layout(g, n, m, w=None):
+def _layout(g, n, m, w=None, in_place=False):
     """The column layout of a call on n samples with m small channels per group (and, for
-    a conv, its weight w).
+    a conv, its weight w; with `in_place`, a conv that can write its product into y).
 
     Channels last for short rows, and for a conv also where strided windows cover the
-    input (_gathers_last); but not where the call has fewer positions than the weight has
-    rows (n*L < M): the weight, copied offsets outer for channels-last columns, then
-    outweighs the columns. Positions last, in the weight's own order, which the GEMM
-    reads in place; unless w is a strided view (the mirrored weight of a transposed
-    conv): its copy goes faster to offsets outer, along the channels (matrix)."""
-    if n * math.prod(g.small) >= m and (_channels_last(g) or (w is not None and _gathers_last(g))):
+    input and there are enough big channels (_gathers_last); but not where the call has
+    fewer positions than the weight has rows (n*L < M): the weight, copied offsets outer
+    for channels-last columns, then outweighs the columns. Positions last otherwise, in
+    the weight's own order, which the GEMM reads in place: per sample with the product
+    in place for a conv with few big channels or long samples (_in_place); unless w is a
+    strided view (the mirrored weight of a transposed conv): its copy goes faster to
+    offsets outer, along the channels (matrix)."""
+    b = None if w is None else w.shape[1]
+    if n * math.prod(g.small) >= m and (
+        _channels_last(g) or (w is not None and _gathers_last(g, b))
+    ):
         return LAST
-    return TAPS if w is not None and not w.flags.c_contiguous else OWN
+    if w is not None and not w.flags.c_contiguous:
+        return TAPS
+    if in_place and _in_place(g, n, m, b):
+        return IN_PLACE
+    return OWN
+
+
+def _in_place(g, n, m, b):
+    """A conv's positions-last product goes straight into y, one GEMM per sample, where
+    the big channels are too few to gather channels last (LAST_CHANNELS) and the call has
+    at least as many positions as the weight has rows (else the samples fold into one
+    GEMM's long side)."""
+    return b < LAST_CHANNELS and n * math.prod(g.small) >= m
 
 
 def variant(p):
     """The column layout (and overlap-add) the planner's problem p runs with."""
-    g, n, m = p.geometry, p.batch, p.small_channels
+    g, n, m, b = p.geometry, p.batch, p.small_channels, p.big_channels
     if p.op == "conv_transpose":
         if _channels_last(g):
             return "channels-last columns and canvas"
         return "overlap-add by blocks of taps" if g.stride[-1] >= SHORT else "overlap-add by taps"
     last = n * math.prod(g.small) >= m and (
-        _channels_last(g) or (p.op == "conv" and _gathers_last(g))
+        _channels_last(g) or (p.op == "conv" and _gathers_last(g, b))
     )
+    if not last and p.op == "conv" and _in_place(g, n, m, b):
+        return f"columns {IN_PLACE}"
     return f"columns {LAST if last else OWN}"
 
 
-def _gathers_last(g):
+def _gathers_last(g, b):
     """Gather channels last for long output rows too: runs of B channels copy faster than
     strided runs along a row, and the product takes them on the left. Only where
     the windows cover the input (prod(k) >= prod(s)), so that the padded channels-last copy
-    of the input is no larger than the columns."""
-    return math.prod(g.kernel) >= math.prod(g.stride) > 1
+    of the input is no larger than the columns, and with at least LAST_CHANNELS big
+    channels: runs of fewer cost more than the strided ones."""
+    return math.prod(g.kernel) >= math.prod(g.stride) > 1 and b >= LAST_CHANNELS
 
 
 def _row_bytes(g, channels_per_position, itemsize):
@@ -168,6 +210,10 @@ def _conv_product(cols, layout, w2, y, g, tile):
     """Write y's band of the tile = w2 @ the tile's columns."""
     samples, rows = tile
     m = w2.shape[1]
+    if layout == IN_PLACE:
+        # (G, M, B*K) @ (nt, G, B*K, Lb) -> (nt, G, M, Lb), y's band itself
+        matmul(w2, cols, out=_band(y, samples, rows, g.groups))
+        return
     out = group_major(y, samples, rows, g.groups)  # (G, M, nt, rows, ...)
     if layout == LAST:
         # (G, nt*L, K*B) @ (G, K*B, M) -> (G, nt*L, M), copied along M: the long side
@@ -186,12 +232,35 @@ def _conv_product(cols, layout, w2, y, g, tile):
         np.copyto(out, part.reshape(out.shape))
 
 
+def _band(y, samples, rows, groups):
+    """y[samples, :, rows] of an (n, G*M, *S) C-contiguous y as a (nt, G, M, Lb) view:
+    the band's positions are one run per channel (whole trailing dims)."""
+    part = y[samples, :, rows]  # (nt, G*M, rows, ...)
+    nt, c = part.shape[:2]
+    step = part.strides[1]
+    return as_strided(
+        part,
+        (nt, groups, c // groups, math.prod(part.shape[2:])),
+        (part.strides[0], c // groups * step, step, part.itemsize),
+    )
+
+
 def _weight_product(cols, layout, y, g, tile):
     """The tile's share of the weight gradient from its columns, (G, M, K*B) in their
     order, the one unmatrix copies from: a (G, K*B, M) product read transposed made it
     copy across both strides."""
     samples, rows = tile
     m = y.shape[1] // g.groups
+    if layout == IN_PLACE:
+        part = _band(y, samples, rows, g.groups)  # (nt, G, M, Lb)
+        # (nt, G, M, Lb) @ (nt, G, Lb, B*K) -> (nt, G, M, B*K), summed over the samples
+        shape = part.shape[:3] + (cols.shape[2],)
+        prod = matmul(
+            part,
+            cols.swapaxes(-1, -2),
+            out=scratch("weight", shape, np.result_type(part, cols)),
+        )
+        return prod[0] if shape[0] == 1 else prod.sum(axis=0)
     part = group_major(y, samples, rows, g.groups)  # (G, M, nt, rows, ...)
     part = part.reshape(g.groups, m, -1)  # (G, M, nt*L)
     if layout != LAST:
@@ -216,21 +285,20 @@ def _both_tile(x, w2, y, dy, g, layout, tile):
     return _weight_product(cols, layout, dy, g, tile)
 
 
-def _conv_operands(x, w, g):
+def _conv_operands(x, w, g, in_place=False):
     """(layout, w2, y) of a conv: the columns' layout, the weight as GEMM rows in their
-    order, (G, M, K*B), and the empty output."""
-    layout = _layout(g, x.shape[0], w.shape[0] // g.groups, w)
+    order, (G, M, K*B), and the empty output (written in place by IN_PLACE)."""
+    layout = _layout(g, x.shape[0], w.shape[0] // g.groups, w, in_place)
     return layout, _operand(w, g, layout), conv_output(x, w, g)
 
 
 def conv(x, w, geometry):
     """(N, G*B, *big) x (G*M, B, *k) -> (N, G*M, *small)."""
     g = geometry
-    layout, w2, y = _conv_operands(x, w, g)  # w2: (G, M, K*B)
+    layout, w2, y = _conv_operands(x, w, g, in_place=True)  # w2: (G, M, K*B)
     m = w2.shape[1]
-    tiles = bands(
-        x.shape[0], g.small[0], _row_bytes(g, w2.shape[2] + m, y.itemsize), parts=threads()
-    )
+    per_position = w2.shape[2] if layout == IN_PLACE else w2.shape[2] + m  # no product buffer
+    tiles = bands(x.shape[0], g.small[0], _row_bytes(g, per_position, y.itemsize), parts=threads())
     each(_conv_tile, tiles, x, w2, y, g, layout)
     return y
 
@@ -248,7 +316,7 @@ def _weight(parts, g, m, b, dtype, layout):
 
     def rows(bounds):
         band = slice(*bounds)
-        if layout == OWN:
+        if layout in (OWN, IN_PLACE):
             np.copyto(rows3[:, band], parts[0][:, band])
             for part in parts[1:]:
                 rows3[:, band] += part[:, band]
@@ -310,7 +378,7 @@ def conv_both(x, w, dy, geometry):
     products of a transposed conv's backward, which read the same columns.
     (N, G*B, *big) x (G*M, B, *k), (N, G*M, *small) -> (N, G*M, *small), (G*M, B, *k)."""
     g = geometry
-    layout, w2, y = _conv_operands(x, w, g)  # w2: (G, M, K*B)
+    layout, w2, y = _conv_operands(x, w, g, in_place=True)  # w2: (G, M, K*B)
     m, b = w2.shape[1], x.shape[1] // g.groups
     dtype = np.result_type(x, dy)
     most, work = _weight_parts(g, m, b, dtype)

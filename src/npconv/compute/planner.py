@@ -192,7 +192,9 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
     few = b * m <= tuning.DIRECT_PAIRS or (
         min(b, m) <= tuning.DIRECT_MIN_CHANNELS and b * m <= tuning.MEASURE_DEPTHWISE_PAIRS
     )
-    if few and able("depthwise"):
+    # a first layer's few input channels and many output ones: a GEMM of M rows
+    first = p.op != "conv_transpose" and b <= tuning.DIRECT_MAX_BIG and m >= tuning.DIRECT_MAX_ROWS
+    if few and not first and able("depthwise"):
         return "depthwise", "few channel pairs per group: direct loops"
     strided = any(s > 1 for s in g.stride)
     pointwise = all(k == 1 for k in g.kernel)
@@ -228,6 +230,8 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
         and winograd.tiles(g, p.batch) >= tuning.WINOGRAD_TILES
     ):
         return "winograd", "3x3, enough channels and tiles"
+    if first and p.op == "conv":
+        return "gemm", "few input channels: columns per sample, product into y"
     if _margin(g) <= tuning.MAX_MARGIN and able("shifted"):
         return "shifted", "stride 1, narrow canvas margin"
     return "gemm", "the general algorithm"

@@ -17,6 +17,13 @@ DIRECT_PAIRS = 32
 # MEASURE_DEPTHWISE_PAIRS pairs): a GEMM with one or two rows runs as a GEMV.
 DIRECT_MIN_CHANNELS = 0
 
+# ... but not groups with at least this many small channels and at most
+# DIRECT_MAX_BIG big ones (a first layer of 1-3 input channels): a GEMM with that many
+# rows over the K*B taps runs at a BLAS's blocked rate, the loops at one multiply-add
+# per tap, channel and pixel.
+DIRECT_MAX_ROWS = 16
+DIRECT_MAX_BIG = 4
+
 # A transposed stride-1 conv is mirrored (a conv of the small side) unless the big
 # side has fewer than 1/MIRROR_RATIO of the small side's channels: then col2im's
 # columns, sized by the big side, are the smaller ones.
@@ -30,6 +37,12 @@ MIRROR_WASTE = 2.0
 # Output rows shorter than this gather columns channels last (gemm) and take the
 # channels-last overlap-add (col2im): runs along channels are longer than along rows.
 SHORT = 8
+
+# Convs with fewer big channels per group than this never gather channels last for
+# a strided geometry (gemm._gathers_last): each copy runs over B channels of a window
+# row, a handful for a first layer, and the product's transposed copy into y costs more
+# than the GEMM; positions-last columns per sample, product written into y, instead.
+LAST_CHANNELS = 8
 
 # A strided weight gradient with short rows runs as a sum of stride-1 phases when
 # there are at most this many: each phase is a dense GEMM without the zero
