@@ -720,14 +720,14 @@ def plan(op: str, input_shape, weight_shape, dtype="float32", **options) -> Laye
     >>> p.algorithm in npconv.algorithms()
     True
     """
-    from .. import conv as conv_op
+    from .. import _calls
 
     if op not in ("conv", "conv_transpose"):
         raise ValueError(f"plan expects op='conv' or op='conv_transpose', but got op={op!r}")
     dtype = np.dtype(dtype)
     if dtype.kind not in "fc":
         raise TypeError(f"plan expects a floating or complex dtype, but got dtype={dtype}")
-    compute = conv_op.compute_dtype(dtype)
+    compute = _calls.compute_dtype(dtype)
     shape = tuple(int(v) for v in input_shape)
     weight = np.broadcast_to(np.zeros((), compute), tuple(int(v) for v in weight_shape))
     n = weight.ndim - 2
