@@ -56,9 +56,10 @@ def _shape(a: np.ndarray) -> list[int]:
 
 
 def operands(
-    input: Any, weight: Any, bias: Any, name: str
+    input: Any, weight: Any, bias: Any, base: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Arrays for input, weight, bias with dtypes checked; n spatial dims from weight."""
+    """Arrays for input, weight, bias of the op `base` (conv, conv_transpose) with dtypes
+    checked; n spatial dims from weight."""
     x = args.as_array(input, "input")
     w = args.as_array(weight, "weight")
     args.same_dtype(x, w, "weight")
@@ -71,7 +72,7 @@ def operands(
     if x.ndim not in (n + 1, n + 2):
         raise ValueError(
             f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "
-            f"{name}, but got input of size: {_shape(x)}"
+            f"{op_name(base, n)}, but got input of size: {_shape(x)}"
         )
     b = None
     if bias is not None:

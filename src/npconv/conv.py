@@ -36,7 +36,6 @@ from ._calls import (
     compute_dtype,
     conj,
     make_geometry,
-    op_name,
     operands,
     run,
     run_gradients,
@@ -134,11 +133,11 @@ def prepare(
 ) -> Call:
     """Validate a conv call and put its operands in shape for forward and backward."""
     w = args.as_array(weight, "weight")
-    x, w, b = operands(input, w, bias, op_name("conv", w.ndim - 2))
+    x, w, b = operands(input, w, bias, "conv")
     xb, unbatched = batched(x, w.ndim - 2)
-    key = args.cache_key(
-        xb.shape, w.shape, int(unbatched), stride, padding, dilation, groups, padding_mode
-    )
+    key = args.cache_key(stride, padding, dilation, groups, padding_mode)
+    if key is not None:  # shapes are tuples of ints: they stand for themselves
+        key = (xb.shape, w.shape, unbatched) + key
     p = _resolved.get(key) or _resolved.put(
         key, resolve(xb.shape, w, stride, padding, dilation, groups, padding_mode, unbatched)
     )

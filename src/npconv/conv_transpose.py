@@ -33,7 +33,6 @@ from ._calls import (
     compute_dtype,
     conj,
     make_geometry,
-    op_name,
     operands,
     run,
     run_gradients,
@@ -139,19 +138,11 @@ def prepare(
 ) -> Call:
     """Validate a transposed-conv call and put its operands in shape."""
     w = args.as_array(weight, "weight")
-    y, w, b = operands(input, w, bias, op_name("conv_transpose", w.ndim - 2))
+    y, w, b = operands(input, w, bias, "conv_transpose")
     yb, unbatched = batched(y, w.ndim - 2)
-    key = args.cache_key(
-        yb.shape,
-        w.shape,
-        int(unbatched),
-        stride,
-        padding,
-        output_padding,
-        groups,
-        dilation,
-        padding_mode,
-    )
+    key = args.cache_key(stride, padding, output_padding, groups, dilation, padding_mode)
+    if key is not None:  # shapes are tuples of ints: they stand for themselves
+        key = (yb.shape, w.shape, unbatched) + key
     p = _resolved.get(key) or _resolved.put(
         key,
         resolve(

@@ -39,7 +39,7 @@ def plan_conv(
 ) -> tuple[Planned, bool]:
     w = args.as_array(weight, "weight")
     n = w.ndim - 2
-    x, w, b = _calls.operands(standin(shape, dtype), w, bias, _calls.op_name("conv", n))
+    x, w, b = _calls.operands(standin(shape, dtype), w, bias, "conv")
     xb, unbatched = _calls.batched(x, n)
     p = conv_op.resolve(xb.shape, w, stride, padding, dilation, groups, padding_mode, unbatched)
     _calls.check_bias(b, w, w.shape[0])
@@ -78,7 +78,7 @@ def plan_conv_transpose(
 ) -> tuple[Planned, bool]:
     w = args.as_array(weight, "weight")
     n = w.ndim - 2
-    y, w, b = _calls.operands(standin(shape, dtype), w, bias, _calls.op_name("conv_transpose", n))
+    y, w, b = _calls.operands(standin(shape, dtype), w, bias, "conv_transpose")
     yb, unbatched = _calls.batched(y, n)
     p = conv_transpose_op.resolve(
         yb.shape, w, stride, padding, output_padding, groups, dilation, padding_mode, unbatched

@@ -26,6 +26,7 @@ non-finite value reaches exactly the outputs a direct convolution gives it.
 
 from __future__ import annotations
 
+import cmath
 import contextlib
 import json
 import math
@@ -466,7 +467,7 @@ def _finite(*arrays: np.ndarray) -> bool:
     only sends the call to an exact algorithm)."""
     with np.errstate(over="ignore", invalid="ignore"):
         for a in arrays:
-            if not np.isfinite(a.sum()):
+            if not cmath.isfinite(a.sum()):  # cmath: real and complex sums, no ufunc call
                 return False
     return True
 
@@ -562,7 +563,10 @@ def _nested() -> Iterator[bool]:
 def run(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> np.ndarray:
     """compute.<op>(first, second, g) by the planner's algorithm for it."""
     p = problem(op, first, second, g)
-    with _nested() as outermost:
+    depth = getattr(_local, "depth", 0)  # _nested, written out: this runs on every call
+    outermost = depth == 0
+    _local.depth = depth + 1
+    try:
         plan = choose(p, outermost)
         measuring = (
             outermost
@@ -582,6 +586,8 @@ def run(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> np.ndarr
         if outermost:
             _note(op, plan.algorithm)
         return _execute(plan.algorithm, op, first, second, g, p)
+    finally:
+        _local.depth = depth
 
 
 def both(forward: Plan, weight: Plan) -> tuple[Plan, Plan]:
