@@ -263,9 +263,10 @@ def _weight_tile(part, cols, groups, m):
 
 
 @functools.lru_cache(maxsize=64)
-def _phase_weight_index(g: Geometry, m: int, b: int) -> np.ndarray:
+def _phase_weight_index(g: Geometry, m: int, b: int) -> tuple[np.ndarray, bool]:
     """(G, R, B, M*T) flat positions in a (G*M*B*K + 1)-long copy of the weight (the last:
-    a zero, for empty tap slots) of each phase's weight over its tap slots."""
+    a zero, for empty tap slots) of each phase's weight over its tap slots, and whether
+    any slot is empty (else the weight itself serves, without the zero)."""
     taps = _transpose_tables(g, m)[0]  # (R, T)
     k = math.prod(g.kernel)
     group = np.arange(g.groups, dtype=np.int64).reshape(-1, 1, 1, 1, 1) * m * b * k
@@ -273,16 +274,19 @@ def _phase_weight_index(g: Geometry, m: int, b: int) -> np.ndarray:
     big = np.arange(b, dtype=np.int64).reshape(1, 1, -1, 1, 1) * k
     flat = group + small + big + taps[None, :, None, None, :]  # (G, R, B, M, T)
     index = np.where(taps[None, :, None, None, :] >= 0, flat, g.groups * m * b * k)
-    return index.reshape(g.groups, taps.shape[0], b, -1)
+    return index.reshape(g.groups, taps.shape[0], b, -1), bool((taps < 0).any())
 
 
 def _phase_weights(w, g):
     """(G, R, B, M*T): each phase's weight over its tap slots, zero for empty slots."""
     m, b = w.shape[0] // g.groups, w.shape[1]
+    index, empty = _phase_weight_index(g, m, b)
+    if not empty:
+        return np.take(w.ravel(), index)
     padded = np.empty(w.size + 1, dtype=w.dtype)
     padded[:-1] = w.ravel()
     padded[-1] = 0
-    return np.take(padded, _phase_weight_index(g, m, b))
+    return np.take(padded, index)
 
 
 def conv_transpose(y, w, geometry):
