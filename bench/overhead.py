@@ -47,7 +47,7 @@ def steps(case):
     module = conv_op if case.op == "conv" else conv_transpose_op
     function = F.conv if case.op == "conv" else F.conv_transpose
     call = module.prepare(data.x, data.w, data.b, **options)
-    g = call.plan.geometry
+    g = call.resolved.geometry
     p = planner.problem(case.op, call.x, call.w, g)
     chosen = planner.choose(p)
     algorithm = getattr(planner.ALGORITHMS[chosen.algorithm], case.op)

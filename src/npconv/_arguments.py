@@ -152,7 +152,7 @@ def as_array(value, name):
     """np.asarray with a TypeError naming the argument for non-numeric input."""
     try:
         array = np.asarray(value)
-    except Exception as error:  # noqa: BLE001 - report any conversion failure the same way
+    except Exception as error:
         raise TypeError(f"{name} must be array-like, but got {type(value).__name__}") from error
     check_dtype(array, name)
     return array
@@ -190,6 +190,8 @@ def _plain(value):
     if kind is int or kind is str or value is None:
         return value
     if kind is tuple or kind is list:
+        if all(type(v) is int for v in value):  # the common (1, 1), [2, 2]: no recursion
+            return (kind.__name__, *value)
         return (kind.__name__,) + tuple(_plain(v) for v in value)
     raise _Uncacheable
 

@@ -16,9 +16,13 @@ conv_transpose stays the exact adjoint of conv with the same padding and mode.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from . import _arguments as args
 from . import chunked, compute, shapes, windows
-from .conv import (
+from ._calls import (
     Call,
     Resolved,
     batched,
@@ -29,20 +33,26 @@ from .conv import (
     compute_dtype,
     conj,
     make_geometry,
-    op_name,
     operands,
     run,
     run_gradients,
     strides_and_dilations,
 )
 
-
 _resolved = args.CallCache()  # validated calls, by their arguments' cache key
 
 
 def resolve(
-    y_shape, w, stride, padding, output_padding, groups, dilation, padding_mode, unbatched=False
-):
+    y_shape: tuple[int, ...],
+    w: np.ndarray,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: Any,
+    dilation: Any,
+    padding_mode: Any,
+    unbatched: bool = False,
+) -> Resolved:
     """Validate a transposed-conv call on a batched input shape."""
     n = w.ndim - 2
     stride, dilation = strides_and_dilations(stride, dilation, n)
@@ -83,7 +93,7 @@ def resolve(
             f"use padding_mode='zeros'"
         )
     windows.check_mode_padding(big, pairs, mode, (y_shape[0], w.shape[1] * groups) + big)
-    full = tuple(s + lo + hi for s, (lo, hi) in zip(big, pairs))
+    full = tuple(s + lo + hi for s, (lo, hi) in zip(big, pairs, strict=True))
     check_elements((y_shape[0], w.shape[1] * groups) + full, "an unfolded output", arguments)
     return Resolved(
         make_geometry(kernel, stride, dilation, (0,) * n, full, size, groups),
@@ -93,12 +103,19 @@ def resolve(
     )
 
 
-def forward(y, w, p):
+def forward(y: np.ndarray, w: np.ndarray, p: Resolved) -> np.ndarray:
     """z = pad_adjoint(K^T(y, w)) on batched arrays in the compute dtype."""
     return windows.pad_adjoint(compute.conv_transpose(y, w, p.geometry), p.padding, p.mode)
 
 
-def backward(grad_output, y, w, p, need_input=True, need_weight=True):
+def backward(
+    grad_output: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    p: Resolved,
+    need_input: bool = True,
+    need_weight: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(dy, dw) of forward for a batched grad_output; None where not needed."""
     padded = windows.pad(grad_output, p.padding, p.mode)
     if need_input and need_weight:
@@ -109,31 +126,23 @@ def backward(grad_output, y, w, p, need_input=True, need_weight=True):
 
 
 def prepare(
-    input,
-    weight,
-    bias=None,
-    stride=1,
-    padding=0,
-    output_padding=0,
-    groups=1,
-    dilation=1,
-    padding_mode="zeros",
-):
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: Any = 1,
+    dilation: Any = 1,
+    padding_mode: Any = "zeros",
+) -> Call:
     """Validate a transposed-conv call and put its operands in shape."""
     w = args.as_array(weight, "weight")
-    y, w, b = operands(input, w, bias, op_name("conv_transpose", w.ndim - 2))
+    y, w, b = operands(input, w, bias, "conv_transpose")
     yb, unbatched = batched(y, w.ndim - 2)
-    key = args.cache_key(
-        yb.shape,
-        w.shape,
-        int(unbatched),
-        stride,
-        padding,
-        output_padding,
-        groups,
-        dilation,
-        padding_mode,
-    )
+    key = args.cache_key(stride, padding, output_padding, groups, dilation, padding_mode)
+    if key is not None:  # shapes are tuples of ints: they stand for themselves
+        key = (yb.shape, w.shape, unbatched) + key
     p = _resolved.get(key) or _resolved.put(
         key,
         resolve(
@@ -152,33 +161,35 @@ def prepare(
     )
 
 
-def output_shape(batch, w, p):
+def output_shape(batch: int, w: np.ndarray, p: Resolved) -> tuple[int, ...]:
     """Batched output shape of a planned transposed conv: the big side less the folded border."""
-    size = tuple(s - lo - hi for s, (lo, hi) in zip(p.geometry.big, p.padding))
+    size = tuple(s - lo - hi for s, (lo, hi) in zip(p.geometry.big, p.padding, strict=True))
     return (batch, w.shape[1] * p.geometry.groups) + size
 
 
-def apply(call):
+def apply(call: Call) -> np.ndarray:
     """The forward output of a prepared transposed-conv call."""
     return run(call, forward)
 
 
-def gradients(call, grad_output, need_input=True, need_weight=True):
+def gradients(
+    call: Call, grad_output: Any, need_input: bool = True, need_weight: bool = True
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """(d input, d weight, d bias) of a prepared transposed-conv call for grad_output."""
     return run_gradients(call, grad_output, backward, need_input, need_weight)
 
 
 def conv_transpose(
-    input,
-    weight,
-    bias=None,
-    stride=1,
-    padding=0,
-    output_padding=0,
-    groups=1,
-    dilation=1,
-    padding_mode="zeros",
-):
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: Any = 1,
+    dilation: Any = 1,
+    padding_mode: Any = "zeros",
+) -> Any:
     """N-d transposed convolution: (N, C_in, *S) with weight (C_in, C_out/groups, *k).
 
     Output size per dim: (S-1)*stride - lo - hi + dilation*(k-1) + output_padding + 1.

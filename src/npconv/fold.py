@@ -15,7 +15,7 @@ import math
 
 from . import _arguments as args
 from . import chunked, shapes, windows
-from .conv import batched, check_elements, compute_dtype
+from ._calls import batched, check_elements, compute_dtype
 
 
 def _dims(kernel_size):

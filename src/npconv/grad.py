@@ -16,11 +16,13 @@ conv's input gradient is a conv, unfold and fold are each other's gradient.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from types import ModuleType
+from typing import Any, TypeVar
 
 import numpy as np
 
 from . import _arguments as args
+from . import _calls
 from . import _docstrings as docs
 from . import conv as conv_op
 from . import conv_transpose as conv_transpose_op
@@ -49,7 +51,7 @@ __all__ = [
 ]
 
 
-def _shape(size, name):
+def _shape(size: Any, name: str) -> tuple[int, ...]:
     try:
         values = tuple(size)
     except TypeError as error:
@@ -57,7 +59,13 @@ def _shape(size, name):
     return args.to_tuple(values, len(values), name) if values else values
 
 
-def _grad_call(op, x_shape, w, grad_output, options):
+def _grad_call(
+    op: ModuleType,
+    x_shape: tuple[int, ...],
+    w: np.ndarray,
+    grad_output: Any,
+    options: dict[str, Any],
+) -> tuple[_calls.Call, np.ndarray]:
     """A Call for `op` on an input of x_shape, with grad_output checked against it."""
     g = args.as_array(grad_output, "grad_output")
     args.same_dtype(g, w, "weight")
@@ -70,40 +78,45 @@ def _grad_call(op, x_shape, w, grad_output, options):
         )
     batched_shape = (1,) + x_shape if unbatched else x_shape
     p = op.resolve(batched_shape, w, **options, unbatched=unbatched)
-    dtype = conv_op.compute_dtype(g.dtype)
-    call = conv_op.Call(
-        None, w.astype(dtype, copy=False), None, p, g.dtype, op.output_shape(batched_shape[0], w, p)
+    dtype = _calls.compute_dtype(g.dtype)
+    x = np.empty((0,), dtype)  # a stand-in: an input gradient never reads the input
+    call = _calls.Call(
+        x, w.astype(dtype, copy=False), None, p, g.dtype, op.output_shape(batched_shape[0], w, p)
     )
-    return call, conv_op.check_grad_output(g, call)
+    return call, _calls.check_grad_output(g, call)
 
 
-def _weight_call(op, input, weight_size, grad_output, options):
+def _weight_call(
+    op: ModuleType, input: Any, weight_size: Any, grad_output: Any, options: dict[str, Any]
+) -> tuple[_calls.Call, np.ndarray]:
     x = args.as_array(input, "input")
     shape = _shape(weight_size, "weight_size")
-    conv_op.check_elements(shape, "a weight", f"weight_size={shape}")
+    _calls.check_elements(shape, "a weight", f"weight_size={shape}")
     w = np.broadcast_to(np.zeros((), x.dtype), shape)  # only its shape is read
     call, g = _grad_call(op, tuple(x.shape), w, grad_output, options)
     xb = x[None] if call.resolved.unbatched else x
     return call._replace(x=xb.astype(call.w.dtype, copy=False)), g
 
 
-def _input_gradient(op, call, g, x_shape):
+def _input_gradient(
+    op: ModuleType, call: _calls.Call, g: np.ndarray, x_shape: tuple[int, ...]
+) -> np.ndarray:
     """op's input gradient; zeros of x_shape where an operand is empty (a zero-size batch,
-    zero channels), which never reach the algorithms, as in conv.run_gradients."""
+    zero channels), which never reach the algorithms, as in _calls.run_gradients."""
     if g.size == 0 or call.w.size == 0:
         dx = np.zeros(((1,) if call.resolved.unbatched else ()) + x_shape, call.w.dtype)
     else:
-        dx, _ = op.backward(g, None, call.w, call.resolved, need_weight=False)
-    return conv_op.finish(dx, call)
+        dx, _ = op.backward(g, call.x, call.w, call.resolved, need_weight=False)
+    return _calls.finish(dx, call)
 
 
-def _weight_gradient(op, call, g):
+def _weight_gradient(op: ModuleType, call: _calls.Call, g: np.ndarray) -> np.ndarray:
     """op's weight gradient; zeros where an operand is empty."""
     if g.size == 0 or call.x.size == 0 or call.w.size == 0:
         dw = np.zeros(call.w.shape, call.w.dtype)
     else:
         _, dw = op.backward(g, call.x, call.w, call.resolved, need_input=False)
-    return conv_op.finish(dw, call, batch_axis=False)
+    return _calls.finish(dw, call, batch_axis=False)
 
 
 def conv_input(
@@ -287,11 +300,11 @@ def _with_rank(op: _Op, n: int) -> _Op:
     name = f"{base}{n}d{suffix}"
     weight_position = 1
 
-    def fixed(*arguments, **options):
+    def fixed(*arguments: Any, **options: Any) -> np.ndarray:
         shape = (
             arguments[weight_position]
             if len(arguments) > weight_position
-            else (options.get("weight", options.get("weight_size")))
+            else options.get("weight", options.get("weight_size", ()))
         )
         rank = len(shape) if isinstance(shape, (tuple, list)) else np.ndim(shape)
         if rank != n + 2:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import _calls
 from .. import conv as conv_op
 from .. import conv_transpose as conv_transpose_op
 from .. import fold as fold_op
@@ -116,7 +117,7 @@ class Conv(Layer):
     """conv with its padding already in the window: stride, dilation, groups, bias."""
 
     def __init__(self, weight, bias, stride, dilation, groups, dtype):
-        compute = conv_op.compute_dtype(np.dtype(dtype))
+        compute = _calls.compute_dtype(np.dtype(dtype))
         super().__init__(dtype, compute)
         self.weight = np.asarray(weight).astype(compute)
         self.bias = None if bias is None else np.asarray(bias).astype(compute)
@@ -132,7 +133,7 @@ class ConvTranspose(Layer):
     scatter = True
 
     def __init__(self, weight, bias, stride, dilation, groups, dtype):
-        compute = conv_op.compute_dtype(np.dtype(dtype))
+        compute = _calls.compute_dtype(np.dtype(dtype))
         super().__init__(dtype, compute)
         self.weight = np.asarray(weight).astype(compute)
         self.bias = None if bias is None else np.asarray(bias).astype(compute)
@@ -179,7 +180,7 @@ class Fold(Layer):
     scatter = True
 
     def __init__(self, kernel, dilation, stride, dtype):
-        super().__init__(dtype, conv_op.compute_dtype(np.dtype(dtype)))
+        super().__init__(dtype, _calls.compute_dtype(np.dtype(dtype)))
         self.kernel, self.dilation, self.stride = kernel, dilation, stride
 
     def out_channels(self, channels):

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _arguments as args
+from .. import _calls
 from .. import conv as conv_op
 from .. import conv_transpose as conv_transpose_op
 from .. import fold as fold_op
@@ -38,10 +39,10 @@ def plan_conv(
 ) -> tuple[Planned, bool]:
     w = args.as_array(weight, "weight")
     n = w.ndim - 2
-    x, w, b = conv_op.operands(standin(shape, dtype), w, bias, conv_op.op_name("conv", n))
-    xb, unbatched = conv_op.batched(x, n)
+    x, w, b = _calls.operands(standin(shape, dtype), w, bias, "conv")
+    xb, unbatched = _calls.batched(x, n)
     p = conv_op.resolve(xb.shape, w, stride, padding, dilation, groups, padding_mode, unbatched)
-    conv_op.check_bias(b, w, w.shape[0])
+    _calls.check_bias(b, w, w.shape[0])
     g = p.geometry
     axes = []
     for d in range(n):
@@ -77,12 +78,12 @@ def plan_conv_transpose(
 ) -> tuple[Planned, bool]:
     w = args.as_array(weight, "weight")
     n = w.ndim - 2
-    y, w, b = conv_op.operands(standin(shape, dtype), w, bias, conv_op.op_name("conv_transpose", n))
-    yb, unbatched = conv_op.batched(y, n)
+    y, w, b = _calls.operands(standin(shape, dtype), w, bias, "conv_transpose")
+    yb, unbatched = _calls.batched(y, n)
     p = conv_transpose_op.resolve(
         yb.shape, w, stride, padding, output_padding, groups, dilation, padding_mode, unbatched
     )
-    conv_op.check_bias(b, w, w.shape[1] * p.geometry.groups)
+    _calls.check_bias(b, w, w.shape[1] * p.geometry.groups)
     g = p.geometry
     out_shape = conv_transpose_op.output_shape(yb.shape[0], w, p)
     axes = []

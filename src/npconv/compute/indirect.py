@@ -123,7 +123,9 @@ def _transpose_tables(g: Geometry, m: int):
     tapped = np.ones(taps.shape, dtype=bool)
     reads = np.zeros((1,) * (3 * nd), dtype=np.int64)
     inside = np.ones(reads.shape, dtype=bool)
-    for axis, v in enumerate(zip(g.kernel, g.stride, g.dilation, g.lo, g.big, g.small)):
+    for axis, v in enumerate(
+        zip(g.kernel, g.stride, g.dilation, g.lo, g.big, g.small, strict=True)
+    ):
         dim_taps, dim_reads = _dim_phases(*v)  # (s, T), (s, T, Q)
         shape = [1] * (2 * nd)
         shape[axis], shape[nd + axis] = dim_taps.shape
@@ -142,43 +144,59 @@ def _transpose_tables(g: Geometry, m: int):
         np.arange(m, dtype=np.int64)[None, :, None, None] * cells + flat[:, None, :, :],
         -1,
     )  # (R, M, T, Q)
-    grid = tuple(-(-b // s) for b, s in zip(g.big, g.stride))
+    grid = tuple(-(-b // s) for b, s in zip(g.big, g.stride, strict=True))
     return taps, np.ascontiguousarray(table.reshape(-1, flat.shape[-1])), grid
 
 
 def _tiles(n, positions, rows, itemsize):
-    """(samples, positions) tiles whose (rows x positions) columns fit the work budget."""
+    """(samples, positions) tiles whose (rows x positions) columns fit the work budget;
+    None where one tile takes the whole problem (every small call)."""
     per_sample = rows * positions * itemsize
     budget = geometry_module.work_bytes()
+    if n * per_sample <= budget:
+        return None
+    return _cut(n, positions, rows * itemsize, per_sample, budget)
+
+
+def _cut(n, positions, row_bytes, per_sample, budget):
+    """The tiles of _tiles, for a problem larger than one."""
     if per_sample <= budget:
         step = max(1, budget // max(1, per_sample))
         for start in range(0, n, step):
             yield slice(start, min(n, start + step)), slice(0, positions)
         return
-    band = max(1, budget // max(1, rows * itemsize))
+    band = max(1, budget // max(1, row_bytes))
     for sample in range(n):
         for start in range(0, positions, band):
             yield slice(sample, sample + 1), slice(start, min(positions, start + band))
 
 
-def _gather(src, table, band):
-    """(P, J, Qb): src[p, table[j, q]] (0 where the table says -1) for the table's band of
-    positions, from a (P, S) array of rows; on npconv's threads for large ones."""
-    from . import _plane_loops
+_loops = None  # compute._plane_loops, imported on first use (it compiles with Numba)
 
-    part = table if band == slice(0, table.shape[1]) else np.ascontiguousarray(table[:, band])
+
+def _gather(src, table, band=None):
+    """(P, J, Qb): src[p, table[j, q]] (0 where the table says -1) for the table's band of
+    positions (None: all of them), from a (P, S) array of rows; on npconv's threads for
+    large ones."""
+    global _loops
+    if _loops is None:
+        from . import _plane_loops
+
+        _loops = _plane_loops
+    part = table if band is None else np.ascontiguousarray(table[:, band])
     out = np.empty((src.shape[0],) + part.shape, dtype=src.dtype)
     rows = src.shape[0] * part.shape[0]
     if out.size >= tuning.SPLIT_GATHER:
-        split(_plane_loops.gather, rows, src, part, out)
+        split(_loops.gather, rows, src, part, out)
     else:
-        _plane_loops.gather(src, part, out, (0, rows))
+        _loops.gather(src, part, out, (0, rows))
     return out
 
 
-def _rows(a, samples):
-    """(nt*C, S): the samples' planes of an (n, C, *S) array as rows, a view where possible."""
-    part = a if samples == slice(0, a.shape[0]) else a[samples]
+def _rows(a, samples=None):
+    """(nt*C, S): the samples' planes (None: all) of an (n, C, *S) array as rows, a view
+    where possible."""
+    part = a if samples is None else a[samples]
     return np.ascontiguousarray(part).reshape(part.shape[0] * part.shape[1], -1)
 
 
@@ -191,8 +209,14 @@ def conv(x, w, geometry):
     positions = table.shape[1]
     dtype = np.result_type(x, w)
     w2 = w.reshape(groups, m, -1).astype(dtype, copy=False)  # (G, M, B*K)
+    tiles = _tiles(n, positions, w2.shape[2], dtype.itemsize)
+    if tiles is None:  # one tile: the product is the output
+        cols = _gather(_rows(x), table)  # (n*G*B, K, L)
+        cols = cols.reshape(n, groups, w2.shape[2], positions)  # (n, G, B*K, L)
+        # (G, M, B*K) @ (n, G, B*K, L) -> (n, G, M, L)
+        return matmul(w2, cols).reshape((n, groups * m) + tuple(g.small))
     y = np.empty((n, groups, m, positions), dtype=dtype)
-    for samples, band in _tiles(n, positions, w2.shape[2], dtype.itemsize):
+    for samples, band in tiles:
         cols = _gather(_rows(x, samples), table, band)  # (nt*G*B, K, Lb)
         cols = cols.reshape(-1, groups, w2.shape[2], cols.shape[-1])  # (nt, G, B*K, Lb)
         # (G, M, B*K) @ (nt, G, B*K, Lb) -> (nt, G, M, Lb)
@@ -209,29 +233,40 @@ def conv_weight(x, y, geometry):
     positions = table.shape[1]
     dtype = np.result_type(x, y)
     dy = y.reshape(n, groups, m, positions)  # (N, G, M, L)
-    grad = np.zeros((groups, m, b * table.shape[0]), dtype=dtype)
-    for samples, band in _tiles(n, positions, b * table.shape[0], dtype.itemsize):
-        cols = _gather(_rows(x, samples), table, band)  # (nt*G*B, K, Lb)
-        cols = cols.reshape(-1, groups, b * table.shape[0], cols.shape[-1])  # (nt, G, B*K, Lb)
-        part = dy[samples, :, :, band]  # (nt, G, M, Lb)
-        if cols.shape[0] > 1 and cols.shape[-1] < m:
-            # few positions: the samples join the contraction, one GEMM per group
-            # (G, M, nt*Lb) @ (G, nt*Lb, B*K) -> (G, M, B*K)
-            left = np.ascontiguousarray(part.transpose(1, 2, 0, 3)).reshape(groups, m, -1)
-            right = np.ascontiguousarray(cols.transpose(1, 0, 3, 2)).reshape(
-                groups, -1, cols.shape[2]
-            )
-            grad += matmul(left, right)
-            continue
-        # (nt, G, M, Lb) @ (nt, G, Lb, B*K) -> (nt, G, M, B*K), summed over the samples
-        grad += matmul(part, cols.swapaxes(-1, -2)).sum(axis=0)
+    rows = b * table.shape[0]
+    tiles = _tiles(n, positions, rows, dtype.itemsize)
+    if tiles is None:  # one tile
+        cols = _gather(_rows(x), table)  # (n*G*B, K, L)
+        cols = cols.reshape(n, groups, rows, positions)  # (n, G, B*K, L)
+        grad = _weight_tile(dy, cols, groups, m)
+    else:
+        grad = np.zeros((groups, m, rows), dtype=dtype)
+        for samples, band in tiles:
+            cols = _gather(_rows(x, samples), table, band)  # (nt*G*B, K, Lb)
+            cols = cols.reshape(-1, groups, rows, cols.shape[-1])  # (nt, G, B*K, Lb)
+            grad += _weight_tile(dy[samples, :, :, band], cols, groups, m)
     return grad.reshape((groups * m, b) + tuple(g.kernel))
 
 
+def _weight_tile(part, cols, groups, m):
+    """(G, M, B*K): one tile's weight gradient, from its (nt, G, M, Lb) output gradient and
+    (nt, G, B*K, Lb) columns, summed over the tile's samples."""
+    if cols.shape[0] > 1 and cols.shape[-1] < m:
+        # few positions: the samples join the contraction, one GEMM per group
+        # (G, M, nt*Lb) @ (G, nt*Lb, B*K) -> (G, M, B*K)
+        left = np.ascontiguousarray(part.transpose(1, 2, 0, 3)).reshape(groups, m, -1)
+        right = np.ascontiguousarray(cols.transpose(1, 0, 3, 2)).reshape(groups, -1, cols.shape[2])
+        return matmul(left, right)
+    # (nt, G, M, Lb) @ (nt, G, Lb, B*K) -> (nt, G, M, B*K), summed over the samples
+    product = matmul(part, cols.swapaxes(-1, -2))
+    return product[0] if product.shape[0] == 1 else product.sum(axis=0)
+
+
 @functools.lru_cache(maxsize=64)
-def _phase_weight_index(g: Geometry, m: int, b: int) -> np.ndarray:
+def _phase_weight_index(g: Geometry, m: int, b: int) -> tuple[np.ndarray, bool]:
     """(G, R, B, M*T) flat positions in a (G*M*B*K + 1)-long copy of the weight (the last:
-    a zero, for empty tap slots) of each phase's weight over its tap slots."""
+    a zero, for empty tap slots) of each phase's weight over its tap slots, and whether
+    any slot is empty (else the weight itself serves, without the zero)."""
     taps = _transpose_tables(g, m)[0]  # (R, T)
     k = math.prod(g.kernel)
     group = np.arange(g.groups, dtype=np.int64).reshape(-1, 1, 1, 1, 1) * m * b * k
@@ -239,16 +274,19 @@ def _phase_weight_index(g: Geometry, m: int, b: int) -> np.ndarray:
     big = np.arange(b, dtype=np.int64).reshape(1, 1, -1, 1, 1) * k
     flat = group + small + big + taps[None, :, None, None, :]  # (G, R, B, M, T)
     index = np.where(taps[None, :, None, None, :] >= 0, flat, g.groups * m * b * k)
-    return index.reshape(g.groups, taps.shape[0], b, -1)
+    return index.reshape(g.groups, taps.shape[0], b, -1), bool((taps < 0).any())
 
 
 def _phase_weights(w, g):
     """(G, R, B, M*T): each phase's weight over its tap slots, zero for empty slots."""
     m, b = w.shape[0] // g.groups, w.shape[1]
+    index, empty = _phase_weight_index(g, m, b)
+    if not empty:
+        return np.take(w.ravel(), index)
     padded = np.empty(w.size + 1, dtype=w.dtype)
     padded[:-1] = w.ravel()
     padded[-1] = 0
-    return np.take(padded, _phase_weight_index(g, m, b))
+    return np.take(padded, index)
 
 
 def conv_transpose(y, w, geometry):
@@ -260,20 +298,37 @@ def conv_transpose(y, w, geometry):
     dtype = np.result_type(y, w)
     taps, table, grid = _transpose_tables(g, m)  # table: (R*M*T, Q)
     wp = _phase_weights(w.astype(dtype, copy=False), g)  # (G, R, B, M*T)
-    nd = len(g.kernel)
     phases = taps.shape[0]
-    out = np.empty((n, groups, phases, b, table.shape[1]), dtype=dtype)
-    for samples, band in _tiles(n, table.shape[1], table.shape[0], dtype.itemsize):
+    tiles = _tiles(n, table.shape[1], table.shape[0], dtype.itemsize)
+    if tiles is None:  # one tile: the product is the output, phase by phase
+        src = np.ascontiguousarray(y).reshape(n * groups, -1)  # (n*G, M*L)
+        cols = _gather(src, table)  # (n*G, R*M*T, Q)
+        cols = cols.reshape(n, groups, phases, -1, cols.shape[-1])
+        # (G, R, B, M*T) @ (n, G, R, M*T, Q) -> (n, G, R, B, Q)
+        out = matmul(wp, cols)
+    else:
+        out = np.empty((n, groups, phases, b, table.shape[1]), dtype=dtype)
+    for samples, band in tiles or ():
         part = y[samples]
         src = np.ascontiguousarray(part).reshape(part.shape[0] * groups, -1)  # (nt*G, M*L)
         cols = _gather(src, table, band)  # (nt*G, R*M*T, Qb)
         cols = cols.reshape(part.shape[0], groups, phases, -1, cols.shape[-1])
         # (G, R, B, M*T) @ (nt, G, R, M*T, Qb) -> (nt, G, R, B, Qb)
         out[samples, ..., band] = matmul(wp, cols)
+    phased, order, whole, crop = _interleaving(g, b, grid)
     # (n, G, s_1..s_d, B, Q_1..Q_d) -> (n, G, B, Q_1, s_1, ..., Q_d, s_d): phases interleave
-    full = out.reshape((n, groups) + tuple(g.stride) + (b,) + grid)
+    full = out.reshape((n, groups) + phased).transpose(order).reshape((n, groups * b) + whole)
+    return np.ascontiguousarray(full if crop is None else full[crop])
+
+
+@functools.lru_cache(maxsize=64)
+def _interleaving(g: Geometry, b: int, grid: tuple):
+    """(phased, order, whole, crop) of conv_transpose's interleave of the phases: the
+    per-sample shape (s_1..s_d, B, Q_1..Q_d) of its product, the transposition to
+    (n, G, B, Q_1, s_1, ..., Q_d, s_d), the spatial size Q_i * s_i that gives, and the
+    crop to the big side (None where Q_i * s_i is already the big side)."""
+    nd = len(g.kernel)
     order = (0, 1, 2 + nd) + tuple(v for i in range(nd) for v in (3 + nd + i, 2 + i))
-    full = full.transpose(order).reshape(
-        (n, groups * b) + tuple(q * s for q, s in zip(grid, g.stride))
-    )
-    return np.ascontiguousarray(full[(slice(None),) * 2 + tuple(slice(0, v) for v in g.big)])
+    whole = tuple(q * s for q, s in zip(grid, g.stride, strict=True))
+    crop = (slice(None),) * 2 + tuple(slice(0, v) for v in g.big)
+    return tuple(g.stride) + (b,) + grid, order, whole, None if whole == tuple(g.big) else crop

@@ -26,6 +26,7 @@ non-finite value reaches exactly the outputs a direct convolution gives it.
 
 from __future__ import annotations
 
+import cmath
 import contextlib
 import json
 import math
@@ -470,7 +471,7 @@ def _finite(*arrays: np.ndarray) -> bool:
     only sends the call to an exact algorithm)."""
     with np.errstate(over="ignore", invalid="ignore"):
         for a in arrays:
-            if not np.isfinite(a.sum()):
+            if not cmath.isfinite(a.sum()):  # cmath: real and complex sums, no ufunc call
                 return False
     return True
 
@@ -566,7 +567,10 @@ def _nested() -> Iterator[bool]:
 def run(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> np.ndarray:
     """compute.<op>(first, second, g) by the planner's algorithm for it."""
     p = problem(op, first, second, g)
-    with _nested() as outermost:
+    depth = getattr(_local, "depth", 0)  # _nested, written out: this runs on every call
+    outermost = depth == 0
+    _local.depth = depth + 1
+    try:
         plan = choose(p, outermost)
         measuring = (
             outermost
@@ -586,6 +590,8 @@ def run(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> np.ndarr
         if outermost:
             _note(op, plan.algorithm)
         return _execute(plan.algorithm, op, first, second, g, p)
+    finally:
+        _local.depth = depth
 
 
 def both(forward: Plan, weight: Plan) -> tuple[Plan, Plan]:
@@ -724,14 +730,14 @@ def plan(op: str, input_shape, weight_shape, dtype="float32", **options) -> Laye
     >>> p.algorithm in npconv.algorithms()
     True
     """
-    from .. import conv as conv_op
+    from .. import _calls
 
     if op not in ("conv", "conv_transpose"):
         raise ValueError(f"plan expects op='conv' or op='conv_transpose', but got op={op!r}")
     dtype = np.dtype(dtype)
     if dtype.kind not in "fc":
         raise TypeError(f"plan expects a floating or complex dtype, but got dtype={dtype}")
-    compute = conv_op.compute_dtype(dtype)
+    compute = _calls.compute_dtype(dtype)
     shape = tuple(int(v) for v in input_shape)
     weight = np.broadcast_to(np.zeros((), compute), tuple(int(v) for v in weight_shape))
     n = weight.ndim - 2

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import _arguments as args
+from .. import _calls, _rng, shapes
 from .. import _docstrings as docs
-from .. import _rng, shapes
 from .. import conv as conv_op
 from .. import conv_transpose as conv_transpose_op
 from .._arguments import ArrayLike, DTypeLike, Padding, PaddingMode, Size
@@ -123,7 +123,7 @@ class _ConvNd(Module):
         return (self.out_channels, self.in_channels // self.groups) + self.kernel_size
 
     def _create_parameters(self):
-        conv_op.check_elements(
+        _calls.check_elements(
             self._weight_shape(),
             "a weight",
             f"in_channels={self.in_channels}, out_channels="
