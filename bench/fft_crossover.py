@@ -35,10 +35,10 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 import npconv
+from npconv import compute, shapes
 from npconv import conv as conv_op
 from npconv import conv_transpose as conv_transpose_op
 from npconv import functional as F
-from npconv import compute, shapes
 from npconv.bench.measure import peak_extra_bytes, relative_error
 from npconv.compute import fft
 

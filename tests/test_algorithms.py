@@ -10,8 +10,8 @@ import pytest
 
 import reference as R
 from npconv import compute, windows
-from npconv.compute import planner
-from npconv.compute import Geometry, geometry as geometry_module
+from npconv.compute import Geometry, planner
+from npconv.compute import geometry as geometry_module
 
 # name: (kernel, stride, dilation, (lo, hi) per dim, groups, B, M, big); written for 3 dims
 CASES = {

@@ -47,7 +47,7 @@ def brute_force(
             for d in dilations:
                 if k == 1 and d > 1:
                     continue
-                for p in range(0, 3 * (size + out) + 3 * k * d + out * s):
+                for p in range(3 * (size + out) + 3 * k * d + out * s):
                     if transposed:
                         for op in range(max(s, d)):
                             # the last output index any (input, kernel) pair reaches, plus one

@@ -10,13 +10,12 @@ import tracemalloc
 
 import numpy as np
 import pytest
-import reference as R
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import reference as R
 from npconv import conv as conv_op
 from npconv import conv_transpose as conv_transpose_op
-from npconv import compute
 from npconv.compute import Geometry, fft
 
 BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench"

@@ -17,9 +17,7 @@ import torch
 import npconv
 import npconv.functional as F
 import npconv.grad as G
-from npconv import compute
-from npconv.compute import planner
-from npconv.compute import geometry
+from npconv.compute import geometry, planner
 
 T = torch.nn.functional
 TG = torch.nn.grad

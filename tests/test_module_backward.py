@@ -9,9 +9,9 @@ transposed convs; fold and unfold are each other's gradient.
 
 import numpy as np
 import pytest
-import reference
 
 import npconv.nn as nn
+import reference
 
 # (class, constructor arguments, input shape): zero padding, so the reference applies
 CONV_CASES = [

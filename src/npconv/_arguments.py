@@ -152,7 +152,7 @@ def as_array(value, name):
     """np.asarray with a TypeError naming the argument for non-numeric input."""
     try:
         array = np.asarray(value)
-    except Exception as error:  # noqa: BLE001 - report any conversion failure the same way
+    except Exception as error:  # report any conversion failure the same way
         raise TypeError(f"{name} must be array-like, but got {type(value).__name__}") from error
     check_dtype(array, name)
     return array

@@ -94,7 +94,7 @@ class _GradMode:
                         with self.clone():
                             generator.close()
                         raise
-                    except BaseException as error:  # noqa: BLE001 - passed on into the generator
+                    except BaseException as error:  # passed on into the generator
                         with self.clone():
                             response = generator.throw(error)
                     else:

@@ -17,8 +17,8 @@ All functions take and return tuples with one entry per spatial dimension.
 
 from __future__ import annotations
 
-import inspect
 import heapq
+import inspect
 import math
 from collections.abc import Sequence
 from typing import NamedTuple

@@ -10,7 +10,6 @@ with the library's own message; the sizes come from npconv.shapes.
 from __future__ import annotations
 
 import argparse
-
 import math
 
 import numpy as np

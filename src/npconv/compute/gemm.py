@@ -52,7 +52,6 @@ from .geometry import (
     unmatrix,
     work_bytes,
 )
-
 from .tuning import SHORT  # output rows shorter than this gather channels last
 
 MIN_TILE = 1 << 20  # smallest tile a weight gradient's threads shrink to before fewer run

@@ -33,8 +33,9 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 

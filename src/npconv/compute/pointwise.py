@@ -15,8 +15,6 @@ and big positions no window reads get nothing from a transposed conv.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .._threads import matmul

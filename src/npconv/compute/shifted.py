@@ -50,7 +50,6 @@ from .geometry import (
     unmatrix,
 )
 
-
 PLANE = 512  # positions per row of the first dim from which rows share their columns
 # the ops for which NaN and Inf land exactly where a direct convolution puts them (the
 # others multiply padding or canvas zeros by them)
