@@ -490,7 +490,7 @@ def test_mixed_dtypes(name, theirs, ours, input_dtype, weight_dtype):
 def test_mixed_dtype_bias():
     with pytest.raises(RuntimeError):
         TF.conv2d(T(x2), T(w2), T(randn(6, dtype=np.float64)))
-    with pytest.raises(TypeError, match="float32.*float64"):
+    with pytest.raises(TypeError, match=r"float32.*float64"):
         F.conv2d(x2, w2, randn(6, dtype=np.float64))
 
 

@@ -71,7 +71,7 @@ def problems(draw, name):
         stride[draw(st.integers(0, nd - 1))] = 2
     small = tuple(
         (b + lo + hi - d * (k - 1) - 1) // s + 1
-        for b, k, s, d, (lo, hi) in zip(big, kernel, stride, dilation, pads)
+        for b, k, s, d, (lo, hi) in zip(big, kernel, stride, dilation, pads, strict=True)
     )
     groups = draw(st.integers(1, 3))
     b, m, n = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
@@ -196,7 +196,7 @@ def nonfinite_geometry(case):
     op, kernel, stride, dilation, pads, big, groups, b, m = case
     small = tuple(
         (s + lo + hi - d * (k - 1) - 1) // st + 1
-        for s, k, st, d, (lo, hi) in zip(big, kernel, stride, dilation, pads)
+        for s, k, st, d, (lo, hi) in zip(big, kernel, stride, dilation, pads, strict=True)
     )
     return (
         op,

@@ -29,7 +29,7 @@ def overlap(starts, lengths, sizes):
     of `sizes`: the part inside the array, and where it sits in the window; empty
     slices where they do not meet."""
     source, target = [], []
-    for st, ln, sz in zip(starts, lengths, sizes):
+    for st, ln, sz in zip(starts, lengths, sizes, strict=True):
         lo = max(st, 0)
         hi = max(min(st + ln, sz), lo)
         source.append(slice(lo, hi))
@@ -47,8 +47,8 @@ def region(a, starts, lengths, out=None):
     n = len(starts)
     size = a.shape[-n:]
     lead = a.shape[:-n]
-    if all(0 <= st and st + ln <= sz for st, ln, sz in zip(starts, lengths, size)):
-        return a[(...,) + tuple(slice(st, st + ln) for st, ln in zip(starts, lengths))]
+    if all(0 <= st and st + ln <= sz for st, ln, sz in zip(starts, lengths, size, strict=True)):
+        return a[(...,) + tuple(slice(st, st + ln) for st, ln in zip(starts, lengths, strict=True))]
     if out is None:
         out = np.empty(lead + tuple(lengths), dtype=a.dtype)
     src, dst = overlap(starts, lengths, size)
@@ -88,8 +88,8 @@ def gather(x, kernel, stride, dilation, lo, blocks):
     n = len(kernel)
     # one block (or one tap) per dim: its stride (dilation) moves nothing; 1 keeps a huge
     # one from overflowing the byte strides below
-    stride = tuple(1 if b == 1 else s for s, b in zip(stride, blocks))
-    dilation = tuple(1 if k == 1 else d for d, k in zip(dilation, kernel))
+    stride = tuple(1 if b == 1 else s for s, b in zip(stride, blocks, strict=True))
+    dilation = tuple(1 if k == 1 else d for d, k in zip(dilation, kernel, strict=True))
     span = shapes.window_span(blocks, kernel, stride, dilation)
     padded = region(x, tuple(-p for p in lo), span)
     lead_strides = padded.strides[:-n]
@@ -97,8 +97,8 @@ def gather(x, kernel, stride, dilation, lo, blocks):
     shape = padded.shape[:-n] + tuple(kernel) + tuple(blocks)
     strides = (
         lead_strides
-        + tuple(st * d for st, d in zip(spatial_strides, dilation))
-        + tuple(st * s for st, s in zip(spatial_strides, stride))
+        + tuple(st * d for st, d in zip(spatial_strides, dilation, strict=True))
+        + tuple(st * s for st, s in zip(spatial_strides, stride, strict=True))
     )
     return as_strided(padded, shape=shape, strides=strides, writeable=False)
 
@@ -117,7 +117,7 @@ def scatter(cols, size, stride, dilation, lo):
     for offset in itertools.product(*(range(k) for k in kernel)):
         target = tuple(
             slice(j * d, j * d + (b - 1) * s + 1, s)
-            for j, d, b, s in zip(offset, dilation, blocks, stride)
+            for j, d, b, s in zip(offset, dilation, blocks, stride, strict=True)
         )
         canvas[(...,) + target] += cols[(...,) + offset + (slice(None),) * n]
     return region(canvas, lo, size)
@@ -140,7 +140,7 @@ def _source_index(n, lo, hi, mode):
 
 def check_mode_padding(size, padding, mode, input_shape):
     """torch's limits: reflect needs pad < size, circular pad <= size, replicate size > 0."""
-    for axis, (n, (lo, hi)) in enumerate(zip(size, padding)):
+    for axis, (n, (lo, hi)) in enumerate(zip(size, padding, strict=True)):
         dim = len(input_shape) - len(size) + axis
         if mode == "reflect" and max(lo, hi) >= n:
             raise ValueError(
@@ -170,9 +170,9 @@ def pad(x, padding, mode):
         return region(
             x,
             tuple(-lo for lo, _ in padding),
-            tuple(s + lo + hi for s, (lo, hi) in zip(size, padding)),
+            tuple(s + lo + hi for s, (lo, hi) in zip(size, padding, strict=True)),
         )
-    for axis, (lo, hi) in zip(range(x.ndim - n, x.ndim), padding):
+    for axis, (lo, hi) in zip(range(x.ndim - n, x.ndim), padding, strict=True):
         if lo or hi:
             x = np.take(x, _source_index(x.shape[axis], lo, hi, mode), axis=axis)
     return x
@@ -194,9 +194,9 @@ def pad_adjoint(g, padding, mode):
         return region(
             g,
             tuple(lo for lo, _ in padding),
-            tuple(s - lo - hi for s, (lo, hi) in zip(size, padding)),
+            tuple(s - lo - hi for s, (lo, hi) in zip(size, padding, strict=True)),
         )
-    for axis, (lo, hi) in reversed(list(zip(range(g.ndim - n, g.ndim), padding))):
+    for axis, (lo, hi) in reversed(list(zip(range(g.ndim - n, g.ndim), padding, strict=True))):
         if not (lo or hi):
             continue
         size = g.shape[axis] - lo - hi

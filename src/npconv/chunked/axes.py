@@ -144,7 +144,8 @@ def blocks_holding(needed: np.ndarray, bounds: np.ndarray):
     starts, stops = needed[first], needed[last] + 1
     local = np.concatenate([[0], np.cumsum(stops - starts)[:-1]])
     trims = tuple(
-        slice(int(a - bounds[i]), int(b - bounds[i])) for i, a, b in zip(ids, starts, stops)
+        slice(int(a - bounds[i]), int(b - bounds[i]))
+        for i, a, b in zip(ids, starts, stops, strict=True)
     )
     return [int(i) for i in ids], trims, Coords(starts, stops, local)
 
@@ -196,7 +197,7 @@ def chain(axes, a: int, b: int, bounds: np.ndarray):
     first_need = plans[0][4]
     ids, trims, coords = blocks_holding(first_need, bounds)
     steps = []
-    for axis, step, a, b, need in plans:
+    for axis, step, a, b, _need in plans:
         steps.append(localise(axis, step, a, b, coords))
         coords = Coords.span(a, b)
     return ids, trims, tuple(steps), (int(first_need[0]), int(first_need[-1]) + 1)

@@ -5,6 +5,7 @@ the flipped kernel, and the sizes every algorithm bounds its buffers by.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import NamedTuple
 
@@ -47,7 +48,7 @@ def channels(w, groups):
 def offsets(sizes, steps):
     """Flat offsets sum_i v_i * steps_i over the row-major grid v < sizes, as int64."""
     total = np.zeros((), dtype=np.int64)
-    for size, step in zip(sizes, steps):
+    for size, step in zip(sizes, steps, strict=True):
         total = np.add.outer(total, np.arange(size, dtype=np.int64) * step)
     return total.ravel()
 
@@ -129,7 +130,7 @@ def mirrored(geometry):
     g = geometry
     if any(s != 1 for s in g.stride):
         raise ValueError(f"only a stride-1 geometry has a mirrored conv, got stride={g.stride}")
-    lo = tuple((k - 1) * d - lo for k, d, lo in zip(g.kernel, g.dilation, g.lo))
+    lo = tuple((k - 1) * d - lo for k, d, lo in zip(g.kernel, g.dilation, g.lo, strict=True))
     return Geometry(g.kernel, g.stride, g.dilation, lo, g.small, g.big, g.groups)
 
 
@@ -160,7 +161,7 @@ def bands(n, rows, row_bytes, halo=0, parts=1, work=None):
         if parts > 1 and n >= parts:
             count = min(n, -(-count // parts) * parts)  # a multiple of parts
         edges = [n * i // count for i in range(count + 1)]  # sizes differ by 1 at most
-        for start, stop in zip(edges, edges[1:]):
+        for start, stop in itertools.pairwise(edges):
             yield slice(start, stop), slice(0, rows)
         return
     band = max(1, work // row_bytes - halo)
@@ -170,7 +171,7 @@ def bands(n, rows, row_bytes, halo=0, parts=1, work=None):
     count = min(count, rows)
     edges = [rows * i // count for i in range(count + 1)]  # sizes differ by 1 at most
     for sample in range(n):
-        for start, stop in zip(edges, edges[1:]):
+        for start, stop in itertools.pairwise(edges):
             yield slice(sample, sample + 1), slice(start, stop)
 
 

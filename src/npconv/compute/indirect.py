@@ -123,7 +123,9 @@ def _transpose_tables(g: Geometry, m: int):
     tapped = np.ones(taps.shape, dtype=bool)
     reads = np.zeros((1,) * (3 * nd), dtype=np.int64)
     inside = np.ones(reads.shape, dtype=bool)
-    for axis, v in enumerate(zip(g.kernel, g.stride, g.dilation, g.lo, g.big, g.small)):
+    for axis, v in enumerate(
+        zip(g.kernel, g.stride, g.dilation, g.lo, g.big, g.small, strict=True)
+    ):
         dim_taps, dim_reads = _dim_phases(*v)  # (s, T), (s, T, Q)
         shape = [1] * (2 * nd)
         shape[axis], shape[nd + axis] = dim_taps.shape
@@ -142,7 +144,7 @@ def _transpose_tables(g: Geometry, m: int):
         np.arange(m, dtype=np.int64)[None, :, None, None] * cells + flat[:, None, :, :],
         -1,
     )  # (R, M, T, Q)
-    grid = tuple(-(-b // s) for b, s in zip(g.big, g.stride))
+    grid = tuple(-(-b // s) for b, s in zip(g.big, g.stride, strict=True))
     return taps, np.ascontiguousarray(table.reshape(-1, flat.shape[-1])), grid
 
 
@@ -274,6 +276,6 @@ def conv_transpose(y, w, geometry):
     full = out.reshape((n, groups) + tuple(g.stride) + (b,) + grid)
     order = (0, 1, 2 + nd) + tuple(v for i in range(nd) for v in (3 + nd + i, 2 + i))
     full = full.transpose(order).reshape(
-        (n, groups * b) + tuple(q * s for q, s in zip(grid, g.stride))
+        (n, groups * b) + tuple(q * s for q, s in zip(grid, g.stride, strict=True))
     )
     return np.ascontiguousarray(full[(slice(None),) * 2 + tuple(slice(0, v) for v in g.big)])

@@ -360,7 +360,7 @@ class _LazyMixin:
         super().__init_subclass__(**kwargs)
         parameters = list(inspect.signature(cls.cls_to_become.__init__).parameters.values())
         # the signature is the eager class's without in_channels
-        cls.__signature__ = inspect.Signature([p for p in parameters[2:]])
+        cls.__signature__ = inspect.Signature(list(parameters[2:]))
 
     def __init__(self, out_channels: int, kernel_size: Size, *rest, **options) -> None:
         super().__init__(0, out_channels, kernel_size, *rest, **options)

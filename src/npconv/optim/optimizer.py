@@ -167,15 +167,15 @@ class Optimizer:
             raise ValueError("loaded state dict has a different number of parameter groups")
         if any(
             len(saved["params"]) != len(group["params"])
-            for saved, group in zip(saved_groups, self.param_groups)
+            for saved, group in zip(saved_groups, self.param_groups, strict=True)
         ):
             raise ValueError(
                 "loaded state dict contains a parameter group that doesn't match "
                 "the size of optimizer's group"
             )
         by_saved_id = {}
-        for saved, group in zip(saved_groups, self.param_groups):
-            by_saved_id.update(zip(saved["params"], group["params"]))
+        for saved, group in zip(saved_groups, self.param_groups, strict=True):
+            by_saved_id.update(zip(saved["params"], group["params"], strict=True))
         params = [p for group in self.param_groups for p in group["params"]]
         index_of = {id(p): i for i, p in enumerate(params)}
         state = {}
@@ -189,7 +189,7 @@ class Optimizer:
             state[index_of[id(param)]] = {
                 name: _state_value(name, value, param) for name, value in values.items()
             }
-        for saved, group in zip(saved_groups, self.param_groups):
+        for saved, group in zip(saved_groups, self.param_groups, strict=True):
             group.update(
                 {key: copy.deepcopy(value) for key, value in saved.items() if key != "params"}
             )
@@ -212,7 +212,7 @@ class Optimizer:
 def _state_value(name, value, param):
     """One loaded state entry: 'step' as an int, buffers as arrays in param's dtype and shape."""
     if name == "step":
-        return int(round(float(_to_numpy(value))))
+        return round(float(_to_numpy(value)))
     if value is None or isinstance(value, (bool, int, float)):
         return value
     array = np.array(_to_numpy(value), dtype=param.dtype)  # a copy, in param's dtype
