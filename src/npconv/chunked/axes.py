@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._arguments import PaddingMode
 from ..windows import _source_index
 
 
@@ -36,7 +37,7 @@ class Axis(NamedTuple):
     dilation: int
     lo: int
     hi: int
-    mode: str
+    mode: PaddingMode
     n_in: int
     n_out: int
 

@@ -27,6 +27,7 @@ import os
 import stat
 import tempfile
 import warnings
+from typing import Any
 
 import numba
 from numba.core import caching
@@ -63,7 +64,7 @@ def _user_cache():
 
 
 IN_TREE = "the package folders"
-KERNELS = []  # every loop compiled here, as Numba dispatchers (for warmup and its test)
+KERNELS: list[Any] = []  # every loop compiled here, as Numba dispatchers (for warmup and its test)
 
 
 @functools.cache

@@ -21,12 +21,12 @@ SPLIT_BYTES = 2**20  # transposed copies from this size run on npconv's threads
 class Geometry(NamedTuple):
     """Where a window lands: kernel, stride, dilation, leading offset and both sizes."""
 
-    kernel: tuple
-    stride: tuple
-    dilation: tuple
-    lo: tuple  # leading padding (>0) or crop (<0) of the big side
-    big: tuple  # spatial size of the conv input / transposed-conv output
-    small: tuple  # spatial size of the conv output / transposed-conv input
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    lo: tuple[int, ...]  # leading padding (>0) or crop (<0) of the big side
+    big: tuple[int, ...]  # spatial size of the conv input / transposed-conv output
+    small: tuple[int, ...]  # spatial size of the conv output / transposed-conv input
     groups: int
 
 

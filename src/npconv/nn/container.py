@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import operator
 from collections import OrderedDict
+from collections.abc import Iterable
 
 from .module import Module
 
@@ -50,6 +51,7 @@ class Sequential(Module):
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()
+        named: Iterable[tuple[str, Module]]
         if len(modules) == 1 and isinstance(modules[0], OrderedDict):
             named = modules[0].items()
         else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -350,11 +351,18 @@ class ConvTranspose3d(ConvTransposeNd):
     _dims = 3
 
 
-class _LazyMixin:
+# the mixin's methods call _ConvNd's (next in the MRO of every Lazy class); mypy is told so
+if TYPE_CHECKING:
+    _LazyBase = _ConvNd
+else:
+    _LazyBase = object
+
+
+class _LazyMixin(_LazyBase):
     """in_channels comes from the first input (or a loaded state dict); the module
     then becomes `cls_to_become`, so `type(m) is Conv2d` afterwards."""
 
-    cls_to_become = None
+    cls_to_become: ClassVar[type[_ConvNd]]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -173,7 +173,7 @@ class Optimizer:
                 "loaded state dict contains a parameter group that doesn't match "
                 "the size of optimizer's group"
             )
-        by_saved_id = {}
+        by_saved_id: dict[int, Parameter] = {}
         for saved, group in zip(saved_groups, self.param_groups, strict=True):
             by_saved_id.update(zip(saved["params"], group["params"], strict=True))
         params = [p for group in self.param_groups for p in group["params"]]
