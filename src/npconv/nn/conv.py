@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -46,6 +47,7 @@ class _ConvNd(Module):
 
     _dims: int | None = None
     _transposed = False
+    _op: ModuleType  # the op module: conv or conv_transpose
 
     def __init__(
         self,
@@ -136,7 +138,7 @@ class _ConvNd(Module):
         )
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """torch's init: kaiming_uniform(a=sqrt(5)) for the weight, same bound for bias."""
         fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
@@ -177,7 +179,7 @@ class _ConvNd(Module):
         self._save_for_backward(call)
         return self._op.apply(call)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> np.ndarray:
         """Gradient with respect to the last input; adds into weight.grad and bias.grad.
 
         The input saved by forward and the weight are read as they are now:
