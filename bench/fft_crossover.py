@@ -31,16 +31,17 @@ import time
 
 import numpy as np
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "src"))
 
 import npconv
+from npconv import compute, shapes
 from npconv import conv as conv_op
 from npconv import conv_transpose as conv_transpose_op
 from npconv import functional as F
-from npconv import compute, shapes
 from npconv.bench.measure import peak_extra_bytes, relative_error
 from npconv.compute import fft
+
+HERE = pathlib.Path(__file__).resolve().parent
 
 
 def per_dim(value, n):
@@ -191,10 +192,10 @@ def sampled_error(c, x, w, outputs, count=256, seed=1):
     for _ in range(count):
         sample = rng.integers(y.shape[0])
         o = tuple(int(rng.integers(s)) for s in y.shape[2:])
-        start = tuple(oo * s - p for oo, s, p in zip(o, c["stride"], c["padding"]))
+        start = tuple(oo * s - p for oo, s, p in zip(o, c["stride"], c["padding"], strict=True))
         window = np.zeros((x.shape[1],) + c["kernel"])
         src, dst = [], []
-        for st, k, d, size in zip(start, c["kernel"], c["dilation"], c["size"]):
+        for st, k, d, size in zip(start, c["kernel"], c["dilation"], c["size"], strict=True):
             taps = st + np.arange(k) * d
             inside = (taps >= 0) & (taps < size)
             src.append(taps[inside])

@@ -18,7 +18,7 @@ import npconv
 from npconv import nn
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
-import reference  # noqa: E402  (the loop oracle, independent of npconv)
+import reference  # the loop oracle, independent of npconv
 
 npconv.manual_seed(0)
 rng = np.random.default_rng(0)

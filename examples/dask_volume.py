@@ -99,9 +99,12 @@ def check_samples(net, source, result, size, rng, count=4, margin=8):
     for start in starts:
         lo = [max(0, (s - margin) // 2 * 2) for s in start]
         hi = [min(size, s + edge + margin) for s in start]
-        crop = source[(0, slice(None)) + tuple(slice(a, b) for a, b in zip(lo, hi))]
+        crop = source[(0, slice(None)) + tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
         local = net(crop[None])[0]
-        want = local[(slice(None),) + tuple(slice(s - a, s - a + edge) for s, a in zip(start, lo))]
+        want = local[
+            (slice(None),)
+            + tuple(slice(s - a, s - a + edge) for s, a in zip(start, lo, strict=True))
+        ]
         got = result[(0, slice(None)) + tuple(slice(s, s + edge) for s in start)]
         scale = float(np.abs(want).max()) or 1.0
         worst = max(worst, float(np.abs(got - want).max()) / scale)

@@ -60,9 +60,11 @@ def source(i, n, mode):
 def pad(x, padding, mode="zeros"):
     """(N, C, *S) padded by (lo, hi) pairs in `mode`, one position at a time (negative: crop)."""
     size = x.shape[2:]
-    out = np.zeros(x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(size, padding)), x.dtype)
+    out = np.zeros(
+        x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(size, padding, strict=True)), x.dtype
+    )
     for p in positions(out.shape[2:]):
-        src = [source(i - lo, s, mode) for i, s, (lo, _) in zip(p, size, padding)]
+        src = [source(i - lo, s, mode) for i, s, (lo, _) in zip(p, size, padding, strict=True)]
         if None not in src:
             out[(...,) + p] = x[(...,) + tuple(src)]
     return out
@@ -72,7 +74,7 @@ def conv_size(size, kernel, stride, padding, dilation):
     """Conv output size (number of unfold blocks) per dim, padding as (lo, hi) pairs."""
     return [
         (s + lo + hi - d * (k - 1) - 1) // st + 1
-        for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation)
+        for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation, strict=True)
     ]
 
 
@@ -87,7 +89,9 @@ def group_slices(groups, a, b):
 def at(o, j, stride, dilation, lo=None):
     """Where window position o and kernel offset j land: o*stride + j*dilation - lo."""
     lo = (0,) * len(o) if lo is None else lo
-    return tuple(oo * s + jj * d - ll for oo, jj, s, d, ll in zip(o, j, stride, dilation, lo))
+    return tuple(
+        oo * s + jj * d - ll for oo, jj, s, d, ll in zip(o, j, stride, dilation, lo, strict=True)
+    )
 
 
 def conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
@@ -122,14 +126,14 @@ def conv_transpose(x, w, b=None, stride=1, padding=0, output_padding=0, dilation
     size = [
         (s_in - 1) * s - lo - hi + d * (k - 1) + op + 1
         for s_in, s, (lo, hi), d, k, op in zip(
-            x.shape[2:], stride, padding, dilation, kernel, output_padding
+            x.shape[2:], stride, padding, dilation, kernel, output_padding, strict=True
         )
     ]
     y = np.zeros((x.shape[0], w.shape[1] * groups) + tuple(size), np.result_type(x, w))
     for o in positions(x.shape[2:]):
         for j in positions(kernel):
             t = at(o, j, stride, dilation, [lo for lo, _ in padding])
-            if not all(0 <= tt < sz for tt, sz in zip(t, size)):
+            if not all(0 <= tt < sz for tt, sz in zip(t, size, strict=True)):
                 continue
             for ins, outs in group_slices(groups, w.shape[0] // groups, w.shape[1]):
                 # (N, cin) @ (cin, cout) -> (N, cout)
@@ -182,13 +186,17 @@ def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     k = math.prod(kernel_size)
     cols = cols.reshape(cols.shape[0], cols.shape[1] // k, k, math.prod(blocks))
     out = np.zeros(
-        cols.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(output_size, padding)), cols.dtype
+        cols.shape[:2]
+        + tuple(s + lo + hi for s, (lo, hi) in zip(output_size, padding, strict=True)),
+        cols.dtype,
     )
     for col, o in enumerate(positions(blocks)):
         for row, j in enumerate(positions(kernel_size)):
             out[(ALL, ALL) + at(o, j, stride, dilation)] += cols[:, :, row, col]
     # crop the padding
-    return out[(...,) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(output_size, padding))]
+    return out[
+        (...,) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(output_size, padding, strict=True))
+    ]
 
 
 def contraction(op, g, pads, x, w, y):
@@ -202,6 +210,8 @@ def contraction(op, g, pads, x, w, y):
     # the (lo, hi) crop that gives exactly `big` back from `small`
     crop = tuple(
         (lo, (o - 1) * s + d * (k - 1) + 1 - lo - size)
-        for lo, o, s, d, k, size in zip(g.lo, g.small, g.stride, g.dilation, g.kernel, g.big)
+        for lo, o, s, d, k, size in zip(
+            g.lo, g.small, g.stride, g.dilation, g.kernel, g.big, strict=True
+        )
     )
     return conv_transpose(y, w, None, g.stride, crop, 0, g.dilation, g.groups)

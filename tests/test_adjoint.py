@@ -39,7 +39,7 @@ def output_padding_for(size, kernel, stride, padding, dilation):
     """The output_padding that makes conv_transpose give back the conv input `size`."""
     return tuple(
         (s + lo + hi - d * (k - 1) - 1) % st
-        for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation)
+        for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation, strict=True)
     )
 
 
@@ -130,7 +130,7 @@ def test_conv_is_matmul_of_unfold(n, case, make):
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_conv_transpose_is_fold_of_matmul(n, case, make):
-    x, w, y, options, output_padding = conv_pair(n, case, make)
+    _, w, y, options, output_padding = conv_pair(n, case, make)
     del options["padding_mode"]
     groups = options.pop("groups")
     # (N, G*M, *small) -> (N, G, M, L) and (G*M, B, *k) -> (G, M, B*K)

@@ -10,8 +10,8 @@ import pytest
 
 import reference as R
 from npconv import compute, windows
-from npconv.compute import planner
-from npconv.compute import Geometry, geometry as geometry_module
+from npconv.compute import Geometry, planner
+from npconv.compute import geometry as geometry_module
 
 # name: (kernel, stride, dilation, (lo, hi) per dim, groups, B, M, big); written for 3 dims
 CASES = {
@@ -61,7 +61,7 @@ def geometry_of(name, n):
     pads = tuple(pads[:n]) if isinstance(pads[0], tuple) else (pads,) * n
     small = tuple(
         (s + lo + hi - d * (k - 1) - 1) // st + 1
-        for s, k, st, d, (lo, hi) in zip(big, kernel, stride, dilation, pads)
+        for s, k, st, d, (lo, hi) in zip(big, kernel, stride, dilation, pads, strict=True)
     )
     return (
         Geometry(kernel, stride, dilation, tuple(lo for lo, _ in pads), big, small, groups),
@@ -153,7 +153,7 @@ def test_col2im_tap_blocks_against_loops(kernel, stride, pads, big, rng, monkeyp
     monkeypatch.setattr(col2im, "BLOCK_ROWS", 1)
     small = tuple(
         (s + lo + hi - (k - 1) - 1) // st + 1
-        for s, k, st, (lo, hi) in zip(big, kernel, stride, pads)
+        for s, k, st, (lo, hi) in zip(big, kernel, stride, pads, strict=True)
     )
     assert kernel[-1] <= small[-1]
     g = Geometry(kernel, stride, (1,) * len(kernel), tuple(lo for lo, _ in pads), big, small, 1)
@@ -183,7 +183,7 @@ def test_col2im_patches_for_large_strides(
         monkeypatch.setattr(geometry_module, "WORK_BYTES", work_bytes)
     small = tuple(
         (s + lo + hi - (k - 1) - 1) // st + 1
-        for s, k, st, (lo, hi) in zip(big, kernel, stride, pads)
+        for s, k, st, (lo, hi) in zip(big, kernel, stride, pads, strict=True)
     )
     assert kernel[-1] <= small[-1]
     g = Geometry(kernel, stride, (1,) * len(kernel), tuple(lo for lo, _ in pads), big, small, 2)
@@ -238,7 +238,9 @@ def test_gemm_one_tile_on_every_thread(case, threads, rng):
 
     kernel, stride, pads = (3, 3), {"plain": (1, 1), "strided_long_rows": (2, 2)}[case], (1, 1)
     big = {"plain": (24, 40), "strided_long_rows": (48, 60)}[case]
-    small = tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(big, kernel, stride, pads))
+    small = tuple(
+        (s + 2 * p - k) // st + 1 for s, k, st, p in zip(big, kernel, stride, pads, strict=True)
+    )
     g = Geometry(kernel, stride, (1, 1), pads, big, small, 1)
     b, m = 40, 48
     x = rng.standard_normal((1, b) + big)
@@ -252,8 +254,10 @@ def test_gemm_one_tile_on_every_thread(case, threads, rng):
     try:
         both = gemm.conv_both(x, w, dy, g)
         for y, grad in ((gemm.conv(x, w, g), gemm.conv_weight(x, dy, g)), both):
-            assert_close(y, expected("conv", g, tuple(zip(pads, pads)), x, w, dy))
-            assert_close(grad, expected("conv_weight", g, tuple(zip(pads, pads)), x, w, dy))
+            assert_close(y, expected("conv", g, tuple(zip(pads, pads, strict=True)), x, w, dy))
+            assert_close(
+                grad, expected("conv_weight", g, tuple(zip(pads, pads, strict=True)), x, w, dy)
+            )
     finally:
         npconv.set_num_threads(before)
 
@@ -467,7 +471,7 @@ def test_winograd_lead_dims(kernel, pads, big, groups, op, rng, monkeypatch):
     one run of consecutive planes per outer tap with one group, a run per tap with
     several; in bands of every size."""
     n = len(kernel)
-    small = tuple(s + lo + hi - k + 1 for s, k, (lo, hi) in zip(big, kernel, pads))
+    small = tuple(s + lo + hi - k + 1 for s, k, (lo, hi) in zip(big, kernel, pads, strict=True))
     g = Geometry(kernel, (1,) * n, (1,) * n, tuple(lo for lo, _ in pads), big, small, groups)
     if not compute.winograd.supports(g):
         pytest.skip("Numba is not installed")

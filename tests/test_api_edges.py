@@ -38,7 +38,7 @@ def _torch_error(call):
 def test_zero_size_kernel_is_rejected_as_torch_does(ours, theirs, x, w):
     message = _torch_error(lambda: theirs(torch.ones(x), torch.ones(w)))
     assert message.startswith("kernel size should be greater than zero")
-    with pytest.raises(ValueError, match="^kernel size should be greater than zero, but got"):
+    with pytest.raises(ValueError, match=r"^kernel size should be greater than zero, but got"):
         ours(np.ones(x), np.ones(w))
 
 
@@ -113,12 +113,12 @@ def test_complex_parameters_follow_torch(ours, theirs, options, dtype, rng):
     optimizer, reference = ours(mine, **options), theirs(torchs, **options)
     tolerance = 1e-12 if dtype == np.complex128 else 2e-5
     for step in range(5):
-        for p, q in zip(mine, torchs):
+        for p, q in zip(mine, torchs, strict=True):
             g = (rng.standard_normal(p.shape) + 1j * rng.standard_normal(p.shape)).astype(dtype)
             p.grad, q.grad = g, torch.tensor(g)
         optimizer.step()
         reference.step()
-        for p, q in zip(mine, torchs):
+        for p, q in zip(mine, torchs, strict=True):
             np.testing.assert_allclose(
                 np.asarray(p),
                 q.detach().numpy(),
@@ -170,7 +170,9 @@ def test_deepcopy_and_pickle_keep_gradient_values_not_identity(rng):
     y = model(x)
     model.backward(np.ones_like(y))
     for copied in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
-        for (name, p), (_, q) in zip(model.named_parameters(), copied.named_parameters()):
+        for (name, p), (_, q) in zip(
+            model.named_parameters(), copied.named_parameters(), strict=True
+        ):
             assert type(q) is nn.Parameter and q is not p and not np.shares_memory(p, q)
             assert q.grad is not p.grad and not np.shares_memory(q.grad, p.grad), name
             np.testing.assert_array_equal(q.grad, p.grad)
@@ -206,12 +208,12 @@ def test_model_and_optimizer_copied_together_keep_their_state(ours, theirs, opti
                 if how == "pickle"
                 else copy.deepcopy((model, optimizer))
             )
-        for p, q, g in zip(model.parameters(), reference, step_grads):
+        for p, q, g in zip(model.parameters(), reference, step_grads, strict=True):
             p.grad, q.grad = g.copy(), torch.tensor(g)
         optimizer.step()
         reference_optimizer.step()
     assert optimizer.param_groups[0]["params"][0] is model[0].weight
-    for p, q in zip(model.parameters(), reference):
+    for p, q in zip(model.parameters(), reference, strict=True):
         np.testing.assert_allclose(np.asarray(p), q.detach().numpy(), rtol=1e-12, atol=1e-12)
 
 
@@ -235,7 +237,7 @@ def test_loading_a_torch_optimizer_state_dict_continues_as_torch(ours, theirs, o
     reference = theirs(groups, **options)
     grads = _gradients(rng, shapes, 6)
     for step_grads in grads[:3]:
-        for q, g in zip(torchs, step_grads):
+        for q, g in zip(torchs, step_grads, strict=True):
             q.grad = torch.tensor(g)
         reference.step()
     mine = [nn.Parameter(q.detach().numpy()) for q in torchs]
@@ -243,11 +245,11 @@ def test_loading_a_torch_optimizer_state_dict_continues_as_torch(ours, theirs, o
     optimizer.load_state_dict(_to_numpy(reference.state_dict()))
     assert optimizer.param_groups[1]["lr"] == 0.01
     for step_grads in grads[3:]:
-        for p, q, g in zip(mine, torchs, step_grads):
+        for p, q, g in zip(mine, torchs, step_grads, strict=True):
             p.grad, q.grad = g.copy(), torch.tensor(g)
         optimizer.step()
         reference.step()
-    for p, q in zip(mine, torchs):
+    for p, q in zip(mine, torchs, strict=True):
         np.testing.assert_allclose(np.asarray(p), q.detach().numpy(), rtol=1e-12, atol=1e-12)
     # and the other way: torch loads npconv's state dict and continues as npconv does
     back = theirs([torch.nn.Parameter(torch.tensor(np.asarray(p))) for p in mine], **options)
@@ -262,11 +264,13 @@ def test_loading_a_torch_optimizer_state_dict_continues_as_torch(ours, theirs, o
     ]
     back.load_state_dict(converted)
     g = [rng.standard_normal(s) for s in shapes]
-    for p, q, gi in zip(mine, (q for group in back.param_groups for q in group["params"]), g):
+    for p, q, gi in zip(
+        mine, (q for group in back.param_groups for q in group["params"]), g, strict=True
+    ):
         p.grad, q.grad = gi.copy(), torch.tensor(gi)
     optimizer.step()
     back.step()
-    for p, q in zip(mine, (q for group in back.param_groups for q in group["params"])):
+    for p, q in zip(mine, (q for group in back.param_groups for q in group["params"]), strict=True):
         np.testing.assert_allclose(np.asarray(p), q.detach().numpy(), rtol=1e-12, atol=1e-12)
 
 

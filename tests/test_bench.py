@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import npconv
-
 import npconv.functional as F
 from npconv import bench
 from npconv.bench import cases

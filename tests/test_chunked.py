@@ -2,6 +2,7 @@
 (the oracle is the same npconv call on the NumPy array), lazily, with a graph linear in
 the number of chunks, on random geometries and random (uneven, size-1) chunkings."""
 
+import itertools
 import subprocess
 import sys
 
@@ -47,7 +48,7 @@ def chunking(draw, size):
         return (size,)
     cuts = sorted(draw(st.sets(st.integers(1, size - 1), max_size=size - 1)))
     bounds = [0] + cuts + [size]
-    return tuple(b - a for a, b in zip(bounds, bounds[1:]))
+    return tuple(b - a for a, b in itertools.pairwise(bounds))
 
 
 @st.composite
@@ -124,7 +125,8 @@ def test_conv_transpose_matches_numpy(g, data):
     n = g["n"]
     pad = padding(data.draw, n)
     output_padding = tuple(
-        data.draw(st.integers(0, max(s, d) - 1)) for s, d in zip(g["stride"], g["dilation"])
+        data.draw(st.integers(0, max(s, d) - 1))
+        for s, d in zip(g["stride"], g["dilation"], strict=True)
     )
     rng = np.random.default_rng(2)
     w = rng.standard_normal((g["cin"], g["cout"] // g["groups"]) + g["kernel"])
@@ -167,7 +169,7 @@ def test_conv_transpose_module_output_size_matches_numpy(g, data):
     smallest, largest = npconv.shapes.conv_transpose_size_range(
         g["size"], g["kernel"], g["stride"], pairs, g["dilation"]
     )
-    size = tuple(data.draw(st.integers(lo, hi)) for lo, hi in zip(smallest, largest))
+    size = tuple(data.draw(st.integers(lo, hi)) for lo, hi in zip(smallest, largest, strict=True))
     try:
         expected = module(y, output_size=size)
     except ValueError:

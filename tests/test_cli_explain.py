@@ -57,7 +57,7 @@ def canvas_cells(layer, o):
     transposed, kernel, stride, _, dilation, _ = geometry(layer)
     per_dim = [
         [(oi if transposed else oi * s) + j * d for j in range(k)]
-        for oi, k, s, d in zip(o, kernel, stride, dilation)
+        for oi, k, s, d in zip(o, kernel, stride, dilation, strict=True)
     ]
     return set(itertools.product(*per_dim))
 
@@ -73,12 +73,12 @@ def products(layer, size, o):
             if transposed:  # input i, kernel k land on output i*s + k*d - p
                 hit = all(
                     ii * s + kk * d - p == oo
-                    for ii, kk, s, d, p, oo in zip(i, k, stride, dilation, padding, o)
+                    for ii, kk, s, d, p, oo in zip(i, k, stride, dilation, padding, o, strict=True)
                 )
             else:  # output o reads input o*s + k*d - p
                 hit = all(
                     oo * s + kk * d - p == ii
-                    for ii, kk, s, d, p, oo in zip(i, k, stride, dilation, padding, o)
+                    for ii, kk, s, d, p, oo in zip(i, k, stride, dilation, padding, o, strict=True)
                 )
             if hit:
                 found.append((int(x[i]), int(w[k])))
@@ -243,7 +243,7 @@ def test_svg_parses_and_matches_the_arithmetic(tmp_path, layer, size):
         cells = [c for c in cells if c[0] == expected.shape[0] // 2]
     assert len(steps) == len(cells)
     padding = eval(layer, {"__builtins__": {}}, TORCH_NS).padding
-    for step, o in zip(steps, cells):
+    for step, o in zip(steps, cells, strict=True):
         assert tuple(int(v) for v in step.get("data-output").split(",")) == o
         assert float(step.get("data-value")) == expected[o]
         rects = step.findall("svg:rect[@data-role='canvas']", ns)
@@ -491,7 +491,7 @@ def test_png_pages_stay_within_the_pixel_budget(tmp_path, capsys):
 
 def test_html_page_is_self_contained(tmp_path, capsys):
     path = tmp_path / "seed.html"
-    code, out, err = run_cli(capsys, "explain", SEED, "--input", "3,3", "-o", str(path))
+    code, _, err = run_cli(capsys, "explain", SEED, "--input", "3,3", "-o", str(path))
     assert code == 0, err
     html = path.read_text(encoding="utf-8")
     assert html == explain.to_html(build_layer(SEED), (3, 3))

@@ -77,7 +77,7 @@ def test_shape_matches_torch_and_the_formulas(capsys, layer, shape):
     spatial = printed[len(printed) - len(formulas) :]
     module = eval(layer, {"__builtins__": {}}, TORCH_NS)
     assert len(formulas) == len(module.kernel_size)
-    for m, size in zip(formulas, spatial):
+    for m, size in zip(formulas, spatial, strict=True):
         # the printed expression, evaluated here, gives the printed number and the real size
         value = eval(m.group(2).replace("floor", "_floor"), {"_floor": math.floor})
         assert value == int(m.group(3)) == size

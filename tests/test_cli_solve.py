@@ -47,7 +47,7 @@ def brute_force(
             for d in dilations:
                 if k == 1 and d > 1:
                     continue
-                for p in range(0, 3 * (size + out) + 3 * k * d + out * s):
+                for p in range(3 * (size + out) + 3 * k * d + out * s):
                     if transposed:
                         for op in range(max(s, d)):
                             # the last output index any (input, kernel) pair reaches, plus one
@@ -363,7 +363,7 @@ def test_oversized_searches_are_refused_at_once_with_the_sizes(capsys, argv, mes
 
 
 def test_too_many_combinations_of_dims_are_refused(capsys):
-    code, out, err, seconds = _timed(
+    code, _, err, seconds = _timed(
         capsys, "solve", "--input", "56,56,56", "--output", "28,28,28", "--limit", "100"
     )
     assert code == 1 and "89 x 89 x 89 = 704,969 combinations" in err
@@ -373,7 +373,7 @@ def test_too_many_combinations_of_dims_are_refused(capsys):
 def test_a_larger_search_lists_the_simplest_and_counts_the_rest(capsys):
     from npconv import shapes
 
-    code, out, err = run_cli(
+    code, out, _ = run_cli(
         capsys,
         "solve",
         "--input",

@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn")
-Image = pytest.importorskip("PIL.Image")
-
 from npconv import demo
 from npconv.cli import main
+
+pytest.importorskip("sklearn")
+Image = pytest.importorskip("PIL.Image")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ NumPy broadcast error). Where npconv mirrors torch's wording, torch's message
 """
 
 import warnings
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -426,7 +427,7 @@ BAD_CALLS = [
 
 @pytest.mark.parametrize("bad", BAD_CALLS, ids=[b.id for b in BAD_CALLS])
 def test_npconv_rejects_what_torch_rejects(bad):
-    with pytest.raises(Exception) as their_error:  # noqa: B017 - torch raises several types
+    with pytest.raises(Exception) as their_error:  # torch raises several types
         bad.theirs()
     with pytest.raises((ValueError, TypeError)) as our_error:
         bad.ours()
@@ -489,7 +490,7 @@ def test_mixed_dtypes(name, theirs, ours, input_dtype, weight_dtype):
 def test_mixed_dtype_bias():
     with pytest.raises(RuntimeError):
         TF.conv2d(T(x2), T(w2), T(randn(6, dtype=np.float64)))
-    with pytest.raises(TypeError, match="float32.*float64"):
+    with pytest.raises(TypeError, match=r"float32.*float64"):
         F.conv2d(x2, w2, randn(6, dtype=np.float64))
 
 

@@ -68,7 +68,7 @@ def test_a_missing_browser_fails_in_ci(monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", "/nonexistent/chromium")
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match="must run in CI.*chromium is missing"):
+    with pytest.raises(pytest.fail.Exception, match=r"must run in CI.*chromium is missing"):
         require_browser()
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="chromium is missing"):
@@ -137,7 +137,8 @@ def random_settings(rng):
             stride = [1] * n  # mostly the stride-1 convs 'same' is for
     mode = str(rng.choice(["zeros", "reflect", "replicate", "circular"], p=[0.4, 0.2, 0.2, 0.2]))
     output_padding = [
-        int(rng.integers(0, max(s, d))) if transposed else 0 for s, d in zip(stride, dilation)
+        int(rng.integers(0, max(s, d))) if transposed else 0
+        for s, d in zip(stride, dilation, strict=True)
     ]
     s = dict(
         op="conv_transpose" if transposed else "conv",
@@ -339,7 +340,7 @@ def test_compute_agrees_with_npconv_on_random_settings(browser, seed_page):
         answers += page_compute(browser, settings[k : k + 50])
     counts = {"values": 0, "errors": 0}
     kinds = set()
-    for s, page in zip(settings, answers):
+    for s, page in zip(settings, answers, strict=True):
         expected = npconv_answer(s)
         if isinstance(expected, str):
             assert page.get("error") == expected, (s, page)

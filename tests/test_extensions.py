@@ -75,7 +75,8 @@ def crop_or_extend(full, pairs):
     return full[
         (...,)
         + tuple(
-            slice(max(lo, 0), size - max(hi, 0)) for (lo, hi), size in zip(pairs, full.shape[2:])
+            slice(max(lo, 0), size - max(hi, 0))
+            for (lo, hi), size in zip(pairs, full.shape[2:], strict=True)
         )
     ]
 
@@ -140,7 +141,8 @@ def onnx_conv_transpose_same(y, w, b, stride, dilation, output_padding):
         output_padding=list(output_padding),
         kernel_shape=list(w.shape[2:]),
     )
-    feeds = dict(zip(inputs, (y, w, b)))
+    # without a bias, inputs names two: zip drops the None b
+    feeds = dict(zip(inputs, (y, w, b), strict=False))
     (out,) = ReferenceEvaluator(node).run(None, feeds)
     assert out.ndim == n + 2
     return out
@@ -149,7 +151,7 @@ def onnx_conv_transpose_same(y, w, b, stride, dilation, output_padding):
 def onnx_same_upper_split(size, kernel, stride, dilation, output_padding):
     """ONNX's crop pairs for SAME_UPPER, from the operator spec (floor division)."""
     pairs = []
-    for m, k, s, d, op in zip(size, kernel, stride, dilation, output_padding):
+    for m, k, s, d, op in zip(size, kernel, stride, dilation, output_padding, strict=True):
         total = s * (m - 1) + op + d * (k - 1) + 1 - m * s
         pairs.append((total // 2, total - total // 2))
     return tuple(pairs)
@@ -160,30 +162,31 @@ def unfold_loops(x, kernel, dilation, pairs, stride):
     padded = np.pad(x, [(0, 0), (0, 0)] + list(pairs))
     blocks = [
         (size - d * (k - 1) - 1) // s + 1
-        for size, k, d, s in zip(padded.shape[2:], kernel, dilation, stride)
+        for size, k, d, s in zip(padded.shape[2:], kernel, dilation, stride, strict=True)
     ]
     out = np.zeros(x.shape[:2] + (math.prod(kernel), math.prod(blocks)), x.dtype)
     for col, o in enumerate(itertools.product(*map(range, blocks))):
         for row, j in enumerate(itertools.product(*map(range, kernel))):
-            at = tuple(oi * s + ji * d for oi, ji, s, d in zip(o, j, stride, dilation))
+            at = tuple(oi * s + ji * d for oi, ji, s, d in zip(o, j, stride, dilation, strict=True))
             out[:, :, row, col] = padded[(slice(None), slice(None)) + at]
     return out.reshape(x.shape[0], -1, math.prod(blocks))
 
 
 def fold_loops(cols, size, kernel, dilation, pairs, stride):
     """N-d fold by plain loops: (N, C*prod(k), L) -> (N, C, *size)."""
-    padded_size = [m + lo + hi for m, (lo, hi) in zip(size, pairs)]
+    padded_size = [m + lo + hi for m, (lo, hi) in zip(size, pairs, strict=True)]
     blocks = [
-        (m - d * (k - 1) - 1) // s + 1 for m, k, d, s in zip(padded_size, kernel, dilation, stride)
+        (m - d * (k - 1) - 1) // s + 1
+        for m, k, d, s in zip(padded_size, kernel, dilation, stride, strict=True)
     ]
     n, c = cols.shape[0], cols.shape[1] // math.prod(kernel)
     cols = cols.reshape(n, c, math.prod(kernel), math.prod(blocks))
     out = np.zeros((n, c) + tuple(padded_size), cols.dtype)
     for col, o in enumerate(itertools.product(*map(range, blocks))):
         for row, j in enumerate(itertools.product(*map(range, kernel))):
-            at = tuple(oi * s + ji * d for oi, ji, s, d in zip(o, j, stride, dilation))
+            at = tuple(oi * s + ji * d for oi, ji, s, d in zip(o, j, stride, dilation, strict=True))
             out[(slice(None), slice(None)) + at] += cols[:, :, row, col]
-    return out[(...,) + tuple(slice(lo, lo + m) for m, (lo, _) in zip(size, pairs))]
+    return out[(...,) + tuple(slice(lo, lo + m) for m, (lo, _) in zip(size, pairs, strict=True))]
 
 
 def numeric_gradient(loss, a, eps=1e-5):
@@ -221,7 +224,12 @@ def adjoint_gap(x, w, y, **options):
     transpose_options["output_padding"] = tuple(
         (m + lo + hi - d * (k - 1) - 1) % s
         for m, (lo, hi), k, s, d in zip(
-            x.shape[2:], options["padding"], w.shape[2:], options["stride"], options["dilation"]
+            x.shape[2:],
+            options["padding"],
+            w.shape[2:],
+            options["stride"],
+            options["dilation"],
+            strict=True,
         )
     )
     right = np.vdot(x, F.conv_transpose(y, w, **transpose_options))
@@ -299,7 +307,9 @@ def test_conv_transpose_asymmetric_padding_is_full_then_crop(
     )
     assert got.shape[2:] == tuple(
         (m - 1) * s - lo - hi + d * (k - 1) + op + 1
-        for m, s, (lo, hi), d, k, op in zip(size, stride, pairs, dilation, kernel, output_padding)
+        for m, s, (lo, hi), d, k, op in zip(
+            size, stride, pairs, dilation, kernel, output_padding, strict=True
+        )
     )
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
     # the torch-named n-d form takes the pairs too
@@ -333,7 +343,7 @@ def test_unfold_and_fold_asymmetric_padding_against_torch(
     np.testing.assert_allclose(module(x), expected, rtol=1e-12, atol=1e-12)
 
     cols = rng.standard_normal(got.shape)
-    padded_size = tuple(m + lo + hi for m, (lo, hi) in zip(size, pairs))
+    padded_size = tuple(m + lo + hi for m, (lo, hi) in zip(size, pairs, strict=True))
     full = TF.fold(tensor(cols), padded_size, kernel, dilation=dilation, stride=stride).numpy()
     expected = crop_or_extend(full, pairs)
     np.testing.assert_allclose(
@@ -493,7 +503,11 @@ def test_conv_transpose_same_against_onnx_reference(size, kernel, stride, dilati
     got = F.conv_transpose(
         y, w, b, stride=stride, padding="same", output_padding=output_padding, dilation=dilation
     )
-    assert got.shape == expected.shape == (2, 3) + tuple(m * s for m, s in zip(size, stride))
+    assert (
+        got.shape
+        == expected.shape
+        == (2, 3) + tuple(m * s for m, s in zip(size, stride, strict=True))
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -562,12 +576,12 @@ def _mode_operands(rng, size, kernel, stride, dilation, groups, padding):
     w = rng.standard_normal((3 * groups, 2) + kernel)
     out = tuple(
         (m + lo + hi - d * (k - 1) - 1) // s + 1
-        for m, (lo, hi), k, s, d in zip(size, pairs, kernel, stride, dilation)
+        for m, (lo, hi), k, s, d in zip(size, pairs, kernel, stride, dilation, strict=True)
     )
     y = rng.standard_normal((2, 3 * groups) + out)
     output_padding = tuple(
         (m + lo + hi - d * (k - 1) - 1) % s
-        for m, (lo, hi), k, s, d in zip(size, pairs, kernel, stride, dilation)
+        for m, (lo, hi), k, s, d in zip(size, pairs, kernel, stride, dilation, strict=True)
     )
     return pairs, w, y, output_padding
 
@@ -599,7 +613,7 @@ def test_conv_transpose_mode_is_torch_conv_input_gradient(
         == tuple(
             (m - 1) * s - lo - hi + d * (k - 1) + op + 1
             for m, s, (lo, hi), d, k, op in zip(
-                y.shape[2:], stride, pairs, dilation, kernel, output_padding
+                y.shape[2:], stride, pairs, dilation, kernel, output_padding, strict=True
             )
         )
         == size
@@ -789,7 +803,7 @@ def test_conv_transpose_4d_is_a_scatter_of_3d_transposed_convs(
 
 
 def test_nd_modules_in_4d(rng):
-    size, kernel, stride, dilation, groups, pairs = ND_CASES[0]
+    size, kernel, stride, dilation, _, pairs = ND_CASES[0]
     conv = nn.ConvNd(
         2,
         3,

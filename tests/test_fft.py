@@ -10,13 +10,12 @@ import tracemalloc
 
 import numpy as np
 import pytest
-import reference as R
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import reference as R
 from npconv import conv as conv_op
 from npconv import conv_transpose as conv_transpose_op
-from npconv import compute
 from npconv.compute import Geometry, fft
 
 BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench"
@@ -38,7 +37,7 @@ def geometries(draw, max_dims=3):
     stride = tuple(draw(st.integers(1, 3)) for _ in range(n))
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(n))
     pads, big = [], []
-    for k, d in zip(kernel, dilation):
+    for k, d in zip(kernel, dilation, strict=True):
         reach = (k - 1) * d + 1
         lo = draw(st.integers(-2, reach))
         hi = draw(st.integers(-2, reach))
@@ -48,7 +47,7 @@ def geometries(draw, max_dims=3):
         big.append(size)
     small = tuple(
         (s + lo + hi - d * (k - 1) - 1) // st_ + 1
-        for s, k, st_, d, (lo, hi) in zip(big, kernel, stride, dilation, pads)
+        for s, k, st_, d, (lo, hi) in zip(big, kernel, stride, dilation, pads, strict=True)
     )
     groups = draw(st.integers(1, 2))
     b, m = draw(st.integers(1, 3)), draw(st.integers(1, 3))
@@ -104,7 +103,7 @@ def test_against_loops_and_torch(case, seed):
     g, pads, b, m = case
     rng = np.random.default_rng(seed)
     x, w, y = operands(rng, g, b, m)
-    by_torch = dict(zip(OPS, torch_all(g, pads, x, w, y)))
+    by_torch = dict(zip(OPS, torch_all(g, pads, x, w, y), strict=True))
     for op in OPS:
         exact = loops(op, g, pads, x, w, y)
         got = call(op, x, w, y, g)
@@ -152,7 +151,7 @@ def test_tiles_batches_and_passes(b, m, budget, stride, dilation, rng, monkeypat
         if budget < 100000:
             assert chosen.chunk < 3 * math.prod(chosen.tiles)
             assert (chosen.outputs < m) if m > b else (chosen.inputs < b)
-        for op, exact in zip(OPS, torch_all(g, pads, x, w, y)):
+        for op, exact in zip(OPS, torch_all(g, pads, x, w, y), strict=True):
             assert relative(call(op, x, w, y, g), exact) <= 1e-10
     finally:
         fft.tiling.cache_clear()
@@ -215,7 +214,7 @@ def test_issue_cases_float32(name, rng):
     w = (rng.standard_normal(wshape) / math.sqrt(math.prod(wshape[1:]))).astype(np.float32)
     y = rng.standard_normal((n, g.groups * m) + g.small).astype(np.float32)
     pads = tuple((lo, lo) for lo in g.lo)
-    exact = dict(zip(OPS, torch_all(g, pads, x, w, y)))
+    exact = dict(zip(OPS, torch_all(g, pads, x, w, y), strict=True))
     for kernel_op in OPS:
         got = call(kernel_op, x, w, y, g)
         assert got.dtype == np.float32

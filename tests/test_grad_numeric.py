@@ -353,7 +353,7 @@ def check_module(module, x, rng, **forward_options):
     module.zero_grad()
     gx = module.backward(g)
     assert_gradient(lambda a: scalar(g, module(a, **forward_options)), x, gx, rng)
-    for name, p in module.named_parameters():
+    for p in module.parameters():
 
         def loss(a, p=p):
             saved = np.array(p)
@@ -428,7 +428,7 @@ def test_conv_transpose_module_backward(cls, n, options):
         # one more than the smallest output in every dim: output_padding 1 (stride 2)
         padding = options.get("padding", 0)
         forward["output_size"] = tuple(
-            (s - 1) * 2 - 2 * padding + k + 1 for s, k in zip(SMALL[n], KERNEL[n])
+            (s - 1) * 2 - 2 * padding + k + 1 for s, k in zip(SMALL[n], KERNEL[n], strict=True)
         )
     module = cls(6, 4, KERNEL[n], dtype=np.float64, **options)
     check_module(module, x, rng, **forward)

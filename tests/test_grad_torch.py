@@ -166,7 +166,7 @@ def test_conv_transpose_module(n, options, dtype):
         padding = options.get("padding", 0)
         forward["output_size"] = [
             (s - 1) * options["stride"] - 2 * padding + k + extra
-            for s, k in zip(SMALL[n], KERNEL[n])
+            for s, k in zip(SMALL[n], KERNEL[n], strict=True)
         ]
     tmodule, module = module_pair(f"ConvTranspose{n}d", (8, 4, KERNEL[n]), options, dtype)
     check_modules(tmodule, module, x, dtype, rng, **forward)

@@ -17,9 +17,7 @@ import torch
 import npconv
 import npconv.functional as F
 import npconv.grad as G
-from npconv import compute
-from npconv.compute import planner
-from npconv.compute import geometry
+from npconv.compute import geometry, planner
 
 T = torch.nn.functional
 TG = torch.nn.grad
@@ -51,7 +49,10 @@ def _module_backward(cls, tcls, x, dy, **options):
 
 def _cases(rng):
     """name -> (algorithms that must run, npconv call, torch's results)."""
-    r = lambda *shape: rng.standard_normal(shape)
+
+    def r(*shape):
+        return rng.standard_normal(shape)
+
     cases = {}
     x, w = r(6, 16, 24, 24), r(16, 16, 3, 3)
     cases["gemm conv"] = (
@@ -147,7 +148,10 @@ def _cases(rng):
 def _interrupt(delay, how):
     """A timer that interrupts the main thread after `delay` seconds."""
     if how == "signal":
-        action = lambda: os.kill(os.getpid(), signal.SIGINT)
+
+        def action():
+            os.kill(os.getpid(), signal.SIGINT)
+
     else:
         action = _thread.interrupt_main
     timer = threading.Timer(delay, action)
@@ -214,7 +218,7 @@ def test_the_call_after_an_interrupt_is_exact(count, main_thread_sigint, monkeyp
                 total += 1
                 cut += _run_interrupted(call, rng.uniform(0, took), ("signal", "main")[i % 2])
                 results = call()
-                for result, want in zip(results, expected):
+                for result, want in zip(results, expected, strict=True):
                     np.testing.assert_allclose(
                         result, want, rtol=1e-9, atol=1e-9, err_msg=f"{name}, after interrupt {i}"
                     )

@@ -9,9 +9,9 @@ transposed convs; fold and unfold are each other's gradient.
 
 import numpy as np
 import pytest
-import reference
 
 import npconv.nn as nn
+import reference
 
 # (class, constructor arguments, input shape): zero padding, so the reference applies
 CONV_CASES = [
@@ -71,10 +71,15 @@ def expected_gradients(module, x, g):
         full = [
             (o - 1) * s - 2 * p + d * (k - 1) + 1
             for o, s, p, d, k in zip(
-                g.shape[2:], module.stride, padding, module.dilation, module.kernel_size
+                g.shape[2:],
+                module.stride,
+                padding,
+                module.dilation,
+                module.kernel_size,
+                strict=True,
             )
         ]
-        output_padding = [size - f for size, f in zip(x.shape[2:], full)]
+        output_padding = [size - f for size, f in zip(x.shape[2:], full, strict=True)]
         dx = reference.conv_transpose(
             g, w, padding=padding, output_padding=output_padding, **options
         )
@@ -144,13 +149,14 @@ def test_backward_uses_the_last_forward(rng):
     module.zero_grad()
     np.testing.assert_allclose(module.backward(g), dx, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(module.weight.grad, dw, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(module.bias.grad, db, rtol=1e-10, atol=1e-12)
 
 
 def test_parameter_gradients_are_not_views_of_each_other(rng):
     """Accumulating must not write into arrays handed out by an earlier backward."""
     module = nn.Conv1d(2, 2, 2, dtype=np.float64)
     x = random(rng, (1, 2, 5))
-    g, _ = run(module, x, rng)
+    run(module, x, rng)
     first = module.weight.grad
     kept = first.copy()
     run(module, x, rng)
@@ -244,13 +250,14 @@ def relative_error(actual, expected):
 
 @pytest.mark.parametrize("cls, arguments, options, shape", ALL_CASES)
 def test_float16_backward(cls, arguments, options, shape, rng):
-    """float16 modules return float16 gradients close to the float64 reference on the same values."""
+    """float16 modules return float16 gradients close to the float64 reference on the
+    same values."""
     module = build(cls, arguments, options, dtype=np.float16)
     x = random(rng, shape, np.float16)
     g, gx = run(module, x, rng)
     assert gx.dtype == module.weight.grad.dtype == module.bias.grad.dtype == np.float16
     for actual, expected in zip(
-        (gx, module.weight.grad, module.bias.grad), expected_gradients(module, x, g)
+        (gx, module.weight.grad, module.bias.grad), expected_gradients(module, x, g), strict=True
     ):
         assert relative_error(actual, expected) < 5e-3
 
@@ -296,7 +303,7 @@ def test_empty_batch_backward(cls, arguments, options, shape, rng):
     """No samples: the input gradient is empty, the parameter gradients are zeros."""
     module = build(cls, arguments, options)
     x = np.zeros((0,) + shape[1:])
-    g, gx = run(module, x, rng)
+    _, gx = run(module, x, rng)
     assert gx.shape == x.shape
     np.testing.assert_array_equal(module.weight.grad, np.zeros(module.weight.shape))
     np.testing.assert_array_equal(module.bias.grad, np.zeros(module.bias.shape))

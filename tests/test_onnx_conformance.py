@@ -61,7 +61,7 @@ def _generated_cases(module_name):
                 continue
             for attribute in sorted(vars(cls)):
                 if attribute.startswith("export"):
-                    np.random.seed(0)  # as onnx's exporter does before each export
+                    np.random.seed(0)  # noqa: NPY002 - onnx's exporters draw from NumPy's global generator
                     getattr(cls, attribute)()
     return cases
 
@@ -76,7 +76,7 @@ def _stored_cases(pattern):
         data = os.path.join(directory, "test_data_set_0")
         feeds = sorted(glob.glob(os.path.join(data, "input_*.pb")))
         graph_inputs = [i.name for i in model.graph.input if i.name not in known]
-        for name, path in zip(graph_inputs, feeds):
+        for name, path in zip(graph_inputs, feeds, strict=True):
             known[name] = numpy_helper.to_array(onnx.load_tensor(path))
         (expected,) = [
             numpy_helper.to_array(onnx.load_tensor(path))
@@ -119,7 +119,7 @@ def _common(attrs, w, n):
 def _pads(attrs, n):
     """ONNX pads [x1_begin, x2_begin, ..., x1_end, x2_end] as npconv's (lo, hi) pairs."""
     pads = attrs.get("pads", (0,) * (2 * n))
-    return tuple(zip(pads[:n], pads[n:]))
+    return tuple(zip(pads[:n], pads[n:], strict=True))
 
 
 def _split(total, auto_pad):
@@ -146,7 +146,7 @@ def conv_arguments(attrs, x, w):
         # ONNX: output = ceil(input / stride), padded as little as that needs; torch's
         # padding='same' is stride-1 only, so spell the pairs out.
         pairs = []
-        for size, k, s, d in zip(x.shape[2:], kernel, strides, dilations):
+        for size, k, s, d in zip(x.shape[2:], kernel, strides, dilations, strict=True):
             out = -(-size // s)
             total = max(0, (out - 1) * s + d * (k - 1) + 1 - size)
             pairs.append(_split(total, auto_pad))
@@ -169,10 +169,12 @@ def conv_transpose_arguments(attrs, x, w):
     if "output_shape" in attrs or auto_pad == "SAME_LOWER":
         # ONNX: total_padding = stride*(in-1) + output_padding + dilated kernel - output_shape,
         # split by auto_pad; the pads attribute is ignored.
-        target = attrs.get("output_shape") or [i * s for i, s in zip(x.shape[2:], strides)]
+        target = attrs.get("output_shape") or [
+            i * s for i, s in zip(x.shape[2:], strides, strict=True)
+        ]
         pairs = []
         for axis, (size, k, s, d, want) in enumerate(
-            zip(x.shape[2:], kernel, strides, dilations, target)
+            zip(x.shape[2:], kernel, strides, dilations, target, strict=True)
         ):
             total = s * (size - 1) + output_padding[axis] + d * (k - 1) + 1 - want
             begin, end = _split(total, auto_pad)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-
 from npconv import nn, optim
+
+torch = pytest.importorskip("torch")
 
 SHAPES = [(3, 2, 3, 3), (3,), ()]
 
@@ -21,13 +21,13 @@ def _run_both(ours_class, theirs_class, options, steps=6, dtype=np.float64, seed
     theirs_optimizer = theirs_class(theirs, **options)
     rtol = 1e-12 if dtype == np.float64 else 2e-6
     for step in range(steps):
-        for p, q in zip(ours, theirs):
+        for p, q in zip(ours, theirs, strict=True):
             grad = rng.standard_normal(p.shape).astype(dtype)
             p.grad = grad
             q.grad = torch.tensor(grad)
         ours_optimizer.step()
         theirs_optimizer.step()
-        for p, q in zip(ours, theirs):
+        for p, q in zip(ours, theirs, strict=True):
             assert p.dtype == dtype
             np.testing.assert_allclose(
                 p.view(np.ndarray), q.detach().numpy(), rtol=rtol, atol=rtol, err_msg=f"step {step}"
@@ -120,11 +120,11 @@ def test_parameter_groups_override_defaults_like_torch():
     assert [g["lr"] for g in ours_optimizer.param_groups] == [0.1, 0.5]
     for _ in range(3):
         grads = rng.standard_normal((2, 4))
-        for p, q, g in zip(ours, theirs, grads):
+        for p, q, g in zip(ours, theirs, grads, strict=True):
             p.grad, q.grad = g, torch.tensor(g)
         ours_optimizer.step()
         theirs_optimizer.step()
-    for p, q in zip(ours, theirs):
+    for p, q in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(p.view(np.ndarray), q.detach().numpy(), rtol=1e-12)
 
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import npconv
 import reference as R
-from npconv import functional as F
 from npconv import compute
+from npconv import functional as F
 from npconv.compute import Geometry, planner
 
 OPS = ("conv", "conv_transpose", "conv_weight")
@@ -71,7 +71,7 @@ def problems(draw, name):
         stride[draw(st.integers(0, nd - 1))] = 2
     small = tuple(
         (b + lo + hi - d * (k - 1) - 1) // s + 1
-        for b, k, s, d, (lo, hi) in zip(big, kernel, stride, dilation, pads)
+        for b, k, s, d, (lo, hi) in zip(big, kernel, stride, dilation, pads, strict=True)
     )
     groups = draw(st.integers(1, 3))
     b, m, n = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
@@ -196,7 +196,7 @@ def nonfinite_geometry(case):
     op, kernel, stride, dilation, pads, big, groups, b, m = case
     small = tuple(
         (s + lo + hi - d * (k - 1) - 1) // st + 1
-        for s, k, st, d, (lo, hi) in zip(big, kernel, stride, dilation, pads)
+        for s, k, st, d, (lo, hi) in zip(big, kernel, stride, dilation, pads, strict=True)
     )
     return (
         op,
@@ -377,7 +377,7 @@ def test_measured_mode_times_once_then_keeps_the_winner(monkeypatch, tmp_path):
     other = dict(saved, cpus=saved["cpus"] + 1)  # another machine: ignored
     path.write_text(json.dumps(other))
     assert npconv.load_wisdom(path) == 0
-    unknown = dict(saved, entries={key: "nonexistent" for key in saved["entries"]})
+    unknown = dict(saved, entries=dict.fromkeys(saved["entries"], "nonexistent"))
     path.write_text(json.dumps(unknown))
     assert npconv.load_wisdom(path) == 0
     path.write_text("not json")
@@ -392,8 +392,9 @@ def test_set_planner_rejects_unknown_modes():
 
 def test_heuristic_picks_only_supported_algorithms_on_the_zoo():
     """Every contraction of every zoo and suite layer gets an algorithm that supports it."""
-    from npconv.bench import cases
     import pathlib
+
+    from npconv.bench import cases
 
     root = pathlib.Path(__file__).parent.parent / "bench"
     for path in ("suite.json", "zoo.json"):

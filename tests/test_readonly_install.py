@@ -22,7 +22,7 @@ CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 pytestmark = pytest.mark.skipif(
-    not (AS_ROOT or CI) or not shutil.which("setpriv") and not shutil.which("su"),
+    not (AS_ROOT or CI) or (not shutil.which("setpriv") and not shutil.which("su")),
     reason="needs root (to run as nobody) or CI",
 )
 

@@ -47,7 +47,8 @@ def cut(options, n):
 def same_pairs(kernel, dilation):
     """conv padding='same': dilation*(k-1) split with the odd element at the end."""
     return tuple(
-        (d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation)
+        (d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
+        for k, d in zip(kernel, dilation, strict=True)
     )
 
 
@@ -144,7 +145,8 @@ TRANSPOSE_CASES = {
 def transpose_same_pairs(kernel, stride, dilation, output_padding):
     """conv_transpose padding='same' (output = input * stride): crop total split low-first."""
     totals = [
-        d * (k - 1) + 1 + op - s for k, s, d, op in zip(kernel, stride, dilation, output_padding)
+        d * (k - 1) + 1 + op - s
+        for k, s, d, op in zip(kernel, stride, dilation, output_padding, strict=True)
     ]
     return tuple((t // 2, t - t // 2) for t in totals)
 
@@ -175,7 +177,9 @@ def test_conv_transpose(n, case, make):
     y, w, b, options, expected = transpose_case(n, TRANSPOSE_CASES[case], np.float64, make)
     out = F.conv_transpose(y, w, b, **options)
     if case == "same":
-        assert out.shape[2:] == tuple(s * t for s, t in zip(SIZES[n], options["stride"]))
+        assert out.shape[2:] == tuple(
+            s * t for s, t in zip(SIZES[n], options["stride"], strict=True)
+        )
     assert_close(out, expected, np.float64)
 
 

@@ -190,7 +190,7 @@ def test_seed_001_round_trip_shapes():
     x = randn(1, 3, 7, 9)
     conv_t, conv = twin("Conv2d", 3, 5, 5, padding=1)
     tconv_t, tconv = twin("ConvTranspose2d", 5, 3, 5, padding=1)
-    h, h_t = run_both(conv_t, conv, x)
+    h, _ = run_both(conv_t, conv, x)
     back, _ = run_both(tconv_t, tconv, h)
     assert back.shape == x.shape
 

@@ -1,6 +1,7 @@
 """npconv's own thread pool (_threads.split, each): every item once, errors raised
 in the caller, nesting runs inline, and the workers kept off the caller's CPU."""
 
+import itertools
 import os
 import threading
 import time
@@ -74,7 +75,7 @@ def test_each_sums_shares_in_item_order(threads):
     parts = max(1, min(threads, len(values)))
     bounds = [len(values) * i // parts for i in range(parts + 1)]
     expected = None
-    for first, last in zip(bounds[:-1], bounds[1:]):  # the same sums, by hand, in order
+    for first, last in itertools.pairwise(bounds):  # the same sums, by hand, in order
         share = np.array([values[first]])
         for v in values[first + 1 : last]:
             share += np.array([v])
@@ -100,7 +101,7 @@ def test_shares_in_scratch_keep_apart(threads, slow):
         sums = _threads.shares(body, range(6), slot="sum")
         parts = max(1, min(threads, 6))
         bounds = [6 * i // parts for i in range(parts + 1)]
-        expected = [sum(10.0**i for i in range(a, z)) for a, z in zip(bounds, bounds[1:])]
+        expected = [sum(10.0**i for i in range(a, z)) for a, z in itertools.pairwise(bounds)]
         assert [s[0] for s in sums] == expected
 
 
@@ -241,7 +242,7 @@ def test_calls_from_two_threads_at_once(threads, rng):
             together[i] = F.conv(xs[i], w, padding=1, groups=6)
 
     at_once(run)
-    for a, b in zip(together, alone):
+    for a, b in zip(together, alone, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -254,8 +255,8 @@ def test_weight_gradients_from_two_threads_at_once(threads, rng, monkeypatch):
     g = Geometry((3, 3), (2, 2), (1, 1), (1, 1), (16, 16), (8, 8), 1)
     xs = [rng.standard_normal((4, 8) + g.big) for _ in range(2)]
     ys = [rng.standard_normal((4, 16) + g.small) for _ in range(2)]
-    alone = [gemm.conv_weight(x, y, g) for x, y in zip(xs, ys)]
-    for x, y, a in zip(xs, ys, alone):  # right alone, by the loops
+    alone = [gemm.conv_weight(x, y, g) for x, y in zip(xs, ys, strict=True)]
+    for x, y, a in zip(xs, ys, alone, strict=True):  # right alone, by the loops
         np.testing.assert_allclose(
             a, R.conv_weight(x, y, g.kernel, g.stride, 1), rtol=1e-10, atol=1e-10
         )
@@ -266,7 +267,7 @@ def test_weight_gradients_from_two_threads_at_once(threads, rng, monkeypatch):
             together[i].append(gemm.conv_weight(xs[i], ys[i], g))
 
     at_once(run)
-    for results, expected in zip(together, alone):
+    for results, expected in zip(together, alone, strict=True):
         for result in results:
             np.testing.assert_array_equal(result, expected)
 

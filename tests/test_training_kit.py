@@ -5,10 +5,10 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-
 import npconv
 from npconv import nn
+
+torch = pytest.importorskip("torch")
 
 ACTIVATIONS = [
     (nn.ReLU, torch.nn.ReLU, {}),

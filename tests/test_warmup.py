@@ -21,7 +21,10 @@ def _signatures():
 
 def _every_path(dtype):
     r = np.random.default_rng(0)
-    a = lambda *shape: r.standard_normal(shape).astype(dtype)
+
+    def a(*shape):
+        return r.standard_normal(shape).astype(dtype)
+
     for n in (1, 2, 3):
         x, w = a(2, 4, *(9,) * n), a(4, 1, *(3,) * n)
         F.conv(x, w, padding=1, groups=4)

@@ -30,6 +30,7 @@ from .compute.planner import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "__version__",
     "algorithms",
     "enable_grad",
     "forget_wisdom",
@@ -51,5 +52,4 @@ __all__ = [
     "shapes",
     "use_algorithm",
     "warmup",
-    "__version__",
 ]

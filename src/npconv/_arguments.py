@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 import operator
-from typing import Literal, get_args
+from typing import Any, Literal, TypeVar, cast, get_args
 
 import numpy as np
 import numpy.typing
@@ -23,6 +23,8 @@ Padding = Size | PaddingString | tuple[tuple[int, int], ...] | list[tuple[int, i
 ArrayLike = numpy.typing.ArrayLike
 DTypeLike = numpy.typing.DTypeLike
 
+T = TypeVar("T")
+
 PADDING_MODES = get_args(PaddingMode)
 PADDING_STRINGS = get_args(PaddingString)
 SUPPORTED_DTYPES = (np.float16, np.float32, np.float64, np.complex64, np.complex128)
@@ -33,7 +35,7 @@ SUPPORTED_DTYPES = (np.float16, np.float32, np.float64, np.complex64, np.complex
 MAX_INT = 2**62 - 1
 
 
-def _as_int(value, name):
+def _as_int(value: object, name: str) -> int:
     """An int from anything that is integral (int, np.int64, ...), never a bool or float,
     and at most MAX_INT in size."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
@@ -46,7 +48,7 @@ def _as_int(value, name):
     return result
 
 
-def to_tuple(value, n, name):
+def to_tuple(value: object, n: int, name: str) -> tuple[int, ...]:
     """`value` as a tuple of `n` ints: an int is repeated, a sequence must have length n."""
     if isinstance(value, (list, tuple)):
         if len(value) == 1 and n > 1:
@@ -60,7 +62,7 @@ def to_tuple(value, n, name):
     return (_as_int(value, name),) * n
 
 
-def positive_tuple(value, n, name):
+def positive_tuple(value: object, n: int, name: str) -> tuple[int, ...]:
     """to_tuple, then every entry must be > 0 (kernel_size, stride, dilation)."""
     result = to_tuple(value, n, name)
     if any(v <= 0 for v in result):
@@ -68,7 +70,7 @@ def positive_tuple(value, n, name):
     return result
 
 
-def non_negative_tuple(value, n, name):
+def non_negative_tuple(value: object, n: int, name: str) -> tuple[int, ...]:
     """to_tuple, then every entry must be >= 0 (output_padding)."""
     result = to_tuple(value, n, name)
     if any(v < 0 for v in result):
@@ -76,14 +78,14 @@ def non_negative_tuple(value, n, name):
     return result
 
 
-def positive_int(value, name):
+def positive_int(value: object, name: str) -> int:
     result = _as_int(value, name)
     if result <= 0:
         raise ValueError(f"{name} must be a positive integer, but got {name}={value!r}")
     return result
 
 
-def is_pair_padding(padding):
+def is_pair_padding(padding: object) -> bool:
     """True for the asymmetric form ((lo, hi), (lo, hi), ...)."""
     return (
         isinstance(padding, (list, tuple))
@@ -92,7 +94,7 @@ def is_pair_padding(padding):
     )
 
 
-def padding_pairs(padding, n, name="padding"):
+def padding_pairs(padding: Any, n: int, name: str = "padding") -> tuple[tuple[int, int], ...]:
     """Explicit padding as n (lo, hi) pairs of non-negative ints.
 
     Accepts an int, a tuple of n ints (symmetric), or a tuple of n (lo, hi)
@@ -114,24 +116,24 @@ def padding_pairs(padding, n, name="padding"):
     return pairs
 
 
-def padding_string(padding):
+def padding_string(padding: object) -> PaddingString:
     """Lower-cased 'valid'/'same', or a ValueError in torch's words."""
     if padding not in PADDING_STRINGS:
         raise ValueError(
             f"Invalid padding string {padding!r}, should be one of {set(PADDING_STRINGS)}"
         )
-    return padding
+    return cast(PaddingString, padding)
 
 
-def padding_mode(mode):
+def padding_mode(mode: object) -> PaddingMode:
     if mode not in PADDING_MODES:
         raise ValueError(
             f"padding_mode must be one of {set(PADDING_MODES)}, but got padding_mode={mode!r}"
         )
-    return mode
+    return cast(PaddingMode, mode)
 
 
-def check_dtype(array, name):
+def check_dtype(array: np.ndarray, name: str) -> None:
     """Reject dtypes npconv does not compute in (ints, bools, objects)."""
     if array.dtype.type not in SUPPORTED_DTYPES:
         raise TypeError(
@@ -140,7 +142,7 @@ def check_dtype(array, name):
         )
 
 
-def same_dtype(input, other, other_name):
+def same_dtype(input: np.ndarray, other: np.ndarray, other_name: str) -> None:
     if other.dtype != input.dtype:
         raise TypeError(
             f"Input type ({input.dtype}) and {other_name} type ({other.dtype}) should be the "
@@ -148,24 +150,24 @@ def same_dtype(input, other, other_name):
         )
 
 
-def as_array(value, name):
+def as_array(value: object, name: str) -> np.ndarray:
     """np.asarray with a TypeError naming the argument for non-numeric input."""
     try:
         array = np.asarray(value)
-    except Exception as error:
+    except Exception as error:  # report any conversion failure the same way
         raise TypeError(f"{name} must be array-like, but got {type(value).__name__}") from error
     check_dtype(array, name)
     return array
 
 
-def check_device(device):
+def check_device(device: object) -> None:
     if device is not None and str(device) != "cpu":
         raise ValueError(
             f"npconv runs on the CPU only: device must be None or 'cpu', but got device={device!r}"
         )
 
 
-def resolve_dtype(dtype):
+def resolve_dtype(dtype: DTypeLike | None) -> np.dtype:
     """The module dtype: float32 by default, else one of the supported dtypes."""
     if dtype is None:
         return np.dtype(np.float32)
@@ -185,7 +187,7 @@ class _Uncacheable(Exception):
     """An argument whose value a cache key can not stand for."""
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     kind = type(value)
     if kind is int or kind is str or value is None:
         return value
@@ -196,7 +198,7 @@ def _plain(value):
     raise _Uncacheable
 
 
-def cache_key(*values):
+def cache_key(*values: object) -> tuple | None:
     """A hashable key standing for `values`, or None when one of them is anything but
     None, an int, a str, or a tuple or list of those (nested).
 
@@ -221,14 +223,14 @@ class CallCache:
     """Validated calls by cache key, bounded: a model's layers stay, an endless stream of
     new shapes does not grow it without end."""
 
-    def __init__(self, size=1024):
+    def __init__(self, size: int = 1024) -> None:
         self.size = size
-        self.plans = {}
+        self.plans: dict[tuple, Any] = {}
 
-    def get(self, key):
+    def get(self, key: tuple | None) -> Any:
         return None if key is None else self.plans.get(key)
 
-    def put(self, key, value):
+    def put(self, key: tuple | None, value: T) -> T:
         if key is not None:
             if len(self.plans) >= self.size:
                 self.plans.clear()

@@ -112,7 +112,7 @@ Beyond torch, ``padding`` also takes ``'same'``, ``'valid'`` and ``(lo, hi)`` pa
 
 # --- per-rank fields ---------------------------------------------------------------------
 
-_DIMS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+_DIMS: dict[int | None, tuple[str, ...]] = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 def dims(n: int | None) -> tuple[str, ...]:

@@ -24,6 +24,8 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 _local = threading.local()
 
@@ -46,6 +48,9 @@ def _set(mode: bool) -> None:
     _local.enabled = bool(mode)
 
 
+_G = TypeVar("_G", bound="_GradMode")
+
+
 class _GradMode:
     """A context manager that sets the grad mode to `self._mode` and restores the old
     one on exit; applied to a function (or generator function) it runs each call
@@ -53,19 +58,19 @@ class _GradMode:
 
     _mode = True
 
-    def __enter__(self):
+    def __enter__(self: _G) -> _G:
         self._previous = is_grad_enabled()
         _set(self._mode)
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         _set(self._previous)
         return False
 
-    def clone(self):
+    def clone(self) -> _GradMode:
         return type(self)()
 
-    def __call__(self, function):
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.isclass(function) or not callable(function):
             raise TypeError(
                 f"{type(self).__name__}() decorates functions, but got {type(function).__name__}"
@@ -80,7 +85,7 @@ class _GradMode:
 
         return wrapped
 
-    def _wrap_generator(self, function):
+    def _wrap_generator(self, function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
         def wrapped(*args, **kwargs):
             generator = function(*args, **kwargs)
@@ -94,7 +99,7 @@ class _GradMode:
                         with self.clone():
                             generator.close()
                         raise
-                    except BaseException as error:  # noqa: BLE001 - passed on into the generator
+                    except BaseException as error:  # passed on into the generator
                         with self.clone():
                             response = generator.throw(error)
                     else:
@@ -109,7 +114,7 @@ class _GradMode:
 class _NoParameterMode(_GradMode):
     """no_grad and enable_grad also decorate bare (`@npconv.no_grad`), as torch's do."""
 
-    def __new__(cls, function=None):
+    def __new__(cls, function: Callable[..., Any] | None = None) -> Any:
         if function is None:
             return super().__new__(cls)
         return cls()(function)
@@ -178,23 +183,23 @@ class set_grad_enabled(_GradMode):
         self._mode = mode
         _set(mode)
 
-    def __enter__(self):
+    def __enter__(self: _G) -> _G:
         _set(self._mode)  # the mode was set by __init__; entering keeps it
         return self
 
-    def __call__(self, function):
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         _set(self._previous)  # as a decorator it sets the mode for the calls only
         return super().__call__(function)
 
-    def clone(self):
+    def clone(self) -> _GradMode:
         return _Mode(self._mode)
 
 
 class _Mode(_GradMode):
     """A plain mode setter: what set_grad_enabled(mode) decorates each call with."""
 
-    def __init__(self, mode):
+    def __init__(self, mode: bool) -> None:
         self._mode = mode
 
-    def clone(self):
+    def clone(self) -> _GradMode:
         return _Mode(self._mode)

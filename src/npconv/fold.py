@@ -12,17 +12,23 @@ dims is len(kernel_size) for a tuple; an int kernel_size means 2-d, as in torch.
 from __future__ import annotations
 
 import math
+from typing import Any, cast
+
+import numpy as np
 
 from . import _arguments as args
 from . import chunked, shapes, windows
+from ._arguments import ArrayLike, Padding, Size
 from ._calls import batched, check_elements, compute_dtype
 
 
-def _dims(kernel_size):
+def _dims(kernel_size: Size) -> int:
     return len(kernel_size) if isinstance(kernel_size, (list, tuple)) else 2
 
 
-def resolve(kernel_size, dilation, padding, stride):
+def resolve(
+    kernel_size: Size, dilation: Size, padding: Padding, stride: Size
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int], ...], tuple[int, ...]]:
     """Per-dim kernel, dilation, (lo, hi) padding and stride with torch's messages."""
     n = _dims(kernel_size)
     kernel = args.to_tuple(kernel_size, n, "kernel_size")
@@ -78,7 +84,13 @@ def _check_unfold_input(shape, n):
         )
 
 
-def unfold_shape(input_shape: tuple, kernel_size, dilation=1, padding=0, stride=1) -> tuple:
+def unfold_shape(
+    input_shape: tuple[int, ...],
+    kernel_size: Size,
+    dilation: Size = 1,
+    padding: Padding = 0,
+    stride: Size = 1,
+) -> tuple[int, ...]:
     """The shape unfold returns for an input of `input_shape`, from the shapes alone, with
     every check unfold makes.
 
@@ -95,7 +107,15 @@ def unfold_shape(input_shape: tuple, kernel_size, dilation=1, padding=0, stride=
     return out if len(shape) == n + 2 else out[1:]
 
 
-def check_unfold(shape, kernel_size, dilation=1, padding=0, stride=1):
+def check_unfold(
+    shape: tuple[int, ...],
+    kernel_size: Size,
+    dilation: Size = 1,
+    padding: Padding = 0,
+    stride: Size = 1,
+) -> tuple[
+    tuple[int, ...], tuple[int, ...], tuple[tuple[int, int], ...], tuple[int, ...], tuple[int, ...]
+]:
     """Validate an unfold call on an input shape: (kernel, dilation, pairs, stride, blocks)."""
     kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
     n = len(kernel)
@@ -107,7 +127,13 @@ def check_unfold(shape, kernel_size, dilation=1, padding=0, stride=1):
     return kernel, dilation, pairs, stride, blocks
 
 
-def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+def unfold(
+    input: ArrayLike,
+    kernel_size: Size,
+    dilation: Size = 1,
+    padding: Padding = 0,
+    stride: Size = 1,
+) -> np.ndarray:
     """Sliding blocks: (N, C, *S) or (C, *S) -> (N, C*prod(k), L) or (C*prod(k), L).
 
     >>> import numpy as np, npconv.functional as F
@@ -116,8 +142,9 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     >>> F.unfold(np.ones((1, 2, 4, 4, 4)), (2, 2, 2), stride=2).shape
     (1, 16, 8)
     """
-    if chunked.is_dask(input):
-        return chunked.unfold(input, kernel_size, dilation, padding, stride)
+    if chunked.is_dask(input):  # lazily, to a Dask array (typed as the NumPy result)
+        lazy: Any = input
+        return cast(np.ndarray, chunked.unfold(lazy, kernel_size, dilation, padding, stride))
     kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
     n = len(kernel)
     x = args.as_array(input, "input")
@@ -161,8 +188,13 @@ def _fold_blocks(shape, size, kernel, dilation, pairs, stride):
 
 
 def fold_shape(
-    input_shape: tuple, output_size, kernel_size, dilation=1, padding=0, stride=1
-) -> tuple:
+    input_shape: tuple[int, ...],
+    output_size: Size,
+    kernel_size: Size,
+    dilation: Size = 1,
+    padding: Padding = 0,
+    stride: Size = 1,
+) -> tuple[int, ...]:
     """The shape fold returns for an input of `input_shape`, from the shapes alone, with
     every check fold makes.
 
@@ -176,7 +208,21 @@ def fold_shape(
     return shape[:-2] + (shape[-2] // math.prod(kernel),) + size
 
 
-def check_fold(shape, output_size, kernel_size, dilation=1, padding=0, stride=1):
+def check_fold(
+    shape: tuple[int, ...],
+    output_size: Size,
+    kernel_size: Size,
+    dilation: Size = 1,
+    padding: Padding = 0,
+    stride: Size = 1,
+) -> tuple[
+    tuple[int, ...],
+    tuple[int, ...],
+    tuple[tuple[int, int], ...],
+    tuple[int, ...],
+    tuple[int, ...],
+    tuple[int, ...],
+]:
     """Validate a fold call on an input shape: (kernel, dilation, pairs, stride, size, blocks)."""
     kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
     size = args.positive_tuple(output_size, len(kernel), "output_size")
@@ -184,7 +230,14 @@ def check_fold(shape, output_size, kernel_size, dilation=1, padding=0, stride=1)
     return kernel, dilation, pairs, stride, size, blocks
 
 
-def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+def fold(
+    input: ArrayLike,
+    output_size: Size,
+    kernel_size: Size,
+    dilation: Size = 1,
+    padding: Padding = 0,
+    stride: Size = 1,
+) -> np.ndarray:
     """Sum sliding blocks back: (N, C*prod(k), L) or (C*prod(k), L) -> (N, C, *output_size).
 
     >>> import numpy as np, npconv.functional as F
@@ -194,8 +247,11 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
            [2., 4., 4., 2.],
            [1., 2., 2., 1.]])
     """
-    if chunked.is_dask(input):
-        return chunked.fold(input, output_size, kernel_size, dilation, padding, stride)
+    if chunked.is_dask(input):  # lazily, to a Dask array (typed as the NumPy result)
+        lazy: Any = input
+        return cast(
+            np.ndarray, chunked.fold(lazy, output_size, kernel_size, dilation, padding, stride)
+        )
     kernel, dilation, pairs, stride = resolve(kernel_size, dilation, padding, stride)
     size = args.positive_tuple(output_size, len(kernel), "output_size")
     c = args.as_array(input, "input")

@@ -17,8 +17,8 @@ All functions take and return tuples with one entry per spatial dimension.
 
 from __future__ import annotations
 
-import inspect
 import heapq
+import inspect
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -75,7 +75,9 @@ def spell(label: str, values: Ints) -> str:
     >>> spell("stride", (2, 1))
     'stride_height: 2 stride_width: 1'
     """
-    return " ".join(f"{label}_{name}: {v}" for name, v in zip(dim_labels(len(values)), values))
+    return " ".join(
+        f"{label}_{name}: {v}" for name, v in zip(dim_labels(len(values)), values, strict=True)
+    )
 
 
 def effective_kernel(kernel: Ints, dilation: Ints) -> tuple[int, ...]:
@@ -86,7 +88,7 @@ def effective_kernel(kernel: Ints, dilation: Ints) -> tuple[int, ...]:
     >>> effective_kernel((3, 1), (2, 5))
     (5, 1)
     """
-    return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
 
 
 def window_span(blocks: Ints, kernel: Ints, stride: Ints, dilation: Ints) -> tuple[int, ...]:
@@ -96,7 +98,8 @@ def window_span(blocks: Ints, kernel: Ints, stride: Ints, dilation: Ints) -> tup
     (7,)
     """
     return tuple(
-        (b - 1) * s + e for b, s, e in zip(blocks, stride, effective_kernel(kernel, dilation))
+        (b - 1) * s + e
+        for b, s, e in zip(blocks, stride, effective_kernel(kernel, dilation), strict=True)
     )
 
 
@@ -116,7 +119,9 @@ def conv_output_size(
     """
     return tuple(
         (n + lo + hi - e) // s + 1
-        for n, e, s, (lo, hi) in zip(size, effective_kernel(kernel, dilation), stride, padding)
+        for n, e, s, (lo, hi) in zip(
+            size, effective_kernel(kernel, dilation), stride, padding, strict=True
+        )
     )
 
 
@@ -128,9 +133,9 @@ def check_conv_size(size: Ints, kernel: Ints, padding: Pairs, dilation: Ints) ->
     ...
     ValueError: Calculated padded input size per channel: (2). Kernel size: (3). Kernel ...
     """
-    padded = tuple(n + lo + hi for n, (lo, hi) in zip(size, padding))
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(size, padding, strict=True))
     extent = effective_kernel(kernel, dilation)
-    if any(p < e for p, e in zip(padded, extent)):
+    if any(p < e for p, e in zip(padded, extent, strict=True)):
         raise ValueError(
             f"Calculated padded input size per channel: ({_fmt(padded)}). "
             f"Kernel size: ({_fmt(extent)}). Kernel size can't be greater than actual input size"
@@ -152,7 +157,7 @@ def conv_transpose_output_size(
     return tuple(
         (n - 1) * s - lo - hi + e + op
         for n, e, s, (lo, hi), op in zip(
-            size, effective_kernel(kernel, dilation), stride, padding, output_padding
+            size, effective_kernel(kernel, dilation), stride, padding, output_padding, strict=True
         )
     )
 
@@ -168,7 +173,7 @@ def check_conv_transpose_size(
     ...
     ValueError: output padding must be smaller than either stride or dilation, but got ...
     """
-    if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
+    if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation, strict=True)):
         raise ValueError(
             "output padding must be smaller than either stride or dilation, "
             "but got "
@@ -201,7 +206,7 @@ def conv_transpose_size_range(
     ((11,), (12,))
     """
     smallest = conv_transpose_output_size(size, kernel, stride, padding, dilation, (0,) * len(size))
-    return smallest, tuple(m + s - 1 for m, s in zip(smallest, stride))
+    return smallest, tuple(m + s - 1 for m, s in zip(smallest, stride, strict=True))
 
 
 def output_padding_for(
@@ -216,12 +221,14 @@ def output_padding_for(
     (1, 0)
     """
     smallest, largest = conv_transpose_size_range(size, kernel, stride, padding, dilation)
-    if any(not lo <= want <= hi for want, lo, hi in zip(output_size, smallest, largest)):
+    if any(
+        not lo <= want <= hi for want, lo, hi in zip(output_size, smallest, largest, strict=True)
+    ):
         raise ValueError(
             f"requested an output size of {list(output_size)}, but valid sizes range from "
             f"{list(smallest)} to {list(largest)} (for an input of {list(size)})"
         )
-    return tuple(want - lo for want, lo in zip(output_size, smallest))
+    return tuple(want - lo for want, lo in zip(output_size, smallest, strict=True))
 
 
 def same_padding(kernel: Ints, dilation: Ints) -> tuple[tuple[int, int], ...]:
@@ -234,7 +241,7 @@ def same_padding(kernel: Ints, dilation: Ints) -> tuple[tuple[int, int], ...]:
     ((1, 1), (1, 2))
     """
     pairs = []
-    for k, d in zip(kernel, dilation):
+    for k, d in zip(kernel, dilation, strict=True):
         total = d * (k - 1)
         pairs.append((total // 2, total - total // 2))
     return tuple(pairs)
@@ -253,7 +260,9 @@ def conv_transpose_same_padding(
     ((0, 1),)
     """
     pairs = []
-    for n, e, s, op in zip(size, effective_kernel(kernel, dilation), stride, output_padding):
+    for n, e, s, op in zip(
+        size, effective_kernel(kernel, dilation), stride, output_padding, strict=True
+    ):
         total = (n - 1) * s + e + op - n * s
         pairs.append((total // 2, total - total // 2))
     return tuple(pairs)

@@ -22,14 +22,18 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import _arguments as args
 from . import shapes
+from ._arguments import PaddingMode
+from .shapes import Ints, Pairs
 
 
-def overlap(starts, lengths, sizes):
+def overlap(
+    starts: Ints, lengths: Ints, sizes: Ints
+) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     """(source, target) slices per dim of a window [start, start + length) over an array
     of `sizes`: the part inside the array, and where it sits in the window; empty
     slices where they do not meet."""
     source, target = [], []
-    for st, ln, sz in zip(starts, lengths, sizes):
+    for st, ln, sz in zip(starts, lengths, sizes, strict=True):
         lo = max(st, 0)
         hi = max(min(st + ln, sz), lo)
         source.append(slice(lo, hi))
@@ -37,7 +41,7 @@ def overlap(starts, lengths, sizes):
     return tuple(source), tuple(target)
 
 
-def region(a, starts, lengths, out=None):
+def region(a: np.ndarray, starts: Ints, lengths: Ints, out: np.ndarray | None = None) -> np.ndarray:
     """a[..., start:start+length] over the trailing dims, zero outside `a`.
 
     `starts` may be negative and the region may run past the end: the parts
@@ -47,8 +51,8 @@ def region(a, starts, lengths, out=None):
     n = len(starts)
     size = a.shape[-n:]
     lead = a.shape[:-n]
-    if all(0 <= st and st + ln <= sz for st, ln, sz in zip(starts, lengths, size)):
-        return a[(...,) + tuple(slice(st, st + ln) for st, ln in zip(starts, lengths))]
+    if all(0 <= st and st + ln <= sz for st, ln, sz in zip(starts, lengths, size, strict=True)):
+        return a[(...,) + tuple(slice(st, st + ln) for st, ln in zip(starts, lengths, strict=True))]
     if out is None:
         out = np.empty(lead + tuple(lengths), dtype=a.dtype)
     src, dst = overlap(starts, lengths, size)
@@ -57,7 +61,7 @@ def region(a, starts, lengths, out=None):
     return out
 
 
-def copy(out, a, block=64):
+def copy(out: np.ndarray, a: np.ndarray, block: int = 64) -> None:
     """out[...] = a, in bands of `block` along the last axis where a strides through memory
     there (a transposed view): copied whole, each element of a run comes from a new cache
     line, and the next run re-reads the same lines long after; in bands they stay in
@@ -69,7 +73,7 @@ def copy(out, a, block=64):
         np.copyto(out[..., start : start + block], a[..., start : start + block])
 
 
-def zero_outside(a, inside):
+def zero_outside(a: np.ndarray, inside: tuple[slice, ...]) -> None:
     """Zero a outside the slices `inside` of its leading dims: the margins of a region whose
     inside is written next (one pass over the margins, not a fill of the whole array)."""
     for axis, part in enumerate(inside):
@@ -79,7 +83,9 @@ def zero_outside(a, inside):
         a[before + (slice(stop, None),)] = 0
 
 
-def gather(x, kernel, stride, dilation, lo, blocks):
+def gather(
+    x: np.ndarray, kernel: Ints, stride: Ints, dilation: Ints, lo: Ints, blocks: Ints
+) -> np.ndarray:
     """Windows of x as a strided view: (B, C, *S) -> (B, C, *kernel, *blocks).
 
     cols[b, c, *j, *o] = x[b, c, *(o*s + j*d - lo)], zero outside x.
@@ -88,8 +94,8 @@ def gather(x, kernel, stride, dilation, lo, blocks):
     n = len(kernel)
     # one block (or one tap) per dim: its stride (dilation) moves nothing; 1 keeps a huge
     # one from overflowing the byte strides below
-    stride = tuple(1 if b == 1 else s for s, b in zip(stride, blocks))
-    dilation = tuple(1 if k == 1 else d for d, k in zip(dilation, kernel))
+    stride = tuple(1 if b == 1 else s for s, b in zip(stride, blocks, strict=True))
+    dilation = tuple(1 if k == 1 else d for d, k in zip(dilation, kernel, strict=True))
     span = shapes.window_span(blocks, kernel, stride, dilation)
     padded = region(x, tuple(-p for p in lo), span)
     lead_strides = padded.strides[:-n]
@@ -97,13 +103,13 @@ def gather(x, kernel, stride, dilation, lo, blocks):
     shape = padded.shape[:-n] + tuple(kernel) + tuple(blocks)
     strides = (
         lead_strides
-        + tuple(st * d for st, d in zip(spatial_strides, dilation))
-        + tuple(st * s for st, s in zip(spatial_strides, stride))
+        + tuple(st * d for st, d in zip(spatial_strides, dilation, strict=True))
+        + tuple(st * s for st, s in zip(spatial_strides, stride, strict=True))
     )
     return as_strided(padded, shape=shape, strides=strides, writeable=False)
 
 
-def scatter(cols, size, stride, dilation, lo):
+def scatter(cols: np.ndarray, size: Ints, stride: Ints, dilation: Ints, lo: Ints) -> np.ndarray:
     """Adjoint of gather: (B, C, *kernel, *blocks) -> (B, C, *size).
 
     out[b, c, i] = sum of cols[b, c, j, o] over all (j, o) with o*s + j*d - lo = i.
@@ -117,7 +123,7 @@ def scatter(cols, size, stride, dilation, lo):
     for offset in itertools.product(*(range(k) for k in kernel)):
         target = tuple(
             slice(j * d, j * d + (b - 1) * s + 1, s)
-            for j, d, b, s in zip(offset, dilation, blocks, stride)
+            for j, d, b, s in zip(offset, dilation, blocks, stride, strict=True)
         )
         canvas[(...,) + target] += cols[(...,) + offset + (slice(None),) * n]
     return region(canvas, lo, size)
@@ -126,7 +132,7 @@ def scatter(cols, size, stride, dilation, lo):
 # --- padding modes -----------------------------------------------------------------
 
 
-def _source_index(n, lo, hi, mode):
+def _source_index(n: int, lo: int, hi: int, mode: PaddingMode) -> np.ndarray:
     """For each padded position, the input index it copies (reflect/replicate/circular)."""
     i = np.arange(-lo, n + hi)
     if mode == "reflect":
@@ -138,9 +144,11 @@ def _source_index(n, lo, hi, mode):
     return i % n  # circular
 
 
-def check_mode_padding(size, padding, mode, input_shape):
+def check_mode_padding(
+    size: Ints, padding: Pairs, mode: PaddingMode, input_shape: tuple[int, ...]
+) -> None:
     """torch's limits: reflect needs pad < size, circular pad <= size, replicate size > 0."""
-    for axis, (n, (lo, hi)) in enumerate(zip(size, padding)):
+    for axis, (n, (lo, hi)) in enumerate(zip(size, padding, strict=True)):
         dim = len(input_shape) - len(size) + axis
         if mode == "reflect" and max(lo, hi) >= n:
             raise ValueError(
@@ -159,7 +167,7 @@ def check_mode_padding(size, padding, mode, input_shape):
             )
 
 
-def pad(x, padding, mode):
+def pad(x: np.ndarray, padding: Pairs, mode: PaddingMode) -> np.ndarray:
     """Pad the trailing len(padding) dims of x by (lo, hi) pairs in `mode`."""
     if mode == "zeros" and not any(lo or hi for lo, hi in padding):
         return x  # what every zero-padded plan holds
@@ -170,15 +178,15 @@ def pad(x, padding, mode):
         return region(
             x,
             tuple(-lo for lo, _ in padding),
-            tuple(s + lo + hi for s, (lo, hi) in zip(size, padding)),
+            tuple(s + lo + hi for s, (lo, hi) in zip(size, padding, strict=True)),
         )
-    for axis, (lo, hi) in zip(range(x.ndim - n, x.ndim), padding):
+    for axis, (lo, hi) in zip(range(x.ndim - n, x.ndim), padding, strict=True):
         if lo or hi:
             x = np.take(x, _source_index(x.shape[axis], lo, hi, mode), axis=axis)
     return x
 
 
-def pad_adjoint(g, padding, mode):
+def pad_adjoint(g: np.ndarray, padding: Pairs, mode: PaddingMode) -> np.ndarray:
     """Adjoint of pad: fold the border of g back onto the interior it was copied from.
 
     zeros crops; circular adds wrapped borders; reflect adds mirrored ones;
@@ -194,9 +202,9 @@ def pad_adjoint(g, padding, mode):
         return region(
             g,
             tuple(lo for lo, _ in padding),
-            tuple(s - lo - hi for s, (lo, hi) in zip(size, padding)),
+            tuple(s - lo - hi for s, (lo, hi) in zip(size, padding, strict=True)),
         )
-    for axis, (lo, hi) in reversed(list(zip(range(g.ndim - n, g.ndim), padding))):
+    for axis, (lo, hi) in reversed(list(zip(range(g.ndim - n, g.ndim), padding, strict=True))):
         if not (lo or hi):
             continue
         size = g.shape[axis] - lo - hi

@@ -202,7 +202,13 @@ def shrink(case, channels=4, groups=2, size=4):
     out_channels = kept_groups * min(case.out_channels // case.groups, channels)
     new_size = []
     for n, k, s, p, d, op in zip(
-        case.size, case.kernel, case.stride, case.padding, case.dilation, case.output_padding
+        case.size,
+        case.kernel,
+        case.stride,
+        case.padding,
+        case.dilation,
+        case.output_padding,
+        strict=True,
     ):
         m = min(n, size)
         (extent,) = shapes.effective_kernel((k,), (d,))

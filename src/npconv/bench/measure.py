@@ -82,7 +82,7 @@ def median_times(calls, repeat, warmup=1, interleave=False, settle=0.25, rounds=
 def relative_error(outputs, reference):
     """max|a - b| / max|b|, the largest over corresponding outputs."""
     worst = 0.0
-    for a, b in zip(outputs, reference):
+    for a, b in zip(outputs, reference, strict=True):
         scale = float(np.abs(b).max()) if b.size else 0.0
         difference = float(np.abs(a.astype(np.float64) - b).max()) if b.size else 0.0
         worst = max(worst, difference / scale if scale else difference)

@@ -104,7 +104,7 @@ def text(result):
 
     def render(line):
         first = line[0].ljust(widths[0])
-        return "  ".join([first] + [c.rjust(w) for c, w in zip(line[1:], widths[1:])])
+        return "  ".join([first] + [c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)])
 
     rule = "-" * len(render(cells[0]))
     return "\n".join(

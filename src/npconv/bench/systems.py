@@ -233,9 +233,9 @@ def onnx_model(case, opset=17):
         "Conv" if case.op == "conv" else "ConvTranspose", names, ["y"], **attributes
     )
     shapes = [case.input_shape, case.weight_shape, (case.out_channels,)]
-    inputs = [
+    inputs = [  # without a bias, names has two entries: zip drops the bias shape
         helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
-        for name, shape in zip(names, shapes)
+        for name, shape in zip(names, shapes, strict=False)
     ]
     output = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(case.output_shape))
     graph = helper.make_graph([node], case.name, inputs, [output])
@@ -300,7 +300,7 @@ class Jax:
             padding = [
                 (d * (k - 1) - p, d * (k - 1) - p + op)
                 for k, p, d, op in zip(
-                    case.kernel, case.padding, case.dilation, case.output_padding
+                    case.kernel, case.padding, case.dilation, case.output_padding, strict=True
                 )
             ]
             return lax.conv_general_dilated(

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # annotations only: importing npconv never imports Dask
     import numpy as np
     from dask.array import Array
 
+    from .._arguments import PaddingMode
     from .stack import StackPlan
 
 
@@ -46,7 +47,7 @@ def conv(
     padding=0,
     dilation=1,
     groups=1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
 ) -> Array:
     """npconv.functional.conv of a Dask array: a lazy Dask array."""
     from . import ops
@@ -63,7 +64,7 @@ def conv_transpose(
     output_padding=0,
     groups=1,
     dilation=1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
 ) -> Array:
     """npconv.functional.conv_transpose of a Dask array: a lazy Dask array."""
     from . import ops

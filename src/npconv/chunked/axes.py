@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._arguments import PaddingMode
 from ..windows import _source_index
 
 
@@ -36,7 +37,7 @@ class Axis(NamedTuple):
     dilation: int
     lo: int
     hi: int
-    mode: str
+    mode: PaddingMode
     n_in: int
     n_out: int
 
@@ -144,7 +145,8 @@ def blocks_holding(needed: np.ndarray, bounds: np.ndarray):
     starts, stops = needed[first], needed[last] + 1
     local = np.concatenate([[0], np.cumsum(stops - starts)[:-1]])
     trims = tuple(
-        slice(int(a - bounds[i]), int(b - bounds[i])) for i, a, b in zip(ids, starts, stops)
+        slice(int(a - bounds[i]), int(b - bounds[i]))
+        for i, a, b in zip(ids, starts, stops, strict=True)
     )
     return [int(i) for i in ids], trims, Coords(starts, stops, local)
 
@@ -196,7 +198,7 @@ def chain(axes, a: int, b: int, bounds: np.ndarray):
     first_need = plans[0][4]
     ids, trims, coords = blocks_holding(first_need, bounds)
     steps = []
-    for axis, step, a, b, need in plans:
+    for axis, step, a, b, _need in plans:
         steps.append(localise(axis, step, a, b, coords))
         coords = Coords.span(a, b)
     return ids, trims, tuple(steps), (int(first_need[0]), int(first_need[-1]) + 1)

@@ -79,7 +79,7 @@ class Layer:
                 block = np.pad(block, ((0, 0), (0, 0)) + extend)
             whole = all(
                 isinstance(targets, int) and targets == 0 and length == size
-                for (*_, length, targets), size in zip(combo, sizes)
+                for (*_, length, targets), size in zip(combo, sizes, strict=True)
             )
             if len(combos) == 1 and whole:
                 out = block  # one run onto the whole block ('zeros' mode)
@@ -166,8 +166,9 @@ class Unfold(Layer):
             (s - e) // st + 1
             for s, e, st in zip(
                 x.shape[2:],
-                ((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation)),
+                ((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation, strict=True)),
                 self.stride,
+                strict=True,
             )
         )
         # (N, C*prod(k), L) -> (N, C*prod(k), *blocks)
@@ -190,7 +191,7 @@ class Fold(Layer):
         size = tuple(
             (m - 1) * s + d * (k - 1) + 1 - lo - hi
             for m, s, d, k, (lo, hi) in zip(
-                cols.shape[2:], self.stride, self.dilation, self.kernel, crops
+                cols.shape[2:], self.stride, self.dilation, self.kernel, crops, strict=True
             )
         )
         # (N, C*prod(k), *blocks) -> (N, C*prod(k), L)

@@ -37,7 +37,9 @@ def conv_lines(size, kernel, stride, pairs, dilation, suffix="_out"):
     return [
         conv_line(name + suffix, *values)
         for name, values in zip(
-            dim_names(len(size)), zip(size, kernel, stride, pairs, dilation, out)
+            dim_names(len(size)),
+            zip(size, kernel, stride, pairs, dilation, out, strict=True),
+            strict=True,
         )
     ]
 
@@ -48,6 +50,8 @@ def conv_transpose_lines(size, kernel, stride, pairs, dilation, output_padding):
     return [
         conv_transpose_line(name + "_out", *values)
         for name, values in zip(
-            dim_names(len(size)), zip(size, kernel, stride, pairs, dilation, output_padding, out)
+            dim_names(len(size)),
+            zip(size, kernel, stride, pairs, dilation, output_padding, out, strict=True),
+            strict=True,
         )
     ]

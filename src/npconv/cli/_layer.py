@@ -18,8 +18,7 @@ import difflib
 import inspect
 import math
 
-from .. import nn
-from .. import shapes
+from .. import nn, shapes
 
 CONV_CLASSES = (
     "Conv1d",

@@ -10,7 +10,6 @@ with the library's own message; the sizes come from npconv.shapes.
 from __future__ import annotations
 
 import argparse
-
 import math
 
 import numpy as np
@@ -139,7 +138,8 @@ def conv_report(layer, shape):
         else:
             smallest, largest = shapes.conv_transpose_size_range(size, k, s, pairs, d)
             ranges = ", ".join(
-                f"{name}_out {lo}..{hi}" for name, lo, hi in zip(dim_names(n), smallest, largest)
+                f"{name}_out {lo}..{hi}"
+                for name, lo, hi in zip(dim_names(n), smallest, largest, strict=True)
             )
             report.append(
                 f"output_size  forward(input, output_size=...) accepts {ranges} "

@@ -153,7 +153,7 @@ def _rank(combo):
 
 
 def _layer_string(name, channels, combo):
-    kernel, stride, padding, output_padding, dilation = zip(*combo)
+    kernel, stride, padding, output_padding, dilation = zip(*combo, strict=True)
     return format_layer(
         name,
         channels[0],
@@ -167,7 +167,7 @@ def _layer_string(name, channels, combo):
 
 
 def _formulas(combo, sizes_in, transposed):
-    kernel, stride, padding, output_padding, dilation = zip(*combo)
+    kernel, stride, padding, output_padding, dilation = zip(*combo, strict=True)
     pairs = tuple((p, p) for p in padding)
     if transposed:
         return _formula.conv_transpose_lines(
@@ -193,7 +193,7 @@ def solve(options):
         )
     limit = options.limit or None
     totals = []
-    for name, a, b in zip(dim_names(n), sizes_in, sizes_out):
+    for name, a, b in zip(dim_names(n), sizes_in, sizes_out, strict=True):
         total = shapes.count_solutions(a, b, options.transposed, kernels, strides, dilations)
         if not total:
             what = "transposed conv" if options.transposed else "conv"
@@ -218,7 +218,7 @@ def solve(options):
         )
     per_dim = [
         shapes.solve(a, b, options.transposed, kernels, strides, dilations, limit=pool)
-        for a, b, pool in zip(sizes_in, sizes_out, pools)
+        for a, b, pool in zip(sizes_in, sizes_out, pools, strict=True)
     ]
     counted = totals[0] if n == 1 else None
     combos = sorted(itertools.product(*per_dim), key=_rank)
@@ -232,7 +232,7 @@ def solve(options):
         f"# {name}: {arrow}, simplest first (fewest keywords, then the smallest kernel + "
         f"stride + padding + output_padding + dilation); {ranges}"
     )
-    for text, combo in zip(strings, shown):
+    for text, combo in zip(strings, shown, strict=True):
         lines = _formulas(combo, sizes_in, options.transposed)
         print(f"{text.ljust(width)}  # " + "; ".join(lines))
     if counted is not None and counted > len(shown):
@@ -303,7 +303,7 @@ def invert(options):
     print("\n".join("  " + line for line in lines))
     smallest, largest = shapes.conv_transpose_size_range(middle, k, s, pairs, d)
     if any(output_padding):
-        ranges = ", ".join(f"{lo}..{hi}" for lo, hi in zip(smallest, largest))
+        ranges = ", ".join(f"{lo}..{hi}" for lo, hi in zip(smallest, largest, strict=True))
         print(
             f"or keep output_padding=0 and ask for the size when calling it "
             f"(output_size may be {ranges} per dim):"

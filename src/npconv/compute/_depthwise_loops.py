@@ -215,8 +215,8 @@ def conv(
                         w[c, bi, kk + 2],
                     )
                     kk += 3
-                for kk in range(kk, k):
-                    _axpy_run(scratch, canvas, taps[kk], 1, w[c, bi, kk])
+                for tap in range(kk, k):
+                    _axpy_run(scratch, canvas, taps[tap], 1, w[c, bi, tap])
             _rows_to(out, scratch, rows, width, False)
             continue
         for t in range(out.shape[0]):

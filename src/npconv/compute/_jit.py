@@ -27,6 +27,7 @@ import os
 import stat
 import tempfile
 import warnings
+from typing import Any
 
 import numba
 from numba.core import caching
@@ -63,7 +64,7 @@ def _user_cache():
 
 
 IN_TREE = "the package folders"
-KERNELS = []  # every loop compiled here, as Numba dispatchers (for warmup and its test)
+KERNELS: list[Any] = []  # every loop compiled here, as Numba dispatchers (for warmup and its test)
 
 
 @functools.cache
@@ -148,7 +149,7 @@ class _Caches(caching._Cache):
         for cache in self.readers:
             try:
                 found = cache.load_overload(sig, target_context)
-            except Exception:  # noqa: BLE001 - an unreadable entry: try the next, or compile
+            except Exception:  # an unreadable entry: try the next, or compile
                 found = None
             if found is not None:
                 return found
@@ -197,7 +198,7 @@ def compiled(**options):
         dispatcher = numba.njit(**options)(function)
         try:
             caches = _caches(function)
-        except Exception:  # noqa: BLE001 - Numba internals changed: compile in each process
+        except Exception:  # Numba internals changed: compile in each process
             caches = None
         if caches is not None:
             dispatcher._cache = caches

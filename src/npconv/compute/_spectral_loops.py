@@ -18,11 +18,13 @@ two threads write the same element.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 
 # fastmath: complex products without C99's NaN/Inf recovery branches, which keep the
 # loops from vectorising; fft.py is not exact for non-finite operands anyway.
-OPTIONS = {"cache": True, "nogil": True, "fastmath": True, "error_model": "numpy"}
+OPTIONS: dict[str, Any] = {"cache": True, "nogil": True, "fastmath": True, "error_model": "numpy"}
 BLOCK = 256  # bins per block
 
 

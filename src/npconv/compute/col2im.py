@@ -23,6 +23,7 @@ GEMM, larger ones get one each. Needs Numba.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import itertools
 import math
@@ -130,13 +131,13 @@ def _patches(y, w, g, dtype, x):
             split(_col2im_loops.col2im_patches, planes, *args)
 
     tiles = bands(n, b, g.groups * positions * k * dtype.itemsize, parts=threads())
-    for samples, group in itertools.groupby(tiles, key=lambda tile: tile[0]):
-        nt, group = samples.stop - samples.start, [chans for _, chans in group]
+    for samples, same_samples in itertools.groupby(tiles, key=lambda tile: tile[0]):
+        nt, group = samples.stop - samples.start, [chans for _, chans in same_samples]
         part = y[samples].reshape(nt, g.groups, m, positions)  # (nt, G, M, L)
         # (nt, G, M, L) -> (G, nt, L, M) -> (G, nt*L, M)
         ys = transposed(part.transpose(1, 0, 3, 2)).reshape(g.groups, -1, m)
         if len(group) >= threads():
-            each(lambda chans: add(ys, samples, chans, whole=True), group)
+            each(functools.partial(add, ys, samples, whole=True), group)
         else:
             for chans in group:
                 add(ys, samples, chans)  # one tile's columns alive at a time
@@ -191,7 +192,7 @@ def _taps(y, w, g, dtype, x):
         )
 
     per_position = (count + g.groups * m) * dtype.itemsize
-    apart = all((k - 1) * d < s for k, s, d in zip(g.kernel, g.stride, g.dilation))
+    apart = all((k - 1) * d < s for k, s, d in zip(g.kernel, g.stride, g.dilation, strict=True))
     tiles = list(bands(n, positions, per_position, parts=threads()))
     if apart or all(span.stop - span.start == positions for _, span in tiles):
         each(add, tiles)
@@ -233,7 +234,7 @@ def conv_transpose(y, w, geometry):
     if g.small[-1] < gemm.SHORT:
         return gemm.conv_transpose_last(y, w, g, add=_add_last)
     n = y.shape[0]
-    m, b = channels(w, g.groups)
+    _, b = channels(w, g.groups)
     dtype = np.result_type(y, w)
     x = np.zeros((n * g.groups * b, math.prod(g.big)), dtype=dtype)
     patches = g.kernel[-1] > g.small[-1] or g.stride[-1] >= gemm.SHORT

@@ -48,8 +48,8 @@ def _tables(g):
     otherwise); the loops only read them."""
     span = extent(g.small, g)
     strides = row_major(span)
-    rows = offsets(g.small[:-1], [s * t for s, t in zip(g.stride[:-1], strides[:-1])])
-    taps = offsets(g.kernel, [d * t for d, t in zip(g.dilation, strides)])
+    rows = offsets(g.small[:-1], [s * t for s, t in zip(g.stride[:-1], strides[:-1], strict=True)])
+    taps = offsets(g.kernel, [d * t for d, t in zip(g.dilation, strides, strict=True)])
     return span, rows, taps, g.stride[-1], all(s == 1 for s in g.stride), _padding(g, span)
 
 
@@ -61,7 +61,7 @@ def _padding(g, span):
     strides = row_major(big)
     offset = np.zeros((), dtype=np.int64)
     valid = np.ones((), dtype=bool)
-    for length, lo, size, stride in zip(span[:-1], g.lo[:-1], big[:-1], strides[:-1]):
+    for length, lo, size, stride in zip(span[:-1], g.lo[:-1], big[:-1], strides[:-1], strict=True):
         source = np.arange(length, dtype=np.int64) - lo
         valid = np.logical_and.outer(valid, (source >= 0) & (source < size))
         offset = np.add.outer(offset, source * stride)
@@ -82,7 +82,7 @@ def conv(x, w, geometry):
 
     g = geometry
     dtype = np.result_type(x, w)
-    span, rows, taps, step, grid, padding = _tables(g)
+    _, rows, taps, step, grid, padding = _tables(g)
     y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=dtype)
     out = y.reshape(-1, math.prod(g.small))  # one row per output plane
     split(
@@ -111,7 +111,9 @@ def conv_transpose(y, w, geometry):
     dtype = np.result_type(y, w)
     span, rows, taps, step, grid, padding = _tables(g)
     # the loops write the positions of x their canvas covers; zeros first if some are not
-    covered = all(0 <= lo and lo + size <= length for lo, size, length in zip(g.lo, g.big, span))
+    covered = all(
+        0 <= lo and lo + size <= length for lo, size, length in zip(g.lo, g.big, span, strict=True)
+    )
     x = (np.empty if covered else np.zeros)(
         (y.shape[0], w.shape[1] * g.groups) + tuple(g.big), dtype=dtype
     )
@@ -140,7 +142,7 @@ def conv_weight(x, y, geometry):
 
     g = geometry
     dtype = np.result_type(x, y)
-    span, rows, taps, step, grid, padding = _tables(g)
+    _, rows, taps, step, grid, padding = _tables(g)
     grad = np.empty((y.shape[1], x.shape[1] // g.groups) + tuple(g.kernel), dtype=dtype)
     split(
         _depthwise_loops.conv_weight,

@@ -36,8 +36,8 @@ transforms' flops, the contraction's multiply-adds and the memory passes,
 keeping the weight's spectrum and one batch's buffers within FFT_BYTES, so a
 signal of any length, and any number of channels, runs in bounded memory.
 `preferred`, the planner's only rule for FFT, takes kernels of tuning.FFT_MIN_TAPS taps
-or more whose cost is tuning.FFT_MARGIN times below the direct algorithms' (`direct_cost`, multiply-adds
-at a measured rate). The rates and the crossover they were fitted to are in
+or more whose cost is tuning.FFT_MARGIN times below the direct algorithms' (`direct_cost`,
+multiply-adds at a measured rate). The rates and the crossover they were fitted to are in
 docs/benchmarks.md, "FFT: long and large kernels".
 
 Rounding: errors grow with the sum of magnitudes of a transform, not with each
@@ -97,12 +97,12 @@ class Problem(NamedTuple):
     @property
     def reach(self):
         """The dilated kernel's extent, (k-1)*d + 1."""
-        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation))
+        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation, strict=True))
 
     @property
     def positions(self):
         """Extent of the stride-1 result that out samples, (out-1)*step + 1."""
-        return tuple((o - 1) * s + 1 for o, s in zip(self.out, self.step))
+        return tuple((o - 1) * s + 1 for o, s in zip(self.out, self.step, strict=True))
 
 
 def forward_problem(g):
@@ -113,7 +113,7 @@ def forward_problem(g):
 
 def transpose_problem(g):
     """The correlation of a transposed conv: the mirrored conv of the zero-inserted y."""
-    lo = tuple((k - 1) * d - lo for k, d, lo in zip(g.kernel, g.dilation, g.lo))
+    lo = tuple((k - 1) * d - lo for k, d, lo in zip(g.kernel, g.dilation, g.lo, strict=True))
     return Problem(
         g.kernel, g.dilation, lo, g.small, g.stride, g.big, (1,) * len(g.kernel), g.groups
     )
@@ -208,7 +208,7 @@ def _sizes(p, grid, valid, outputs, inputs, itemsize, real):
     g = p.groups
     bins = math.prod(_bins(grid, real))
     complex_size = 2 * itemsize if real else itemsize  # real_size: itemsize
-    kept = math.prod(-(-v // s) for v, s in zip(valid, p.step))
+    kept = math.prod(-(-v // s) for v, s in zip(valid, p.step, strict=True))
     weight = g * outputs * inputs * (2 * bins * complex_size + math.prod(p.reach) * itemsize)
     unit = g * (
         inputs * (math.prod(grid) * itemsize + 2 * bins * complex_size)
@@ -224,7 +224,7 @@ def _seconds(op, p, grid, valid, tiles, b, m, n, outputs, inputs, chunk, itemsiz
     units = n * math.prod(tiles)
     batches = -(-units // chunk)
     out_passes, in_passes = -(-m // outputs), -(-b // inputs)
-    kept = tuple(-(-v // s) for v, s in zip(valid, p.step))
+    kept = tuple(-(-v // s) for v, s in zip(valid, p.step, strict=True))
     source = out_passes * units * g * b * _transform_flops(grid, grid, real)
     if op == "conv_weight":
         # each pass: its units' source and y tiles; the sum's inverse once per pass
@@ -255,7 +255,7 @@ def tiling(op, p, b, m, n, dtype):
     nd = len(p.kernel)
     per_dim = [
         _axis_options(z, r, s, real and i == nd - 1, nd == 1)
-        for i, (z, r, s) in enumerate(zip(p.positions, p.reach, p.step))
+        for i, (z, r, s) in enumerate(zip(p.positions, p.reach, p.step, strict=True))
     ]
     best = None
     for option in itertools.product(*per_dim):
@@ -425,7 +425,7 @@ def _segment(src, starts, lengths, up, out):
         return
     out.fill(0)
     target, source = [], []
-    for start, length, u, size in zip(starts, lengths, up, src.shape[-len(up) :]):
+    for start, length, u, size in zip(starts, lengths, up, src.shape[-len(up) :], strict=True):
         first = max(0, -(-start // u))
         stop = min(size, -(-(start + length) // u))
         if stop <= first:
@@ -453,7 +453,7 @@ def _source_spectra(src, batch, p, pl, columns, real, dtype):
     inputs = columns.stop - columns.start
     segments = np.empty((len(batch), p.groups, inputs) + pl.grid, dtype=dtype)
     for i, (sample, tile) in enumerate(batch):
-        starts = tuple(t * v - lo for t, v, lo in zip(tile, pl.valid, p.lo))
+        starts = tuple(t * v - lo for t, v, lo in zip(tile, pl.valid, p.lo, strict=True))
         _segment(grouped[sample, :, columns], starts, pl.grid, p.up, segments[i])
     spectra = _spectrum(segments, pl.grid, real)  # (U, G, Bp, *bins)
     del segments
@@ -491,7 +491,7 @@ def _correlate(src, w, p, dtype):
     pl = tiling("conv", p, b, m, n, dtype.str)
     out = np.empty((n, p.groups * m) + tuple(p.out), dtype=dtype)
     grouped = out.reshape((n, p.groups, m) + tuple(p.out))  # (N, G, M, *out)
-    kept = tuple(-(-v // s) for v, s in zip(pl.valid, p.step))
+    kept = tuple(-(-v // s) for v, s in zip(pl.valid, p.step, strict=True))
     bins = _bins(pl.grid, real)
     units = _units(n, pl.tiles)
     weights = w.reshape((p.groups, m) + w.shape[1:])  # (G, M, B, *k)
@@ -517,9 +517,9 @@ def _correlate(src, w, p, dtype):
             del y
             tiles = tiles.reshape((len(batch), p.groups, mp) + tiles.shape[2:])
             for i, (sample, tile) in enumerate(batch):
-                origin = tuple(t * k for t, k in zip(tile, kept))
-                count = tuple(min(k, o - s) for k, o, s in zip(kept, p.out, origin))
-                target = tuple(slice(s, s + c) for s, c in zip(origin, count))
+                origin = tuple(t * k for t, k in zip(tile, kept, strict=True))
+                count = tuple(min(k, o - s) for k, o, s in zip(kept, p.out, origin, strict=True))
+                target = tuple(slice(s, s + c) for s, c in zip(origin, count, strict=True))
                 np.copyto(
                     grouped[(sample, slice(None), rows) + target],
                     tiles[(i,) + (slice(None),) * 2 + tuple(slice(0, c) for c in count)],
@@ -550,10 +550,10 @@ def _tile_spectra(dy, batch, rows, p, pl, kept, real, dtype):
     mp = rows.stop - rows.start
     tiles = np.zeros((len(batch), p.groups, mp) + pl.valid, dtype=dtype)
     for i, (sample, tile) in enumerate(batch):
-        origin = tuple(t * k for t, k in zip(tile, kept))
-        count = tuple(max(0, min(k, o - s)) for k, o, s in zip(kept, p.out, origin))
-        source = tuple(slice(s, s + c) for s, c in zip(origin, count))
-        target = tuple(slice(0, c * s, s) for c, s in zip(count, p.step))
+        origin = tuple(t * k for t, k in zip(tile, kept, strict=True))
+        count = tuple(max(0, min(k, o - s)) for k, o, s in zip(kept, p.out, origin, strict=True))
+        source = tuple(slice(s, s + c) for s, c in zip(origin, count, strict=True))
+        target = tuple(slice(0, c * s, s) for c, s in zip(count, p.step, strict=True))
         tiles[(i, slice(None), slice(None)) + target] = dy[(sample, slice(None), rows) + source]
     if not real:
         np.conjugate(tiles, out=tiles)
@@ -575,7 +575,7 @@ def conv_weight(x, y, geometry):
     n = x.shape[0]
     b, m = x.shape[1] // g.groups, y.shape[1] // g.groups
     pl = tiling("conv_weight", p, b, m, n, dtype.str)
-    kept = tuple(-(-v // s) for v, s in zip(pl.valid, p.step))
+    kept = tuple(-(-v // s) for v, s in zip(pl.valid, p.step, strict=True))
     bins = _bins(pl.grid, real)
     units = _units(n, pl.tiles)
     grad = np.empty((g.groups * m, b) + tuple(g.kernel), dtype=dtype)

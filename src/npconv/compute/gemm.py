@@ -113,8 +113,8 @@ def _columns(x, samples, rows, g, layout):
             padded,
             (nt,) + blocks + tuple(g.kernel) + (g.groups, c // g.groups),
             (padded.strides[0],)
-            + tuple(t * s for t, s in zip(step, g.stride))
-            + tuple(t * d for t, d in zip(step, g.dilation))
+            + tuple(t * s for t, s in zip(step, g.stride, strict=True))
+            + tuple(t * d for t, d in zip(step, g.dilation, strict=True))
             + (c // g.groups * padded.strides[-1], padded.strides[-1]),
             writeable=False,
         )  # (nt, *blocks, *k, G, B)
@@ -415,7 +415,7 @@ def _add_taps(cols, canvas, g):
     for tap in itertools.product(*(range(k) for k in g.kernel)):
         target = tuple(
             slice(j * d, j * d + (o - 1) * s + 1, s)
-            for j, d, o, s in zip(tap, g.dilation, g.small, g.stride)
+            for j, d, o, s in zip(tap, g.dilation, g.small, g.stride, strict=True)
         )
         canvas[(slice(None),) * 2 + target] += cols[(slice(None),) * (2 + nd) + tap]
 
@@ -448,7 +448,7 @@ def conv_transpose_last(y, w, g, add=_add_taps):
     channels write disjoint parts of x, so each thread takes whole tiles, GEMM then
     overlap-add, by `add` (NumPy slabs here; col2im passes compiled loops)."""
     n = y.shape[0]
-    m, b = channels(w, g.groups)
+    _, b = channels(w, g.groups)
     dtype = np.result_type(y, w)
     w2 = matrix(w, g.groups).astype(dtype, copy=False)  # (G, M, K*B)
     span = extent(g.small, g)  # the canvas: every window
@@ -470,12 +470,14 @@ def conv_transpose(y, w, geometry):
     last = g.stride[-1] >= SHORT
     per_dim = [
         (_blocks if last else _tap_blocks)(k, s, d)
-        for k, s, d in zip(g.kernel, g.stride, g.dilation)
+        for k, s, d in zip(g.kernel, g.stride, g.dilation, strict=True)
     ]
-    rows = tuple(o + t[-1][0] for o, t in zip(g.small, per_dim))  # canvas blocks per dim
+    rows = tuple(
+        o + t[-1][0] for o, t in zip(g.small, per_dim, strict=True)
+    )  # canvas blocks per dim
     w2 = matrix(w, g.groups).reshape((g.groups, m) + tuple(g.kernel) + (b,))  # (G, M, *k, B)
     x = np.empty((n, g.groups * b) + tuple(g.big), dtype=dtype)
-    canvas = math.prod(r * s for r, s in zip(rows, g.stride))
+    canvas = math.prod(r * s for r, s in zip(rows, g.stride, strict=True))
     channel_bytes = g.groups * (math.prod(g.small) * math.prod(g.kernel) + canvas)  # cols, canvas
     transposed = None
     for samples, chans in bands(n, b, channel_bytes * dtype.itemsize):
@@ -504,14 +506,19 @@ def conv_transpose(y, w, geometry):
         cols = cols.transpose(order)
         # canvas (G, nt, Bc, blocks_1, s_1, ..., blocks_n, s_n); interleaved = row-major big
         canvas = np.zeros(
-            (g.groups, nt, bc) + tuple(v for r, s in zip(rows, g.stride) for v in (r, s)),
+            (g.groups, nt, bc)
+            + tuple(v for r, s in zip(rows, g.stride, strict=True) for v in (r, s)),
             dtype=dtype,
         )
         for block in itertools.product(*per_dim):
-            target = tuple(v for (t, _, r), o in zip(block, g.small) for v in (slice(t, t + o), r))
+            target = tuple(
+                v for (t, _, r), o in zip(block, g.small, strict=True) for v in (slice(t, t + o), r)
+            )
             source = tuple(v for (_, j, _) in block for v in (slice(None), j))
             canvas[(slice(None),) * 3 + target] += cols[(slice(None),) * 3 + source]
-        canvas = canvas.reshape((g.groups, nt, bc) + tuple(r * s for r, s in zip(rows, g.stride)))
+        canvas = canvas.reshape(
+            (g.groups, nt, bc) + tuple(r * s for r, s in zip(rows, g.stride, strict=True))
+        )
         out = x[samples].reshape((nt, g.groups, b) + tuple(g.big))[:, :, chans]
         # (G, nt, Bc, *canvas) -> (nt, G, Bc, *big), cropped by lo (zeros beyond the canvas)
         np.copyto(out, windows.region(canvas, g.lo, g.big).transpose(1, 0, 2, *range(3, 3 + nd)))

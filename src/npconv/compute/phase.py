@@ -79,9 +79,11 @@ def _dim_phases(k, s, d, lo, big):
 def phases(geometry):
     """Every phase of the big side; taps is None for phases that no tap reaches."""
     g = geometry
-    per_dim = [_dim_phases(*v) for v in zip(g.kernel, g.stride, g.dilation, g.lo, g.big)]
+    per_dim = [
+        _dim_phases(*v) for v in zip(g.kernel, g.stride, g.dilation, g.lo, g.big, strict=True)
+    ]
     for combo in itertools.product(*per_dim):
-        big, taps, kernel, dilation, lo, size = zip(*combo)
+        big, taps, kernel, dilation, lo, size = zip(*combo, strict=True)
         if any(t is None for t in taps):
             yield Phase(big, None, None)
             continue

@@ -34,8 +34,9 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -522,12 +523,13 @@ def _measure(p: Problem, first, second, g: Geometry, exact: bool):
         for name in candidates(p)
         if _worth_measuring(name, p) and (not exact or _exact(name, p.op))
     ]
-    best = None
+    best: tuple[float, str, np.ndarray] | None = None
     for name in names:
         seconds, out = _timed(name, p.op, first, second, g, p)
         if best is None or seconds < best[0]:
             best = seconds, name, out
         del out
+    assert best is not None, f"no candidate measured for {p}"
     if not exact:
         with _lock:
             _measured[p] = best[1]

@@ -15,8 +15,6 @@ and big positions no window reads get nothing from a transposed conv.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .._threads import matmul
@@ -40,7 +38,7 @@ def variant(p) -> str:
 def _reach(g: Geometry):
     """Per dim, (first o, last o + 1, first i): the windows whose position lies inside."""
     found = []
-    for s, lo, big, small in zip(g.stride, g.lo, g.big, g.small):
+    for s, lo, big, small in zip(g.stride, g.lo, g.big, g.small, strict=True):
         first = min(small, max(0, -(-lo // s)))  # o*s - lo >= 0
         last = max(first, min(small, (big - 1 + lo) // s + 1))  # o*s - lo < big
         found.append((first, last, first * s - lo))
@@ -51,13 +49,13 @@ def _views(big_side, g: Geometry, reach):
     """The big side's positions that windows read: (n, C, *reached), a view."""
     index = tuple(
         slice(i0, i0 + (o1 - o0 - 1) * s + 1, s) if o1 > o0 else slice(0, 0)
-        for (o0, o1, i0), s in zip(reach, g.stride)
+        for (o0, o1, i0), s in zip(reach, g.stride, strict=True)
     )
     return big_side[(slice(None),) * 2 + index]
 
 
 def _whole(g: Geometry, reach) -> bool:
-    return all(o0 == 0 and o1 == small for (o0, o1, _), small in zip(reach, g.small))
+    return all(o0 == 0 and o1 == small for (o0, o1, _), small in zip(reach, g.small, strict=True))
 
 
 def _grouped(a, groups):
@@ -107,7 +105,7 @@ def conv_transpose(y, w, geometry):
 def conv_weight(x, y, geometry):
     """(N, G*B, *big) x (N, G*M, *small) -> (G*M, B, 1...)."""
     g = geometry
-    n, groups = x.shape[0], g.groups
+    groups = g.groups
     b, m = x.shape[1] // groups, y.shape[1] // groups
     dtype = np.result_type(x, y)
     reach = _reach(g)

@@ -50,7 +50,6 @@ from .geometry import (
     unmatrix,
 )
 
-
 PLANE = 512  # positions per row of the first dim from which rows share their columns
 # the ops for which NaN and Inf land exactly where a direct convolution puts them (the
 # others multiply padding or canvas zeros by them)
@@ -87,7 +86,7 @@ def tiles(n, g, bytes_per_position):
     ):
         grid = (rows.stop - rows.start + halo,) + span[1:]
         outputs = (rows.stop - rows.start,) + tuple(g.small[1:])
-        last = sum((e - 1) * s for e, s in zip(outputs, row_major(grid)))
+        last = sum((e - 1) * s for e, s in zip(outputs, row_major(grid), strict=True))
         count = samples.stop - samples.start
         yield Tile(samples, rows, grid, (count - 1) * math.prod(grid) + last + 1)
 
@@ -109,7 +108,7 @@ def _columns(slab, tile, g):
         slab,
         shape=(g.groups,) + tuple(g.kernel) + (b, tile.length),
         strides=(b * slab.strides[0],)
-        + tuple(d * s * step for d, s in zip(g.dilation, strides))
+        + tuple(d * s * step for d, s in zip(g.dilation, strides, strict=True))
         + (slab.strides[0], step),
         writeable=False,
     )
@@ -142,7 +141,7 @@ class Planes(NamedTuple):
 
 def _plane_grid(g):
     grid = extent(g.small, g)[1:]
-    last = sum((e - 1) * s for e, s in zip(g.small[1:], row_major(grid)))
+    last = sum((e - 1) * s for e, s in zip(g.small[1:], row_major(grid), strict=True))
     return Planes(grid, last + 1)
 
 
@@ -171,7 +170,7 @@ def _plane_columns(x, sample, rows, g, planes):
         slab,
         shape=(g.groups, count) + tuple(g.kernel[1:]) + (b, planes.length),
         strides=(b * slab.strides[0], slab.strides[1])
-        + tuple(d * s * step for d, s in zip(g.dilation[1:], row_major(planes.grid)))
+        + tuple(d * s * step for d, s in zip(g.dilation[1:], row_major(planes.grid), strict=True))
         + (slab.strides[0], step),
         writeable=False,
     )

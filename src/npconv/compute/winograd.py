@@ -185,7 +185,7 @@ class _Chunks:
         self.taps = math.prod(g.kernel[:lead])
         self.unit = (1,) * lead + (M,) * (nd - lead)
         self.extra = tuple(k - 1 for k in g.kernel[:lead]) + (ALPHA - M,) * (nd - lead)
-        self.units = tuple(-(-s // u) for s, u in zip(g.small, self.unit))
+        self.units = tuple(-(-s // u) for s, u in zip(g.small, self.unit, strict=True))
         tiles_in, tiles_out = self._grids(0, 1)
         self.plane_steps = row_major(tiles_in[:lead])
         per_unit = (
@@ -223,7 +223,10 @@ class _Chunks:
         """(input, output) planes along the lead dims and tiles along the inner dims of a
         band [first, last) of units of the first dim."""
         out = (last - first,) + self.units[1:]
-        into = tuple(v + e if i < self.lead else v for i, (v, e) in enumerate(zip(out, self.extra)))
+        into = tuple(
+            v + e if i < self.lead else v
+            for i, (v, e) in enumerate(zip(out, self.extra, strict=True))
+        )
         return into, out
 
     def runs(self, groups):
@@ -246,16 +249,16 @@ class _Chunks:
     def _band(self, nt, first, last):
         g, lead = self.g, self.lead
         tiles_in, tiles_out = self._grids(first, last)
-        slab = tuple(v * u + e for v, u, e in zip(tiles_out, self.unit, self.extra))
-        canvas = tuple(v * u for v, u in zip(tiles_out, self.unit))
+        slab = tuple(v * u + e for v, u, e in zip(tiles_out, self.unit, self.extra, strict=True))
+        canvas = tuple(v * u for v, u in zip(tiles_out, self.unit, strict=True))
         starts = (first * self.unit[0] - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
         source, inside = windows.overlap(starts, slab, g.big)
         o, z = math.prod(tiles_out[:lead]), math.prod(tiles_in[:lead])
         t = nt * math.prod(tiles_out[lead:])
         point = np.array(row_major((ALPHA,) * (len(slab) - lead)), dtype=np.int64)
         steps, out_steps = row_major(slab), row_major(canvas)
-        corner = [s * u for s, u in zip(steps, self.unit)]
-        out_corner = [s * u for s, u in zip(out_steps, self.unit)]
+        corner = [s * u for s, u in zip(steps, self.unit, strict=True)]
+        out_corner = [s * u for s, u in zip(out_steps, self.unit, strict=True)]
         # a plane's tiles: (sample, tile of the sample), each sample one slab / canvas on
         in_tiles = np.add.outer(
             np.arange(nt, dtype=np.int64) * math.prod(slab), offsets(tiles_in[lead:], corner[lead:])
@@ -388,10 +391,10 @@ def _chunks(x, u, y, plan, groups, items):
         v, band = _transformed_input(buffers, x_last, plan, samples, first, last)
         o, t, _ = band.sizes
         product = buffers.take("product", (o, plan.points, t, groups * mo))
-        for plane, target in zip(band.planes, product):
+        for plane, target in zip(band.planes, product, strict=True):
             for gi in range(groups):
                 part = target[:, :, gi * mo : (gi + 1) * mo]  # (P, T, M)
-                for i, ((shift, _, count), w) in enumerate(zip(runs, operands[gi])):
+                for i, ((shift, _, count), w) in enumerate(zip(runs, operands[gi], strict=True)):
                     a = _operand(v, plane + shift, count, gi * b, b)
                     if i == 0:
                         # (P, T, count*B) @ (P, count*B, M) -> (P, T, M)
@@ -461,7 +464,7 @@ def _weight_chunks(x, y, plan, groups, sums, items):
             band.steps,
             _winograd_loops.GRADIENT,
         )
-        for plane, part in zip(band.planes, dy):
+        for plane, part in zip(band.planes, dy, strict=True):
             for gi in range(groups):
                 d = part[:, :, gi * mo : (gi + 1) * mo].transpose(0, 2, 1)  # (P, M, T)
                 for shift, tap, count in runs:

@@ -51,6 +51,14 @@ class _Elementwise(Module):
         """Gradient with respect to the last input (these modules have no parameters)."""
         return np.asarray(grad_output) * self._derivative(*self._saved_for_backward())
 
+    def _function(self, x: np.ndarray) -> np.ndarray:
+        """y = f(x), element-wise; each activation defines it."""
+        raise NotImplementedError
+
+    def _derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """f'(x), element-wise, from the saved input x and output y."""
+        raise NotImplementedError
+
 
 class ReLU(_Elementwise):
     __doc__ = (

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import operator
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from .module import Module
 
@@ -48,8 +50,9 @@ class Sequential(Module):
         )
     """
 
-    def __init__(self, *modules: Module) -> None:
+    def __init__(self, *modules: Module | OrderedDict[str, Module]) -> None:
         super().__init__()
+        named: Iterable[tuple[str, Any]]  # _add rejects what is not a Module
         if len(modules) == 1 and isinstance(modules[0], OrderedDict):
             named = modules[0].items()
         else:
@@ -57,7 +60,7 @@ class Sequential(Module):
         for name, module in named:
             self._add(name, module)
 
-    def _add(self, name, module):
+    def _add(self, name: str, module: Module) -> None:
         if not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         setattr(self, name, module)
@@ -67,13 +70,13 @@ class Sequential(Module):
         self._add(str(len(self)), module)
         return self
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Any:
         """The child at `index`, or a Sequential of the children in a slice."""
         names = list(self._modules)
         if isinstance(index, slice):
@@ -83,13 +86,13 @@ class Sequential(Module):
             raise IndexError(f"index {index} is out of range")
         return self._modules[names[index]]
 
-    def forward(self, input):
+    def forward(self, input: Any) -> Any:
         """Each child applied in turn to the output of the one before."""
         for module in self:
             input = module(input)
         return input
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: Any) -> Any:
         """Each child's backward in reverse order; returns the input gradient."""
         for module in reversed(self._modules.values()):
             grad_output = module.backward(grad_output)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -45,6 +47,7 @@ class _ConvNd(Module):
 
     _dims: int | None = None
     _transposed = False
+    _op: ModuleType  # the op module: conv or conv_transpose
 
     def __init__(
         self,
@@ -135,7 +138,7 @@ class _ConvNd(Module):
         )
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """torch's init: kaiming_uniform(a=sqrt(5)) for the weight, same bound for bias."""
         fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
@@ -176,7 +179,7 @@ class _ConvNd(Module):
         self._save_for_backward(call)
         return self._op.apply(call)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> np.ndarray:
         """Gradient with respect to the last input; adds into weight.grad and bias.grad.
 
         The input saved by forward and the weight are read as they are now:
@@ -350,17 +353,24 @@ class ConvTranspose3d(ConvTransposeNd):
     _dims = 3
 
 
-class _LazyMixin:
+# the mixin's methods call _ConvNd's (next in the MRO of every Lazy class); mypy is told so
+if TYPE_CHECKING:
+    _LazyBase = _ConvNd
+else:
+    _LazyBase = object
+
+
+class _LazyMixin(_LazyBase):
     """in_channels comes from the first input (or a loaded state dict); the module
     then becomes `cls_to_become`, so `type(m) is Conv2d` afterwards."""
 
-    cls_to_become = None
+    cls_to_become: ClassVar[type[_ConvNd]]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         parameters = list(inspect.signature(cls.cls_to_become.__init__).parameters.values())
         # the signature is the eager class's without in_channels
-        cls.__signature__ = inspect.Signature([p for p in parameters[2:]])
+        cls.__signature__ = inspect.Signature(list(parameters[2:]))
 
     def __init__(self, out_channels: int, kernel_size: Size, *rest, **options) -> None:
         super().__init__(0, out_channels, kernel_size, *rest, **options)

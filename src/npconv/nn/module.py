@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import NamedTuple
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -15,14 +16,16 @@ from .parameter import Parameter, UninitializedParameter
 class _NotSaved:
     """What a forward inside npconv.no_grad() keeps in place of its saved values."""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<nothing saved: the forward ran inside npconv.no_grad()>"
 
-    def __reduce__(self):
+    def __reduce__(self) -> str:
         return "NOT_SAVED"  # one marker, also after pickling or copying a module
 
 
 NOT_SAVED = _NotSaved()
+
+_M = TypeVar("_M", bound="Module")
 
 
 class IncompatibleKeys(NamedTuple):
@@ -68,12 +71,17 @@ class Module:
         ['factor']
     """
 
-    def __init__(self):
+    _parameters: OrderedDict[str, Parameter | UninitializedParameter | None]
+    _modules: OrderedDict[str, Module]
+    training: bool
+    _saved: Any  # what the last forward kept for backward (NOT_SAVED under no_grad)
+
+    def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         params = self.__dict__.get("_parameters")
         if params is None:
             raise AttributeError("call Module.__init__() before assigning attributes")
@@ -106,11 +114,11 @@ class Module:
         ``.grad``. Subclasses define it."""
         raise NotImplementedError(f"{type(self).__name__} has no backward")
 
-    def _save_for_backward(self, value):
+    def _save_for_backward(self, value: Any) -> None:
         """Keep `value` for backward, or nothing inside npconv.no_grad()."""
         self._saved = value if is_grad_enabled() else NOT_SAVED
 
-    def _saved_for_backward(self):
+    def _saved_for_backward(self) -> Any:
         """What the last forward kept, or an error saying why there is nothing."""
         saved = self.__dict__.get("_saved")
         if saved is None:
@@ -124,26 +132,28 @@ class Module:
         return saved
 
     # --- parameters and children ------------------------------------------------------
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         """(name, module) for every direct child, in the order they were assigned."""
         return iter(self._modules.items())
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         """Every direct child module, in the order they were assigned."""
         return (m for _, m in self.named_children())
 
-    def named_modules(self, prefix=""):
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """(name, module) for this module (named `prefix`) and every descendant, with
         dotted names ('0', '1.conv', ...), depth first."""
         yield prefix, self
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         """This module and every descendant, depth first."""
         return (m for _, m in self.named_modules())
 
-    def named_parameters(self, prefix="", recurse=True):
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Parameter | UninitializedParameter]]:
         """(dotted name, Parameter) for this module's parameters, then (with recurse)
         every descendant's; parameters set to None are left out."""
         for name, p in self._parameters.items():
@@ -153,32 +163,32 @@ class Module:
             for name, child in self._modules.items():
                 yield from child.named_parameters(f"{prefix}.{name}" if prefix else name)
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter | UninitializedParameter]:
         """Every Parameter of this module and (with recurse) its descendants, for an
         optimiser."""
         return (p for _, p in self.named_parameters(recurse=recurse))
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Forget accumulated gradients (set every `.grad` to None, as torch does)."""
         for p in self.parameters():
             if isinstance(p, Parameter):
                 p.grad = None
 
-    def train(self, mode=True):
+    def train(self: _M, mode: bool = True) -> _M:
         """Set ``training`` on this module and every descendant; returns self. No layer
         of npconv behaves differently in training, but code written for torch calls it."""
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
 
-    def eval(self):
+    def eval(self: _M) -> _M:
         """``train(False)``; returns self."""
         return self.train(False)
 
     # --- state dicts ------------------------------------------------------------------
-    def state_dict(self, prefix=""):
+    def state_dict(self, prefix: str = "") -> OrderedDict[str, Any]:
         """Parameter arrays by torch's key names ('weight', '0.bias', ...), sharing memory."""
-        state = OrderedDict()
+        state: OrderedDict[str, Any] = OrderedDict()
         for name, module in self.named_modules():
             for key, p in module._parameters.items():
                 if p is not None:
@@ -188,11 +198,13 @@ class Module:
                     )
         return state
 
-    def _materialize_from_state(self, state, prefix):
+    def _materialize_from_state(self, state: dict[str, Any], prefix: str) -> list[str]:
         """Lazy modules take their shapes from a state dict; returns error messages."""
         return []
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
         """Copy arrays (NumPy arrays or torch tensors) into the parameters, in place.
 
         Shapes must match; values are cast to each parameter's dtype. With
@@ -251,11 +263,11 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     # --- repr -------------------------------------------------------------------------
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         """The text inside the parentheses of repr(); subclasses show their arguments."""
         return ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = self.extra_repr()
         if not self._modules:
             return f"{type(self).__name__}({extra})"
@@ -266,14 +278,14 @@ class Module:
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 
-def _is_array(value):
+def _is_array(value: object) -> bool:
     """A NumPy array or scalar, or a tensor (duck-typed, no torch import)."""
     return isinstance(value, (np.ndarray, np.generic)) or (
         hasattr(value, "detach") and hasattr(value, "cpu")
     )
 
 
-def _to_numpy(value):
+def _to_numpy(value: Any) -> np.ndarray:
     """np.asarray, detaching tensors that track gradients (duck-typed, no torch import)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         value = value.detach().cpu().numpy()

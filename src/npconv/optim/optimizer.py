@@ -11,6 +11,8 @@ survives pickling or deep-copying the optimizer together with its model.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -75,14 +77,14 @@ class Optimizer:
         [0.1, 0.5]
     """
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         if isinstance(params, np.ndarray):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of "
                 f"Parameters or dicts, but got {type(params).__name__}"
             )
         self.defaults = dict(defaults)
-        self.param_groups = []
+        self.param_groups: list[dict[str, Any]] = []
         self.state = State(self.param_groups)
         groups = list(params)
         if not groups:
@@ -92,7 +94,7 @@ class Optimizer:
         for group in groups:
             self.add_param_group(group)
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group: a dict with 'params' and, optionally, its own hyper-parameters."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
@@ -110,7 +112,7 @@ class Optimizer:
         group = {**self.defaults, **param_group, "params": params}
         self.param_groups.append(group)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: set each `.grad` to None, or fill it with zeros."""
         for group in self.param_groups:
             for p in group["params"]:
@@ -121,7 +123,7 @@ class Optimizer:
                 else:
                     p.grad[...] = 0
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter with a gradient; returns closure() if given."""
         loss = closure() if closure is not None else None
         index = 0
@@ -167,15 +169,15 @@ class Optimizer:
             raise ValueError("loaded state dict has a different number of parameter groups")
         if any(
             len(saved["params"]) != len(group["params"])
-            for saved, group in zip(saved_groups, self.param_groups)
+            for saved, group in zip(saved_groups, self.param_groups, strict=True)
         ):
             raise ValueError(
                 "loaded state dict contains a parameter group that doesn't match "
                 "the size of optimizer's group"
             )
-        by_saved_id = {}
-        for saved, group in zip(saved_groups, self.param_groups):
-            by_saved_id.update(zip(saved["params"], group["params"]))
+        by_saved_id: dict[int, Parameter] = {}
+        for saved, group in zip(saved_groups, self.param_groups, strict=True):
+            by_saved_id.update(zip(saved["params"], group["params"], strict=True))
         params = [p for group in self.param_groups for p in group["params"]]
         index_of = {id(p): i for i, p in enumerate(params)}
         state = {}
@@ -189,7 +191,7 @@ class Optimizer:
             state[index_of[id(param)]] = {
                 name: _state_value(name, value, param) for name, value in values.items()
             }
-        for saved, group in zip(saved_groups, self.param_groups):
+        for saved, group in zip(saved_groups, self.param_groups, strict=True):
             group.update(
                 {key: copy.deepcopy(value) for key, value in saved.items() if key != "params"}
             )
@@ -212,7 +214,7 @@ class Optimizer:
 def _state_value(name, value, param):
     """One loaded state entry: 'step' as an int, buffers as arrays in param's dtype and shape."""
     if name == "step":
-        return int(round(float(_to_numpy(value))))
+        return round(float(_to_numpy(value)))
     if value is None or isinstance(value, (bool, int, float)):
         return value
     array = np.array(_to_numpy(value), dtype=param.dtype)  # a copy, in param's dtype
