@@ -26,7 +26,7 @@ class Resolved(NamedTuple):
 
     geometry: Geometry
     padding: tuple  # (lo, hi) pairs applied by windows.pad in `mode`; zeros inside geometry
-    mode: str
+    mode: args.PaddingMode
     unbatched: bool
 
 
