@@ -481,6 +481,40 @@ def test_winograd_lead_dims(kernel, pads, big, groups, op, rng, monkeypatch):
 
 
 @pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize(
+    "kernel, pads, big, groups, b, m, n",
+    [
+        ((3,), ((1, 1),), (300,), 1, 64, 64, 4),
+        ((3, 3), ((1, 1), (1, 1)), (24, 22), 1, 64, 48, 2),
+        ((3, 3), ((0, 2), (2, 0)), (21, 19), 2, 32, 32, 2),
+        ((3, 3, 3), ((1, 1), (1, 1), (1, 1)), (6, 12, 10), 1, 32, 32, 1),
+    ],
+)
+def test_winograd_float32_error_near_direct(kernel, pads, big, groups, b, m, n, op, rng):
+    """Winograd's float32 error (max abs error over max abs value against the float64
+    loops) stays within 3x of the float32 gemm path's on the same operands: its transform
+    interpolates at 0, +-1 and infinity, whose products cancel little (issue 20)."""
+    small = tuple(s + lo + hi - k + 1 for s, k, (lo, hi) in zip(big, kernel, pads))
+    nd = len(kernel)
+    g = Geometry(kernel, (1,) * nd, (1,) * nd, tuple(lo for lo, _ in pads), big, small, groups)
+    if not compute.winograd.supports(g):
+        pytest.skip("Numba is not installed")
+    x = rng.standard_normal((n, groups * b) + big).astype(np.float32)
+    w = (rng.standard_normal((groups * m, b) + kernel) / math.sqrt(b * 3**nd)).astype(np.float32)
+    y = rng.standard_normal((n, groups * m) + small).astype(np.float32)
+    args = {"conv": (x, w), "conv_transpose": (y, w), "conv_weight": (x, y)}[op]
+    wide = tuple(a.astype(np.float64) for a in (x, w, y))
+    exact = expected(op, g, pads, *wide)
+
+    def error(algorithm):
+        out = getattr(algorithm, op)(*args, g)
+        assert out.dtype == np.float32
+        return float(np.abs(out - exact).max() / np.abs(exact).max())
+
+    assert error(compute.winograd) <= 3 * error(compute.gemm)
+
+
+@pytest.mark.parametrize("op", OPS)
 def test_float32_stays_float32(op, rng):
     g, pads, b, m = geometry_of("strided_overlap", 2)
     for algorithm in compute.ALGORITHMS.values():

@@ -27,7 +27,7 @@ against the loop reference):
     phase      stride > 1: a sum of stride-1 problems, one per phase of the big side
     mirror     stride 1: the problem with big and small sides swapped
     depthwise  few channels per group: compiled direct loops (Numba)
-    winograd   stride 1, 3x3 in the last two dims: F(4, 3) transforms around small GEMMs (Numba)
+    winograd   stride 1, 3x3 in the last two dims: F(2, 3) transforms around small GEMMs (Numba)
     indirect   a cached table of every window's reads, one compiled gather, one GEMM
     fft        long and large kernels: overlap-save FFTs, channels contracted per bin
     pointwise  1x1 kernels: one GEMM over the channels, on the input itself

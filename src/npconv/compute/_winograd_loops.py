@@ -2,7 +2,7 @@
 
 Every array is rows of C channels (channels last), so each step is a loop
 over a contiguous run of channels, which the compiler vectorises. A tile has
-ALPHA = 6 points per dim; point (q_0, ..., q_{d-1}) of a tile lives in row
+ALPHA = 4 points per dim; point (q_0, ..., q_{d-1}) of a tile lives in row
 
     offset + sum_i q_i * step[i]
 
@@ -12,10 +12,10 @@ layout. A 1-D transform along dim i reads the ALPHA rows step[i] apart of
 every line of the tile and writes its outputs likewise.
 
 The 1-D transforms are the matrices of winograd.MATRICES written out: each
-input read once and each output written once per channel, with float32
-constants (a Python int would promote the arithmetic to float64) and every
+input read once and each output written once per channel, with only
+additions (no constant to promote the arithmetic to float64) and every
 access indexed on the two base arrays, so that the compiler's alias check
-stays one comparison and the loop vectorises (six row views instead compile
+stays one comparison and the loop vectorises (row views instead compile
 to scalar code).
 """
 
@@ -28,66 +28,53 @@ from ._jit import compiled
 
 OPTIONS = dict(nogil=True, fastmath={"contract"})
 INPUT, OUTPUT, GRADIENT = 0, 1, 2  # which 1-D transform: B^T, A^T, A
-M, ALPHA = 4, 6  # outputs and points per dim of a tile
+M, ALPHA = 2, 4  # outputs and points per dim of a tile
 
 
 @numba.njit(inline="always")
-def _input4(src, r, rs, dst, w, ws):
-    """F(4, 3) B^T along one line: rows r + q*rs of src -> rows w + p*ws of dst."""
-    f2, f4, f5 = np.float32(2), np.float32(4), np.float32(5)
+def _input2(src, r, rs, dst, w, ws):
+    """F(2, 3) B^T along one line: rows r + q*rs of src -> rows w + p*ws of dst."""
     for c in range(src.shape[1]):
-        d1, d2, d3, d4 = src[r + rs, c], src[r + 2 * rs, c], src[r + 3 * rs, c], src[r + 4 * rs, c]
-        dst[w, c] = f4 * src[r, c] - f5 * d2 + d4
-        dst[w + ws, c] = d3 + d4 - f4 * (d1 + d2)
-        dst[w + 2 * ws, c] = d4 - d3 + f4 * (d1 - d2)
-        dst[w + 3 * ws, c] = d4 - d2 + f2 * (d3 - d1)
-        dst[w + 4 * ws, c] = d4 - d2 + f2 * (d1 - d3)
-        dst[w + 5 * ws, c] = f4 * d1 - f5 * d3 + src[r + 5 * rs, c]
+        d1, d2 = src[r + rs, c], src[r + 2 * rs, c]
+        dst[w, c] = src[r, c] - d2
+        dst[w + ws, c] = d1 + d2
+        dst[w + 2 * ws, c] = d2 - d1
+        dst[w + 3 * ws, c] = d1 - src[r + 3 * rs, c]
 
 
 @numba.njit(inline="always")
-def _output4(src, r, rs, dst, w, ws):
-    """F(4, 3) A^T along one line: 6 rows of src -> 4 rows of dst."""
-    f2, f4, f8 = np.float32(2), np.float32(4), np.float32(8)
+def _output2(src, r, rs, dst, w, ws):
+    """F(2, 3) A^T along one line: 4 rows of src -> 2 rows of dst."""
     for c in range(src.shape[1]):
-        s12 = src[r + rs, c] + src[r + 2 * rs, c]
-        d12 = src[r + rs, c] - src[r + 2 * rs, c]
-        s34 = src[r + 3 * rs, c] + src[r + 4 * rs, c]
-        d34 = src[r + 3 * rs, c] - src[r + 4 * rs, c]
-        dst[w, c] = src[r, c] + s12 + s34
-        dst[w + ws, c] = d12 + f2 * d34
-        dst[w + 2 * ws, c] = s12 + f4 * s34
-        dst[w + 3 * ws, c] = d12 + f8 * d34 + src[r + 5 * rs, c]
+        m1, m2 = src[r + rs, c], src[r + 2 * rs, c]
+        dst[w, c] = src[r, c] + m1 + m2
+        dst[w + ws, c] = m1 - m2 - src[r + 3 * rs, c]
 
 
 @numba.njit(inline="always")
-def _gradient4(src, r, rs, dst, w, ws):
-    """F(4, 3) A (the output transform transposed) along one line: 4 rows -> 6 rows."""
-    f2, f4, f8 = np.float32(2), np.float32(4), np.float32(8)
+def _gradient2(src, r, rs, dst, w, ws):
+    """F(2, 3) A (the output transform transposed) along one line: 2 rows -> 4 rows."""
     for c in range(src.shape[1]):
-        d0, d1, d2, d3 = src[r, c], src[r + rs, c], src[r + 2 * rs, c], src[r + 3 * rs, c]
-        s02, s13 = d0 + d2, d1 + d3
+        d0, d1 = src[r, c], src[r + rs, c]
         dst[w, c] = d0
-        dst[w + ws, c] = s02 + s13
-        dst[w + 2 * ws, c] = s02 - s13
-        dst[w + 3 * ws, c] = d0 + f2 * d1 + f4 * d2 + f8 * d3
-        dst[w + 4 * ws, c] = d0 - f2 * d1 + f4 * d2 - f8 * d3
-        dst[w + 5 * ws, c] = d3
+        dst[w + ws, c] = d0 + d1
+        dst[w + 2 * ws, c] = d0 - d1
+        dst[w + 3 * ws, c] = -d1
 
 
 @numba.njit(inline="always")
 def _line(src, r, rs, dst, w, ws, kind):
     if kind == INPUT:
-        _input4(src, r, rs, dst, w, ws)
+        _input2(src, r, rs, dst, w, ws)
     elif kind == OUTPUT:
-        _output4(src, r, rs, dst, w, ws)
+        _output2(src, r, rs, dst, w, ws)
     else:
-        _gradient4(src, r, rs, dst, w, ws)
+        _gradient2(src, r, rs, dst, w, ws)
 
 
 @numba.njit(inline="always")
 def _along(src, src_offset, src_steps, dst, dst_offset, dst_steps, kind, dim):
-    """The 1-D transform `kind` of F(4, 3) along tile dim `dim`, every line of the tile.
+    """The 1-D transform `kind` of F(2, 3) along tile dim `dim`, every line of the tile.
 
     Lines run over the other dims' points: ALPHA of each dim, except the M that
     the output transform leaves in the dims it has passed (before `dim`) and the
@@ -140,7 +127,7 @@ def _tiles(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind, a, b,
 
 @compiled(**OPTIONS)
 def transform(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind):
-    """Transform `kind` (INPUT, OUTPUT or GRADIENT) of F(4, 3) of every tile t: tile
+    """Transform `kind` (INPUT, OUTPUT or GRADIENT) of F(2, 3) of every tile t: tile
     point q in row src_origins[t] + q . src_steps of src, transformed point p to row
     dst_origins[t] + p . dst_steps of dst; rows of C channels in both."""
     dims = src_steps.shape[0]

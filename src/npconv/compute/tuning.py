@@ -49,13 +49,14 @@ LAST_CHANNELS = 8
 # taps, but each costs a gather and a GEMM call of its own.
 MAX_PHASES = 0
 
-# Winograd F(4, 3) needs at least this many channels on each side: its transforms
+# Winograd F(2x2, 3x3) needs at least this many channels on each side: its transforms
 # cost per channel what the GEMMs save per channel pair.
 WINOGRAD_CHANNELS = 16
 
-# ... and at least this many 4x4 output tiles in the call: the weight's transform is
-# made once per call and GEMMs of a few tile rows run far below the BLAS's peak.
-WINOGRAD_TILES = 256
+# ... and at least this many 2x2 output tiles in the call (4096 output positions, the
+# area F(4x4, 3x3)'s 256 tiles covered): the weight's transform is made once per call
+# and GEMMs of a few tile rows run far below the BLAS's peak.
+WINOGRAD_TILES = 1024
 
 # shifted (implicit im2col on a flat canvas) computes every canvas position,
 # including the margin beyond the output grid; above this many canvas positions per

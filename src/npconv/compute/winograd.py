@@ -1,16 +1,21 @@
-"""Winograd's minimal filtering F(4, 3) for stride-1 convs whose kernels are 3 wide
+"""Winograd's minimal filtering F(2, 3) for stride-1 convs whose kernels are 3 wide
 in their last two dims (the "inner" dims; a 1-d conv has one).
 
-A tile of alpha = 6 input points per inner dim gives 4 outputs per inner dim as
+A tile of alpha = 4 input points per inner dim gives 2 outputs per inner dim as
 
     Y = A^T [ (G w G^T) (.) (B^T d B) ] A          (each product taken per inner dim)
 
-so the channels meet once per transformed point: P = 6**inner GEMMs over the
+so the channels meet once per transformed point: P = 4**inner GEMMs over the
 tiles, where im2col does one GEMM with K = 9 * B over every output position;
-multiplies per output fall from 9 to 2.25 in 2-d. The matrices are Lavin and
-Gray's (2016), interpolating at 0, +-1, +-2 and infinity; F(4, 3) loses about
-one decimal digit to a direct sum in 2-d (float32: ~1e-6 relative), two in 3-d,
-which is why dims before the last two ("lead" dims, any kernel size) are not
+multiplies per output fall from 9 to 4 in 2-d. The points are 0, +-1 and
+infinity, whose matrices hold only 0, +-1 and 1/2: the GEMMs' float32 rounding
+of each transformed point reaches the output almost unamplified, and the error
+stays near a direct sum's. F(4, 3) (Lavin and Gray's 0, +-1, +-2, infinity) does
+2.25 multiplies per output, but its outputs are differences of products many
+times larger, each rounded in the float32 GEMM: an order of magnitude more error
+than a direct sum in 2-d, and several times more even at the best-conditioned
+points (issue 20; the figures are in docs/benchmarks.md). Dims
+before the last two ("lead" dims, any kernel size) are not
 transformed: their taps are summed inside the GEMM instead. With the
 transformed input laid out (P, T, Z, C) (points, tiles of a plane, the input
 planes along the lead dims, channels), the k taps of the last lead dim read k
@@ -19,7 +24,7 @@ consecutive planes, so for output plane o
     product[p] = V[p, :, z(o) : z(o) + k, :] (T, k*C)  @  U[p] (k*C, M)
 
 one GEMM per point with the lead taps concatenated along K, read in place
-(a strided view, no copy). 3x3x3 convs do 4x fewer multiplies than im2col
+(a strided view, no copy). 3x3x3 convs do 2.25x fewer multiplies than im2col
 with 2-d accuracy.
 
 The work goes in chunks sized so that a chunk's transformed input and product
@@ -52,27 +57,13 @@ from .geometry import channels, flipped, mirrored, offsets, row_major, transpose
 
 CHUNK_BYTES = 4 * 2**20  # transformed input + product of one chunk
 INNER = 2  # dims transformed: the last two (all of a 1-d conv)
-M, ALPHA = 4, 6  # outputs and points per inner dim of a tile
+M, ALPHA = 2, 4  # outputs and points per inner dim of a tile
 
-# (B^T, G, A^T) of F(4, 3)
+# (B^T, G, A^T) of F(2, 3), interpolating at 0, +-1 and infinity
 MATRICES = (
-    [
-        [4, 0, -5, 0, 1, 0],
-        [0, -4, -4, 1, 1, 0],
-        [0, 4, -4, -1, 1, 0],
-        [0, -2, -1, 2, 1, 0],
-        [0, 2, -1, -2, 1, 0],
-        [0, 4, 0, -5, 0, 1],
-    ],
-    [
-        [1 / 4, 0, 0],
-        [-1 / 6, -1 / 6, -1 / 6],
-        [-1 / 6, 1 / 6, -1 / 6],
-        [1 / 24, 1 / 12, 1 / 6],
-        [1 / 24, -1 / 12, 1 / 6],
-        [0, 0, 1],
-    ],
-    [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+    [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+    [[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
+    [[1, 1, 1, 0], [0, 1, -1, -1]],
 )
 
 
@@ -87,7 +78,7 @@ EXACT_NONFINITE = False  # a tile's transform mixes every value of the tile
 
 def variant(p):
     lead = _lead(p.geometry)
-    name = "F(4, 3)" if len(p.geometry.kernel) == 1 else "F(4x4, 3x3)"
+    name = "F(2, 3)" if len(p.geometry.kernel) == 1 else "F(2x2, 3x3)"
     return name + (f", {lead} lead dim(s) summed in the GEMMs" if lead else "")
 
 
