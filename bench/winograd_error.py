@@ -49,7 +49,7 @@ def winograd_cases():
 
 
 def geometry(c):
-    small = tuple(s + 2 * p - k + 1 for s, p, k in zip(c.size, c.padding, c.kernel))
+    small = tuple(s + 2 * p - k + 1 for s, p, k in zip(c.size, c.padding, c.kernel, strict=True))
     n = len(c.size)
     return Geometry(c.kernel, (1,) * n, (1,) * n, c.padding, c.size, small, c.groups)
 

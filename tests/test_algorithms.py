@@ -494,7 +494,7 @@ def test_winograd_float32_error_near_direct(kernel, pads, big, groups, b, m, n, 
     """Winograd's float32 error (max abs error over max abs value against the float64
     loops) stays within 3x of the float32 gemm path's on the same operands: its transform
     interpolates at 0, +-1 and infinity, whose products cancel little (issue 20)."""
-    small = tuple(s + lo + hi - k + 1 for s, k, (lo, hi) in zip(big, kernel, pads))
+    small = tuple(s + lo + hi - k + 1 for s, k, (lo, hi) in zip(big, kernel, pads, strict=True))
     nd = len(kernel)
     g = Geometry(kernel, (1,) * nd, (1,) * nd, tuple(lo for lo, _ in pads), big, small, groups)
     if not compute.winograd.supports(g):
