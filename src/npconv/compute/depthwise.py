@@ -45,13 +45,11 @@ def supports(geometry):
 
 def lanes(op, g, big_channels, small_channels):
     """Whether op on geometry g runs channels last (conv_lanes): a conv with one channel per
-    group on each side and at most tuning.LANES_POSITIONS positions per output plane."""
-    return (
-        op == "conv"
-        and big_channels == 1
-        and small_channels == 1
-        and math.prod(g.small) <= tuning.LANES_POSITIONS
-    )
+    group on each side and at most tuning.LANES_POSITIONS positions per output plane
+    (LANES_STRIDED_POSITIONS when strided)."""
+    strided = any(s > 1 for s in g.stride)
+    most = tuning.LANES_STRIDED_POSITIONS if strided else tuning.LANES_POSITIONS
+    return op == "conv" and big_channels == 1 and small_channels == 1 and math.prod(g.small) <= most
 
 
 def variant(p):
@@ -97,14 +95,15 @@ def _planes(a, dtype):
 
 
 def _blocks(channels, samples, size, itemsize):
-    """(blocks, width): conv_lanes' split of the channels into `blocks` blocks of `width`
-    (a multiple of 8, the last block shorter), each block's canvas of `size` positions
+    """(blocks, width): conv_lanes' split of the channels into `blocks` blocks of at most
+    `width` (a multiple of 8 that is not one of 32: the canvas's row length), each block's canvas of `size` positions
     within tuning.LANES_CANVAS bytes, and at least two items per thread where the
     channels allow blocks of 32."""
     blocks = max(1, -(-size * channels * itemsize // tuning.LANES_CANVAS))
     blocks = max(blocks, min(-(-channels // 32), -(-2 * threads() // samples)))
-    width = -(-channels // blocks)
-    width = -(-width // 8) * 8
+    width = -(-(-(-channels // blocks)) // 8) * 8
+    if width % 32 == 0:
+        width += 8  # a canvas row of a multiple of 128 bytes: its copies collide in the cache
     return -(-channels // width), width
 
 

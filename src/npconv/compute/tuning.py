@@ -19,6 +19,9 @@ DIRECT_PAIRS = 32
 # between layouts, which longer rows do not repay.
 LANES_POSITIONS = 64
 
+# ... or, strided, at most this many: the planes' strided rows are the slowest runs.
+LANES_STRIDED_POSITIONS = 256
+
 # ... each block of channels of it padded into a canvas of at most this many bytes
 # (per thread): more channels per block make longer runs, fewer stay in the L2 cache.
 LANES_CANVAS = 1 << 18
