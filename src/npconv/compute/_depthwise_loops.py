@@ -177,48 +177,71 @@ def _crop(plane, canvas, sources, first, stop, lo):
             _copy(plane, sources[i] + first - lo, canvas, i * width + first, stop - first)
 
 
-@compiled(**OPTIONS)
-def conv(
-    x, w, y, rows, taps, step, groups, grid, sources, first, stop, lo, size, last, block, items
-):
-    """y[(n, c)] = sum_{b, k} w[c, b, k] * x[(n, g, b)] at the window positions.
+@numba.njit(inline="always")
+def _dot(total, a, b):
+    """total + sum of a * b."""
+    for t in range(a.shape[0]):
+        total += a[t] * b[t]
+    return total
 
-    Each input plane is first padded into a canvas of `size` positions (_pad's tables).
-    grid selects grid mode (every stride 1): one run over canvas positions 0 .. rows[-1] + width.
-    last, block: as in conv_transpose (_block_axpy takes `block` taps of a strided run).
-    """
+
+# Each op has two loops, grid mode (every stride 1) and row by row (any stride): separate
+# compiled functions, so a first call compiles only the one its geometry takes.
+
+
+@compiled(**OPTIONS)
+def conv_grid(x, w, y, rows, taps, groups, sources, first, stop, lo, size, items):
+    """y[(n, c)] = sum_{b, k} w[c, b, k] * x[(n, g, b)] at the window positions, every
+    stride 1: one run over canvas positions 0 .. rows[-1] + width per tap.
+
+    Each input plane is first padded into a canvas of `size` positions (_pad's tables)."""
     gm, b, k = w.shape
     m = gm // groups
     count = rows.shape[0]
     width = y.shape[1] // count
-    span = rows[count - 1] + width if grid else 0
     canvas = np.zeros(size, dtype=y.dtype)  # padding stays zero: _pad writes the rest
-    scratch = np.empty(span, dtype=y.dtype)
+    scratch = np.empty(rows[count - 1] + width, dtype=y.dtype)
+    for q in range(items[0], items[1]):
+        c = q % gm
+        plane0 = ((q // gm) * groups + c // m) * b
+        scratch[:] = 0
+        for bi in range(b):
+            _pad(canvas, x[plane0 + bi], sources, first, stop, lo)
+            kk = 0
+            while kk + 3 <= k:
+                _axpy3(
+                    scratch,
+                    canvas,
+                    taps[kk],
+                    taps[kk + 1],
+                    taps[kk + 2],
+                    w[c, bi, kk],
+                    w[c, bi, kk + 1],
+                    w[c, bi, kk + 2],
+                )
+                kk += 3
+            for tap in range(kk, k):
+                _axpy(scratch, canvas[taps[tap] : taps[tap] + scratch.shape[0]], w[c, bi, tap])
+        _rows_to(y[q], scratch, rows, width, False)
+
+
+@compiled(**OPTIONS)
+def conv_rows(
+    x, w, y, rows, taps, step, groups, sources, first, stop, lo, size, last, block, items
+):
+    """conv_grid for any stride, output row by output row.
+
+    last, block: as in conv_transpose_rows (_block_axpy takes `block` taps of a strided
+    run)."""
+    gm, b, k = w.shape
+    m = gm // groups
+    count = rows.shape[0]
+    width = y.shape[1] // count
+    canvas = np.zeros(size, dtype=y.dtype)  # padding stays zero: _pad writes the rest
     for q in range(items[0], items[1]):
         c = q % gm
         plane0 = ((q // gm) * groups + c // m) * b
         out = y[q]
-        if grid:
-            scratch[:] = 0
-            for bi in range(b):
-                _pad(canvas, x[plane0 + bi], sources, first, stop, lo)
-                kk = 0
-                while kk + 3 <= k:
-                    _axpy3(
-                        scratch,
-                        canvas,
-                        taps[kk],
-                        taps[kk + 1],
-                        taps[kk + 2],
-                        w[c, bi, kk],
-                        w[c, bi, kk + 1],
-                        w[c, bi, kk + 2],
-                    )
-                    kk += 3
-                for tap in range(kk, k):
-                    _axpy_run(scratch, canvas, taps[tap], 1, w[c, bi, tap])
-            _rows_to(out, scratch, rows, width, False)
-            continue
         for t in range(out.shape[0]):
             out[t] = 0
         for bi in range(b):
@@ -236,12 +259,33 @@ def conv(
 
 
 @compiled(**OPTIONS)
-def conv_transpose(
-    yp, w, x, rows, taps, step, groups, grid, sources, first, stop, lo, size, last, block, items
-):
+def conv_transpose_grid(yp, w, x, rows, taps, groups, sources, first, stop, lo, size, items):
     """x[(n, g, b)] = the canvas, cropped, where canvas at the window positions
-    += w[c, b, k] * yp[(n, c)]; one canvas of `size` positions per thread, cropped
-    into each plane of x by _pad's tables read backwards (_crop).
+    += w[c, b, k] * yp[(n, c)], every stride 1; one canvas of `size` positions per
+    thread, cropped into each plane of x by _pad's tables read backwards (_crop)."""
+    gm, b, k = w.shape
+    m = gm // groups
+    count = rows.shape[0]
+    width = yp.shape[1] // count
+    scratch = np.zeros(rows[count - 1] + width, dtype=yp.dtype)  # margins stay zero
+    out = np.empty(size, dtype=yp.dtype)
+    for p in range(items[0], items[1]):
+        bi = p % b
+        plane = p // b  # n*G + g
+        out[:] = 0
+        for mi in range(m):
+            c = (plane % groups) * m + mi
+            _rows_to(yp[plane * m + mi], scratch, rows, width, True)
+            for kk in range(k):
+                _axpy(out[taps[kk] : taps[kk] + scratch.shape[0]], scratch, w[c, bi, kk])
+        _crop(x[p], out, sources, first, stop, lo)
+
+
+@compiled(**OPTIONS)
+def conv_transpose_rows(
+    yp, w, x, rows, taps, step, groups, sources, first, stop, lo, size, last, block, items
+):
+    """conv_transpose_grid for any stride, input row by input row.
 
     last: the kernel's last dim; block: how many of its consecutive taps a strided run
     takes at once (_run_block: the stride, when it is 2..4 with dilation 1; else 1)."""
@@ -249,8 +293,6 @@ def conv_transpose(
     m = gm // groups
     count = rows.shape[0]
     width = yp.shape[1] // count
-    span = rows[count - 1] + width if grid else 0
-    scratch = np.zeros(span, dtype=yp.dtype)  # margins stay zero: _rows_to writes the rest
     out = np.empty(size, dtype=yp.dtype)
     for p in range(items[0], items[1]):
         bi = p % b
@@ -259,11 +301,6 @@ def conv_transpose(
         for mi in range(m):
             c = (plane % groups) * m + mi
             src = yp[plane * m + mi]
-            if grid:
-                _rows_to(src, scratch, rows, width, True)
-                for kk in range(k):
-                    _run_axpy(out, taps[kk], 1, scratch, w[c, bi, kk])
-                continue
             for r in range(count):
                 row = src[r * width : (r + 1) * width]
                 for first_tap in range(0, k, last):
@@ -277,25 +314,39 @@ def conv_transpose(
         _crop(x[p], out, sources, first, stop, lo)
 
 
-@numba.njit(inline="always")
-def _dot(total, a, b):
-    """total + sum of a * b."""
-    for t in range(a.shape[0]):
-        total += a[t] * b[t]
-    return total
-
-
 @compiled(**dict(OPTIONS, fastmath={"reassoc", "contract"}))
-def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, stop, lo, size, items):
-    """grad[c, b, k] = sum over samples and positions of yp[(n, c)] * x[(n, g, b)],
-    each plane of x padded into a canvas of `size` positions first (as in conv)."""
+def conv_weight_grid(x, yp, grad, rows, taps, groups, sources, first, stop, lo, size, items):
+    """grad[c, b, k] = sum over samples and positions of yp[(n, c)] * x[(n, g, b)], every
+    stride 1, each plane of x padded into a canvas of `size` positions first (as in
+    conv_grid)."""
     gm, b, k = grad.shape
     m = gm // groups
     n = yp.shape[0] // gm
     count = rows.shape[0]
     width = yp.shape[1] // count
-    span = rows[count - 1] + width if grid else 0
-    scratch = np.zeros(span, dtype=yp.dtype)  # margins stay zero: _rows_to writes the rest
+    scratch = np.zeros(rows[count - 1] + width, dtype=yp.dtype)  # margins stay zero
+    src = np.zeros(size, dtype=yp.dtype)  # padding stays zero: _pad writes the rest
+    for q in range(items[0], items[1]):
+        c, bi = q // b, q % b
+        for kk in range(k):
+            grad[c, bi, kk] = 0
+        for nn in range(n):
+            _pad(src, x[(nn * groups + c // m) * b + bi], sources, first, stop, lo)
+            _rows_to(yp[nn * gm + c], scratch, rows, width, True)
+            for kk in range(k):
+                grad[c, bi, kk] = _dot(
+                    grad[c, bi, kk], scratch, src[taps[kk] : taps[kk] + scratch.shape[0]]
+                )
+
+
+@compiled(**dict(OPTIONS, fastmath={"reassoc", "contract"}))
+def conv_weight_rows(x, yp, grad, rows, taps, step, groups, sources, first, stop, lo, size, items):
+    """conv_weight_grid for any stride, output row by output row."""
+    gm, b, k = grad.shape
+    m = gm // groups
+    n = yp.shape[0] // gm
+    count = rows.shape[0]
+    width = yp.shape[1] // count
     src = np.zeros(size, dtype=yp.dtype)  # padding stays zero: _pad writes the rest
     for q in range(items[0], items[1]):
         c, bi = q // b, q % b
@@ -304,12 +355,7 @@ def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, sto
         for nn in range(n):
             _pad(src, x[(nn * groups + c // m) * b + bi], sources, first, stop, lo)
             dy = yp[nn * gm + c]
-            if grid:
-                _rows_to(dy, scratch, rows, width, True)
             for kk in range(k):
-                if grid:
-                    grad[c, bi, kk] = _dot_run(grad[c, bi, kk], scratch, src, taps[kk], 1)
-                    continue
                 for r in range(count):
                     grad[c, bi, kk] = _dot_run(
                         grad[c, bi, kk],
@@ -318,3 +364,77 @@ def conv_weight(x, yp, grad, rows, taps, step, groups, grid, sources, first, sto
                         rows[r] + taps[kk],
                         step,
                     )
+
+
+@numba.njit(inline="always")
+def _lanes3(out, a, b, c, w0, w1, w2):
+    """out += w0 * a + w1 * b + w2 * c, elementwise."""
+    for i in range(out.shape[0]):
+        out[i] += w0[i] * a[i] + w1[i] * b[i] + w2[i] * c[i]
+
+
+@compiled(**OPTIONS)
+def conv_lanes(x, wb, y, rows, taps, step, sources, first, stop, lo, size, channels, items):
+    """y[(n, c)] = sum_k wb[c // lanes, k, c % lanes] * x[(n, c)] at the window positions,
+    for groups of one channel on each side (B = M = 1), in blocks of `lanes` channels
+    (wb's last dim; `channels` in all, the last block's extra weights zero).
+
+    Item q is block q % blocks of sample q // blocks: its planes of x are padded into a
+    channels-last canvas (canvas[p * lanes + i] is canvas position p of channel i, by
+    _pad's tables), so each tap of each output position is lanes contiguous
+    multiply-adds (whole vectors) however short the rows; the result, channels last
+    too, is then copied into the planes of y. Channels past `channels` in the last
+    block compute on stale canvas values and are never copied out."""
+    blocks, k, lanes = wb.shape
+    count = rows.shape[0]
+    positions = y.shape[1]
+    width = positions // count
+    canvas_width = size // sources.shape[0]
+    run = np.uint64(stop - first)
+    canvas = np.zeros(size * lanes, dtype=y.dtype)  # padding stays zero
+    out = np.empty(positions * lanes, dtype=y.dtype)
+    ulanes = np.uint64(lanes)
+    for q in range(items[0], items[1]):
+        n, block = q // blocks, q % blocks
+        c0 = block * lanes
+        used = min(lanes, channels - c0)
+        for c in range(used):
+            plane = x[n * channels + c0 + c]
+            for i in range(sources.shape[0]):
+                if sources[i] >= 0:
+                    start = np.uint64(sources[i] + first - lo)
+                    to = np.uint64((i * canvas_width + first) * lanes + c)
+                    for t in range(run):
+                        canvas[to + t * ulanes] = plane[start + t]
+        w = wb[block]
+        for r in range(count):
+            for t in range(width):
+                o = (r * width + t) * lanes
+                acc = out[o : o + lanes]
+                base = (rows[r] + t * step) * lanes
+                for i in range(lanes):
+                    acc[i] = 0
+                kk = 0
+                while kk + 3 <= k:
+                    a0 = base + taps[kk] * lanes
+                    a1 = base + taps[kk + 1] * lanes
+                    a2 = base + taps[kk + 2] * lanes
+                    _lanes3(
+                        acc,
+                        canvas[a0 : a0 + lanes],
+                        canvas[a1 : a1 + lanes],
+                        canvas[a2 : a2 + lanes],
+                        w[kk],
+                        w[kk + 1],
+                        w[kk + 2],
+                    )
+                    kk += 3
+                for rest in range(kk, k):
+                    a0 = base + taps[rest] * lanes
+                    src, wk = canvas[a0 : a0 + lanes], w[rest]
+                    for i in range(lanes):
+                        acc[i] += wk[i] * src[i]
+        for c in range(used):
+            plane = y[n * channels + c0 + c]
+            for p in range(np.uint64(positions)):
+                plane[p] = out[p * ulanes + np.uint64(c)]

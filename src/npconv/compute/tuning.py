@@ -13,6 +13,19 @@ from __future__ import annotations
 # one multiply-add per tap and pixel falls behind a GEMM's blocked ones.
 DIRECT_PAIRS = 32
 
+# A depthwise conv (one channel per group on each side) with at most this many
+# positions per output plane runs channels last (depthwise.lanes): runs along the
+# channels are long where a plane's rows are a few elements, but it copies x and y
+# between layouts, which longer rows do not repay.
+LANES_POSITIONS = 64
+
+# ... or, strided, at most this many: the planes' strided rows are the slowest runs.
+LANES_STRIDED_POSITIONS = 256
+
+# ... each block of channels of it padded into a canvas of at most this many bytes
+# (per thread): more channels per block make longer runs, fewer stay in the L2 cache.
+LANES_CANVAS = 1 << 18
+
 # ... and so do groups with at most this many channels on one side (and at most
 # MEASURE_DEPTHWISE_PAIRS pairs): a GEMM with one or two rows runs as a GEMV.
 DIRECT_MIN_CHANNELS = 0

@@ -1,0 +1,137 @@
+"""The depthwise loops, both layouts (planes, and channels last on small maps), on random
+depthwise geometries against the loop reference; NaN and Inf where direct convolution
+puts them."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import reference as R
+from npconv.compute import Geometry, depthwise, tuning
+
+pytestmark = pytest.mark.skipif(not depthwise.AVAILABLE, reason="needs Numba")
+
+
+@st.composite
+def depthwise_problems(draw):
+    """(geometry, (lo, hi) pairs, M, N): groups of one input channel each, M outputs."""
+    nd = draw(st.integers(1, 3))
+    kernel, stride, dilation, pads, big = [], [], [], [], []
+    for _ in range(nd):
+        k = draw(st.integers(1, 7 if nd < 3 else 3))
+        s, d = draw(st.integers(1, 4)), draw(st.integers(1, 2))
+        lo, hi = draw(st.integers(-1, 3)), draw(st.integers(-1, 3))
+        reach = d * (k - 1) + 1 - lo - hi  # smallest big with one output
+        size = draw(st.integers(max(1, reach, lo + 1 if lo < 0 else 1), max(1, reach) + 6))
+        kernel.append(k), stride.append(s), dilation.append(d), pads.append((lo, hi))
+        big.append(size)
+    small = tuple(
+        (b + lo + hi - d * (k - 1) - 1) // s + 1
+        for b, k, s, d, (lo, hi) in zip(big, kernel, stride, dilation, pads, strict=True)
+    )
+    groups = draw(st.integers(1, 40))
+    m = draw(st.sampled_from([1, 1, 1, 2]))  # mostly true depthwise: the lanes loop
+    n = draw(st.integers(1, 3))
+    g = Geometry(
+        tuple(kernel),
+        tuple(stride),
+        tuple(dilation),
+        tuple(lo for lo, _ in pads),
+        tuple(big),
+        small,
+        groups,
+    )
+    return g, tuple(pads), m, n
+
+
+def operands(rng, g, m, n, dtype):
+    def make(shape):
+        a = rng.standard_normal(shape)
+        if np.dtype(dtype).kind == "c":
+            a = a + 1j * rng.standard_normal(shape)
+        return a.astype(dtype)
+
+    return (
+        make((n, g.groups) + g.big),
+        make((g.groups * m, 1) + g.kernel),
+        make((n, g.groups * m) + g.small),
+    )
+
+
+def check(problem, dtype, tolerance):
+    g, pads, m, n = problem
+    x, w, y = operands(np.random.default_rng(g.groups), g, m, n, dtype)
+    for op, args in (("conv", (x, w)), ("conv_transpose", (y, w)), ("conv_weight", (x, y))):
+        out = getattr(depthwise, op)(*args, g)
+        want = R.contraction(op, g, pads, x, w, y)
+        assert out.dtype == np.dtype(dtype) and out.shape == want.shape
+        scale = max(1.0, float(np.abs(want).max()))
+        assert float(np.abs(out - want).max()) <= tolerance * scale, op
+
+
+SETTINGS = dict(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.mark.parametrize("canvas", [tuning.LANES_CANVAS, 64], ids=["default", "tiny-canvas"])
+def test_depthwise_against_loops(canvas, monkeypatch):
+    """A tiny canvas budget splits the channels into many blocks of 8 (the last shorter)."""
+    monkeypatch.setattr(tuning, "LANES_CANVAS", canvas)
+
+    @settings(**SETTINGS)
+    @given(depthwise_problems())
+    def run(problem):
+        check(problem, np.float64, 1e-10)
+
+    run()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex128])
+def test_depthwise_other_dtypes(dtype):
+    @settings(**dict(SETTINGS, max_examples=20))
+    @given(depthwise_problems())
+    def run(problem):
+        check(problem, dtype, 1e-5 if dtype == np.float32 else 1e-10)
+
+    run()
+
+
+def test_small_maps_run_channels_last_and_large_ones_by_planes(monkeypatch):
+    """The rule picks the layout; both layouts give the reference's result (above)."""
+    small = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (7, 7), (7, 7), 9)
+    large = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (56, 56), (56, 56), 9)
+    assert depthwise.lanes("conv", small, 1, 1)
+    assert not depthwise.lanes("conv", large, 1, 1)
+    assert not depthwise.lanes("conv", small, 1, 2)  # a channel multiplier: planes
+    assert not depthwise.lanes("conv_transpose", small, 1, 1)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("operand", ["x", "w"])
+@pytest.mark.parametrize("where", ["corner", "centre"])
+def test_channels_last_nonfinite_like_direct_convolution(value, operand, where):
+    """A non-finite value reaches exactly the outputs that read it, with the reference's
+    value (the padding's zeros times an infinite weight are NaN there too)."""
+    g = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (7, 7), (7, 7), 20)
+    pads = ((1, 1), (1, 1))
+    assert depthwise.lanes("conv", g, 1, 1)
+    x, w, _ = operands(np.random.default_rng(5), g, 1, 2, np.float64)
+    target = x if operand == "x" else w
+    lead = (1, 17) if operand == "x" else (17, 0)
+    target[lead + ((0, 0) if where == "corner" else tuple(s // 2 for s in target.shape[2:]))] = (
+        value
+    )
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = R.contraction("conv", g, pads, x, w, None)
+        out = depthwise.conv(x, w, g)
+    assert np.isnan(want).any() or np.isinf(want).any()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(out[finite], want[finite], rtol=1e-10, atol=1e-10)
