@@ -10,8 +10,8 @@ import pytest
 
 import reference as R
 from npconv import compute, windows
-from npconv.compute import planner
-from npconv.compute import Geometry, geometry as geometry_module
+from npconv.compute import Geometry, planner
+from npconv.compute import geometry as geometry_module
 
 # name: (kernel, stride, dilation, (lo, hi) per dim, groups, B, M, big); written for 3 dims
 CASES = {
@@ -344,8 +344,6 @@ def test_shifted_by_planes(n, case, op, work_bytes, rng, monkeypatch):
 def test_winograd_transforms_match_their_matrices(dims, rng):
     """The compiled transforms (written out by hand) against the published matrices
     B^T, A^T and A = (A^T)^T applied along every dim of a tile, with NumPy."""
-    if not compute.winograd.supports(geometry_of("plain", 1)[0]):
-        pytest.skip("Numba is not installed")
     from npconv.compute import _winograd_loops
 
     bt, _, at = (np.asarray(a, dtype=np.float64) for a in compute.winograd.MATRICES)
@@ -386,8 +384,7 @@ def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):
     stays within a few float32 roundings of the loops."""
     import npconv
 
-    if not compute.winograd.supports(geometry_of(case, 2)[0]):
-        pytest.skip("Numba is not installed")
+    assert compute.winograd.supports(geometry_of(case, 2)[0])
     monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", 1)
     before = npconv.get_num_threads()
     npconv.set_num_threads(threads)
@@ -437,8 +434,6 @@ def test_winograd_several_samples_per_chunk(case, dims, n, threads, rng, monkeyp
     import npconv
 
     g, pads, b, m = geometry_of(case, dims)
-    if not compute.winograd.supports(g):
-        pytest.skip("Numba is not installed")
     sample = compute.winograd._Chunks(g, n, g.groups * b, g.groups * m, 8).sample_bytes
     monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", 2 * sample)  # two samples a chunk
     plan = compute.winograd._Chunks(g, n, g.groups * b, g.groups * m, 8)
@@ -469,8 +464,6 @@ def test_winograd_lead_dims(kernel, pads, big, groups, op, rng, monkeypatch):
     n = len(kernel)
     small = tuple(s + lo + hi - k + 1 for s, k, (lo, hi) in zip(big, kernel, pads))
     g = Geometry(kernel, (1,) * n, (1,) * n, tuple(lo for lo, _ in pads), big, small, groups)
-    if not compute.winograd.supports(g):
-        pytest.skip("Numba is not installed")
     for chunk in (1, compute.winograd.CHUNK_BYTES):
         monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", chunk)
         run(compute.winograd, op, g, pads, 2, 3, rng)
@@ -538,8 +531,6 @@ def test_planner_rules(op, g, b, m, n, chosen, monkeypatch):
     # the structural rules alone, at the thresholds the cases were written for
     for name, value in (("INDIRECT_COLUMNS", 0), ("DIRECT_PAIRS", 4), ("MAX_PHASES", 16)):
         monkeypatch.setattr(planner.tuning, name, value)
-    if not compute.ALGORITHMS[chosen].supports(g):
-        pytest.skip("Numba is not installed")
     assert heuristic(op, g, b, m, n) == chosen
 
 
@@ -563,8 +554,6 @@ def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
         monkeypatch.setattr(planner.tuning, name, value)
     from npconv.compute import gemm
 
-    if not both and not compute.winograd.supports(g):
-        pytest.skip("Numba is not installed")
     calls = []
     shared = gemm.conv_both
     monkeypatch.setattr(gemm, "conv_both", lambda *a: calls.append(1) or shared(*a))
@@ -576,19 +565,6 @@ def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
     pads = tuple((lo, lo) for lo in g.lo)
     assert_close(y, expected("conv", g, pads, x, w, dy))
     assert_close(grad, expected("conv_weight", g, pads, x, w, dy))
-
-
-@pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize(
-    "case", ["depthwise_strided", "strided_overlap", "large_stride_overlap_add"]
-)
-def test_planner_without_numba(case, op, rng, monkeypatch):
-    """Without Numba the compiled algorithms are never chosen, and results stay exact."""
-    monkeypatch.setattr(compute.col2im, "AVAILABLE", False)
-    monkeypatch.setattr(compute.depthwise, "AVAILABLE", False)
-    g, pads, b, m = geometry_of(case, 1)
-    assert heuristic(op, g, b, m, 2) not in ("col2im", "depthwise", "winograd")
-    run(compute, op, g, pads, b, m, rng)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])

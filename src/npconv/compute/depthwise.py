@@ -12,13 +12,12 @@ offset and channel pair:
 The loops pad each input plane into a small per-thread canvas (and the
 transposed conv crops its per-thread canvas into each plane of x), so every
 window they read or write is in bounds. Any geometry works; the planner sends
-groups with few channels here. Needs Numba; without it the planner never picks this module.
+groups with few channels here.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 
 import numpy as np
@@ -26,14 +25,13 @@ import numpy as np
 from .._threads import split
 from .geometry import extent, offsets, row_major, tap_block
 
-AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
 # the ops for which NaN and Inf land exactly where a direct convolution puts them (the
 # others multiply padding or canvas zeros by them)
 EXACT_NONFINITE = ("conv",)
 
 
 def supports(geometry):
-    return AVAILABLE
+    return True
 
 
 def variant(p):
