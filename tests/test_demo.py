@@ -6,9 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-
-pytest.importorskip("sklearn")
-Image = pytest.importorskip("PIL.Image")
+from PIL import Image
 
 from npconv import demo
 from npconv.cli import main
@@ -28,9 +26,11 @@ def test_loss_falls_and_errors_are_finite(run):
     assert 0 < run.test_mse < 1 and 0 < run.baseline_mse < 1
 
 
+@pytest.mark.needs_torch
 def test_reported_errors_match_an_independent_evaluation(run):
     """torch, given the trained weights, and plain NumPy recompute both figures."""
-    torch = pytest.importorskip("torch")
+    import torch
+
     train, test, labels = demo.load_digits(seed=1)
     assert (len(train), len(test)) == (1438, 359) and sorted(set(labels)) == list(range(10))
     reference = torch.nn.Sequential(

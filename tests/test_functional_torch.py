@@ -11,8 +11,11 @@ printed per dtype by
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-import torch.nn.functional as TF  # noqa: E402
+import optional
+
+pytestmark = pytest.mark.needs_torch
+torch = optional.load("torch", "needs_torch")
+TF = optional.load("torch.nn.functional", "needs_torch")
 
 import npconv.functional as F  # noqa: E402
 import reference as R  # noqa: E402

@@ -22,10 +22,9 @@ import os
 from unittest import mock
 
 import numpy as np
+import onnx
 import pytest
-
-onnx = pytest.importorskip("onnx")
-from onnx import numpy_helper  # noqa: E402
+from onnx import numpy_helper
 
 import npconv.functional as F  # noqa: E402
 
