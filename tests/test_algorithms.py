@@ -7,8 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import reference as R
+import strategies
 from npconv import compute, windows
 from npconv.compute import Geometry, planner
 from npconv.compute import geometry as geometry_module
@@ -480,6 +483,40 @@ def test_float32_stays_float32(op, rng):
             y = rng.standard_normal((2, g.groups * m) + g.small).astype(np.float32)
             args = {"conv": (x, w), "conv_transpose": (y, w), "conv_weight": (x, y)}[op]
             assert getattr(algorithm, op)(*args, g).dtype == np.float32
+
+
+@pytest.mark.parametrize("name", sorted(compute.ALGORITHMS))
+def test_algorithm_on_random_geometries(name, monkeypatch):
+    """Each algorithm module called directly on geometries drawn within what it supports
+    (strategies.problems), in tiles of every size and on 1-3 threads."""
+    import npconv
+
+    @settings(
+        max_examples=50,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        strategies.problems(name),
+        st.sampled_from([None, 1, 3000]),
+        st.integers(1, 3),
+        st.integers(0, 2**32 - 1),
+    )
+    def check(problem, work_bytes, threads, seed):
+        op, g, pads, b, m, n = problem
+        assert planner.supports(name, planner.Problem(op, g, b, m, n, "float64", threads))
+        previous = npconv.get_num_threads()
+        with monkeypatch.context() as patch:
+            if work_bytes is not None:
+                patch.setattr(geometry_module, "WORK_BYTES", work_bytes)
+            npconv.set_num_threads(threads)
+            try:
+                run(compute.ALGORITHMS[name], op, g, pads, b, m, np.random.default_rng(seed), n=n)
+            finally:
+                npconv.set_num_threads(previous)
+
+    check()
 
 
 # --- the planner ------------------------------------------------------------------
