@@ -26,7 +26,11 @@ SETTINGS = {
 
 
 @pytest.fixture(autouse=True)
-def synchronous():
+def synchronous(request):
+    """Dask's tests run on the synchronous scheduler (the one test without dask: as it is)."""
+    if request.node.get_closest_marker("needs_dask") is None:
+        yield
+        return
     with dask.config.set(scheduler="synchronous"):
         yield
 

@@ -13,7 +13,6 @@ import pytest
 
 import optional
 
-pytestmark = pytest.mark.needs_torch
 torch = optional.load("torch", "needs_torch")
 TF = optional.load("torch.nn.functional", "needs_torch")
 
@@ -131,7 +130,10 @@ def conv_grid():
 
 DTYPES = [np.float32, np.float64]
 # torch's note that padding='same' with an even kernel copies the input
-pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+pytestmark = [
+    pytest.mark.needs_torch,
+    pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning"),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
