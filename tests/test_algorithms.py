@@ -7,8 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import reference as R
+import strategies
 from npconv import compute, windows
 from npconv.compute import Geometry, planner
 from npconv.compute import geometry as geometry_module
@@ -348,8 +351,6 @@ def test_shifted_by_planes(n, case, op, work_bytes, rng, monkeypatch):
 def test_winograd_transforms_match_their_matrices(dims, rng):
     """The compiled transforms (written out by hand) against the published matrices
     B^T, A^T and A = (A^T)^T applied along every dim of a tile, with NumPy."""
-    if not compute.winograd.supports(geometry_of("plain", 1)[0]):
-        pytest.skip("Numba is not installed")
     from npconv.compute import _winograd_loops
 
     bt, _, at = (np.asarray(a, dtype=np.float64) for a in compute.winograd.MATRICES)
@@ -390,8 +391,7 @@ def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):
     stays within a few float32 roundings of the loops."""
     import npconv
 
-    if not compute.winograd.supports(geometry_of(case, 2)[0]):
-        pytest.skip("Numba is not installed")
+    assert compute.winograd.supports(geometry_of(case, 2)[0])
     monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", 1)
     before = npconv.get_num_threads()
     npconv.set_num_threads(threads)
@@ -441,8 +441,6 @@ def test_winograd_several_samples_per_chunk(case, dims, n, threads, rng, monkeyp
     import npconv
 
     g, pads, b, m = geometry_of(case, dims)
-    if not compute.winograd.supports(g):
-        pytest.skip("Numba is not installed")
     sample = compute.winograd._Chunks(g, n, g.groups * b, g.groups * m, 8).sample_bytes
     monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", 2 * sample)  # two samples a chunk
     plan = compute.winograd._Chunks(g, n, g.groups * b, g.groups * m, 8)
@@ -473,8 +471,6 @@ def test_winograd_lead_dims(kernel, pads, big, groups, op, rng, monkeypatch):
     n = len(kernel)
     small = tuple(s + lo + hi - k + 1 for s, k, (lo, hi) in zip(big, kernel, pads, strict=True))
     g = Geometry(kernel, (1,) * n, (1,) * n, tuple(lo for lo, _ in pads), big, small, groups)
-    if not compute.winograd.supports(g):
-        pytest.skip("Numba is not installed")
     for chunk in (1, compute.winograd.CHUNK_BYTES):
         monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", chunk)
         run(compute.winograd, op, g, pads, 2, 3, rng)
@@ -527,6 +523,40 @@ def test_float32_stays_float32(op, rng):
             assert getattr(algorithm, op)(*args, g).dtype == np.float32
 
 
+@pytest.mark.parametrize("name", sorted(compute.ALGORITHMS))
+def test_algorithm_on_random_geometries(name, monkeypatch):
+    """Each algorithm module called directly on geometries drawn within what it supports
+    (strategies.problems), in tiles of every size and on 1-3 threads."""
+    import npconv
+
+    @settings(
+        max_examples=50,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        strategies.problems(name),
+        st.sampled_from([None, 1, 3000]),
+        st.integers(1, 3),
+        st.integers(0, 2**32 - 1),
+    )
+    def check(problem, work_bytes, threads, seed):
+        op, g, pads, b, m, n = problem
+        assert planner.supports(name, planner.Problem(op, g, b, m, n, "float64", threads))
+        previous = npconv.get_num_threads()
+        with monkeypatch.context() as patch:
+            if work_bytes is not None:
+                patch.setattr(geometry_module, "WORK_BYTES", work_bytes)
+            npconv.set_num_threads(threads)
+            try:
+                run(compute.ALGORITHMS[name], op, g, pads, b, m, np.random.default_rng(seed), n=n)
+            finally:
+                npconv.set_num_threads(previous)
+
+    check()
+
+
 # --- the planner ------------------------------------------------------------------
 
 
@@ -576,8 +606,6 @@ def test_planner_rules(op, g, b, m, n, chosen, monkeypatch):
     # the structural rules alone, at the thresholds the cases were written for
     for name, value in (("INDIRECT_COLUMNS", 0), ("DIRECT_PAIRS", 4), ("MAX_PHASES", 16)):
         monkeypatch.setattr(planner.tuning, name, value)
-    if not compute.ALGORITHMS[chosen].supports(g):
-        pytest.skip("Numba is not installed")
     assert heuristic(op, g, b, m, n) == chosen
 
 
@@ -601,8 +629,6 @@ def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
         monkeypatch.setattr(planner.tuning, name, value)
     from npconv.compute import gemm
 
-    if not both and not compute.winograd.supports(g):
-        pytest.skip("Numba is not installed")
     calls = []
     shared = gemm.conv_both
     monkeypatch.setattr(gemm, "conv_both", lambda *a: calls.append(1) or shared(*a))
@@ -614,19 +640,6 @@ def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
     pads = tuple((lo, lo) for lo in g.lo)
     assert_close(y, expected("conv", g, pads, x, w, dy))
     assert_close(grad, expected("conv_weight", g, pads, x, w, dy))
-
-
-@pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize(
-    "case", ["depthwise_strided", "strided_overlap", "large_stride_overlap_add"]
-)
-def test_planner_without_numba(case, op, rng, monkeypatch):
-    """Without Numba the compiled algorithms are never chosen, and results stay exact."""
-    monkeypatch.setattr(compute.col2im, "AVAILABLE", False)
-    monkeypatch.setattr(compute.depthwise, "AVAILABLE", False)
-    g, pads, b, m = geometry_of(case, 1)
-    assert heuristic(op, g, b, m, 2) not in ("col2im", "depthwise", "winograd")
-    run(compute, op, g, pads, b, m, rng)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])

@@ -11,10 +11,11 @@ import pytest
 
 import npconv.functional as F
 import npconv.grad as G
+import optional
 from npconv import nn, optim
 
-torch = pytest.importorskip("torch")
-TF = torch.nn.functional
+torch = optional.load("torch", "needs_torch")
+TF = optional.load("torch.nn.functional", "needs_torch")
 
 
 def _torch_error(call):
@@ -26,6 +27,7 @@ def _torch_error(call):
 # --- zero-size kernel dims -------------------------------------------------------------
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "ours, theirs, x, w",
     [
@@ -50,6 +52,7 @@ def test_zero_size_kernel_in_the_grad_functions():
 # --- float sizes -----------------------------------------------------------------------
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("size", [(11.9,), (11.0,), (np.float64(11),)])
 def test_float_output_size_raises_type_error_as_torch(size):
     theirs = torch.nn.ConvTranspose1d(1, 1, 3, stride=2)
@@ -82,6 +85,7 @@ def test_float_sizes_anywhere_raise_type_error(call, name):
         call()
 
 
+@pytest.mark.needs_torch
 def test_torch_rejects_float_sizes_with_type_errors_too():
     with pytest.raises(TypeError):
         torch.nn.grad.conv1d_input((1, 1, 5.5), torch.ones(1, 1, 3), torch.ones(1, 1, 3))
@@ -93,6 +97,7 @@ def test_torch_rejects_float_sizes_with_type_errors_too():
 # --- complex parameters in the optimisers ------------------------------------------------
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "ours, theirs, options",
     [
@@ -132,6 +137,7 @@ def test_complex_parameters_follow_torch(ours, theirs, options, dtype, rng):
 # --- unfold returns its own array -----------------------------------------------------
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -192,6 +198,7 @@ OPTIMIZERS = [
 ]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("ours, theirs, options", OPTIMIZERS)
 @pytest.mark.parametrize("how", ["pickle", "deepcopy"])
 def test_model_and_optimizer_copied_together_keep_their_state(ours, theirs, options, how, rng):
@@ -228,6 +235,7 @@ def _to_numpy(value):
     return value
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("ours, theirs, options", OPTIMIZERS)
 def test_loading_a_torch_optimizer_state_dict_continues_as_torch(ours, theirs, options, rng):
     shapes = [(3, 2, 3), (3,), ()]
@@ -367,6 +375,7 @@ def test_huge_sizes_name_the_argument(call, name, value):
         call(value)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("name", ["stride", "dilation"])
 @pytest.mark.parametrize("value", [2**61, 2**62 - 1])
 def test_large_stride_or_dilation_that_moves_nothing_computes_as_torch(name, value, rng):
@@ -412,6 +421,7 @@ def test_lazy_load_state_dict_with_a_wrong_rank_weight_says_size_mismatch():
         )
 
 
+@pytest.mark.needs_torch
 def test_lazy_load_state_dict_with_a_missing_weight_says_missing_key():
     message = _torch_error(
         lambda: torch.nn.LazyConv1d(2, 3).load_state_dict({"bias": torch.zeros(2)})
@@ -425,6 +435,7 @@ def test_lazy_load_state_dict_with_a_missing_weight_says_missing_key():
     assert lazy.load_state_dict({}, strict=False).missing_keys == ["weight", "bias"]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("value", [[[[1.0, 2.0, 3.0]]], ((1.0, 2.0, 3.0),), 1.5])
 def test_load_state_dict_refuses_python_values_as_torch_does(value):
     message = _torch_error(
@@ -443,6 +454,7 @@ def test_load_state_dict_refuses_python_values_as_torch_does(value):
 # --- the grad functions on an empty batch --------------------------------------------------
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("n", [1, 2])
 def test_grad_functions_on_a_zero_size_batch_match_torch(n, rng):
     x_shape, w_shape, g_shape = (0, 2) + (5,) * n, (3, 2) + (3,) * n, (0, 3) + (3,) * n
@@ -463,6 +475,7 @@ def test_grad_functions_on_a_zero_size_batch_match_torch(n, rng):
     assert not dy.any() and not dwt.any()
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("n", [1, 2])
 @pytest.mark.parametrize(
     "stride, kernel, dilation, output_padding",

@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 import npconv
 import npconv.functional as F
+import optional
 from npconv import nn
 
-da = pytest.importorskip("dask.array")
-dask = pytest.importorskip("dask")
+da = optional.load("dask.array", "needs_dask")
+dask = optional.load("dask", "needs_dask")
 
 MODES = ["zeros", "reflect", "replicate", "circular"]
 SETTINGS = {
@@ -26,7 +27,11 @@ SETTINGS = {
 
 
 @pytest.fixture(autouse=True)
-def synchronous():
+def synchronous(request):
+    """Dask's tests run on the synchronous scheduler (the one test without dask: as it is)."""
+    if request.node.get_closest_marker("needs_dask") is None:
+        yield
+        return
     with dask.config.set(scheduler="synchronous"):
         yield
 
@@ -94,6 +99,7 @@ def padding(draw, n):
     )
 
 
+@pytest.mark.needs_dask
 @settings(max_examples=70, **SETTINGS)
 @given(g=geometry(), data=st.data())
 def test_conv_matches_numpy(g, data):
@@ -119,6 +125,7 @@ def test_conv_matches_numpy(g, data):
     close(F.conv(xd, w, b, **options), expected)
 
 
+@pytest.mark.needs_dask
 @settings(max_examples=70, **SETTINGS)
 @given(g=geometry(), data=st.data())
 def test_conv_transpose_matches_numpy(g, data):
@@ -147,6 +154,7 @@ def test_conv_transpose_matches_numpy(g, data):
     close(F.conv_transpose(yd, w, b, **options), expected)
 
 
+@pytest.mark.needs_dask
 @settings(max_examples=30, **SETTINGS)
 @given(g=geometry(), data=st.data())
 def test_conv_transpose_module_output_size_matches_numpy(g, data):
@@ -178,6 +186,7 @@ def test_conv_transpose_module_output_size_matches_numpy(g, data):
     assert len(size) == n
 
 
+@pytest.mark.needs_dask
 @settings(max_examples=30, **SETTINGS)
 @given(g=geometry(), data=st.data())
 def test_unfold_and_fold_match_numpy(g, data):
@@ -195,6 +204,7 @@ def test_unfold_and_fold_match_numpy(g, data):
     assert n == len(g["kernel"])
 
 
+@pytest.mark.needs_dask
 @settings(max_examples=25, **SETTINGS)
 @given(data=st.data(), mode=st.sampled_from(MODES), n=st.integers(1, 3))
 def test_encoder_decoder_stack_matches_numpy(data, mode, n):
@@ -225,6 +235,7 @@ def test_encoder_decoder_stack_matches_numpy(data, mode, n):
     close(model(xd), expected)
 
 
+@pytest.mark.needs_dask
 def test_other_dtypes_keep_the_numpy_dtype(make):
     for dtype, rtol in ((np.float32, 1e-5), (np.float16, 2e-3), (np.complex128, 1e-12)):
         x = make((2, 3, 9, 7), dtype)
@@ -243,6 +254,7 @@ def test_other_dtypes_keep_the_numpy_dtype(make):
         )
 
 
+@pytest.mark.needs_dask
 def test_modules_lazy_fold_unfold_activations(make):
     npconv.manual_seed(0)
     x = make((2, 3, 10, 9))
@@ -265,6 +277,7 @@ def test_modules_lazy_fold_unfold_activations(make):
     close(fold(da.from_array(cols, chunks=(1, 5, 3))), fold(cols))
 
 
+@pytest.mark.needs_dask
 def test_sequential_plan_splits_and_says_why(make):
     npconv.manual_seed(0)
     model = nn.Sequential(
@@ -301,6 +314,7 @@ class Residual(nn.Module):
         return x + self.conv(x)
 
 
+@pytest.mark.needs_dask
 def test_a_users_module_runs_its_own_forward_lazily(make):
     npconv.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, dtype=np.float64), Residual(), nn.ReLU())
@@ -312,6 +326,7 @@ def test_a_users_module_runs_its_own_forward_lazily(make):
     close(residual(xd[0]), residual(x[0]))
 
 
+@pytest.mark.needs_dask
 def test_fused_stack_is_one_task_per_output_block(make):
     npconv.manual_seed(0)
     model = nn.Sequential(
@@ -339,6 +354,7 @@ def _edges(array):
     )
 
 
+@pytest.mark.needs_dask
 def test_graph_grows_linearly_with_chunks():
     """Tasks and edges per input block stay bounded for 8, 64 and 512 chunks of a 3-d array:
     per block its load, one task cutting the halos its neighbours read, one output task."""
@@ -365,6 +381,7 @@ def test_graph_grows_linearly_with_chunks():
         assert per_block[1] <= per_block[0] * 1.5
 
 
+@pytest.mark.needs_dask
 def test_nothing_is_computed_at_call_time():
     calls = []
 
@@ -392,6 +409,7 @@ def test_nothing_is_computed_at_call_time():
     assert calls
 
 
+@pytest.mark.needs_dask
 def test_bad_arguments_raise_the_numpy_error(make):
     x = make((1, 2, 6, 6))
     xd = da.from_array(x, chunks=3)
@@ -410,6 +428,7 @@ def test_bad_arguments_raise_the_numpy_error(make):
         F.conv2d(xd, np.ones((1, 2, 3, 3), np.float32))
 
 
+@pytest.mark.needs_dask
 def test_backward_after_a_dask_forward_raises(make):
     model = nn.Sequential(nn.Conv2d(2, 2, 3, dtype=np.float64), nn.ReLU())
     model(da.from_array(make((1, 2, 6, 6)), chunks=3))
@@ -423,10 +442,12 @@ def test_import_npconv_does_not_import_dask():
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.needs_dask
 def test_local_cluster_zarr_round_trip(tmp_path, make):
     """The encoder-decoder stack on a real dask.distributed cluster, zarr to zarr."""
-    distributed = pytest.importorskip("distributed")
-    zarr = pytest.importorskip("zarr")
+    import distributed
+    import zarr
+
     npconv.manual_seed(0)
     model = nn.Sequential(
         nn.Conv3d(1, 4, 3, stride=2, padding=1),

@@ -17,10 +17,12 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-import torch
 
+import optional
 from npconv import explain, nn
 from npconv.cli import main
+
+torch = optional.load("torch", "needs_torch")
 
 TORCH_NS = {name: getattr(torch.nn, name) for name in dir(torch.nn) if name[0].isupper()}
 SEED = "ConvTranspose2d(1, 1, 3, stride=2, padding=1)"
@@ -111,6 +113,7 @@ def equations(out):
     return found
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("layer,size", TEXT_CASES, ids=[c[0] for c in TEXT_CASES])
 def test_text_shows_every_output_cell_with_the_right_products(capsys, layer, size):
     code, out, err = run_cli(
@@ -129,6 +132,7 @@ def test_text_shows_every_output_cell_with_the_right_products(capsys, layer, siz
     np.testing.assert_array_equal(printed, expected.reshape(printed.shape))
 
 
+@pytest.mark.needs_torch
 def test_text_marks_the_cells_under_the_kernel(capsys):
     code, out, _ = run_cli(capsys, "explain", SEED, "--input", "3,3", "--width", "40")
     assert code == 0
@@ -175,8 +179,8 @@ def check_frame(image, e, index, layer, lay, origin=(0, 0)):
     return done
 
 
+@pytest.mark.needs_torch
 def test_gif_of_the_seed_example(tmp_path):
-    pytest.importorskip("PIL")
     from PIL import Image
 
     path = tmp_path / "seed.gif"
@@ -195,6 +199,7 @@ def test_gif_of_the_seed_example(tmp_path):
     np.testing.assert_array_equal(e.output, torch_output(SEED, (3, 3)))
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "layer,size",
     [
@@ -203,7 +208,6 @@ def test_gif_of_the_seed_example(tmp_path):
     ],
 )
 def test_png_grid_has_every_step(tmp_path, layer, size):
-    pytest.importorskip("PIL")
     from PIL import Image
 
     path = tmp_path / "steps.png"
@@ -228,6 +232,7 @@ SVG_CASES = [
 ]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("layer,size", SVG_CASES, ids=[c[0] for c in SVG_CASES])
 def test_svg_parses_and_matches_the_arithmetic(tmp_path, layer, size):
     path = tmp_path / "steps.svg"
@@ -264,6 +269,7 @@ def test_svg_parses_and_matches_the_arithmetic(tmp_path, layer, size):
     assert labels == {o: str(int(expected[o])) for o in cells}
 
 
+@pytest.mark.needs_torch
 def test_3d_explains_the_requested_depth_slice(capsys):
     layer = "Conv3d(1, 1, 2, stride=(2, 1, 1))"
     code, out, _ = run_cli(capsys, "explain", layer, "--input", "5,3,3", "--depth", "0")
@@ -421,7 +427,6 @@ REFUSALS = [
 def test_refusals_are_immediate(capsys, tmp_path, monkeypatch, argv, message):
     """In the process: refused in well under a second with the sizes it would need; as a
     command: exit 1 with that one line, no traceback, within the subprocess timeout."""
-    pytest.importorskip("PIL")
     monkeypatch.chdir(tmp_path)
     start = time.perf_counter()
     code, out, err = run_cli(capsys, "explain", *argv)
@@ -442,8 +447,8 @@ def test_build_refuses_before_making_arrays():
     assert time.perf_counter() - start < 1.0
 
 
+@pytest.mark.needs_torch
 def test_png_pages_stay_within_the_pixel_budget(tmp_path, capsys):
-    pytest.importorskip("PIL")
     from PIL import Image
 
     layer, size = "Conv2d(1, 1, 3)", (14, 14)
@@ -489,6 +494,7 @@ def test_png_pages_stay_within_the_pixel_budget(tmp_path, capsys):
     assert code == 1 and "--page applies to PNG grids only" in err
 
 
+@pytest.mark.needs_torch
 def test_html_page_is_self_contained(tmp_path, capsys):
     path = tmp_path / "seed.html"
     code, _, err = run_cli(capsys, "explain", SEED, "--input", "3,3", "-o", str(path))

@@ -6,9 +6,11 @@ import sys
 import time
 
 import pytest
-import torch
 
+import optional
 from npconv.cli import main
+
+torch = optional.load("torch", "needs_torch")
 
 MISTAKES = [
     ["shape", "Conv2d(1,1,3,stride=99999999999999999999)", "--input", "1,1,5,5"],
@@ -82,6 +84,7 @@ def test_bench_output_folder_mistake_in_a_subprocess():
     assert result.stderr.count("\n") == 1
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "layer, shape",
     [

@@ -9,11 +9,13 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 import npconv
+import optional
 from npconv.cli import main
 from npconv.cli._layer import parse_layer
+
+torch = optional.load("torch", "needs_torch")
 
 TORCH_NS = {name: getattr(torch.nn, name) for name in dir(torch.nn) if name[0].isupper()}
 TORCH_NS["nn"] = torch.nn
@@ -66,6 +68,7 @@ def torch_output_shape(layer, shape):
     return (shape[0],) + out[1:] if small != shape else out
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("layer,shape", CASES, ids=[c[0] for c in CASES])
 def test_shape_matches_torch_and_the_formulas(capsys, layer, shape):
     code, out, err = run_cli(capsys, "shape", layer, "--input", ",".join(map(str, shape)))
@@ -117,6 +120,7 @@ def test_seed_example_through_the_console_script():
     assert result.stderr == ""
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "layer,shape",
     [
@@ -146,6 +150,7 @@ def test_output_size_range_is_what_torch_accepts(capsys, layer, shape):
             assert accepted == (lo <= size <= hi), (dim, size)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "layer,shape", CASES[:3] + CASES[10:13] + CASES[18:20], ids=lambda v: str(v)
 )
@@ -164,6 +169,7 @@ def test_params_and_flops(capsys, layer, shape):
     assert flops == 2 * shape[0] * per_group * module.out_channels * k * positions
 
 
+@pytest.mark.needs_torch
 def test_fold_and_unfold(capsys):
     code, out, _ = run_cli(
         capsys, "shape", "Unfold(kernel_size=(2, 3), padding=1)", "--input", "2,5,3,4"

@@ -8,10 +8,12 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
+import optional
 from npconv.cli import main
 from npconv.cli._layer import parse_layer
+
+torch = optional.load("torch", "needs_torch")
 
 TORCH_NS = {name: getattr(torch.nn, name) for name in dir(torch.nn) if name[0].isupper()}
 
@@ -69,6 +71,7 @@ def parameters(layer):
     return (m.kernel_size[0], m.stride[0], pad, op, m.dilation[0])
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "size,out,transposed",
     [
@@ -179,6 +182,7 @@ def test_fixed_kernel_stride_and_dilation(capsys):
     assert set(map(parameters, answers(text))) == brute_force(12, 6, False, [3], [2])
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "size,out,transposed",
     [
@@ -208,6 +212,7 @@ def test_several_dims(capsys, size, out, transposed):
         assert torch_size(layer, size) == out, layer
 
 
+@pytest.mark.needs_torch
 def test_invert_the_seed_downsample(capsys):
     code, text, err = run_cli(
         capsys, "solve", "--invert", "Conv2d(16, 16, 3, stride=2, padding=1)", "--input", "12"
@@ -227,6 +232,7 @@ def test_invert_the_seed_downsample(capsys):
         assert plain(h, output_size=(12, 12)).shape == x.shape
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "layer,size",
     [
@@ -248,6 +254,7 @@ def test_invert_restores_the_input_size(capsys, layer, size):
         assert inverse(forward(x)).shape == x.shape
 
 
+@pytest.mark.needs_torch
 def test_invert_a_transposed_conv(capsys):
     layer = "ConvTranspose2d(16, 33, (3, 5), stride=(2, 1), padding=(4, 2))"
     code, text, _ = run_cli(capsys, "solve", "--invert", layer, "--input", "50,100")

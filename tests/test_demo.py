@@ -6,12 +6,10 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from npconv import demo
 from npconv.cli import main
-
-pytest.importorskip("sklearn")
-Image = pytest.importorskip("PIL.Image")
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +26,11 @@ def test_loss_falls_and_errors_are_finite(run):
     assert 0 < run.test_mse < 1 and 0 < run.baseline_mse < 1
 
 
+@pytest.mark.needs_torch
 def test_reported_errors_match_an_independent_evaluation(run):
     """torch, given the trained weights, and plain NumPy recompute both figures."""
-    torch = pytest.importorskip("torch")
+    import torch
+
     train, test, labels = demo.load_digits(seed=1)
     assert (len(train), len(test)) == (1438, 359) and sorted(set(labels)) == list(range(10))
     reference = torch.nn.Sequential(

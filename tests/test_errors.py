@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 import npconv.functional as F
+import optional
 from npconv import nn
 
-torch = pytest.importorskip("torch")
-TF = torch.nn.functional
+torch = optional.load("torch", "needs_torch")
+TF = optional.load("torch.nn.functional", "needs_torch")
 
 
 def randn(*shape, dtype=np.float32):
@@ -59,7 +60,12 @@ wrong = randn(2, 5, 7, 7)  # 5 channels where 4 are expected
 
 
 def both_modules(name, *args, **kwargs):
-    return getattr(torch.nn, name)(*args, **kwargs), getattr(nn, name)(*args, **kwargs)
+    """(torch's module, npconv's); without torch, its stand-in for the first (whose tests,
+    marked needs_torch, do not run there)."""
+    theirs = getattr(torch.nn, name)
+    if optional.installed(torch):
+        theirs = theirs(*args, **kwargs)
+    return theirs, getattr(nn, name)(*args, **kwargs)
 
 
 conv2d_t, conv2d_n = both_modules("Conv2d", 4, 6, 3)
@@ -425,6 +431,7 @@ BAD_CALLS = [
 ]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("bad", BAD_CALLS, ids=[b.id for b in BAD_CALLS])
 def test_npconv_rejects_what_torch_rejects(bad):
     with pytest.raises(Exception) as their_error:  # torch raises several types
@@ -442,6 +449,7 @@ def test_npconv_rejects_what_torch_rejects(bad):
 # --- limits that are not errors: the same calls, one step inside them, match torch ---------
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("mode, padding", [("reflect", 6), ("circular", 7), ("replicate", 9)])
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_largest_mode_padding_accepted(n, mode, padding):
@@ -453,6 +461,7 @@ def test_largest_mode_padding_accepted(n, mode, padding):
     np.testing.assert_allclose(ours(x), expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("extra", [0, 1])
 def test_output_size_range_edges_accepted(extra):
     smallest = up_t(T(x2)).shape[-2:]
@@ -472,6 +481,7 @@ MIXED = [
 ]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "input_dtype, weight_dtype",
     [(np.float64, np.float32), (np.float32, np.float64), (np.float16, np.float32)],
@@ -487,6 +497,7 @@ def test_mixed_dtypes(name, theirs, ours, input_dtype, weight_dtype):
     assert np.dtype(input_dtype).name in message and np.dtype(weight_dtype).name in message
 
 
+@pytest.mark.needs_torch
 def test_mixed_dtype_bias():
     with pytest.raises(RuntimeError):
         TF.conv2d(T(x2), T(w2), T(randn(6, dtype=np.float64)))
@@ -494,6 +505,7 @@ def test_mixed_dtype_bias():
         F.conv2d(x2, w2, randn(6, dtype=np.float64))
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("name", ["Conv2d", "ConvTranspose2d"])
 def test_mixed_dtype_module(name):
     theirs, ours = both_modules(name, 4, 6, 3)
@@ -525,6 +537,7 @@ def test_integer_and_bool_inputs_rejected(call, dtype):
         call(x)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("dtype", [np.int64, np.bool_])
 def test_integer_input_to_float_module_torch_rejects_too(dtype):
     theirs, ours = both_modules("Conv2d", 2, 3, 2)
@@ -598,6 +611,7 @@ def torch_input(name, n):
     return torch.randn((2, 4) + (7,) * n)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "name, args, kwargs, names",
     CONSTRUCTION,

@@ -15,17 +15,19 @@ import itertools
 import math
 
 import numpy as np
+import onnx
 import pytest
 
-torch = pytest.importorskip("torch")
-onnx = pytest.importorskip("onnx")
+import optional
+
+torch = optional.load("torch", "needs_torch")
 from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 import npconv.functional as F  # noqa: E402
 import npconv.grad as G  # noqa: E402
 from npconv import nn  # noqa: E402
 
-TF = torch.nn.functional
+TF = optional.load("torch.nn.functional", "needs_torch")
 TORCH_CONV = {1: TF.conv1d, 2: TF.conv2d, 3: TF.conv3d}
 TORCH_CONV_TRANSPOSE = {1: TF.conv_transpose1d, 2: TF.conv_transpose2d, 3: TF.conv_transpose3d}
 TORCH_PAD = {
@@ -253,6 +255,7 @@ ASYMMETRIC = [
 ]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("size, kernel, stride, dilation, groups, pairs", ASYMMETRIC)
 def test_conv_asymmetric_padding_is_explicit_pad_then_conv(
@@ -283,6 +286,7 @@ def test_conv_asymmetric_padding_is_explicit_pad_then_conv(
     )
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("size, kernel, stride, dilation, groups, pairs", ASYMMETRIC)
 def test_conv_transpose_asymmetric_padding_is_full_then_crop(
     rng, size, kernel, stride, dilation, groups, pairs
@@ -322,6 +326,7 @@ def test_conv_transpose_asymmetric_padding_is_full_then_crop(
     )
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "size, kernel, stride, dilation, pairs",
     [
@@ -356,6 +361,7 @@ def test_unfold_and_fold_asymmetric_padding_against_torch(
     np.testing.assert_allclose(module(cols), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.needs_torch
 def test_loop_oracle_agrees_with_torch_in_2d(rng):
     """The N-d loop references used below reproduce torch's unfold and fold in 2-d."""
     x = rng.standard_normal((2, 3, 6, 5))
@@ -374,6 +380,7 @@ def test_loop_oracle_agrees_with_torch_in_2d(rng):
     )
 
 
+@pytest.mark.needs_torch
 def test_conv2d_module_with_pairs(rng):
     m = nn.Conv2d(2, 3, (3, 2), padding=((1, 2), (0, 1)), dtype=np.float64)
     assert "padding=((1, 2), (0, 1))" in repr(m)
@@ -386,6 +393,7 @@ def test_conv2d_module_with_pairs(rng):
     check_module_gradients(m, x, rng)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "name",
     [
@@ -432,6 +440,7 @@ def test_every_conv_module_takes_pairs(rng, name):
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.needs_torch
 def test_lazy_transposed_modules_take_same_and_modes(rng):
     m = nn.LazyConvTranspose2d(3, (3, 1), stride=(2, 3), padding="same", dtype=np.float64)
     y = rng.standard_normal((2, 2, 3, 2))
@@ -511,6 +520,7 @@ def test_conv_transpose_same_against_onnx_reference(size, kernel, stride, dilati
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("size, kernel, stride, dilation, output_padding", _same_grid()[::3])
 def test_conv_transpose_same_with_groups_is_torch_full_then_onnx_split(
     rng, size, kernel, stride, dilation, output_padding
@@ -534,6 +544,7 @@ def test_conv_transpose_same_with_groups_is_torch_full_then_onnx_split(
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.needs_torch
 def test_conv_transpose_valid_is_padding_zero(rng):
     y, w = rng.standard_normal((1, 2, 4, 3)), rng.standard_normal((2, 3, 3, 2))
     expected = TF.conv_transpose2d(tensor(y), tensor(w), stride=(2, 3)).numpy()
@@ -586,6 +597,7 @@ def _mode_operands(rng, size, kernel, stride, dilation, groups, padding):
     return pairs, w, y, output_padding
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("size, kernel, stride, dilation, groups, padding", MODE_CASES)
 def test_conv_transpose_mode_is_torch_conv_input_gradient(
@@ -657,6 +669,7 @@ def test_adjoint_identity_in_every_mode(rng, size, kernel, stride, dilation, gro
     )
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("size, padding", [((5, 6), 1), ((4, 7), (2, 1)), ((6, 5), 0)])
 def test_conv_transpose_mode_output_shape_is_torchs(rng, size, padding, mode):
@@ -695,6 +708,7 @@ def test_conv_transpose_mode_errors():
     F.conv_transpose(np.ones((1, 1, 4)), np.ones((1, 1, 3)), padding=2, padding_mode="circular")
 
 
+@pytest.mark.needs_torch
 def test_conv_transpose2d_module_reflect(rng):
     m = nn.ConvTranspose2d(
         2, 3, 3, stride=2, padding=1, output_padding=1, padding_mode="reflect", dtype=np.float64
@@ -765,6 +779,7 @@ ND_CASES = [  # (size, kernel, stride, dilation, groups, pairs)
 ]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("size, kernel, stride, dilation, groups, pairs", ND_CASES)
 def test_conv_4d_is_a_sum_of_3d_convs(rng, size, kernel, stride, dilation, groups, pairs, mode):
@@ -778,6 +793,7 @@ def test_conv_4d_is_a_sum_of_3d_convs(rng, size, kernel, stride, dilation, group
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("size, kernel, stride, dilation, groups, pairs", ND_CASES)
 def test_conv_transpose_4d_is_a_scatter_of_3d_transposed_convs(
     rng, size, kernel, stride, dilation, groups, pairs
@@ -802,6 +818,7 @@ def test_conv_transpose_4d_is_a_scatter_of_3d_transposed_convs(
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.needs_torch
 def test_nd_modules_in_4d(rng):
     size, kernel, stride, dilation, _, pairs = ND_CASES[0]
     conv = nn.ConvNd(
@@ -902,6 +919,7 @@ def test_unfold_and_fold_nd_against_loops(rng, size, kernel, dilation, pairs, st
     )
 
 
+@pytest.mark.needs_torch
 def test_unfold_3d_is_torch_2d_unfold_per_depth_offset(rng):
     """The 3-d block rows for depth offset j are torch's 2-d unfold of depth slice o*s + j*d."""
     x = rng.standard_normal((2, 2, 5, 4, 6))

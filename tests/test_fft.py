@@ -96,6 +96,7 @@ def call(op, x, w, y, g):
     return getattr(fft, op)(*args, g)
 
 
+@pytest.mark.needs_torch
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=geometries(), seed=st.integers(0, 2**32 - 1))
 def test_against_loops_and_torch(case, seed):
@@ -134,6 +135,7 @@ def long_geometry(length, kernel, lo, stride=1, dilation=1):
     return Geometry((kernel,), (stride,), (dilation,), (lo,), (length,), (small,), 1)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("budget", [3000, 20000, 200000])
 @pytest.mark.parametrize("stride, dilation", [(1, 1), (3, 2)])
 @pytest.mark.parametrize("b, m", [(2, 5), (5, 2)])
@@ -203,6 +205,7 @@ def issue_geometry(op, n, cin, cout, size, kernel, stride, padding, groups):
     return p.geometry, w.shape
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("name", ISSUE_CASES)
 def test_issue_cases_float32(name, rng):
     """float32 forward and both gradients within FLOAT32_BOUND of torch's float64, on unit-scale

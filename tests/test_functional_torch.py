@@ -11,8 +11,10 @@ printed per dtype by
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-import torch.nn.functional as TF  # noqa: E402
+import optional
+
+torch = optional.load("torch", "needs_torch")
+TF = optional.load("torch.nn.functional", "needs_torch")
 
 import npconv.functional as F  # noqa: E402
 import reference as R  # noqa: E402
@@ -128,7 +130,10 @@ def conv_grid():
 
 DTYPES = [np.float32, np.float64]
 # torch's note that padding='same' with an even kernel copies the input
-pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+pytestmark = [
+    pytest.mark.needs_torch,
+    pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning"),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 import npconv
+import optional
 from npconv import nn
 
-torch = pytest.importorskip("torch")
+torch = optional.load("torch", "needs_torch")
 
 MODULES = [
     pytest.param(
@@ -59,6 +60,7 @@ def _trace(api):
     return seen
 
 
+@pytest.mark.needs_torch
 def test_nesting_and_exceptions_match_torch():
     assert _trace(npconv) == _trace(torch)
 
@@ -100,6 +102,7 @@ def _decorated(api):
     ] + values
 
 
+@pytest.mark.needs_torch
 def test_decorators_match_torch():
     assert _decorated(npconv) == _decorated(torch)
 
@@ -178,6 +181,7 @@ def test_backward_without_any_forward_still_says_so():
         nn.Conv1d(1, 1, 1).backward(np.ones((1, 1, 1), np.float32))
 
 
+@pytest.mark.needs_torch
 def test_eval_keeps_saving_as_in_torch(rng):
     ours = nn.Conv2d(2, 3, 3, dtype=np.float64).eval()
     theirs = torch.nn.Conv2d(2, 3, 3, dtype=torch.float64).eval()

@@ -9,11 +9,15 @@ Errors are measured as max|npconv - torch| / max|torch| per gradient.
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-import torch.nn.functional as TF  # noqa: E402
-import torch.nn.grad as TG  # noqa: E402
+import optional
 
-torch.set_num_threads(1)  # tiny arrays: threads only add overhead on a shared machine
+pytestmark = pytest.mark.needs_torch
+torch = optional.load("torch", "needs_torch")
+TF = optional.load("torch.nn.functional", "needs_torch")
+TG = optional.load("torch.nn.grad", "needs_torch")
+
+if optional.installed(torch):
+    torch.set_num_threads(1)  # tiny arrays: threads only add overhead on a shared machine
 
 import npconv.functional as F  # noqa: E402
 import npconv.grad as G  # noqa: E402
@@ -362,15 +366,6 @@ def test_fold_unfold_grad_functions(options, dtype):
 COMPLEX = [pytest.param(np.complex64, id="complex64"), pytest.param(np.complex128, id="complex128")]
 
 
-def complex_backward_supported():
-    try:
-        x = torch.ones((1, 1, 3), dtype=torch.complex64, requires_grad=True)
-        TF.conv1d(x, torch.ones((1, 1, 2), dtype=torch.complex64)).sum().abs().backward()
-        return True
-    except RuntimeError:
-        return False
-
-
 def check_engine_against_autograd(op, torch_op, x, w, b, options, dtype, rng):
     tx, tw, tb = tensor(x, grad=True), tensor(w, grad=True), tensor(b, grad=True)
     ty = torch_op(tx, tw, tb, **options)
@@ -381,7 +376,6 @@ def check_engine_against_autograd(op, torch_op, x, w, b, options, dtype, rng):
         assert_close(actual, expected, dtype)
 
 
-@pytest.mark.skipif(not complex_backward_supported(), reason="torch lacks complex conv backward")
 @pytest.mark.parametrize("dtype", COMPLEX)
 @pytest.mark.parametrize("n", (1, 2, 3))
 @pytest.mark.parametrize(
@@ -400,7 +394,6 @@ def test_complex_conv_gradients(options, n, dtype):
     check_engine_against_autograd(conv_op, getattr(TF, f"conv{n}d"), x, w, b, options, dtype, rng)
 
 
-@pytest.mark.skipif(not complex_backward_supported(), reason="torch lacks complex conv backward")
 @pytest.mark.parametrize("dtype", COMPLEX)
 @pytest.mark.parametrize("mode", MODES)
 def test_complex_conv_gradients_padding_modes(mode, dtype):
@@ -417,7 +410,6 @@ def test_complex_conv_gradients_padding_modes(mode, dtype):
     check_engine_against_autograd(conv_op, torch_op, x, w, b, options, dtype, rng)
 
 
-@pytest.mark.skipif(not complex_backward_supported(), reason="torch lacks complex conv backward")
 @pytest.mark.parametrize("dtype", COMPLEX)
 @pytest.mark.parametrize("n", (1, 2, 3))
 @pytest.mark.parametrize(

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import npconv
+import optional
 from npconv import nn
 
-torch = pytest.importorskip("torch")
+torch = optional.load("torch", "needs_torch")
 
 # torch warns that it copies the input for even 'same' kernels; that is its business
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
@@ -139,6 +140,7 @@ def pair(name, args, kwargs, dtype=np.float32):
 # --- attributes, repr, state dict keys ------------------------------------------------
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("name, n, args, kwargs", ALL_CASES, ids=IDS)
 def test_attributes_repr_and_keys(name, n, args, kwargs):
     theirs = getattr(torch.nn, name)(*args, **kwargs)
@@ -159,6 +161,7 @@ def test_attributes_repr_and_keys(name, n, args, kwargs):
 # --- forward against torch --------------------------------------------------------------
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name, n, args, kwargs", ALL_CASES, ids=IDS)
 def test_forward_matches_torch(name, n, args, kwargs, dtype):
@@ -169,6 +172,7 @@ def test_forward_matches_torch(name, n, args, kwargs, dtype):
     assert_same_output(ours, theirs, x[0], dtype)  # unbatched
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("dtype", [np.float16, np.complex64])
 @pytest.mark.parametrize("name", ["Conv2d", "ConvTranspose2d"])
 def test_forward_other_dtypes(name, dtype):
@@ -177,6 +181,7 @@ def test_forward_other_dtypes(name, dtype):
     assert_same_output(ours, theirs, randn((2, 3, 6, 5), dtype), dtype)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("n", DIMS)
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
 @pytest.mark.parametrize("padding", [1, 2, "same", "valid", "tuple"])
@@ -192,6 +197,7 @@ def test_conv_padding_modes(n, mode, padding):
     assert_same_output(ours, theirs, randn((2, 3) + SIZES[:n]))
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("n", DIMS)
 @pytest.mark.parametrize(
     "kernel, dilation", [(2, 1), (4, 1), (2, 3), (4, 2), (3, 3), (5, 1), ((2, 5, 4), (3, 1, 2))]
@@ -208,6 +214,7 @@ def test_conv_same_padding(n, kernel, dilation):
 # --- output_size -----------------------------------------------------------------------
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("n", DIMS)
 @pytest.mark.parametrize("batched", [True, False])
 @pytest.mark.parametrize("form", ["spatial", "full"])
@@ -240,6 +247,7 @@ def load_errors(ours, theirs, state):
     return str(our_error.value), str(their_error.value)
 
 
+@pytest.mark.needs_torch
 def test_load_state_dict_missing(conv_pair):
     ours, theirs = conv_pair
     state = theirs.state_dict()
@@ -248,6 +256,7 @@ def test_load_state_dict_missing(conv_pair):
     assert our_message == their_message
 
 
+@pytest.mark.needs_torch
 def test_load_state_dict_unexpected(conv_pair):
     ours, theirs = conv_pair
     state = theirs.state_dict()
@@ -256,6 +265,7 @@ def test_load_state_dict_unexpected(conv_pair):
     assert our_message == their_message
 
 
+@pytest.mark.needs_torch
 def test_load_state_dict_size_mismatch(conv_pair):
     ours, theirs = conv_pair
     state = theirs.state_dict()
@@ -271,6 +281,7 @@ def test_load_state_dict_size_mismatch(conv_pair):
     np.testing.assert_array_equal(ours.weight, before)  # nothing was loaded
 
 
+@pytest.mark.needs_torch
 def test_load_state_dict_all_errors_reported(conv_pair):
     ours, theirs = conv_pair
     state = theirs.state_dict()
@@ -286,6 +297,7 @@ def test_load_state_dict_all_errors_reported(conv_pair):
         assert line in our_message
 
 
+@pytest.mark.needs_torch
 def test_load_state_dict_not_strict(conv_pair):
     ours, theirs = conv_pair
     state = theirs.state_dict()
@@ -300,6 +312,7 @@ def test_load_state_dict_not_strict(conv_pair):
     np.testing.assert_array_equal(ours.bias, bias)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "module_dtype, state_dtype",
     [(np.float32, torch.float64), (np.float64, torch.float32), (np.float16, torch.float32)],
@@ -314,6 +327,7 @@ def test_load_state_dict_casts_to_module_dtype(module_dtype, state_dtype):
         np.testing.assert_array_equal(got, value.numpy().astype(module_dtype))
 
 
+@pytest.mark.needs_torch
 def test_load_state_dict_from_numpy_and_back(conv_pair):
     ours, theirs = conv_pair
     theirs.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()})
@@ -337,6 +351,7 @@ def fan_in_bound(weight_shape):
     return 1 / math.sqrt(weight_shape[1] * math.prod(weight_shape[2:]))
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("name, args, kwargs", INIT_CASES)
 def test_initialisation_statistics(name, args, kwargs):
     npconv.manual_seed(0)
@@ -395,6 +410,7 @@ LAZY_CASES = [
 ]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("batched", [True, False])
 @pytest.mark.parametrize("n, kind, kwargs", LAZY_CASES)
 def test_lazy_materialises_on_first_input(n, kind, kwargs, batched):
@@ -416,6 +432,7 @@ def test_lazy_materialises_on_first_input(n, kind, kwargs, batched):
     assert_same_output(ours, theirs, x)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("n, kind, kwargs", LAZY_CASES)
 def test_lazy_load_state_dict_materialises(n, kind, kwargs):
     """torch keeps a lazy module lazy here; npconv materialises it from the state's shapes,
@@ -439,6 +456,7 @@ def test_lazy_keeps_dtype():
 # --- batch of zero, N-d classes, device, dtype ---------------------------------------------------
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("name, n, args, kwargs", ALL_CASES[::3], ids=IDS[::3])
 def test_zero_batch(name, n, args, kwargs):
     ours, theirs = pair(name, args, kwargs)
@@ -446,6 +464,7 @@ def test_zero_batch(name, n, args, kwargs):
     assert_same_output(ours, theirs, x)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("name, n, args, kwargs", ALL_CASES, ids=IDS)
 def test_nd_classes_match_torch(name, n, args, kwargs):
     """ConvNd / ConvTransposeNd take n from len(kernel_size): 1-3 dims against torch."""
@@ -461,9 +480,12 @@ def test_nd_classes_match_torch(name, n, args, kwargs):
     assert_same_output(ours, theirs, input_for(ours, n))
 
 
-@pytest.mark.parametrize("device", [None, "cpu", torch.device("cpu")])
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("device", [None, "cpu", "torch.device('cpu')"])
 @pytest.mark.parametrize("name", ["Conv2d", "ConvTranspose3d", "LazyConv1d"])
 def test_cpu_device_accepted(name, device):
+    if device == "torch.device('cpu')":
+        device = torch.device("cpu")
     args = (3, 3) if name.startswith("Lazy") else (2, 3, 3)
     getattr(nn, name)(*args, device=device)
 
@@ -499,6 +521,7 @@ FOLD_CASES = [dict(output_size=(5, 6), **kwargs) for kwargs in UNFOLD_CASES] + [
 ]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("batched", [True, False])
 @pytest.mark.parametrize("kwargs", UNFOLD_CASES)
 def test_unfold_module(kwargs, batched):
@@ -511,6 +534,7 @@ def test_unfold_module(kwargs, batched):
     assert_same_output(ours, theirs, x)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("batched", [True, False])
 @pytest.mark.parametrize("kwargs", FOLD_CASES)
 def test_fold_module(kwargs, batched):

@@ -22,12 +22,11 @@ import os
 from unittest import mock
 
 import numpy as np
+import onnx
 import pytest
+from onnx import numpy_helper
 
-onnx = pytest.importorskip("onnx")
-from onnx import numpy_helper  # noqa: E402
-
-import npconv.functional as F  # noqa: E402
+import npconv.functional as F
 
 ONNX_DIR = os.path.dirname(onnx.__file__)
 DATA_DIR = os.path.join(ONNX_DIR, "backend", "test", "data")

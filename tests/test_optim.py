@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+import optional
 from npconv import nn, optim
 
-torch = pytest.importorskip("torch")
+torch = optional.load("torch", "needs_torch")
 
 SHAPES = [(3, 2, 3, 3), (3,), ()]
 
@@ -47,6 +48,7 @@ SGD_OPTIONS = [
 ]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("options", SGD_OPTIONS, ids=str)
 def test_sgd_matches_torch(options):
     _run_both(optim.SGD, torch.optim.SGD, options)
@@ -62,11 +64,13 @@ ADAM_OPTIONS = [
 ]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("options", ADAM_OPTIONS, ids=str)
 def test_adam_matches_torch(options):
     _run_both(optim.Adam, torch.optim.Adam, options, steps=8)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(
     "ours, theirs, options",
     [
@@ -78,6 +82,7 @@ def test_float32_parameters_stay_float32_and_match_torch(ours, theirs, options):
     _run_both(ours, theirs, options, dtype=np.float32)
 
 
+@pytest.mark.needs_torch
 def test_defaults_match_torch():
     p = [nn.Parameter(np.zeros(2))]
     q = [torch.nn.Parameter(torch.zeros(2))]
@@ -106,6 +111,7 @@ def test_updates_reach_the_module_parameters_in_place():
     np.testing.assert_allclose(conv.weight.view(np.ndarray), before - conv.weight.grad, rtol=1e-6)
 
 
+@pytest.mark.needs_torch
 def test_parameter_groups_override_defaults_like_torch():
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((2, 4))
@@ -172,6 +178,7 @@ def test_invalid_hyper_parameters_raise_torchs_errors(make, message):
     assert str(error.value) == message
 
 
+@pytest.mark.needs_torch
 def test_error_messages_are_torchs_own():
     q = [torch.nn.Parameter(torch.zeros(1))]
     p = [nn.Parameter(np.zeros(1))]

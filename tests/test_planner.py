@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import npconv
 import reference as R
+import strategies
 from npconv import compute
 from npconv import functional as F
 from npconv.compute import Geometry, planner
@@ -35,56 +35,7 @@ def heuristic_planner():
 # --- random geometries each algorithm supports -------------------------------------------
 
 
-def constraints(name):
-    """What algorithm `name` needs of a geometry: (kernel fixed per dim or None, stride 1
-    only, some stride > 1, dilation 1 only, the ops it runs)."""
-    return {
-        "winograd": dict(kernel=3, unit_stride=True, unit_dilation=True),
-        "shifted": dict(unit_stride=True),
-        "mirror": dict(unit_stride=True),
-        "phase": dict(strided=True),
-        "pointwise": dict(kernel=1),
-        "col2im": dict(ops=("conv_transpose",)),
-    }.get(name, {})
-
-
-@st.composite
-def problems(draw, name):
-    """(op, geometry, (lo, hi) pairs, B, M, N) that algorithm `name` supports."""
-    need = constraints(name)
-    op = draw(st.sampled_from(need.get("ops", OPS)))
-    nd = draw(st.integers(1, 3))
-    kernel, stride, dilation, pads, big = [], [], [], [], []
-    for axis in range(nd):
-        fixed = need.get("kernel")
-        if fixed == 3 and axis < nd - 2:
-            fixed = None  # Winograd transforms the last two dims only
-        k = fixed if fixed is not None else draw(st.integers(1, 4))
-        s = 1 if need.get("unit_stride") else draw(st.integers(1, 3))
-        d = 1 if need.get("unit_dilation") else draw(st.integers(1, 2))
-        lo, hi = draw(st.integers(-1, 2)), draw(st.integers(-1, 2))
-        reach = d * (k - 1) + 1 - lo - hi  # smallest big with one output
-        size = draw(st.integers(max(1, reach, lo + 1 if lo < 0 else 1), max(1, reach) + 5))
-        kernel.append(k), stride.append(s), dilation.append(d), pads.append((lo, hi))
-        big.append(size)
-    if need.get("strided") and all(s == 1 for s in stride):
-        stride[draw(st.integers(0, nd - 1))] = 2
-    small = tuple(
-        (b + lo + hi - d * (k - 1) - 1) // s + 1
-        for b, k, s, d, (lo, hi) in zip(big, kernel, stride, dilation, pads, strict=True)
-    )
-    groups = draw(st.integers(1, 3))
-    b, m, n = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
-    g = Geometry(
-        tuple(kernel),
-        tuple(stride),
-        tuple(dilation),
-        tuple(lo for lo, _ in pads),
-        tuple(big),
-        small,
-        groups,
-    )
-    return op, g, tuple(pads), b, m, n
+problems = strategies.problems  # geometries each algorithm supports
 
 
 expected = R.contraction  # the loop reference on geometry g

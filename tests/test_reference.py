@@ -7,9 +7,12 @@ import importlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import npconv.functional as F
 import reference as R
+import strategies
 from npconv import compute
 from npconv.compute import Geometry, gemm
 
@@ -334,3 +337,42 @@ def test_kernel_algorithm(algorithm, n, geometry, op, make):
     )
     expected = R.contraction(op, g, padding, x, w, y)
     assert_close(out, expected, dtype)
+
+
+# --- random public calls --------------------------------------------------------------
+
+DRAWN = dict(max_examples=100, deadline=None, derandomize=True)
+
+
+def drawn_array(data, shape, dtype):
+    """Standard normal entries from a generator seeded by the draw (complex: both parts)."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    a = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * rng.standard_normal(shape)
+    return a.astype(dtype)
+
+
+@settings(**DRAWN)
+@given(strategies.conv_calls(), st.sampled_from([np.float64, np.complex128]), st.data())
+def test_conv_on_random_calls(call, dtype, data):
+    """F.conv on calls drawn over dims, strides, dilations, groups, paddings and modes."""
+    options, x_shape, w_shape = call
+    x, w = drawn_array(data, x_shape, dtype), drawn_array(data, w_shape, dtype)
+    b = drawn_array(data, w_shape[:1], dtype) if data.draw(st.booleans(), label="bias") else None
+    expected = R.conv(x, w, b, **options)
+    assert_close(F.conv(x, w, b, **options), expected, dtype)
+
+
+@settings(**DRAWN)
+@given(strategies.conv_transpose_calls(), st.sampled_from([np.float64, np.complex128]), st.data())
+def test_conv_transpose_on_random_calls(call, dtype, data):
+    """F.conv_transpose on calls drawn over dims, strides, dilations, groups, paddings and
+    output paddings."""
+    options, y_shape, w_shape = call
+    y, w = drawn_array(data, y_shape, dtype), drawn_array(data, w_shape, dtype)
+    b = drawn_array(data, w_shape[1:2], dtype) if data.draw(st.booleans(), label="bias") else None
+    if b is not None:
+        b = np.concatenate([b] * options["groups"])  # one per output channel
+    expected = R.conv_transpose(y, w, b, **options)
+    assert_close(F.conv_transpose(y, w, b, **options), expected, dtype)

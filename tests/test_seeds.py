@@ -7,9 +7,11 @@ the blogs make large are cut (the spatial shapes are kept); each case says so.
 import numpy as np
 import pytest
 
+import optional
 from npconv import nn
 
-torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.needs_torch
+torch = optional.load("torch", "needs_torch")
 
 RTOL, ATOL = 1e-4, 1e-5
 

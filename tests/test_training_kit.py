@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import npconv
+import optional
 from npconv import nn
 
-torch = pytest.importorskip("torch")
+torch = optional.load("torch", "needs_torch")
 
 ACTIVATIONS = [
     (nn.ReLU, torch.nn.ReLU, {}),
@@ -19,6 +20,7 @@ ACTIVATIONS = [
 ]
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("ours, theirs, options", ACTIVATIONS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_activation_forward_backward_match_torch(ours, theirs, options, dtype):
@@ -46,6 +48,7 @@ def test_activation_backward_needs_forward():
         nn.ReLU().backward(np.ones(3))
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_mse_loss_matches_torch(reduction):
     rng = np.random.default_rng(1)
@@ -61,6 +64,7 @@ def test_mse_loss_matches_torch(reduction):
     assert repr(module) == repr(reference) == "MSELoss()"
 
 
+@pytest.mark.needs_torch
 def test_mse_loss_default_grad_output_and_dtype():
     rng = np.random.default_rng(2)
     x, t = rng.standard_normal((2, 6, 7)).astype(np.float32)
@@ -73,6 +77,7 @@ def test_mse_loss_default_grad_output_and_dtype():
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-6)
 
 
+@pytest.mark.needs_torch
 def test_mse_loss_broadcast_target_warns_and_reduces_gradient():
     rng = np.random.default_rng(3)
     x, t = rng.standard_normal((4, 5)), rng.standard_normal(5)
@@ -113,6 +118,7 @@ def _pair():
     return ours, theirs
 
 
+@pytest.mark.needs_torch
 def test_sequential_state_dict_keys_and_repr_match_torch():
     ours, theirs = _pair()
     assert list(ours.state_dict()) == list(theirs.state_dict())
@@ -147,6 +153,7 @@ def test_sequential_ordered_dict_names_and_indexing():
     assert len(net.append(nn.Tanh())) == 3 and "2" in dict(net.named_children())
 
 
+@pytest.mark.needs_torch
 def test_sequential_loads_torch_state_dict_and_matches_forward():
     ours, theirs = _pair()
     result = ours.load_state_dict(theirs.state_dict())
@@ -157,6 +164,7 @@ def test_sequential_loads_torch_state_dict_and_matches_forward():
     )
 
 
+@pytest.mark.needs_torch
 def test_sequential_backward_matches_torch_autograd():
     ours, theirs = _pair()
     ours.load_state_dict(theirs.state_dict())

@@ -8,9 +8,7 @@ import npconv
 import npconv.functional as F
 import npconv.grad as G
 from npconv.cli import main
-from npconv.compute import _jit, depthwise
-
-pytestmark = pytest.mark.skipif(not depthwise.AVAILABLE, reason="needs Numba")
+from npconv.compute import _jit
 
 
 def _signatures():

@@ -55,8 +55,7 @@ def warmup(dtypes=DTYPES) -> dict:
     float64; complex64 and complex128 reach the depthwise loops too) into the disk cache.
 
     Returns {"cache": the folder (or None: no cache on disk, this process only),
-    "seconds": {path: seconds to compile or load it}}. Without Numba there is nothing to
-    compile ({"cache": None, "seconds": {}}).
+    "seconds": {path: seconds to compile or load it}}.
 
     Args:
         dtypes: the dtypes to compile the loops for.
@@ -66,10 +65,6 @@ def warmup(dtypes=DTYPES) -> dict:
     >>> sorted(report) == ["cache", "seconds"]
     True
     """
-    from .compute import depthwise
-
-    if not depthwise.AVAILABLE:
-        return {"cache": None, "seconds": {}}
     from .compute import _jit
 
     seconds = {}

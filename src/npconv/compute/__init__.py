@@ -66,7 +66,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._threads import split
-from . import depthwise, planner, tuning
+from . import planner, tuning
 from .geometry import Geometry
 from .planner import ALGORITHMS
 
@@ -111,7 +111,6 @@ def add_bias(y, b):
     through a compiled loop on npconv's threads instead."""
     if (
         y.size < tuning.BIAS_SPLIT
-        or not depthwise.AVAILABLE
         or not y.flags.c_contiguous
         or y.dtype not in (np.float32, np.float64)
         or y.ndim < 2

@@ -18,13 +18,12 @@ from compiled loops: NumPy's copies are as fast).
 
 Tiles are several samples, or a range of flat positions of one sample,
 within geometry.WORK_BYTES; samples with fewer than SHARED_GEMM_POSITIONS positions share one
-GEMM, larger ones get one each. Needs Numba.
+GEMM, larger ones get one each.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import itertools
 import math
 
@@ -34,7 +33,6 @@ from .._threads import each, matmul, split, threads
 from . import gemm
 from .geometry import bands, channels, extent, row_major, tap_block, transposed
 
-AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
 SHARED_GEMM_POSITIONS = 1024
 
 conv = gemm.conv
@@ -50,7 +48,7 @@ OPS = ("conv_transpose",)  # conv and conv_weight above are gemm's
 
 
 def supports(geometry):
-    return AVAILABLE
+    return True
 
 
 def variant(p):

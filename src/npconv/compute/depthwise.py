@@ -12,7 +12,7 @@ offset and channel pair:
 The loops pad each input plane into a small per-thread canvas (and the
 transposed conv crops its per-thread canvas into each plane of x), so every
 window they read or write is in bounds. Any geometry works; the planner sends
-groups with few channels here. Needs Numba; without it the planner never picks this module.
+groups with few channels here.
 
 On small maps a plane's runs are a few elements long, so a true depthwise conv (one
 channel per group on each side) with few output positions per plane runs channels
@@ -24,7 +24,6 @@ contiguous multiply-adds along the channels.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 
 import numpy as np
@@ -33,14 +32,13 @@ from .._threads import split, threads
 from . import tuning
 from .geometry import extent, offsets, row_major, tap_block
 
-AVAILABLE = importlib.util.find_spec("numba") is not None  # imported on first use only
 # the ops for which NaN and Inf land exactly where a direct convolution puts them (the
 # others multiply padding or canvas zeros by them)
 EXACT_NONFINITE = ("conv",)
 
 
 def supports(geometry):
-    return AVAILABLE
+    return True
 
 
 def lanes(op, g, big_channels, small_channels):

@@ -49,7 +49,6 @@ A NaN or Inf in an operand spreads over its whole tile (EXACT_NONFINITE).
 from __future__ import annotations
 
 import functools
-import importlib.util
 import itertools
 import math
 from typing import NamedTuple
@@ -61,7 +60,6 @@ from .._threads import split, threads
 from . import tuning
 from .geometry import flipped
 
-AVAILABLE = importlib.util.find_spec("scipy") is not None  # imported on first use only
 EXACT_NONFINITE = False  # NaN/Inf smear over a tile: the planner sends such operands elsewhere
 FFT_BYTES = 40 << 20  # the weight's spectrum and one batch's buffers
 
@@ -79,7 +77,7 @@ SPLIT_MACS = 1 << 23  # multiply-adds from which a contraction runs on npconv's 
 
 
 def supports(geometry):
-    return AVAILABLE
+    return True
 
 
 class Problem(NamedTuple):

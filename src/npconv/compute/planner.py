@@ -204,7 +204,6 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
         return "pointwise", "1x1: one GEMM over the channels, no columns"
     if indirect.columns(p) <= tuning.INDIRECT_COLUMNS and able("indirect"):
         return "indirect", "few columns: one cached gather and one GEMM"
-    overlap_add = "col2im" if able("col2im") else "gemm"
     if p.op == "conv_transpose":
         waste = math.prod(g.big) / max(1, math.prod(g.small))  # mirrored positions per input
         if (
@@ -214,7 +213,7 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
             and (tuning.MIRROR_RATIO * b >= m or pointwise)
         ):
             return "mirror", "stride 1: the conv of the small side"
-        return overlap_add, "GEMM, then overlap-add"
+        return "col2im", "GEMM, then overlap-add"
     if (
         p.op == "conv_weight"
         and strided

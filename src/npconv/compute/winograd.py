@@ -38,7 +38,7 @@ input transform (compiled) -> P GEMMs per output plane -> output transform
 
 conv_transpose is the conv of the mirrored geometry (mirror.py), so it runs
 here too; the weight gradient is the same product read the other way (see
-conv_weight). Needs Numba; real float dtypes only (others go to shifted).
+conv_weight). Real float dtypes only (others go to shifted).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .. import windows
 from .._threads import budget, parts_within, split_blas, threads
-from . import depthwise, shifted
+from . import shifted
 from .geometry import channels, flipped, mirrored, offsets, row_major, transposed
 
 CHUNK_BYTES = 4 * 2**20  # transformed input + product of one chunk
@@ -85,8 +85,7 @@ def variant(p):
 def supports(geometry):
     g = geometry
     return (
-        depthwise.AVAILABLE
-        and all(k == 3 for k in g.kernel[_lead(g) :])
+        all(k == 3 for k in g.kernel[_lead(g) :])
         and all(s == 1 for s in g.stride)
         and all(d == 1 for d in g.dilation)
     )
