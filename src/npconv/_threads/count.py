@@ -18,8 +18,22 @@ MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))  # set_num_threads' bound
 
 
 def set_num_threads(n: int) -> None:
-    """Use n threads in BLAS and in npconv's compiled loops (at most MAX_THREADS: four per
-    CPU, or 64)."""
+    """Use n threads in BLAS and in npconv's compiled loops, as torch.set_num_threads does.
+
+    Args:
+        n: the number of threads, a positive int of at most MAX_THREADS (four per CPU, or
+            64): npconv's worker pool and NumPy's BLAS pool both take it. Small calls still
+            run inline on the calling thread.
+
+    Raises TypeError for a non-int and ValueError for n < 1 or n > MAX_THREADS.
+
+    >>> import npconv
+    >>> before = npconv.get_num_threads()
+    >>> npconv.set_num_threads(1)
+    >>> npconv.get_num_threads()
+    1
+    >>> npconv.set_num_threads(before)
+    """
     global _count
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"set_num_threads expects an int, but got n={n!r}")
@@ -38,7 +52,15 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """Threads of NumPy's BLAS pool (the largest, if several BLAS libraries are loaded)."""
+    """The threads of NumPy's BLAS pool, as torch.get_num_threads does.
+
+    The largest pool if several BLAS libraries are loaded; after set_num_threads(n) it is
+    n, which npconv's own loops use too.
+
+    >>> import npconv
+    >>> npconv.get_num_threads() >= 1
+    True
+    """
     pools = [pool.get() for pool in _blas_pools(refresh=True)]
     if not pools:  # pragma: no cover
         _controller()  # threadpoolctl missing: say so
