@@ -10,8 +10,6 @@ from hypothesis import strategies as st
 import reference as R
 from npconv.compute import Geometry, depthwise, tuning
 
-pytestmark = pytest.mark.skipif(not depthwise.AVAILABLE, reason="needs Numba")
-
 
 @st.composite
 def depthwise_problems(draw):
