@@ -55,7 +55,7 @@ from .._threads import budget, parts_within, split_blas, threads
 from . import shifted
 from .geometry import channels, flipped, mirrored, offsets, row_major, transposed
 
-CHUNK_BYTES = 4 * 2**20  # transformed input + product of one chunk
+CHUNK_BYTES = 2 * 2**20  # transformed input + product of one chunk
 INNER = 2  # dims transformed: the last two (all of a 1-d conv)
 M, ALPHA = 2, 4  # outputs and points per inner dim of a tile
 
@@ -493,11 +493,10 @@ def conv_weight(x, y, geometry):
         sums,
         most=plan.most(dtype, g.groups * b, g.groups * mo, 0, extra=total),
     )
-    total = (
-        np.zeros((plan.points, g.groups, mo, plan.taps, b))
-        if not sums
-        else np.sum([s.astype(np.float64) for s in sums], axis=0)
-    )
+    # the threads' shares summed in place in float64: no stacked copy of every share
+    total = np.zeros((plan.points, g.groups, mo, plan.taps, b))
+    for share in sums:
+        total += share
     inner = len(g.kernel) - plan.lead
     # (P, G, M, K, B) -> (G, M, B, K, alpha, ..., alpha) -> G^T along each point axis
     points = total.reshape((ALPHA,) * inner + total.shape[1:])
