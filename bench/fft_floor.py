@@ -21,10 +21,10 @@ import argparse
 import functools
 import json
 import math
-import time
 
 import numpy as np
 import scipy.fft
+from bounds import best  # bench/bounds.py, beside this script
 
 import npconv
 from npconv import conv as conv_op
@@ -62,16 +62,6 @@ def transforms(case):
     bins = pl.grid[:-1] + (pl.grid[-1] // 2 + 1,)
     signals = units * g.groups * source, g.groups * outputs * source, units * g.groups * outputs
     return signals, pl.grid, bins
-
-
-def best(call, repeat):
-    call()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times) * 1e3
 
 
 def main(argv=None):
