@@ -70,35 +70,40 @@ def operands(p, rng):
     return {"conv": (x, w), "conv_transpose": (y, w), "conv_weight": (x, y)}[p.op]
 
 
+def _run(name, p, first, second):
+    """Seconds of one run of algorithm `name` on problem p's operands."""
+    start = time.perf_counter()
+    planner._execute(name, p.op, first, second, p.geometry, p)
+    return time.perf_counter() - start
+
+
 def measure(problems, runs, patience):
-    """{problem key: {algorithm: seconds}}; a candidate whose warm-up takes more than
-    `patience` times the fastest so far is recorded at its warm-up time."""
+    """{problem key: {algorithm: seconds}}. Each candidate is warmed up (which compiles),
+    then the candidates take turns for `runs` rounds and each keeps its best, so that a
+    burst of load from elsewhere falls on all of them alike rather than on whichever ran
+    in it; a candidate whose warm-up takes more than `patience` times the fastest warm-up
+    (after a second run, in case the first compiled) is recorded at its warm-up time and
+    left out of the rounds."""
     table = {}
     rng = np.random.default_rng(0)
     for i, p in enumerate(problems, 1):
         first, second = operands(p, rng)
-        times = {}
         names = [n for n in planner.candidates(p) if planner._worth_measuring(n, p)]
         heuristic = planner.heuristic(p)[0]
-        names.sort(key=lambda n: n != heuristic)  # the heuristic's first
+
+        warm = {}
         for name in names:
-            start = time.perf_counter()
-            planner._execute(name, p.op, first, second, p.geometry, p)
-            warm = time.perf_counter() - start
-            best = min(times.values(), default=math.inf)
-            if warm > patience * best:  # or did the first run compile?
-                start = time.perf_counter()
-                planner._execute(name, p.op, first, second, p.geometry, p)
-                warm = time.perf_counter() - start
-            if warm > patience * best:
-                times[name] = warm
-                continue
-            seconds = []
-            for _ in range(runs):
-                start = time.perf_counter()
-                planner._execute(name, p.op, first, second, p.geometry, p)
-                seconds.append(time.perf_counter() - start)
-            times[name] = min(seconds)
+            warm[name] = _run(name, p, first, second)
+            if warm[name] > patience * min(warm.values(), default=math.inf) or len(warm) == 1:
+                warm[name] = _run(name, p, first, second)  # the first run compiled, maybe
+        fastest_warm = min(warm.values())
+        times = {name: w for name, w in warm.items() if w > patience * fastest_warm}
+        rounds = [name for name in names if name not in times]
+        best = dict.fromkeys(rounds, math.inf)
+        for r in range(runs):
+            for name in rounds if r % 2 == 0 else rounds[::-1]:
+                best[name] = min(best[name], _run(name, p, first, second))
+        times.update(best)
         table[key(p)] = {"problem": encode(p), "seconds": times}
         fastest = min(times, key=times.get)
         print(
