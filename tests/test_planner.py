@@ -336,6 +336,34 @@ def test_measured_mode_times_once_then_keeps_the_winner(monkeypatch, tmp_path):
         npconv.load_wisdom(path)
 
 
+def test_measured_mode_keeps_the_fastest_and_stops_timing_the_slow(monkeypatch):
+    """Candidates take turns; one far slower than the fastest after its first timed run is
+    timed no more, and the call returns the winner's own output."""
+    x = np.random.default_rng(0).standard_normal((2, 8, 12, 12))
+    w = np.random.default_rng(1).standard_normal((8, 8, 3, 3))
+    p = npconv.plan("conv", x.shape, w.shape, dtype=np.float64, padding=1).forward.problem
+    names = [n for n in planner.candidates(p) if planner._worth_measuring(n, p)]
+    assert len(names) >= 3
+    fast, slow = names[-1], names[0]  # the fast one is measured last, the slow one first
+    cost = dict.fromkeys(names, 1.0) | {fast: 0.5, slow: 1.0 + 10 * planner.tuning.MEASURE_PATIENCE}
+    runs = dict.fromkeys(names, 0)
+    real = planner._timed
+
+    def timed(name, *args):
+        runs[name] += 1
+        _, out = real(name, *args)
+        return cost[name] * (1 + 0.01 * runs[name]), (name, out)
+
+    monkeypatch.setattr(planner, "_timed", timed)
+    name, (ran, out) = planner._measure(p, x, w, p.geometry, exact=False)
+    assert name == fast and ran == fast
+    np.testing.assert_allclose(out, R.conv(x, w, None, 1, 1), rtol=1e-10, atol=1e-10)
+    assert runs[slow] == 2  # the warm-up and the first timed run
+    rounds = max(planner.tuning.MEASURE_RUNS, 1)
+    assert all(runs[n] == 1 + rounds for n in names if n != slow)
+    assert planner._measured[p] == fast
+
+
 def test_set_planner_rejects_unknown_modes():
     with pytest.raises(ValueError, match="mode='fastest'"):
         npconv.set_planner("fastest")

@@ -491,19 +491,10 @@ def _execute(name: str, op: str, first, second, g: Geometry, p: Problem):
 
 
 def _timed(name, op, first, second, g, p):
-    """(best seconds, output) of algorithm `name` on the call's operands."""
-    out = _execute(name, op, first, second, g, p)  # warm-up: compiles, faults pages
-    best = math.inf
-    runs = tuning.MEASURE_RUNS
-    done = 0
-    while done < runs:
-        start = time.perf_counter()
-        out = _execute(name, op, first, second, g, p)
-        best = min(best, time.perf_counter() - start)
-        done += 1
-        if done == runs and best < tuning.MEASURE_FAST_SECONDS:
-            runs = tuning.MEASURE_FAST_RUNS
-    return best, out
+    """(seconds, output) of one run of algorithm `name` on the call's operands."""
+    start = time.perf_counter()
+    out = _execute(name, op, first, second, g, p)
+    return time.perf_counter() - start, out
 
 
 def _worth_measuring(name: str, p: Problem) -> bool:
@@ -516,23 +507,44 @@ def _worth_measuring(name: str, p: Problem) -> bool:
 
 
 def _measure(p: Problem, first, second, g: Geometry, exact: bool):
-    """(name, output) of the fastest candidate on these operands, remembered as wisdom."""
+    """(name, output) of the fastest candidate on these operands, remembered as wisdom.
+
+    Each candidate runs once untimed (it compiles and faults its pages in), then once
+    timed; one slower than MEASURE_PATIENCE times the fastest of those runs is out. The
+    rest take turns for MEASURE_RUNS rounds (MEASURE_FAST_RUNS for fast problems), in
+    alternating order, and each keeps its best: a burst of load from elsewhere then falls
+    on all of them alike rather than on whichever ran in it."""
     names = [
         name
         for name in candidates(p)
         if _worth_measuring(name, p) and (not exact or _exact(name, p.op))
     ]
-    best: tuple[float, str, np.ndarray] | None = None
+    assert names, f"no candidate to measure for {p}"
+    best: dict[str, float] = {}
+    leader: tuple[float, str, np.ndarray] | None = None  # the fastest run so far
     for name in names:
+        _timed(name, p.op, first, second, g, p)  # warm-up
         seconds, out = _timed(name, p.op, first, second, g, p)
-        if best is None or seconds < best[0]:
-            best = seconds, name, out
+        best[name] = seconds
+        if leader is None or seconds < leader[0]:
+            leader = seconds, name, out
         del out
-    assert best is not None, f"no candidate measured for {p}"
+    assert leader is not None
+    rounds = [name for name in names if best[name] <= tuning.MEASURE_PATIENCE * leader[0]]
+    runs = tuning.MEASURE_FAST_RUNS if leader[0] < tuning.MEASURE_FAST_SECONDS else 1
+    runs = max(runs, tuning.MEASURE_RUNS) - 1  # the screening run was the first
+    for r in range(runs):
+        for name in rounds if r % 2 else rounds[::-1]:
+            seconds, out = _timed(name, p.op, first, second, g, p)
+            best[name] = min(best[name], seconds)
+            if seconds < leader[0]:
+                leader = seconds, name, out
+            del out
+    winner = leader[1]  # the candidate of the fastest run, so also of the least best
     if not exact:
         with _lock:
-            _measured[p] = best[1]
-    return best[1], best[2]
+            _measured[p] = winner
+    return winner, leader[2]
 
 
 def _note(op: str, name: str) -> None:

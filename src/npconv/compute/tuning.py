@@ -92,10 +92,14 @@ INDIRECT_COLUMNS = 1 << 18
 INLINE_MACS = 1 << 18
 
 # The measured planner times each candidate this many times (after one untimed
-# warm-up run, which also compiles) and keeps the best; more for fast problems.
-MEASURE_RUNS = 2
+# warm-up run, which also compiles) and keeps the best; more for fast problems, whose
+# times a scheduler tick moves the most.
+MEASURE_RUNS = 3
 MEASURE_FAST_RUNS = 5
 MEASURE_FAST_SECONDS = 2e-3
+# ... but a candidate whose first timed run is this many times the fastest one's is timed
+# no more: noise does not move a time that far, and each of its runs costs the caller.
+MEASURE_PATIENCE = 3.0
 # ... and does not try the direct loops on groups with more channel pairs than this:
 # they would take minutes where a GEMM takes milliseconds.
 MEASURE_DEPTHWISE_PAIRS = 64
