@@ -41,6 +41,7 @@ GRID = {
     "DIRECT_MAX_ROWS": [4, 8, 16, 32, 64, 10**9],
     "DIRECT_MAX_BIG": [0, 1, 2, 3, 4, 8],
     "INDIRECT_COLUMNS": [0] + [1 << v for v in range(12, 25)],
+    "INDIRECT_OVERLAP": [0, 1.0, 1.5, 2.0, 2.25, 3.0, 4.0],
     "MIRROR_RATIO": [1, 2, 4, 8, 16, 10**9],
     "MIRROR_WASTE": [1.0, 1.25, 1.5, 2.0, 4.0, 10**9],
     "MAX_PHASES": [0, 4, 16, 64],

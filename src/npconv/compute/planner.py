@@ -204,6 +204,13 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
         return "pointwise", "1x1: one GEMM over the channels, no columns"
     if indirect.columns(p) <= tuning.INDIRECT_COLUMNS and able("indirect"):
         return "indirect", "few columns: one cached gather and one GEMM"
+    if (
+        p.op == "conv"
+        and strided
+        and math.prod(g.kernel) <= tuning.INDIRECT_OVERLAP * math.prod(g.stride)
+        and able("indirect")
+    ):
+        return "indirect", "strided windows that barely overlap: columns about x's size"
     if p.op == "conv_transpose":
         waste = math.prod(g.big) / max(1, math.prod(g.small))  # mirrored positions per input
         if (
