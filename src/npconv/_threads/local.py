@@ -10,22 +10,25 @@ without importing one another.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
 
 _local = threading.local()  # .worker: True on a pool's threads, and in the caller's slices
 
 
-@contextlib.contextmanager
-def inline() -> Iterator[None]:
+class inline:
     """Run npconv's work inside the block on the calling thread alone: `split` runs its whole
     range here and `serial_blas` leaves the BLAS's thread count as it is. For problems so
     small that waking a worker or switching the BLAS costs more than a second core saves
-    (the BLAS itself runs such small products on one thread)."""
-    before = getattr(_local, "worker", False), getattr(_local, "inline", False)
-    _local.worker = _local.inline = True
-    try:
-        yield
-    finally:
-        _local.worker, _local.inline = before
+    (the BLAS itself runs such small products on one thread).
+
+    A class rather than a generator context manager: it is entered on every small call,
+    where a generator's frame and its two resumptions are a fair part of the call."""
+
+    __slots__ = ("before",)
+
+    def __enter__(self) -> None:
+        self.before = getattr(_local, "worker", False), getattr(_local, "inline", False)
+        _local.worker = _local.inline = True
+
+    def __exit__(self, *exception: object) -> None:
+        _local.worker, _local.inline = self.before

@@ -79,6 +79,7 @@ _mode = "heuristic"
 _measured: dict = {}  # Problem -> algorithm, measured here or found in _loaded
 _loaded: dict[str, str] = {}  # wisdom key -> algorithm, from load_wisdom
 _heuristic_plans: dict = {}  # Problem -> Plan, the heuristic's choices so far
+_small: dict = {}  # Problem -> whether it runs inline (under tuning.INLINE_MACS)
 _CACHE_SIZE = 4096
 _DTYPE_NAMES: dict = {}
 
@@ -256,14 +257,18 @@ def _check_name(name: object, what: str) -> str:
     return name
 
 
+# NPCONV_ALGORITHM as npconv was imported with it: read once, as NPCONV_PIN is, since
+# os.environ's lookup would run on every call; the name is checked where it is used.
+_environment = os.environ.get(ENVIRONMENT) or None
+
+
 def _forced() -> str | None:
     stack = getattr(_local, "forced", None)
     if stack:
         return stack[-1]
-    name = os.environ.get(ENVIRONMENT)
-    if not name:
+    if _environment is None:
         return None
-    return _check_name(name, ENVIRONMENT)
+    return _check_name(_environment, ENVIRONMENT)
 
 
 @contextlib.contextmanager
@@ -271,8 +276,8 @@ def use_algorithm(name: str) -> Iterator[None]:
     """Within the block, every convolution on this thread runs by algorithm `name` wherever
     that algorithm supports the problem (elsewhere the planner chooses as usual).
 
-    Blocks nest (the innermost wins); the environment variable ``NPCONV_ALGORITHM`` forces
-    an algorithm process-wide in the same way.
+    Blocks nest (the innermost wins); the environment variable ``NPCONV_ALGORITHM``, as it
+    was when npconv was imported, forces an algorithm process-wide in the same way.
 
     Args:
         name: one of :func:`algorithms`; anything else is a ValueError.
@@ -489,8 +494,15 @@ def _exact_plan(p: Problem) -> Plan:
 
 
 def _execute(name: str, op: str, first, second, g: Geometry, p: Problem):
+    """Algorithm `name`'s op on the operands: a small problem inline on the calling thread,
+    else on npconv's threads with a single-threaded BLAS inside them."""
     function = getattr(ALGORITHMS[name], op)
-    if p.macs < tuning.INLINE_MACS:
+    small = _small.get(p)
+    if small is None:  # p.macs is a few products: kept per problem, as this runs every call
+        if len(_small) >= _CACHE_SIZE:
+            _small.clear()
+        small = _small[p] = p.macs < tuning.INLINE_MACS
+    if small:
         with _threads.inline():
             return function(first, second, g)
     with _threads.serial_blas():
@@ -591,27 +603,33 @@ def run(op: str, first: np.ndarray, second: np.ndarray, g: Geometry) -> np.ndarr
     outermost = depth == 0
     _local.depth = depth + 1
     try:
-        plan = choose(p, outermost)
-        measuring = (
-            outermost
-            and _mode == "measure"
-            and plan.reason.startswith("heuristic")
-            and _forced() is None
-        )
-        finite = None
-        if measuring or not _exact(plan.algorithm, op):
-            finite = _finite(first, second)
-        if measuring:
-            name, out = _measure(p, first, second, g, exact=not finite)
-            _note(op, name)
-            return out
-        if finite is False:
+        if outermost and (_mode == "measure" or _forced() is not None):
+            return _run_chosen(p, first, second, g)
+        plan = heuristic_plan(p)  # choose(p, outermost), without forcing or measuring
+        if not _exact(plan.algorithm, op) and not _finite(first, second):
             plan = _exact_plan(p)
         if outermost:
             _note(op, plan.algorithm)
         return _execute(plan.algorithm, op, first, second, g, p)
     finally:
         _local.depth = depth
+
+
+def _run_chosen(p: Problem, first, second, g: Geometry) -> np.ndarray:
+    """run's outermost contraction where an algorithm is forced or the planner measures."""
+    plan = choose(p)
+    measuring = _mode == "measure" and plan.reason.startswith("heuristic") and _forced() is None
+    finite = None
+    if measuring or not _exact(plan.algorithm, p.op):
+        finite = _finite(first, second)
+    if measuring:
+        name, out = _measure(p, first, second, g, exact=not finite)
+        _note(p.op, name)
+        return out
+    if finite is False:
+        plan = _exact_plan(p)
+    _note(p.op, plan.algorithm)
+    return _execute(plan.algorithm, p.op, first, second, g, p)
 
 
 def both(forward: Plan, weight: Plan) -> tuple[Plan, Plan]:
