@@ -36,6 +36,8 @@ CASES = {
     "depthwise_even_taps": (2, 1, 1, (1, 0), 4, 1, 1, (9, 8, 7)),
     # the transposed loops' blocks of 2, 3 and 4 taps (stride 2 and 3: the cases above)
     "depthwise_stride4": (8, 4, 1, (3, 2), 2, 1, 1, (17, 13, 9)),
+    # 3 taps per stride phase, dilated: the depthwise loops' polyphase canvas in 1-d too
+    "depthwise_phases": (6, 2, 3, (4, 2), 3, 1, 1, (19, 17, 17)),
     "large_stride_overlap_add": (
         (20, 10, 9),
         (8, 9, 8),

@@ -2,18 +2,20 @@
 
 Arrays come flattened: every (sample, channel) plane is one row, and the
 spatial geometry is two offset tables, so one compiled loop serves every
-number of dims:
+number of dims and every stride:
 
     rows[r]   flat canvas offset of output row r (all dims but the last)
     taps[k]   flat canvas offset of kernel offset k
-    step      stride of the last dim
 
-Output position (r, t) of a plane reads canvas position rows[r] + taps[k] + t*step.
-With every stride 1 ("grid" mode) output position (r, t) sits at canvas
-position rows[r] + t, so the loops run over the whole flattened plane at once
-(long runs that vectorise; the canvas margins are computed into a scratch
-plane and dropped, or read as zeros), where rows of a few dozen elements would
-run mostly in the vector loop's scalar remainder.
+Each plane of x is first copied into a canvas split into stride phases (the
+polyphase split, depthwise._tables): canvas position (phase p, grid position q)
+holds the padded input at q*s + p, per dim. Tap j*d = shift*s + p then reads
+phase p at output position + shift, a stride-1 window, so output position (r, t)
+reads canvas position rows[r] + taps[k] + t, and every stride runs as the
+stride-1 loop: one run over the whole flattened phase grid per tap (long runs
+that vectorise; the grid's margins are computed into a scratch plane and
+dropped, or read as zeros), where rows of a few dozen elements, or strided
+rows, would run mostly in the vector loop's scalar remainder.
 
 Each call handles the items [first, last) of its loop (output planes, or
 weight entries): depthwise.py runs a few calls at once on its own threads
@@ -156,25 +158,49 @@ def _rows_to(out, grid, rows, width, to_grid):
 
 
 @numba.njit(inline="always")
-def _pad(canvas, plane, sources, first, stop, lo):
-    """canvas (rows of len(canvas) // len(sources)) = the plane padded: row i copies
-    plane[sources[i] + first - lo : sources[i] + stop - lo] into [first, stop).
+def _skip(target, start, source, first, step, count):
+    """target[start + t] = source[first + t*step] for t < count."""
+    a, b, s = np.uint64(start), np.uint64(first), np.uint64(step)
+    for t in range(np.uint64(count)):
+        target[a + t] = source[b + t * s]
+
+
+@numba.njit(inline="always")
+def _spread(target, start, step, source, first, count):
+    """target[start + t*step] = source[first + t] for t < count."""
+    a, b, s = np.uint64(start), np.uint64(first), np.uint64(step)
+    for t in range(np.uint64(count)):
+        target[a + t * s] = source[b + t]
+
+
+@numba.njit(inline="always")
+def _pad(canvas, plane, sources, first, stop, start, stride):
+    """canvas (rows of len(canvas) // len(sources)) = the plane padded and split into
+    phases: row i's columns [first[i], stop[i]) take plane[sources[i] + start[i]::stride].
 
     Writes only the positions that come from the plane: the canvas is zeroed once
     per call, and its padding positions are the same for every plane."""
     width = canvas.shape[0] // sources.shape[0]
     for i in range(sources.shape[0]):
         if sources[i] >= 0:
-            _copy(canvas, i * width + first, plane, sources[i] + first - lo, stop - first)
+            at, count = i * width + first[i], stop[i] - first[i]
+            if stride == 1:
+                _copy(canvas, at, plane, sources[i] + start[i], count)
+            else:
+                _skip(canvas, at, plane, sources[i] + start[i], stride, count)
 
 
 @numba.njit(inline="always")
-def _crop(plane, canvas, sources, first, stop, lo):
+def _crop(plane, canvas, sources, first, stop, start, stride):
     """The inverse of _pad: the plane = the positions of the canvas that _pad fills."""
     width = canvas.shape[0] // sources.shape[0]
     for i in range(sources.shape[0]):
         if sources[i] >= 0:
-            _copy(plane, sources[i] + first - lo, canvas, i * width + first, stop - first)
+            at, count = i * width + first[i], stop[i] - first[i]
+            if stride == 1:
+                _copy(plane, sources[i] + start[i], canvas, at, count)
+            else:
+                _spread(plane, sources[i] + start[i], stride, canvas, at, count)
 
 
 @numba.njit(inline="always")
@@ -185,12 +211,8 @@ def _dot(total, a, b):
     return total
 
 
-# Each op has two loops, grid mode (every stride 1) and row by row (any stride): separate
-# compiled functions, so a first call compiles only the one its geometry takes.
-
-
 @compiled(**OPTIONS)
-def conv_grid(x, w, y, rows, taps, groups, sources, first, stop, lo, size, items):
+def conv_grid(x, w, y, rows, taps, groups, sources, first, stop, start, stride, size, items):
     """y[(n, c)] = sum_{b, k} w[c, b, k] * x[(n, g, b)] at the window positions, every
     stride 1: one run over canvas positions 0 .. rows[-1] + width per tap.
 
@@ -206,7 +228,7 @@ def conv_grid(x, w, y, rows, taps, groups, sources, first, stop, lo, size, items
         plane0 = ((q // gm) * groups + c // m) * b
         scratch[:] = 0
         for bi in range(b):
-            _pad(canvas, x[plane0 + bi], sources, first, stop, lo)
+            _pad(canvas, x[plane0 + bi], sources, first, stop, start, stride)
             kk = 0
             while kk + 3 <= k:
                 _axpy3(
@@ -227,7 +249,7 @@ def conv_grid(x, w, y, rows, taps, groups, sources, first, stop, lo, size, items
 
 @compiled(**OPTIONS)
 def conv_rows(
-    x, w, y, rows, taps, step, groups, sources, first, stop, lo, size, last, block, items
+    x, w, y, rows, taps, step, groups, sources, first, stop, start, stride, size, last, block, items
 ):
     """conv_grid for any stride, output row by output row.
 
@@ -245,7 +267,7 @@ def conv_rows(
         for t in range(out.shape[0]):
             out[t] = 0
         for bi in range(b):
-            _pad(canvas, x[plane0 + bi], sources, first, stop, lo)
+            _pad(canvas, x[plane0 + bi], sources, first, stop, start, stride)
             for r in range(count):
                 target = out[r * width : (r + 1) * width]
                 for first_tap in range(0, k, last):
@@ -259,7 +281,9 @@ def conv_rows(
 
 
 @compiled(**OPTIONS)
-def conv_transpose_grid(yp, w, x, rows, taps, groups, sources, first, stop, lo, size, items):
+def conv_transpose_grid(
+    yp, w, x, rows, taps, groups, sources, first, stop, start, stride, size, items
+):
     """x[(n, g, b)] = the canvas, cropped, where canvas at the window positions
     += w[c, b, k] * yp[(n, c)], every stride 1; one canvas of `size` positions per
     thread, cropped into each plane of x by _pad's tables read backwards (_crop)."""
@@ -278,12 +302,27 @@ def conv_transpose_grid(yp, w, x, rows, taps, groups, sources, first, stop, lo, 
             _rows_to(yp[plane * m + mi], scratch, rows, width, True)
             for kk in range(k):
                 _axpy(out[taps[kk] : taps[kk] + scratch.shape[0]], scratch, w[c, bi, kk])
-        _crop(x[p], out, sources, first, stop, lo)
+        _crop(x[p], out, sources, first, stop, start, stride)
 
 
 @compiled(**OPTIONS)
 def conv_transpose_rows(
-    yp, w, x, rows, taps, step, groups, sources, first, stop, lo, size, last, block, items
+    yp,
+    w,
+    x,
+    rows,
+    taps,
+    step,
+    groups,
+    sources,
+    first,
+    stop,
+    start,
+    stride,
+    size,
+    last,
+    block,
+    items,
 ):
     """conv_transpose_grid for any stride, input row by input row.
 
@@ -311,11 +350,13 @@ def conv_transpose_rows(
                         kl += block
                     for kk in range(first_tap + kl, first_tap + last):
                         _run_axpy(out, rows[r] + taps[kk], step, row, w[c, bi, kk])
-        _crop(x[p], out, sources, first, stop, lo)
+        _crop(x[p], out, sources, first, stop, start, stride)
 
 
 @compiled(**dict(OPTIONS, fastmath={"reassoc", "contract"}))
-def conv_weight_grid(x, yp, grad, rows, taps, groups, sources, first, stop, lo, size, items):
+def conv_weight_grid(
+    x, yp, grad, rows, taps, groups, sources, first, stop, start, stride, size, items
+):
     """grad[c, b, k] = sum over samples and positions of yp[(n, c)] * x[(n, g, b)], every
     stride 1, each plane of x padded into a canvas of `size` positions first (as in
     conv_grid)."""
@@ -331,7 +372,7 @@ def conv_weight_grid(x, yp, grad, rows, taps, groups, sources, first, stop, lo, 
         for kk in range(k):
             grad[c, bi, kk] = 0
         for nn in range(n):
-            _pad(src, x[(nn * groups + c // m) * b + bi], sources, first, stop, lo)
+            _pad(src, x[(nn * groups + c // m) * b + bi], sources, first, stop, start, stride)
             _rows_to(yp[nn * gm + c], scratch, rows, width, True)
             for kk in range(k):
                 grad[c, bi, kk] = _dot(
@@ -340,7 +381,9 @@ def conv_weight_grid(x, yp, grad, rows, taps, groups, sources, first, stop, lo, 
 
 
 @compiled(**dict(OPTIONS, fastmath={"reassoc", "contract"}))
-def conv_weight_rows(x, yp, grad, rows, taps, step, groups, sources, first, stop, lo, size, items):
+def conv_weight_rows(
+    x, yp, grad, rows, taps, step, groups, sources, first, stop, start, stride, size, items
+):
     """conv_weight_grid for any stride, output row by output row."""
     gm, b, k = grad.shape
     m = gm // groups
@@ -353,7 +396,7 @@ def conv_weight_rows(x, yp, grad, rows, taps, step, groups, sources, first, stop
         for kk in range(k):
             grad[c, bi, kk] = 0
         for nn in range(n):
-            _pad(src, x[(nn * groups + c // m) * b + bi], sources, first, stop, lo)
+            _pad(src, x[(nn * groups + c // m) * b + bi], sources, first, stop, start, stride)
             dy = yp[nn * gm + c]
             for kk in range(k):
                 for r in range(count):
@@ -374,7 +417,7 @@ def _lanes3(out, a, b, c, w0, w1, w2):
 
 
 @compiled(**OPTIONS)
-def conv_lanes(x, wb, y, rows, taps, step, sources, first, stop, lo, size, channels, items):
+def conv_lanes(x, wb, y, rows, taps, sources, first, stop, start, stride, size, channels, items):
     """y[(n, c)] = sum_k wb[c // lanes, k, c % lanes] * x[(n, c)] at the window positions,
     for groups of one channel on each side (B = M = 1), in blocks of `lanes` channels
     (wb's last dim; `channels` in all, the last block's extra weights zero).
@@ -390,10 +433,9 @@ def conv_lanes(x, wb, y, rows, taps, step, sources, first, stop, lo, size, chann
     positions = y.shape[1]
     width = positions // count
     canvas_width = size // sources.shape[0]
-    run = np.uint64(stop - first)
     canvas = np.zeros(size * lanes, dtype=y.dtype)  # padding stays zero
     out = np.empty(positions * lanes, dtype=y.dtype)
-    ulanes = np.uint64(lanes)
+    ulanes, ustep = np.uint64(lanes), np.uint64(stride)
     for q in range(items[0], items[1]):
         n, block = q // blocks, q % blocks
         c0 = block * lanes
@@ -402,16 +444,16 @@ def conv_lanes(x, wb, y, rows, taps, step, sources, first, stop, lo, size, chann
             plane = x[n * channels + c0 + c]
             for i in range(sources.shape[0]):
                 if sources[i] >= 0:
-                    start = np.uint64(sources[i] + first - lo)
-                    to = np.uint64((i * canvas_width + first) * lanes + c)
-                    for t in range(run):
-                        canvas[to + t * ulanes] = plane[start + t]
+                    at = np.uint64(sources[i] + start[i])
+                    to = np.uint64((i * canvas_width + first[i]) * lanes + c)
+                    for t in range(np.uint64(stop[i] - first[i])):
+                        canvas[to + t * ulanes] = plane[at + t * ustep]
         w = wb[block]
         for r in range(count):
             for t in range(width):
                 o = (r * width + t) * lanes
                 acc = out[o : o + lanes]
-                base = (rows[r] + t * step) * lanes
+                base = (rows[r] + t) * lanes
                 for i in range(lanes):
                     acc[i] = 0
                 kk = 0

@@ -56,35 +56,103 @@ def variant(p):
     return "compiled direct loops"
 
 
+def _sum(parts):
+    """Flat array of sum_i parts[i][v_i] over the row-major grid of the parts' lengths."""
+    total = np.zeros((), dtype=np.int64)
+    for part in parts:
+        total = np.add.outer(total, part)
+    return total.ravel()
+
+
+def phased(g):
+    """Whether geometry g runs on the polyphase canvas (see _tables): every stride 1 (one
+    phase), or at least tuning.PHASE_TAPS taps per phase its taps read."""
+    phases = math.prod(
+        len(_phases(k, s, d)) for k, s, d in zip(g.kernel, g.stride, g.dilation, strict=True)
+    )
+    return phases == 1 or math.prod(g.kernel) >= tuning.PHASE_TAPS * phases
+
+
+def _phases(k, s, d):
+    """The phases (positions mod s) that the taps j*d, j < k, of one dim land on."""
+    return np.unique(np.arange(k) * d % s)
+
+
 @functools.lru_cache(maxsize=64)
-def _tables(g):
-    """(span, rows, taps, step, grid, padding): the canvas every window fits in, the loops'
-    offset tables, whether every stride is 1 (the loops then run over whole planes),
-    and _padding's tables. Built once per geometry (tens of microseconds a call
-    otherwise); the loops only read them."""
-    span = extent(g.small, g)
-    strides = row_major(span)
-    rows = offsets(g.small[:-1], [s * t for s, t in zip(g.stride[:-1], strides[:-1], strict=True)])
-    taps = offsets(g.kernel, [d * t for d, t in zip(g.dilation, strides, strict=True)])
-    return span, rows, taps, g.stride[-1], all(s == 1 for s in g.stride), _padding(g, span)
+def _tables(g, split):
+    """(rows, taps, step, padding, covered): the loops' offset tables, the stride of the
+    last dim on the canvas, _pad's tables (_padding) and whether the canvas covers every
+    position of x. Built once per geometry (tens of microseconds a call otherwise); the
+    loops only read them.
+
+    split: on the polyphase canvas. Per dim, tap j lands at o*s + j*d =
+    (o + j*d // s)*s + j*d % s: phase j*d % s of the padded input (its positions p,
+    p + s, ...) at grid position o + j*d // s. The canvas holds the phases some tap
+    reads, each a grid of small + (k - 1)*d // s positions per dim, so every stride reads
+    stride-1 windows (step 1). Else the canvas is the padded input as it is, and the
+    loops read it with the stride (the rows loops)."""
+    if split:
+        phases = [_phases(k, s, d) for k, s, d in zip(g.kernel, g.stride, g.dilation, strict=True)]
+        grid = [
+            o + (k - 1) * d // s
+            for o, k, s, d in zip(g.small, g.kernel, g.stride, g.dilation, strict=True)
+        ]
+        strides = g.stride  # of the input, within each phase's grid
+    else:
+        phases = [np.zeros(1, dtype=np.int64)] * len(g.kernel)
+        grid = list(extent(g.small, g))
+        strides = (1,) * len(g.kernel)
+    area, steps = math.prod(grid), row_major(grid)
+    phase_steps = row_major([len(p) for p in phases])
+    # output row r starts at grid position r on the polyphase canvas, at r*s on the plain one
+    hops = (1,) * len(g.stride) if split else g.stride
+    rows = offsets(g.small[:-1], [h * t for h, t in zip(hops[:-1], steps[:-1], strict=True)])
+    taps = _sum(
+        # tap j: its phase's grid, then its shift within the grid
+        np.searchsorted(p, j * d % s) * ps * area + j * d // s * step
+        for p, ps, step, j, s, d in zip(
+            phases, phase_steps, steps, map(np.arange, g.kernel), strides, g.dilation, strict=True
+        )
+    )
+    padding = _padding(g, phases, grid, strides)
+    sources, first, stop = padding[:3]
+    covered = int(np.sum((stop - first)[sources >= 0])) == math.prod(g.big)
+    return rows, taps, 1 if split else g.stride[-1], padding, covered
 
 
-def _padding(g, span):
+def _padding(g, phases, grid, strides):
     """Tables that pad a plane of x into the canvas inside the loops (_depthwise_loops._pad):
-    per canvas row its source row offset (-1: padding), and the canvas columns
-    [first, stop) of the last dim that come from x (column c from c - lo)."""
-    big = g.big
-    strides = row_major(big)
-    offset = np.zeros((), dtype=np.int64)
-    valid = np.ones((), dtype=bool)
-    for length, lo, size, stride in zip(span[:-1], g.lo[:-1], big[:-1], strides[:-1], strict=True):
-        source = np.arange(length, dtype=np.int64) - lo
-        valid = np.logical_and.outer(valid, (source >= 0) & (source < size))
-        offset = np.add.outer(offset, source * stride)
+    (sources, first, stop, start, stride, size), for the phases of x in `phases` per dim,
+    each a grid of `grid` positions a stride of `strides` apart in x. The canvas's rows
+    run over (phase per dim, grid position per dim but the last), each a row of the last
+    dim's grid: per row its source row offset in the plane (-1: padding), the columns
+    [first, stop) that come from x, and the plane column of `first` (column first + t
+    from start + t*stride)."""
+    n, plane = len(g.big), row_major(g.big)
+    counts = [len(p) for p in phases]
+    shape = tuple(counts) + tuple(grid[:-1])  # canvas rows, before flattening
+    offset = np.zeros(shape, dtype=np.int64)
+    valid = np.ones(shape, dtype=bool)
+    for i in range(n - 1):
+        # (phases, grid) of dim i -> the position of x it holds
+        source = phases[i][:, None] + np.arange(grid[i]) * strides[i] - g.lo[i]
+        view = [1] * len(shape)
+        view[i], view[n + i] = source.shape
+        source = source.reshape(view)
+        valid = valid & (source >= 0) & (source < g.big[i])
+        offset = offset + source * plane[i]
+    p, s, lo, width = phases[-1], strides[-1], g.lo[-1], grid[-1]
+    # the grid columns q with 0 <= q*s + p - lo < big, per phase p of the last dim
+    first = np.clip(-((p - lo) // s), 0, width)
+    stop = np.maximum(np.clip(-((p - lo - g.big[-1]) // s), 0, width), first)
+    view = [1] * len(shape)
+    view[n - 1] = len(p)
+
+    def rows(a):
+        return np.broadcast_to(a.reshape(view), shape).ravel().astype(np.int64)
+
     sources = np.where(valid, offset, -1).ravel()
-    lo, width = g.lo[-1], span[-1]
-    first = min(max(lo, 0), width)
-    return sources, first, min(max(lo + big[-1], first), width), lo, math.prod(span)
+    return sources, rows(first), rows(stop), rows(first * s + p - lo), s, sources.size * width
 
 
 def _planes(a, dtype):
@@ -106,7 +174,7 @@ def _blocks(channels, samples, size, itemsize):
     return -(-channels // width), width
 
 
-def _conv_lanes(x, w, g, dtype, rows, taps, step, padding):
+def _conv_lanes(x, w, g, dtype, rows, taps, padding):
     """conv of a true depthwise geometry by conv_lanes."""
     from . import _depthwise_loops
 
@@ -126,7 +194,6 @@ def _conv_lanes(x, w, g, dtype, rows, taps, step, padding):
         out,
         rows,
         taps,
-        step,
         *padding,
         channels,
     )
@@ -139,13 +206,15 @@ def conv(x, w, geometry):
 
     g = geometry
     dtype = np.result_type(x, w)
-    _, rows, taps, step, grid, padding = _tables(g)
     if lanes("conv", g, w.shape[1], w.shape[0] // g.groups):
-        return _conv_lanes(x, w, g, dtype, rows, taps, step, padding)
+        rows, taps, _, padding, _ = _tables(g, True)
+        return _conv_lanes(x, w, g, dtype, rows, taps, padding)
+    split_ = phased(g)
+    rows, taps, step, padding, _ = _tables(g, split_)
     y = np.empty((x.shape[0], w.shape[0]) + tuple(g.small), dtype=dtype)
     out = y.reshape(-1, math.prod(g.small))  # one row per output plane
     xs, ws = _planes(x, dtype), _planes(w, dtype).reshape(w.shape[:2] + (-1,))
-    if grid:
+    if split_:
         split(_depthwise_loops.conv_grid, out.shape[0], xs, ws, out, rows, taps, g.groups, *padding)
     else:
         split(
@@ -171,43 +240,21 @@ def conv_transpose(y, w, geometry):
 
     g = geometry
     dtype = np.result_type(y, w)
-    span, rows, taps, step, grid, padding = _tables(g)
+    split_ = phased(g)
+    rows, taps, step, padding, covered = _tables(g, split_)
     # the loops write the positions of x their canvas covers; zeros first if some are not
-    covered = all(
-        0 <= lo and lo + size <= length for lo, size, length in zip(g.lo, g.big, span, strict=True)
-    )
     x = (np.empty if covered else np.zeros)(
         (y.shape[0], w.shape[1] * g.groups) + tuple(g.big), dtype=dtype
     )
     planes = x.reshape(x.shape[0] * x.shape[1], -1)  # one row per input plane
     ys, ws = _planes(y, dtype), _planes(w, dtype).reshape(w.shape[:2] + (-1,))
-    if grid:
-        split(
-            _depthwise_loops.conv_transpose_grid,
-            planes.shape[0],
-            ys,
-            ws,
-            planes,
-            rows,
-            taps,
-            g.groups,
-            *padding,
-        )
+    if split_:
+        loop, extra = _depthwise_loops.conv_transpose_grid, ()
+        tail = ()
     else:
-        split(
-            _depthwise_loops.conv_transpose_rows,
-            planes.shape[0],
-            ys,
-            ws,
-            planes,
-            rows,
-            taps,
-            step,
-            g.groups,
-            *padding,
-            g.kernel[-1],
-            tap_block(g),
-        )
+        loop, extra = _depthwise_loops.conv_transpose_rows, (step,)
+        tail = (g.kernel[-1], tap_block(g))
+    split(loop, planes.shape[0], ys, ws, planes, rows, taps, *extra, g.groups, *padding, *tail)
     return x
 
 
@@ -217,11 +264,12 @@ def conv_weight(x, y, geometry):
 
     g = geometry
     dtype = np.result_type(x, y)
-    _, rows, taps, step, grid, padding = _tables(g)
+    split_ = phased(g)
+    rows, taps, step, padding, _ = _tables(g, split_)
     grad = np.empty((y.shape[1], x.shape[1] // g.groups) + tuple(g.kernel), dtype=dtype)
     grads = grad.reshape(grad.shape[:2] + (-1,))  # (G*M, B, prod(k))
     xs, ys = _planes(x, dtype), _planes(y, dtype)
-    if grid:
+    if split_:
         loop, extra = _depthwise_loops.conv_weight_grid, ()
     else:
         loop, extra = _depthwise_loops.conv_weight_rows, (step,)

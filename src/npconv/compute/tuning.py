@@ -13,6 +13,12 @@ from __future__ import annotations
 # one multiply-add per tap and pixel falls behind a GEMM's blocked ones.
 DIRECT_PAIRS = 32
 
+# A strided depthwise conv runs as stride-1 loops over the input split into its stride
+# phases (depthwise.phased) when its taps read at least this many taps per phase: the
+# split costs a strided copy of each plane, repaid by runs over a whole phase grid
+# instead of strided rows.
+PHASE_TAPS = 3
+
 # A depthwise conv (one channel per group on each side) with at most this many
 # positions per output plane runs channels last (depthwise.lanes): runs along the
 # channels are long where a plane's rows are a few elements, but it copies x and y
