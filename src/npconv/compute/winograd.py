@@ -60,9 +60,10 @@ from . import shifted
 from .geometry import channels, flipped, mirrored, offsets, row_major, transposed
 
 CHUNK_BYTES = 2 * 2**20  # transformed input + product of one chunk
-# a band along a lead dim: its transformed input (the product is one output plane), read
-# from memory by the GEMMs; more planes transform the k - 1 shared halo planes less often
-BAND_BYTES = 12 * 2**20
+# a thread's slab, transformed input and canvas of a band along a lead dim (the product
+# is one output plane), within BUDGET for two threads: more planes a band transform the
+# k - 1 halo planes it shares with the next band less often
+BAND_BYTES = 16 * 2**20
 INNER = 2  # dims transformed: the last two (all of a 1-d conv)
 M, ALPHA = 2, 4  # outputs and points per inner dim of a tile
 
@@ -185,12 +186,18 @@ class _Chunks:
         self.units = tuple(-(-s // u) for s, u in zip(g.small, self.unit, strict=True))
         tiles_in, tiles_out = self._grids(0, 1)
         self.plane_steps = row_major(tiles_in[:lead])
-        # a band's bytes per unit of the first dim: transformed input, and without lead
-        # dims the product (with them the product is one output plane at a time)
-        per_unit = self.points * itemsize * math.prod(tiles_in[1:]) * channels_in
-        if not lead:
-            per_unit += self.points * itemsize * math.prod(tiles_out[1:]) * channels_out
-        halo = self.points * itemsize * math.prod(tiles_in[1:]) * channels_in * (tiles_in[0] - 1)
+        # a band's bytes per unit of the first dim: without lead dims its transformed input
+        # and product; with them (the product one output plane at a time) its transformed
+        # input, slab and canvas
+        v_unit = self.points * math.prod(tiles_in[1:]) * channels_in
+        if lead:
+            slab, canvas = self._extents(tiles_out)
+            unit_in = v_unit + math.prod(slab[1:]) * channels_in
+            per_unit = itemsize * (unit_in + math.prod(canvas[1:]) * channels_out)
+        else:
+            unit_in = v_unit
+            per_unit = itemsize * (v_unit + self.points * math.prod(tiles_out[1:]) * channels_out)
+        halo = itemsize * unit_in * (tiles_in[0] - 1)
         first = self.units[0]
         parts = threads()
         limit = BAND_BYTES if lead else CHUNK_BYTES
@@ -216,6 +223,11 @@ class _Chunks:
         if n >= parts:
             count = -(-count // parts) * parts
         return [slice(n * i // count, n * (i + 1) // count) for i in range(count)]
+
+    def _extents(self, tiles_out):
+        """(slab, canvas) extents of a band of `tiles_out` output planes and tiles."""
+        slab = tuple(v * u + e for v, u, e in zip(tiles_out, self.unit, self.extra, strict=True))
+        return slab, tuple(v * u for v, u in zip(tiles_out, self.unit, strict=True))
 
     def _grids(self, first, last):
         """(input, output) planes along the lead dims and tiles along the inner dims of a
@@ -247,8 +259,7 @@ class _Chunks:
     def _band(self, nt, first, last):
         g, lead = self.g, self.lead
         tiles_in, tiles_out = self._grids(first, last)
-        slab = tuple(v * u + e for v, u, e in zip(tiles_out, self.unit, self.extra, strict=True))
-        canvas = tuple(v * u for v, u in zip(tiles_out, self.unit, strict=True))
+        slab, canvas = self._extents(tiles_out)
         starts = (first * self.unit[0] - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
         source, inside = windows.overlap(starts, slab, g.big)
         o, z = math.prod(tiles_out[:lead]), math.prod(tiles_in[:lead])
