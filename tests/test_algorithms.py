@@ -395,6 +395,7 @@ def test_winograd_chunks_and_threads(case, threads, rng, monkeypatch):
 
     assert compute.winograd.supports(geometry_of(case, 2)[0])
     monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(compute.winograd, "BAND_BYTES", 1)  # bands of one output plane
     before = npconv.get_num_threads()
     npconv.set_num_threads(threads)
     try:
@@ -445,6 +446,7 @@ def test_winograd_several_samples_per_chunk(case, dims, n, threads, rng, monkeyp
     g, pads, b, m = geometry_of(case, dims)
     sample = compute.winograd._Chunks(g, n, g.groups * b, g.groups * m, 8).sample_bytes
     monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", 2 * sample)  # two samples a chunk
+    monkeypatch.setattr(compute.winograd, "BAND_BYTES", 2 * sample)  # (with lead dims)
     plan = compute.winograd._Chunks(g, n, g.groups * b, g.groups * m, 8)
     if n > 1:
         assert max(c[0].stop - c[0].start for c in plan.chunks) > 1
@@ -469,12 +471,15 @@ def test_winograd_several_samples_per_chunk(case, dims, n, threads, rng, monkeyp
 def test_winograd_lead_dims(kernel, pads, big, groups, op, rng, monkeypatch):
     """Dims before the last two keep their taps (any size), summed inside the GEMMs:
     one run of consecutive planes per outer tap with one group, a run per tap with
-    several; in bands of every size."""
+    several; in bands of one plane, of several and of the whole sample."""
     n = len(kernel)
     small = tuple(s + lo + hi - k + 1 for s, k, (lo, hi) in zip(big, kernel, pads, strict=True))
     g = Geometry(kernel, (1,) * n, (1,) * n, tuple(lo for lo, _ in pads), big, small, groups)
-    for chunk in (1, compute.winograd.CHUNK_BYTES):
-        monkeypatch.setattr(compute.winograd, "CHUNK_BYTES", chunk)
+    sample = compute.winograd._Chunks(g, 1, groups * 2, groups * 3, 8).sample_bytes
+    for limit, widths in ((1, {1}), (3 * sample // 4, range(2, small[0])), (2 * sample, None)):
+        monkeypatch.setattr(compute.winograd, "BAND_BYTES", limit)
+        plan = compute.winograd._Chunks(g, 1, groups * 2, groups * 3, 8)
+        assert widths is None or max(last - first for _, first, last in plan.chunks) in widths
         run(compute.winograd, op, g, pads, 2, 3, rng)
 
 

@@ -140,11 +140,12 @@ def transform(src, src_origins, src_steps, dst, dst_origins, dst_steps, kind):
 
 
 @compiled(**OPTIONS)
-def to_planes(src, dst):
-    """dst[l, w, c] = src[l, w, c] for (L, W, C) arrays: src rows of C channels, dst a view
-    of channels-first planes (W runs along memory). The loop runs along dst's rows, so
-    the writes are contiguous and the strided reads hit the cached canvas (NumPy's copy
-    runs along the channels, writing strided)."""
+def between(src, dst):
+    """dst[l, w, c] = src[l, w, c] for (L, W, C) arrays, one of them rows of C channels
+    and the other a view of channels-first planes (W runs along memory). The loop runs
+    along the planes' rows, so the side in memory is read or written contiguously and
+    the strided side is the chunk's slab or canvas, in the cache (NumPy's copy runs
+    along the channels, striding through the planes)."""
     for line in range(dst.shape[0]):
         for c in range(dst.shape[2]):
             for w in range(dst.shape[1]):

@@ -27,14 +27,18 @@ one GEMM per point with the lead taps concatenated along K, read in place
 (a strided view, no copy). 3x3x3 convs do 2.25x fewer multiplies than im2col
 with 2-d accuracy.
 
-The work goes in chunks sized so that a chunk's transformed input and product
-stay in the L2 cache: a band along the first dim of one sample (tile rows when
-there are no lead dims, output planes when there are), or, where a whole
-sample is smaller than that, several samples, whose tiles then share each
-GEMM. Each of npconv's threads takes whole chunks and runs its GEMMs in a
-single-threaded BLAS (`_threads.split_blas`): channels-last padded slab ->
-input transform (compiled) -> P GEMMs per output plane -> output transform
-(compiled) -> y.
+The work goes in chunks: a band along the first dim of one sample, or, where a
+whole sample is smaller than that, several samples, whose tiles then share each
+GEMM. Without lead dims a band is tile rows, sized so that its transformed input
+and product stay in the L2 cache. With lead dims it is output planes, each band
+transforming the k - 1 input planes it shares with the next once more: bands of
+one plane would transform every input plane k times, so a band holds as many
+planes as BAND_BYTES of transformed input, which the GEMMs read from memory (their
+K of k*C reuses each row M times), and the product and output transform go one
+plane at a time, in the cache. Each of npconv's threads takes whole chunks and
+runs its GEMMs in a single-threaded BLAS (`_threads.split_blas`): channels-last
+padded slab (compiled copy) -> input transform (compiled) -> P GEMMs per output
+plane -> output transform (compiled) -> y (compiled copy).
 
 conv_transpose is the conv of the mirrored geometry (mirror.py), so it runs
 here too; the weight gradient is the same product read the other way (see
@@ -56,6 +60,10 @@ from . import shifted
 from .geometry import channels, flipped, mirrored, offsets, row_major, transposed
 
 CHUNK_BYTES = 2 * 2**20  # transformed input + product of one chunk
+# a thread's slab, transformed input and canvas of a band along a lead dim (the product
+# is one output plane), within BUDGET for two threads: more planes a band transform the
+# k - 1 halo planes it shares with the next band less often
+BAND_BYTES = 16 * 2**20
 INNER = 2  # dims transformed: the last two (all of a 1-d conv)
 M, ALPHA = 2, 4  # outputs and points per inner dim of a tile
 
@@ -149,7 +157,7 @@ class _Band(NamedTuple):
     v_steps: np.ndarray  # V's row steps per transformed point
     sizes: tuple  # (O output planes, T tiles per plane, Z input planes)
     planes: np.ndarray  # per output plane o: the input plane z of its lead taps (0, ...)
-    rows: np.ndarray  # per output tile (o, t): its row o*P*T + t in the (O, P, T, M) product
+    rows: np.ndarray  # per output tile t of a plane: its row t in the (P, T, M) product
     steps: np.ndarray  # the product's row steps per transformed point
     canvas: tuple  # shape of the channels-last out canvas (whole tiles), (nt, ...)
     out_corners: np.ndarray  # per output tile: its corner row in the out canvas
@@ -178,19 +186,26 @@ class _Chunks:
         self.units = tuple(-(-s // u) for s, u in zip(g.small, self.unit, strict=True))
         tiles_in, tiles_out = self._grids(0, 1)
         self.plane_steps = row_major(tiles_in[:lead])
-        per_unit = (
-            self.points
-            * itemsize
-            * (math.prod(tiles_in[1:]) * channels_in + math.prod(tiles_out[1:]) * channels_out)
-        )
-        halo = self.points * itemsize * math.prod(tiles_in[1:]) * channels_in * (tiles_in[0] - 1)
+        # a band's bytes per unit of the first dim: without lead dims its transformed input
+        # and product; with them (the product one output plane at a time) its transformed
+        # input, slab and canvas
+        v_unit = self.points * math.prod(tiles_in[1:]) * channels_in
+        if lead:
+            slab, canvas = self._extents(tiles_out)
+            unit_in = v_unit + math.prod(slab[1:]) * channels_in
+            per_unit = itemsize * (unit_in + math.prod(canvas[1:]) * channels_out)
+        else:
+            unit_in = v_unit
+            per_unit = itemsize * (v_unit + self.points * math.prod(tiles_out[1:]) * channels_out)
+        halo = itemsize * unit_in * (tiles_in[0] - 1)
         first = self.units[0]
         parts = threads()
+        limit = BAND_BYTES if lead else CHUNK_BYTES
         self.sample_bytes = whole = per_unit * first + halo  # one sample's chunk
-        if n > 1 and 2 * whole <= CHUNK_BYTES:
-            self.chunks = [(samples, 0, first) for samples in self._samples(n, whole, parts)]
+        if n > 1 and 2 * whole <= limit:
+            self.chunks = [(samples, 0, first) for samples in self._samples(n, whole, parts, limit)]
         else:
-            count = -(-first // max(1, min(first, (CHUNK_BYTES - halo) // per_unit)))
+            count = -(-first // max(1, min(first, (limit - halo) // per_unit)))
             while count < first and (n * count < parts or n * count % parts):
                 count += 1  # every thread gets as many chunks as the others
             self.chunks = [
@@ -201,13 +216,18 @@ class _Chunks:
         self.bands = {}
 
     @staticmethod
-    def _samples(n, whole, parts):
-        """Runs of whole samples within CHUNK_BYTES, as many per thread where there are
+    def _samples(n, whole, parts, limit):
+        """Runs of whole samples within `limit` bytes, as many per thread where there are
         enough samples."""
-        count = -(-n // max(1, CHUNK_BYTES // whole))
+        count = -(-n // max(1, limit // whole))
         if n >= parts:
             count = -(-count // parts) * parts
         return [slice(n * i // count, n * (i + 1) // count) for i in range(count)]
+
+    def _extents(self, tiles_out):
+        """(slab, canvas) extents of a band of `tiles_out` output planes and tiles."""
+        slab = tuple(v * u + e for v, u, e in zip(tiles_out, self.unit, self.extra, strict=True))
+        return slab, tuple(v * u for v, u in zip(tiles_out, self.unit, strict=True))
 
     def _grids(self, first, last):
         """(input, output) planes along the lead dims and tiles along the inner dims of a
@@ -239,8 +259,7 @@ class _Chunks:
     def _band(self, nt, first, last):
         g, lead = self.g, self.lead
         tiles_in, tiles_out = self._grids(first, last)
-        slab = tuple(v * u + e for v, u, e in zip(tiles_out, self.unit, self.extra, strict=True))
-        canvas = tuple(v * u for v, u in zip(tiles_out, self.unit, strict=True))
+        slab, canvas = self._extents(tiles_out)
         starts = (first * self.unit[0] - g.lo[0],) + tuple(-lo for lo in g.lo[1:])
         source, inside = windows.overlap(starts, slab, g.big)
         o, z = math.prod(tiles_out[:lead]), math.prod(tiles_in[:lead])
@@ -269,10 +288,7 @@ class _Chunks:
             point * t * z,
             (o, t, z),
             offsets(tiles_out[:lead], self.plane_steps),
-            # output tiles ordered (plane o, tile t)
-            np.add.outer(
-                np.arange(o, dtype=np.int64) * self.points * t, np.arange(t, dtype=np.int64)
-            ).ravel(),
+            np.arange(t, dtype=np.int64),
             point * t,
             (nt,) + canvas,
             np.add.outer(offsets(tiles_out[:lead], out_corner[:lead]), out_tiles).ravel(),
@@ -295,11 +311,11 @@ class _Chunks:
         """Element counts (slab, V, product, canvas) per channel of the largest chunk."""
         chunk = max(self.chunks, key=lambda c: (c[0].stop - c[0].start) * (c[2] - c[1]))
         band = self.band(*chunk)
-        o, t, z = band.sizes
+        _, t, z = band.sizes
         return (
             math.prod(band.slab),
             self.points * t * z,
-            self.points * t * o,
+            self.points * t,
             math.prod(band.canvas),
         )
 
@@ -334,6 +350,15 @@ def _operand(v, plane, count, first, width):
     )
 
 
+def _lines(src, dst):
+    """dst[...] = src for channels-last (nt, *S, C) views, one of them of channels-first
+    planes: (L, W, C) blocks of lines (in 1-d, the samples' rows) copied along W."""
+    from . import _winograd_loops
+
+    for line in np.ndindex(dst.shape[:-3]):
+        _winograd_loops.between(src[line], dst[line])
+
+
 def _transformed_input(buffers, x_last, plan, samples, first, last):
     """A chunk's input, zero-padded channels last and transformed: V as (P, T, Z, C),
     with the chunk's tables."""
@@ -343,7 +368,7 @@ def _transformed_input(buffers, x_last, plan, samples, first, last):
     c = x_last.shape[-1]
     slab = buffers.take("slab", band.slab + (c,))  # (nt, *slab, C)
     windows.zero_outside(slab, band.inside)
-    slab[band.inside] = x_last[(samples,) + band.source]
+    _lines(x_last[(samples,) + band.source], slab[band.inside])
     _, t, z = band.sizes
     v = buffers.take("v", (plan.points, t, z, c))
     _winograd_loops.transform(
@@ -379,11 +404,13 @@ def _chunks(x, u, y, plan, groups, items):
     ]
     for samples, first, last in plan.chunks[items[0] : items[1]]:
         v, band = _transformed_input(buffers, x_last, plan, samples, first, last)
-        o, t, _ = band.sizes
-        product = buffers.take("product", (o, plan.points, t, groups * mo))
-        for plane, target in zip(band.planes, product, strict=True):
+        _, t, _ = band.sizes
+        product = buffers.take("product", (plan.points, t, groups * mo))
+        out = buffers.take("out", band.canvas + (groups * mo,))
+        # one output plane at a time: its product stays in the cache for the transform
+        for o, plane in enumerate(band.planes):
             for gi in range(groups):
-                part = target[:, :, gi * mo : (gi + 1) * mo]  # (P, T, M)
+                part = product[:, :, gi * mo : (gi + 1) * mo]  # (P, T, M)
                 for i, ((shift, _, count), w) in enumerate(zip(runs, operands[gi], strict=True)):
                     a = _operand(v, plane + shift, count, gi * b, b)
                     if i == 0:
@@ -391,20 +418,17 @@ def _chunks(x, u, y, plan, groups, items):
                         np.matmul(a, w, out=part)
                     else:
                         part += a @ w  # (P, T, M)
-        out = buffers.take("out", band.canvas + (groups * mo,))
-        _winograd_loops.transform(
-            product.reshape(-1, groups * mo),
-            band.rows,
-            band.steps,
-            out.reshape(-1, groups * mo),
-            band.out_corners,
-            band.out_steps,
-            _winograd_loops.OUTPUT,
-        )
+            _winograd_loops.transform(
+                product.reshape(-1, groups * mo),
+                band.rows,
+                band.steps,
+                out.reshape(-1, groups * mo),
+                band.out_corners[o * t : (o + 1) * t],
+                band.out_steps,
+                _winograd_loops.OUTPUT,
+            )
         # (nt, rows, *S[1:], C): (L, W, C) blocks of lines (in 1-d, the samples' rows)
-        target, canvas = y_last[samples, band.y_rows], out[band.valid]
-        for line in np.ndindex(target.shape[:-3]):
-            _winograd_loops.to_planes(canvas[line], target[line])
+        _lines(out[band.valid], y_last[samples, band.y_rows])
 
 
 def conv(x, w, geometry):
@@ -440,23 +464,23 @@ def _weight_chunks(x, y, plan, groups, sums, items):
     total = np.zeros((plan.points, groups, mo, plan.taps, b), dtype=y.dtype)
     for samples, first, last in plan.chunks[items[0] : items[1]]:
         v, band = _transformed_input(buffers, x_last, plan, samples, first, last)
-        o, t, _ = band.sizes
+        _, t, _ = band.sizes
         canvas = buffers.take("out", band.canvas + (groups * mo,))
         windows.zero_outside(canvas, band.valid)  # zeros past small
-        canvas[band.valid] = y_last[samples, band.y_rows]
-        dy = buffers.take("product", (o, plan.points, t, groups * mo))
-        _winograd_loops.transform(
-            canvas.reshape(-1, groups * mo),
-            band.out_corners,
-            band.out_steps,
-            dy.reshape(-1, groups * mo),
-            band.rows,
-            band.steps,
-            _winograd_loops.GRADIENT,
-        )
-        for plane, part in zip(band.planes, dy, strict=True):
+        _lines(y_last[samples, band.y_rows], canvas[band.valid])
+        dy = buffers.take("product", (plan.points, t, groups * mo))
+        for o, plane in enumerate(band.planes):  # one output plane at a time
+            _winograd_loops.transform(
+                canvas.reshape(-1, groups * mo),
+                band.out_corners[o * t : (o + 1) * t],
+                band.out_steps,
+                dy.reshape(-1, groups * mo),
+                band.rows,
+                band.steps,
+                _winograd_loops.GRADIENT,
+            )
             for gi in range(groups):
-                d = part[:, :, gi * mo : (gi + 1) * mo].transpose(0, 2, 1)  # (P, M, T)
+                d = dy[:, :, gi * mo : (gi + 1) * mo].transpose(0, 2, 1)  # (P, M, T)
                 for shift, tap, count in runs:
                     a = _operand(v, plane + shift, count, gi * b, b)
                     # (P, M, T) @ (P, T, count*B) -> (P, M, count*B), summed over the tiles
