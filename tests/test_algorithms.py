@@ -590,9 +590,10 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
         # conv3d_3x3: Winograd over the last two dims, the depth taps summed in the GEMMs
         ("conv", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, 1, "winograd"),
         ("conv_weight", suite_geometry(3, 1, 1, (32, 32, 32), (32, 32, 32)), 32, 32, 1, "winograd"),
-        # ResNet's 3x3 layers on 14x14 and 7x7 (128 and 32 tiles): too few tiles to repay
-        # Winograd's weight transform; their margins are too wide for shifted
-        ("conv", suite_geometry(3, 1, 1, (14, 14), (14, 14)), 256, 256, 8, "gemm"),
+        # ResNet's 3x3 layers on 14x14 and 7x7 (392 and 128 2x2 tiles): 392 tiles of 256
+        # channels repay Winograd's transforms, 128 of 512 do not; the 7x7 margins are too
+        # wide for shifted
+        ("conv", suite_geometry(3, 1, 1, (14, 14), (14, 14)), 256, 256, 8, "winograd"),
         ("conv_weight", suite_geometry(3, 1, 1, (7, 7), (7, 7)), 512, 512, 8, "gemm"),
         ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28)), 128, 128, 8, "winograd"),
         # wave_conv1d: 7 taps, shifted slices
@@ -602,8 +603,13 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
         ("conv", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, 64, "gemm"),
         # vae_dec's weight gradient, long rows: im2col
         ("conv_weight", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, 16, "gemm"),
-        # resnet_down: strided conv -> im2col
-        ("conv", suite_geometry(3, 2, 1, (28, 28), (14, 14)), 128, 256, 8, "gemm"),
+        # resnet_down: a 3x3 stride-2 conv, windows that barely overlap -> indirect
+        ("conv", suite_geometry(3, 2, 1, (28, 28), (14, 14)), 128, 256, 8, "indirect"),
+        # 4x4 stride 2 overlaps more: im2col
+        ("conv", suite_geometry(4, 2, 1, (28, 28), (14, 14)), 128, 256, 8, "gemm"),
+        # a depthwise transposed conv of stride 1: the direct loops' conv of the small side
+        ("conv_transpose", suite_geometry(3, 1, 1, (56, 56), (56, 56), 144), 1, 1, 8, "mirror"),
+        ("conv_transpose", suite_geometry(3, 2, 1, (56, 56), (28, 28), 144), 1, 1, 8, "depthwise"),
         # few big channels under many small ones: col2im's columns are the smaller ones
         ("conv_transpose", suite_geometry(2, 1, 1, (32, 32), (32, 32)), 3, 64, 1, "col2im"),
     ],
@@ -630,8 +636,14 @@ def test_planner_rules(op, g, b, m, n, chosen, monkeypatch):
 def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
     """conv_both gathers once (gemm.conv_both) where gemm takes the conv; the results are
     the loop reference's either way."""
-    # the structural rules alone, at the thresholds the cases were written for
-    for name, value in (("INDIRECT_COLUMNS", 0), ("DIRECT_PAIRS", 4), ("MAX_PHASES", 16)):
+    # the structural rules alone, at the thresholds the cases were written for (no
+    # indirect for barely overlapping strided windows: the cases are gemm's)
+    for name, value in (
+        ("INDIRECT_COLUMNS", 0),
+        ("INDIRECT_OVERLAP", 0),
+        ("DIRECT_PAIRS", 4),
+        ("MAX_PHASES", 16),
+    ):
         monkeypatch.setattr(planner.tuning, name, value)
     from npconv.compute import gemm
 

@@ -197,9 +197,18 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
     )
     # a first layer's few input channels and many output ones: a GEMM of M rows
     first = p.op != "conv_transpose" and b <= tuning.DIRECT_MAX_BIG and m >= tuning.DIRECT_MAX_ROWS
-    if few and not first and able("depthwise"):
-        return "depthwise", "few channel pairs per group: direct loops"
     strided = any(s > 1 for s in g.stride)
+    if few and not first and able("depthwise"):
+        if (
+            p.op == "conv_transpose"
+            and not strided
+            and able("mirror")
+            and math.prod(g.big) <= tuning.MIRROR_WASTE * max(1, math.prod(g.small))
+        ):
+            # the direct loops' conv direction runs whole rows per tap; their scatter
+            # direction does not
+            return "mirror", "few channel pairs, stride 1: the direct loops' conv of the small side"
+        return "depthwise", "few channel pairs per group: direct loops"
     pointwise = all(k == 1 for k in g.kernel)
     if pointwise and able("pointwise"):
         return "pointwise", "1x1: one GEMM over the channels, no columns"
@@ -236,7 +245,7 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
         len(g.kernel) >= 2
         and min(b, m) >= tuning.WINOGRAD_CHANNELS
         and able("winograd")
-        and winograd.tiles(g, p.batch) >= tuning.WINOGRAD_TILES
+        and winograd.tiles(g, p.batch) * min(b, m) >= tuning.WINOGRAD_WORK
     ):
         return "winograd", "3x3, enough channels and tiles"
     if first and p.op == "conv":

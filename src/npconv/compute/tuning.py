@@ -72,10 +72,10 @@ MAX_PHASES = 0
 # cost per channel what the GEMMs save per channel pair.
 WINOGRAD_CHANNELS = 16
 
-# ... and at least this many 2x2 output tiles in the call (4096 output positions, the
-# area F(4x4, 3x3)'s 256 tiles covered): the weight's transform is made once per call
-# and GEMMs of a few tile rows run far below the BLAS's peak.
-WINOGRAD_TILES = 1024
+# ... and at least this many 2x2 output tiles times the smaller channel count: the
+# weight's transform is made once per call and the 16 point GEMMs, each of tiles rows
+# and min(B, M) columns or inner size, run far below the BLAS's peak when both are small.
+WINOGRAD_WORK = 96 * 1024
 
 # shifted (implicit im2col on a flat canvas) computes every canvas position,
 # including the margin beyond the output grid; above this many canvas positions per
