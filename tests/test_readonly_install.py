@@ -60,7 +60,8 @@ for dtype in dtypes:
         np.testing.assert_allclose(F.conv_transpose2d(y, wt, stride=2, padding=1),
                                    R.conv_transpose(y, wt, stride=2, padding=1), **tol)
     x, w = r(4, 16, 32, 32), r(16, 16, 3, 3)
-    np.testing.assert_allclose(F.conv2d(x, w, padding=1), R.conv(x, w, padding=1), **tol)
+    with npconv.use_algorithm("winograd"):
+        np.testing.assert_allclose(F.conv2d(x, w, padding=1), R.conv(x, w, padding=1), **tol)
     with npconv.use_algorithm("gemm"):
         np.testing.assert_allclose(F.conv2d(x, w, stride=2), R.conv(x, w, stride=2), **tol)
     with npconv.use_algorithm("indirect"):

@@ -218,8 +218,10 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
         p.op == "conv"
         and strided
         and math.prod(g.kernel) <= tuning.INDIRECT_OVERLAP * math.prod(g.stride)
+        and b >= tuning.LAST_CHANNELS
         and able("indirect")
     ):
+        # with fewer input channels gemm multiplies each sample's columns straight into y
         return "indirect", "strided windows that barely overlap: columns about x's size"
     if p.op == "conv_transpose":
         waste = math.prod(g.big) / max(1, math.prod(g.small))  # mirrored positions per input

@@ -95,7 +95,8 @@ INDIRECT_COLUMNS = 1 << 18
 # A strided conv whose windows overlap this little (taps at most this many times the
 # stride's volume: a 2x2 stride-2 conv has 1) gathers by indirect's table whatever its
 # size: its columns are about x's size, one table lookup per element, where gemm's
-# channels-last gather copies runs of B channels and the product is copied again.
+# channels-last gather copies runs of B channels and the product is copied again (with
+# fewer than LAST_CHANNELS input channels gemm's product goes in place and stays).
 INDIRECT_OVERLAP = 3.0
 
 # Problems of fewer multiply-adds than this run on the calling thread alone: no
