@@ -198,12 +198,13 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
     # a first layer's few input channels and many output ones: a GEMM of M rows
     first = p.op != "conv_transpose" and b <= tuning.DIRECT_MAX_BIG and m >= tuning.DIRECT_MAX_ROWS
     strided = any(s > 1 for s in g.stride)
+    waste = math.prod(g.big) / max(1, math.prod(g.small))  # a mirror's positions per input one
     if few and not first and able("depthwise"):
         if (
             p.op == "conv_transpose"
             and not strided
             and able("mirror")
-            and math.prod(g.big) <= tuning.MIRROR_WASTE * max(1, math.prod(g.small))
+            and waste <= tuning.MIRROR_WASTE
         ):
             # the direct loops' conv direction runs whole rows per tap; their scatter
             # direction does not
@@ -224,7 +225,6 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
         # with fewer input channels gemm multiplies each sample's columns straight into y
         return "indirect", "strided windows that barely overlap: columns about x's size"
     if p.op == "conv_transpose":
-        waste = math.prod(g.big) / max(1, math.prod(g.small))  # mirrored positions per input
         if (
             not strided
             and able("mirror")
