@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import reference as R
 import strategies
+import npconv
 from npconv import compute, windows
 from npconv.compute import Geometry, planner
 from npconv.compute import geometry as geometry_module
@@ -658,6 +659,42 @@ def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
     pads = tuple((lo, lo) for lo in g.lo)
     assert_close(y, expected("conv", g, pads, x, w, dy))
     assert_close(grad, expected("conv_weight", g, pads, x, w, dy))
+
+
+@pytest.mark.parametrize(
+    "g, b, m",
+    [
+        # vae_dec's backward, smaller: a 3x3 stride-2 conv whose windows barely overlap
+        (suite_geometry(3, 2, 1, (32, 32), (16, 16)), 8, 16),
+        # unet3d_up's backward, in 2-d: 2x2 stride 2, windows side by side
+        (suite_geometry(2, 2, 0, (32, 32), (16, 16)), 8, 16),
+    ],
+)
+def test_planner_conv_both_beside_gemm_weight(g, b, m, rng, monkeypatch):
+    """Where the heuristic gives a transposed conv's input gradient (a conv) to indirect
+    and its weight gradient to gemm, the two run together by gemm on one gather; the
+    results are the loop reference's."""
+    for name, value in (("INDIRECT_COLUMNS", 0), ("DIRECT_PAIRS", 4)):
+        monkeypatch.setattr(planner.tuning, name, value)
+    assert heuristic("conv", g, b, m, 2) == "indirect"  # alone
+    assert heuristic("conv_weight", g, b, m, 2) == "gemm"
+    from npconv.compute import gemm
+
+    calls = []
+    shared = gemm.conv_both
+    monkeypatch.setattr(gemm, "conv_both", lambda *a: calls.append(1) or shared(*a))
+    x = rng.standard_normal((2, b) + g.big)
+    w = rng.standard_normal((m, b) + g.kernel)
+    dy = rng.standard_normal((2, m) + g.small)
+    y, grad = compute.conv_both(x, w, dy, g)
+    assert calls
+    pads = tuple((lo, lo) for lo in g.lo)
+    assert_close(y, expected("conv", g, pads, x, w, dy))
+    assert_close(grad, expected("conv_weight", g, pads, x, w, dy))
+    with npconv.use_algorithm("indirect"):  # forced: each alone, as forced
+        calls.clear()
+        compute.conv_both(x, w, dy, g)
+        assert not calls
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])

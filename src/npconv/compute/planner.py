@@ -644,8 +644,11 @@ def _run_chosen(p: Problem, first, second, g: Geometry) -> np.ndarray:
 
 
 def both(forward: Plan, weight: Plan) -> tuple[Plan, Plan]:
-    """The plans of a conv and a weight gradient on the same windows, run together: beside
-    gemm's conv the heuristic's phase weight gradient goes to gemm, to share the gather."""
+    """The plans of a conv and a weight gradient on the same windows, run together, so that
+    both go to gemm and share its one gather of the windows where the heuristic gives one
+    of them to gemm and the other to an algorithm that gathers the same windows again:
+    beside gemm's conv the phase weight gradient, beside gemm's weight gradient the
+    indirect conv (whose gather is gemm's columns in another order)."""
     if (
         forward.algorithm == "gemm"
         and weight.algorithm == "phase"
@@ -657,6 +660,17 @@ def both(forward: Plan, weight: Plan) -> tuple[Plan, Plan]:
             "heuristic: beside gemm's conv, one gather for both",
             weight.problem,
         )
+    elif (
+        weight.algorithm == "gemm"
+        and forward.algorithm == "indirect"
+        and forward.reason.startswith("heuristic")
+    ):
+        forward = Plan(
+            "gemm",
+            _variant("gemm", forward.problem),
+            "heuristic: beside gemm's weight gradient, one gather for both",
+            forward.problem,
+        )
     return forward, weight
 
 
@@ -664,7 +678,8 @@ def run_both(x: np.ndarray, w: np.ndarray, dy: np.ndarray, g: Geometry):
     """(conv(x, w), conv_weight(x, dy)): a transposed conv's backward, whose two products
     read the same windows of x. Where both go to gemm they share one gather of them
     (gemm.conv_both); so beside a gemm conv the weight gradient goes to gemm rather than
-    to phase, which the heuristic gives it alone."""
+    to phase, and beside a gemm weight gradient the conv to gemm rather than to indirect,
+    where the heuristic gives them those alone (`both`)."""
     forward, weight = both(
         choose(problem("conv", x, w, g)), choose(problem("conv_weight", x, dy, g))
     )
