@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import npconv
 import reference as R
 import strategies
-import npconv
 from npconv import compute, windows
 from npconv.compute import Geometry, planner
 from npconv.compute import geometry as geometry_module
