@@ -829,3 +829,42 @@ def test_shifted_bands_of_a_signal(samples, threads, case, op, work_bytes, rng, 
         run(compute.shifted, op, g, pads, b, m, rng, n=samples)
     finally:
         npconv.set_num_threads(previous)
+
+
+@pytest.mark.parametrize(
+    "kernel, dilation, groups, b, m",
+    [
+        ((4, 4), (1, 1), 1, 6, 5),  # a DCGAN-style first layer: 1x1 -> 4x4
+        ((3, 2), (1, 1), 2, 3, 4),  # groups
+        ((2, 1, 3), (1, 3, 1), 1, 2, 3),  # 3-d; a dilated dim of one tap
+        ((1,), (1,), 1, 4, 4),  # 1x1 to 1x1: a pointwise product
+    ],
+)
+def test_col2im_one_window(kernel, dilation, groups, b, m, rng):
+    """A 1x1 input whose window is the whole output: col2im multiplies it straight into the
+    output (no overlap-add); the result is the loop reference's."""
+    from npconv.compute import col2im
+
+    nd = len(kernel)
+    g = Geometry(kernel, (2,) * nd, dilation, (0,) * nd, kernel, (1,) * nd, groups)
+    assert col2im._one_window(g)
+    y = rng.standard_normal((3, groups * m) + (1,) * nd)
+    w = rng.standard_normal((groups * m, b) + kernel)
+    x = rng.standard_normal((3, groups * b) + kernel)
+    pads = ((0, 0),) * nd
+    assert_close(col2im.conv_transpose(y, w, g), expected("conv_transpose", g, pads, x, w, y))
+
+
+def test_col2im_one_window_only_where_exact():
+    """Padding that crops the window, a dilated window with holes, or a larger output keep
+    the overlap-add."""
+    from npconv.compute import col2im
+
+    one = dict(stride=(1, 1), small=(1, 1), groups=1)
+    for kernel, dilation, lo, big in (
+        ((4, 4), (1, 1), (1, 1), (2, 2)),
+        ((3, 3), (2, 2), (0, 0), (5, 5)),
+        ((3, 3), (1, 1), (0, 0), (4, 4)),
+    ):
+        g = Geometry(kernel, one["stride"], dilation, lo, big, one["small"], one["groups"])
+        assert not col2im._one_window(g)

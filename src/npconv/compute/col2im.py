@@ -226,9 +226,39 @@ def _add_last(cols, canvas, g):
     )
 
 
+def _one_window(g):
+    """Whether the transposed conv spreads a single input position over exactly its output:
+    a 1x1 input (a generator's first layer, from a latent vector) whose undilated window is
+    the whole output, no padding cropping it. Each output cell then receives one tap, so
+    the product of the input with the weight is the output itself, with no overlap-add."""
+    return (
+        all(v == 1 for v in g.small)
+        and all(v == 0 for v in g.lo)
+        and all(d == 1 or k == 1 for d, k in zip(g.dilation, g.kernel, strict=True))
+        and tuple(g.big) == tuple(g.kernel)
+    )
+
+
+def _window_product(y, w, g):
+    """conv_transpose for _one_window: x[n, (g, b, j)] = sum_m y[n, (g, m)] w[(g, m), (b, j)]."""
+    n, groups = y.shape[0], g.groups
+    m, b = w.shape[0] // groups, w.shape[1]
+    dtype = np.result_type(y, w)
+    y2 = y.reshape(n, groups, m).transpose(1, 0, 2).astype(dtype, copy=False)  # (G, N, M)
+    w2 = w.reshape(groups, m, -1).astype(dtype, copy=False)  # (G, M, B*K)
+    if groups == 1:
+        # (N, M) @ (M, B*K) -> (N, B*K): the output in its own order
+        return matmul(y2[0], w2[0]).reshape((n, b) + tuple(g.big))
+    # (G, N, M) @ (G, M, B*K) -> (G, N, B*K), then to (N, G, B*K)
+    out = matmul(y2, w2).transpose(1, 0, 2)
+    return np.ascontiguousarray(out).reshape((n, groups * b) + tuple(g.big))
+
+
 def conv_transpose(y, w, geometry):
     """(N, G*M, *small) x (G*M, B, *k) -> (N, G*B, *big)."""
     g = geometry
+    if _one_window(g):
+        return _window_product(y, w, g)
     if g.small[-1] < gemm.SHORT:
         return gemm.conv_transpose_last(y, w, g, add=_add_last)
     n = y.shape[0]
