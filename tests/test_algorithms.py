@@ -646,6 +646,12 @@ def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
         ("MAX_PHASES", 16),
     ):
         monkeypatch.setattr(planner.tuning, name, value)
+    assert conv_both_gathers_once(g, b, m, rng, monkeypatch) == both
+
+
+def conv_both_gathers_once(g, b, m, rng, monkeypatch):
+    """Whether compute.conv_both ran gemm's shared gather (gemm.conv_both) on random
+    operands of g, after checking both its results against the loop reference."""
     from npconv.compute import gemm
 
     calls = []
@@ -655,10 +661,10 @@ def test_planner_conv_both(g, b, m, both, rng, monkeypatch):
     w = rng.standard_normal((m, b) + g.kernel)
     dy = rng.standard_normal((2, m) + g.small)
     y, grad = compute.conv_both(x, w, dy, g)
-    assert bool(calls) == both
     pads = tuple((lo, lo) for lo in g.lo)
     assert_close(y, expected("conv", g, pads, x, w, dy))
     assert_close(grad, expected("conv_weight", g, pads, x, w, dy))
+    return bool(calls)
 
 
 @pytest.mark.parametrize(
@@ -678,23 +684,9 @@ def test_planner_conv_both_beside_gemm_weight(g, b, m, rng, monkeypatch):
         monkeypatch.setattr(planner.tuning, name, value)
     assert heuristic("conv", g, b, m, 2) == "indirect"  # alone
     assert heuristic("conv_weight", g, b, m, 2) == "gemm"
-    from npconv.compute import gemm
-
-    calls = []
-    shared = gemm.conv_both
-    monkeypatch.setattr(gemm, "conv_both", lambda *a: calls.append(1) or shared(*a))
-    x = rng.standard_normal((2, b) + g.big)
-    w = rng.standard_normal((m, b) + g.kernel)
-    dy = rng.standard_normal((2, m) + g.small)
-    y, grad = compute.conv_both(x, w, dy, g)
-    assert calls
-    pads = tuple((lo, lo) for lo in g.lo)
-    assert_close(y, expected("conv", g, pads, x, w, dy))
-    assert_close(grad, expected("conv_weight", g, pads, x, w, dy))
+    assert conv_both_gathers_once(g, b, m, rng, monkeypatch)
     with npconv.use_algorithm("indirect"):  # forced: each alone, as forced
-        calls.clear()
-        compute.conv_both(x, w, dy, g)
-        assert not calls
+        assert not conv_both_gathers_once(g, b, m, rng, monkeypatch)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
@@ -860,11 +852,9 @@ def test_col2im_one_window_only_where_exact():
     the overlap-add."""
     from npconv.compute import col2im
 
-    one = dict(stride=(1, 1), small=(1, 1), groups=1)
     for kernel, dilation, lo, big in (
         ((4, 4), (1, 1), (1, 1), (2, 2)),
         ((3, 3), (2, 2), (0, 0), (5, 5)),
         ((3, 3), (1, 1), (0, 0), (4, 4)),
     ):
-        g = Geometry(kernel, one["stride"], dilation, lo, big, one["small"], one["groups"])
-        assert not col2im._one_window(g)
+        assert not col2im._one_window(Geometry(kernel, (1, 1), dilation, lo, big, (1, 1), 1))

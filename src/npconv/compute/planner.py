@@ -649,28 +649,21 @@ def both(forward: Plan, weight: Plan) -> tuple[Plan, Plan]:
     of them to gemm and the other to an algorithm that gathers the same windows again:
     beside gemm's conv the phase weight gradient, beside gemm's weight gradient the
     indirect conv (whose gather is gemm's columns in another order)."""
-    if (
-        forward.algorithm == "gemm"
-        and weight.algorithm == "phase"
-        and weight.reason.startswith("heuristic")
-    ):
-        weight = Plan(
+
+    def to_gemm(plan: Plan, beside: str) -> Plan:
+        return Plan(
             "gemm",
-            _variant("gemm", weight.problem),
-            "heuristic: beside gemm's conv, one gather for both",
-            weight.problem,
+            _variant("gemm", plan.problem),
+            f"heuristic: beside gemm's {beside}, one gather for both",
+            plan.problem,
         )
-    elif (
-        weight.algorithm == "gemm"
-        and forward.algorithm == "indirect"
-        and forward.reason.startswith("heuristic")
-    ):
-        forward = Plan(
-            "gemm",
-            _variant("gemm", forward.problem),
-            "heuristic: beside gemm's weight gradient, one gather for both",
-            forward.problem,
-        )
+
+    if forward.algorithm == "gemm" and weight.algorithm == "phase":
+        if weight.reason.startswith("heuristic"):
+            weight = to_gemm(weight, "conv")
+    elif weight.algorithm == "gemm" and forward.algorithm == "indirect":
+        if forward.reason.startswith("heuristic"):
+            forward = to_gemm(forward, "weight gradient")
     return forward, weight
 
 
