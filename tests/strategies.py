@@ -18,6 +18,7 @@ def constraints(name):
         "phase": dict(strided=True),
         "pointwise": dict(kernel=1),
         "col2im": dict(ops=("conv_transpose",)),
+        "direct": dict(ops=("conv",)),
     }.get(name, {})
 
 

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import npconv
 import reference as R
@@ -120,6 +121,40 @@ def test_every_complex_algorithm_forced_against_loops(name, monkeypatch):
         check_forced(name, problem, np.complex128, monkeypatch)
 
     check()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_direct_channel_blocks_against_loops(dtype, monkeypatch):
+    """direct's loops take output channels four at a time and the rest one at a time:
+    random geometries with 4-9 output channels per group reach both, and its bands."""
+
+    @settings(
+        max_examples=30 if dtype is np.float64 else 8,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(problems("direct"), st.integers(4, 9), st.integers(1, 4))
+    def check(problem, m, b):
+        monkeypatch.undo()
+        op, g, pads, _, _, n = problem
+        check_forced("direct", (op, g, pads, b, m, n), dtype, monkeypatch)
+
+    check()
+
+
+def test_direct_bands_of_a_large_plane(monkeypatch):
+    """A plane of many rows is cut into several bands per item; each band's rows land
+    where the loop reference puts them."""
+    monkeypatch.setattr(compute.direct, "RUN_BYTES", 256)
+    g = Geometry((3, 5), (1, 2), (2, 1), (1, 2), (23, 40), (21, 20), 1)
+    check_forced("direct", ("conv", g, ((1, 1), (2, 2)), 2, 6, 2), np.float64, monkeypatch)
+    assert compute.direct._edges(*_direct_rows(g)).shape[0] > 3
+
+
+def _direct_rows(g):
+    rows = compute.depthwise._tables(g, True)[0]
+    return rows, g.small[-1], rows.shape[0], 8
 
 
 def test_winograd_supports_real_dtypes_only():
@@ -381,3 +416,17 @@ def test_heuristic_picks_only_supported_algorithms_on_the_zoo():
             p = npconv.plan(case.op, case.input_shape, case.weight_shape, **case.options())
             for one in p:
                 assert planner.supports(one.algorithm, one.problem), (case.name, one)
+
+
+@pytest.mark.parametrize(
+    "input_shape, weight_shape, options, algorithm",
+    [
+        ((8, 3, 64, 64), (64, 3, 7, 7), dict(stride=2, padding=3), "direct"),  # a stem
+        ((1, 1, 32, 32, 32), (32, 1, 3, 3, 3), dict(padding=1), "direct"),
+        ((4, 3, 224, 224), (96, 3, 4, 4), dict(stride=4), "gemm"),  # patchify: a reshape
+        ((8, 16, 56, 56), (64, 16, 3, 3), dict(padding=1), "winograd"),  # not a first layer
+    ],
+)
+def test_heuristic_sends_first_layers_to_direct(input_shape, weight_shape, options, algorithm):
+    """Few input channels and many output ones, windows that overlap: the direct loops."""
+    assert npconv.plan("conv", input_shape, weight_shape, **options).algorithm == algorithm

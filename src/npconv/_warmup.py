@@ -23,7 +23,7 @@ def _paths(dtype):
     """(name, call) for a tiny problem of each compiled path, in `dtype`: together they reach
     every compiled loop with the argument types the algorithms pass."""
     from . import compute
-    from .compute import Geometry, col2im, depthwise, indirect, tuning, winograd
+    from .compute import Geometry, col2im, depthwise, direct, indirect, tuning, winograd
 
     r = np.random.default_rng(0)
     a = lambda *shape: r.standard_normal(shape).astype(dtype)  # noqa: E731
@@ -41,6 +41,7 @@ def _paths(dtype):
     yield "depthwise conv_transpose strided", lambda: depthwise.conv_transpose(xs, wd, strided)
     yield "depthwise conv_weight", lambda: depthwise.conv_weight(x, x, grid)
     yield "depthwise conv_weight strided", lambda: depthwise.conv_weight(x, xs, strided)
+    yield "direct conv", lambda: direct.conv(a(1, 1, 8, 8), a(5, 1, 3, 3), tiled)  # 4 + 1 channels
     yield "col2im taps", lambda: col2im.conv_transpose(a(1, 2, 8, 8), a(2, 2, 4, 4), taps)
     yield "col2im patches", lambda: col2im.conv_transpose(a(1, 2, 8, 8), a(2, 2, 16, 16), patches)
     yield "col2im short rows", lambda: col2im.conv_transpose(a(1, 2, 3, 3), a(2, 2, 3, 3), short)
@@ -52,7 +53,8 @@ def _paths(dtype):
 
 def warmup(dtypes=DTYPES) -> dict:
     """Compile every compiled loop for each of `dtypes` (those npconv computes in: float32,
-    float64; complex64 and complex128 reach the depthwise loops too) into the disk cache.
+    float64; complex64 and complex128 reach the depthwise, direct and indirect loops too)
+    into the disk cache.
 
     Returns {"cache": the folder (or None: no cache on disk, this process only),
     "seconds": {path: seconds to compile or load it}}.
@@ -76,7 +78,7 @@ def warmup(dtypes=DTYPES) -> dict:
                 f"but got dtype={dtype!r}"
             )
         for name, call in _paths(kind):
-            if kind.kind == "c" and not name.startswith(("depthwise", "indirect")):
+            if kind.kind == "c" and not name.startswith(("depthwise", "direct", "indirect")):
                 continue  # the other compiled loops are for real dtypes only
             start = time.perf_counter()
             call()

@@ -31,6 +31,8 @@ against the loop reference):
     indirect   a cached table of every window's reads, one compiled gather, one GEMM
     fft        long and large kernels: overlap-save FFTs, channels contracted per bin
     pointwise  1x1 kernels: one GEMM over the channels, on the input itself
+    direct     convs of few input channels (first layers): compiled loops, output
+               channels blocked in registers (Numba)
 
 The planner (planner.py) picks one per contraction: forced by the user
 (npconv.use_algorithm), measured (npconv.set_planner("measure")), or by the

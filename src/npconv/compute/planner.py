@@ -44,6 +44,7 @@ from .. import _threads
 from . import (
     col2im,
     depthwise,
+    direct,
     fft,
     gemm,
     indirect,
@@ -68,6 +69,7 @@ ALGORITHMS: dict[str, ModuleType] = {
     "indirect": indirect,
     "pointwise": pointwise,
     "fft": fft,
+    "direct": direct,
 }
 MODES = ("heuristic", "measure")
 ENVIRONMENT = "NPCONV_ALGORITHM"
@@ -215,6 +217,10 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
         return "pointwise", "1x1: one GEMM over the channels, no columns"
     if indirect.columns(p) <= tuning.INDIRECT_COLUMNS and able("indirect"):
         return "indirect", "few columns: one cached gather and one GEMM"
+    if first and p.op == "conv" and math.prod(g.kernel) > math.prod(g.stride) and able("direct"):
+        # windows that overlap: a patchify layer's (stride == kernel) columns are a
+        # reshape of x, which gemm takes as they are
+        return "direct", "few input channels: compiled loops, output channels blocked"
     if (
         p.op == "conv"
         and strided

@@ -43,6 +43,10 @@ DIRECT_MIN_CHANNELS = 0
 DIRECT_MAX_ROWS = 16
 DIRECT_MAX_BIG = 4
 
+# The measured planner times the direct loops (direct.py) on convs of at most this many
+# taps per output (B * K): beyond it a GEMM's K is long enough for its blocked rate.
+DIRECT_MEASURE_TAPS = 256
+
 # A transposed stride-1 conv is mirrored (a conv of the small side) unless the big
 # side has fewer than 1/MIRROR_RATIO of the small side's channels: then col2im's
 # columns, sized by the big side, are the smaller ones.
