@@ -188,8 +188,11 @@ def test_layouts_by_channels_and_positions():
         ((1, 1, 256, 256), (64, 1, 9, 9), dict(padding=4)),
     ],
 )
-def test_planner_sends_first_layers_to_gemm_in_place(input_shape, weight_shape, options):
-    plan = npconv.plan("conv", input_shape, weight_shape, **options)
+def test_first_layers_run_gemm_in_place(input_shape, weight_shape, options):
+    """gemm, where it runs a first layer (the heuristic's choice for a patchify stem, the
+    direct loops' for the rest; forced), writes the product in place."""
+    with npconv.use_algorithm("gemm"):
+        plan = npconv.plan("conv", input_shape, weight_shape, **options)
     assert plan.algorithm == "gemm"
     assert plan.variant == f"columns {gemm.IN_PLACE}"
 
@@ -211,7 +214,7 @@ def test_planner_rule_uses_its_thresholds(monkeypatch):
     g = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (256, 256), (256, 256), 1)  # not indirect's
     p = planner.Problem("conv", g, 1, 16, 1, "float32", 2)
     monkeypatch.setattr(tuning, "DIRECT_MAX_ROWS", 16)
-    assert planner.heuristic(p)[0] == "gemm"
+    assert planner.heuristic(p)[0] == "direct"
     monkeypatch.setattr(tuning, "DIRECT_MAX_ROWS", 17)
     assert planner.heuristic(p)[0] == "depthwise"
     monkeypatch.setattr(tuning, "DIRECT_MAX_ROWS", 16)

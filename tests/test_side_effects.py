@@ -142,12 +142,15 @@ def test_blas_count_and_affinity_come_back_after_interrupts(four_threads):
     def call():
         return G.conv2d_weight(x, (16, 16, 3, 3), dy, stride=2)
 
-    call()
-    start = time.perf_counter()
-    call()
-    took = time.perf_counter() - start
+    took = float("inf")
+    for _ in range(3):  # the first compiles or measures: the least of three is a call's time
+        start = time.perf_counter()
+        call()
+        took = min(took, time.perf_counter() - start)
     cut = 0
-    for _ in range(20):
+    for _ in range(200):  # until five interrupts have landed inside a call
+        if cut >= 5:
+            break
         timer = threading.Timer(rng.uniform(0, took), _thread.interrupt_main)
         try:
             timer.start()
