@@ -48,6 +48,7 @@ def _paths(dtype):
     yield "winograd conv", lambda: winograd.conv(a(1, 2, 8, 8), a(2, 2, 3, 3), tiled)
     yield "winograd conv_weight", lambda: winograd.conv_weight(a(1, 2, 8, 8), a(1, 2, 8, 8), tiled)
     yield "indirect gather", lambda: indirect.conv(a(1, 2, 8, 8), a(2, 2, 3, 3), tiled)
+    yield "indirect interleave", lambda: indirect.conv_transpose(a(1, 2, 8, 8), a(2, 2, 4, 4), taps)
     yield "bias", lambda: compute.add_bias(a(1, 2, tuning.BIAS_SPLIT), a(2))
 
 

@@ -26,3 +26,16 @@ def gather(src, table, out, bounds):
         for q in range(table.shape[1]):
             t = table[j, q]
             out[p, j, q] = src[p, t] if t >= 0 else 0
+
+
+@compiled(nogil=True)
+def interleave(src, base, step, out, bounds):
+    """out[p, j, i] = src[p, base[i] + j * step] for the rows (p, j) numbered p * J + j in
+    [first, last): (P, S), (I,), (P, J, I)."""
+    rows = out.shape[1]
+    for item in range(bounds[0], bounds[1]):
+        p = item // rows
+        j = item - p * rows
+        at = j * step
+        for i in range(base.shape[0]):
+            out[p, j, i] = src[p, base[i] + at]

@@ -315,20 +315,27 @@ def conv_transpose(y, w, geometry):
         cols = cols.reshape(part.shape[0], groups, phases, -1, cols.shape[-1])
         # (G, R, B, M*T) @ (nt, G, R, M*T, Qb) -> (nt, G, R, B, Qb)
         out[samples, ..., band] = matmul(wp, cols)
-    phased, order, whole, crop = _interleaving(g, b, grid)
-    # (n, G, s_1..s_d, B, Q_1..Q_d) -> (n, G, B, Q_1, s_1, ..., Q_d, s_d): phases interleave
-    full = out.reshape((n, groups) + phased).transpose(order).reshape((n, groups * b) + whole)
-    return np.ascontiguousarray(full if crop is None else full[crop])
+    # (n, G, R, B, Q) -> (n, G*B, *big): the phases interleave, by a cached table
+    x = np.empty((n, groups * b) + tuple(g.big), dtype=dtype)
+    rows = x.reshape(n * groups, b, -1)  # (n*G, B, P)
+    src = out.reshape(n * groups, -1)  # (n*G, R*B*Q)
+    base = _interleaving(g, b, grid)
+    if x.size >= tuning.SPLIT_GATHER:
+        split(_loops.interleave, rows.shape[0] * b, src, base, table.shape[1], rows)
+    else:
+        _loops.interleave(src, base, table.shape[1], rows, (0, rows.shape[0] * b))
+    return x
 
 
 @functools.lru_cache(maxsize=64)
-def _interleaving(g: Geometry, b: int, grid: tuple):
-    """(phased, order, whole, crop) of conv_transpose's interleave of the phases: the
-    per-sample shape (s_1..s_d, B, Q_1..Q_d) of its product, the transposition to
-    (n, G, B, Q_1, s_1, ..., Q_d, s_d), the spatial size Q_i * s_i that gives, and the
-    crop to the big side (None where Q_i * s_i is already the big side)."""
-    nd = len(g.kernel)
-    order = (0, 1, 2 + nd) + tuple(v for i in range(nd) for v in (3 + nd + i, 2 + i))
-    whole = tuple(q * s for q, s in zip(grid, g.stride, strict=True))
-    crop = (slice(None),) * 2 + tuple(slice(0, v) for v in g.big)
-    return tuple(g.stride) + (b,) + grid, order, whole, None if whole == tuple(g.big) else crop
+def _interleaving(g: Geometry, b: int, grid: tuple) -> np.ndarray:
+    """(P,): per big position i, where the (R, B, Q) product of one sample and group holds
+    its value for big channel 0 (channel c is c*Q further): phase r(i) and position q(i)
+    within the phase's grid (Q per dim), row-major per dim, i = q*s + r."""
+    phase = np.zeros((), dtype=np.int64)
+    position = np.zeros((), dtype=np.int64)
+    for v, s, q in zip(g.big, g.stride, grid, strict=True):
+        i = np.arange(v, dtype=np.int64)
+        phase = np.add.outer(phase * s, i % s)
+        position = np.add.outer(position * q, i // s)
+    return (phase * b * math.prod(grid) + position).ravel()

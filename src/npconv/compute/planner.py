@@ -495,12 +495,22 @@ def choose(p: Problem, outermost: bool = True) -> Plan:
     return heuristic_plan(p)
 
 
+# Arrays of fewer elements than this are checked for NaN and Inf by a dot product: one BLAS
+# call, no ufunc machinery, and below OpenBLAS's threshold for waking its pool (10000).
+_DOT_SIZE = 8192
+
+
 def _finite(*arrays: np.ndarray) -> bool:
-    """No NaN or Inf in any of the arrays: one summing pass each (a sum that overflows
-    only sends the call to an exact algorithm)."""
+    """No NaN or Inf in any of the arrays: one pass each, a dot product of a small array with
+    itself or a sum (one that overflows only sends the call to an exact algorithm)."""
     with np.errstate(over="ignore", invalid="ignore"):
         for a in arrays:
-            if not cmath.isfinite(a.sum()):  # cmath: real and complex sums, no ufunc call
+            if a.size < _DOT_SIZE and a.flags.c_contiguous:
+                v = a.reshape(-1)
+                total = np.dot(v, v)  # NaN or Inf in, NaN or Inf out
+            else:
+                total = a.sum()
+            if not cmath.isfinite(total):  # cmath: real and complex sums, no ufunc call
                 return False
     return True
 
