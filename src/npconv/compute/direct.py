@@ -5,7 +5,9 @@ a GEMM's blocking to pay: the GEMM of (M, K*B) by (K*B, L) columns reloads its o
 tile every K*B multiply-adds and first copies the K*B x L columns. Here each input
 plane is padded once into a polyphase canvas (depthwise._tables: every stride reads
 stride-1 windows), and per band of output rows and output channel one cache-sized run
-accumulates all K*B taps, then goes to y. Conv only; its gradients go elsewhere.
+accumulates all K*B taps, then goes to y. The canvases of as many samples at a time as
+fit geometry.work_bytes, so a call needs little beyond its operands. Conv only; its
+gradients go elsewhere.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from .._threads import split
 from . import depthwise, tuning
 from .gemm import conv_transpose, conv_weight  # noqa: F401  (the module's other two ops)
+from .geometry import work_bytes
 
 OPS = ("conv",)  # conv_transpose and conv_weight above are gemm's
 RUN_BYTES = 4 * 2**10  # one band's run of canvas positions: CHANNELS of them within the L1 cache
@@ -52,13 +55,20 @@ def conv(x, w, geometry):
     rows, taps, _, padding, _ = depthwise._tables(g, True)
     sources, first, stop, start, stride, size = padding
     n, c = x.shape[:2]
-    planes = np.ascontiguousarray(x, dtype=dtype).reshape(n * c, -1)
-    canvas = np.zeros((n * c, size), dtype=dtype)
-    split(_direct_loops.pad_planes, n * c, planes, canvas, sources, first, stop, start, stride)
     y = np.empty((n, w.shape[0]) + tuple(g.small), dtype=dtype)
     out = y.reshape(n * w.shape[0], -1)  # one row per output plane
     ws = np.ascontiguousarray(w, dtype=dtype).reshape(w.shape[:2] + (-1,))  # (G*M, B, K)
     edges = _edges(rows, out.shape[1] // max(1, rows.shape[0]), rows.shape[0], y.itemsize)
-    items = n * g.groups * (edges.shape[0] - 1)
-    split(_direct_loops.conv_bands, items, canvas, ws, out, rows, taps, edges, g.groups)
+    bands = edges.shape[0] - 1
+    # samples whose canvases fit the work budget at a time (one at least)
+    step = max(1, work_bytes() // max(1, c * size * y.itemsize))
+    for s0 in range(0, n, step):
+        part = slice(s0, min(n, s0 + step))
+        nt = part.stop - part.start
+        planes = np.ascontiguousarray(x[part], dtype=dtype).reshape(nt * c, -1)
+        canvas = np.zeros((nt * c, size), dtype=dtype)  # padding positions stay zero
+        split(_direct_loops.pad_planes, nt * c, planes, canvas, sources, first, stop, start, stride)
+        rows_out = out[part.start * w.shape[0] : part.stop * w.shape[0]]
+        items = nt * g.groups * bands
+        split(_direct_loops.conv_bands, items, canvas, ws, rows_out, rows, taps, edges, g.groups)
     return y
