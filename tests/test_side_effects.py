@@ -4,6 +4,7 @@ interrupted), serial BLAS holds from any thread, and set_num_threads has a bound
 
 import _thread
 import os
+import signal
 import threading
 import time
 
@@ -127,11 +128,20 @@ def test_blas_count_comes_back_after_a_call_that_raises(four_threads, monkeypatc
     assert npconv.get_num_threads() == found and blas._serial_depth == 0
 
 
+@pytest.fixture
+def default_sigint():
+    """interrupt_main raises KeyboardInterrupt only under Python's own SIGINT handler, which
+    an earlier test's library (a dask cluster, say) may have replaced."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(),
     reason="interrupts reach the main thread only",
 )
-def test_blas_count_and_affinity_come_back_after_interrupts(four_threads):
+def test_blas_count_and_affinity_come_back_after_interrupts(four_threads, default_sigint):
     found, cpus = (
         npconv.get_num_threads(),
         os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None,
