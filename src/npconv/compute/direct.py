@@ -58,7 +58,7 @@ def conv(x, w, geometry):
     y = np.empty((n, w.shape[0]) + tuple(g.small), dtype=dtype)
     out = y.reshape(n * w.shape[0], -1)  # one row per output plane
     ws = np.ascontiguousarray(w, dtype=dtype).reshape(w.shape[:2] + (-1,))  # (G*M, B, K)
-    edges = _edges(rows, out.shape[1] // max(1, rows.shape[0]), rows.shape[0], y.itemsize)
+    edges = _edges(rows, g.small[-1], rows.shape[0], y.itemsize)  # bands of output rows
     bands = edges.shape[0] - 1
     # samples whose canvases fit the work budget at a time (one at least)
     step = max(1, work_bytes() // max(1, c * size * y.itemsize))
