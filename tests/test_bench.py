@@ -201,3 +201,22 @@ def test_bounds_products_count_the_case_flops():
     for case in cases.load("zoo"):
         macs = sum(g * r * i * c for _, g, r, i, c in bounds.products(case))
         assert 2 * macs == case.flops, case.name
+
+
+def test_machine_record_names_numpys_blas_and_what_forced_its_kernels(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    from npconv.bench import measure, report
+
+    found = next(lib for lib in threadpool_info() if lib["user_api"] == "blas")
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Prescott")
+    record = measure.machine()["blas"]
+    assert record["library"] == found["internal_api"] and record["version"] == found["version"]
+    assert record["kernels"] == found.get("architecture")
+    line = report._blas_line(record)
+    if found["internal_api"] == "openblas":
+        assert record["forced_by_environment"] == "Prescott"
+        assert "OPENBLAS_CORETYPE=Prescott" in line
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    assert "OPENBLAS_CORETYPE" not in report._blas_line(measure.machine()["blas"])
+    assert report._blas_line(None) == "NumPy's BLAS: unknown"

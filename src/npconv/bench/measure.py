@@ -183,4 +183,26 @@ def machine():
         "system": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "blas": blas(),
     }
+
+
+def blas():
+    """NumPy's BLAS as every GEMM-bound row depends on it: library, version and kernel set,
+    and the OPENBLAS_CORETYPE that forced the kernel set, if one did (an OpenBLAS picks
+    its kernels by the CPU model unless told; an older set can halve its rate)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover
+        return None
+    for lib in threadpool_info():
+        if lib.get("user_api") == "blas":
+            openblas = lib["internal_api"] == "openblas"
+            forced = os.environ.get("OPENBLAS_CORETYPE") if openblas else None
+            return {
+                "library": lib["internal_api"],
+                "version": lib.get("version"),
+                "kernels": lib.get("architecture"),
+                "forced_by_environment": forced,
+            }
+    return None

@@ -43,6 +43,17 @@ def columns(peers, measured=False):
     )
 
 
+def _blas_line(blas):
+    if not blas:
+        return "NumPy's BLAS: unknown"
+    line = f"NumPy's BLAS: {blas['library']} {blas.get('version') or ''}".rstrip()
+    if blas.get("kernels"):
+        line += f", {blas['kernels']} kernels"
+    if blas.get("forced_by_environment"):
+        line += f" (forced by OPENBLAS_CORETYPE={blas['forced_by_environment']})"
+    return line
+
+
 def header_lines(result):
     """The settings and yardsticks every table is read against."""
     settings, machine = result["settings"], result["machine"]
@@ -57,6 +68,7 @@ def header_lines(result):
         f"machine: {machine['processor']}, {machine['cpus']} usable CPU(s), "
         f"{machine['system']}, Python {machine['python']}",
         f"versions: {versions}",
+        _blas_line(machine.get("blas")),
         f"SGEMM yardstick: NumPy matmul {result['sgemm']['size']}x{result['sgemm']['size']} "
         f"float32, timed with each case's systems: median "
         f"{_number(result['sgemm']['gflops'], '.1f')} GFLOP/s over the cases"
