@@ -2,6 +2,8 @@
 depthwise geometries against the loop reference; NaN and Inf where direct convolution
 puts them."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -133,3 +135,38 @@ def test_channels_last_nonfinite_like_direct_convolution(value, operand, where):
     np.testing.assert_array_equal(np.isneginf(out), np.isneginf(want))
     finite = np.isfinite(want)
     np.testing.assert_allclose(out[finite], want[finite], rtol=1e-10, atol=1e-10)
+
+
+def _wide_rows(width, kernel, stride, lo, hi, dilation):
+    """A 2-d depthwise geometry whose rows are `width` wide, too many positions for the
+    lanes loop: the planes' loops, with their copies of rows into and out of the canvas
+    as long as a vector of 16 floats and more (the random problems' rows are mostly
+    shorter)."""
+    big = (5, width)
+    k, s, d = (3, kernel), (1, stride), (1, dilation)
+    pads = ((1, 1), (lo, hi))
+    small = tuple(
+        (b + p0 + p1 - dd * (kk - 1) - 1) // ss + 1
+        for b, kk, ss, dd, (p0, p1) in zip(big, k, s, d, pads, strict=True)
+    )
+    return Geometry(k, s, d, (1, lo), big, small, 6), pads
+
+
+@pytest.mark.parametrize("width", range(13, 38))
+def test_wide_rows_against_loops(width):
+    """Every row length around whole vectors of 16 floats, padded, cropped, strided and
+    dilated along the rows, both dtypes and one or two outputs per group."""
+    rng = np.random.default_rng(width)
+    for _ in range(4):
+        kernel, stride = int(rng.integers(1, 6)), int(rng.integers(1, 3))
+        lo, hi, dilation = (
+            int(rng.integers(-1, 4)),
+            int(rng.integers(-1, 4)),
+            int(rng.integers(1, 3)),
+        )
+        g, pads = _wide_rows(width, kernel, stride, lo, hi, dilation)
+        if min(g.small) < 1 or math.prod(g.small) <= tuning.LANES_POSITIONS:
+            continue
+        for m in (1, 2):
+            check((g, pads, m, 2), np.float64, 1e-10)
+            check((g, pads, m, 1), np.float32, 1e-5)
