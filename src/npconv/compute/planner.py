@@ -222,7 +222,7 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
         # reshape of x, which gemm takes as they are
         return "direct", "few input channels: compiled loops, output channels blocked"
     if (
-        p.op == "conv"
+        p.op in ("conv", "conv_weight")
         and strided
         and math.prod(g.kernel) <= tuning.INDIRECT_OVERLAP * math.prod(g.stride)
         and b >= tuning.LAST_CHANNELS

@@ -96,11 +96,12 @@ BIAS_SPLIT = 1 << 16
 # outgrow the caches that gemm's and shifted's tiles stay within.
 INDIRECT_COLUMNS = 1 << 18
 
-# A strided conv whose windows overlap this little (taps at most this many times the
-# stride's volume: a 2x2 stride-2 conv has 1) gathers by indirect's table whatever its
-# size: its columns are about x's size, one table lookup per element, where gemm's
-# channels-last gather copies runs of B channels and the product is copied again (with
-# fewer than LAST_CHANNELS input channels gemm writes its product into y, uncopied).
+# A strided conv, or the weight gradient of one, whose windows overlap this little (taps
+# at most this many times the stride's volume: a 2x2 stride-2 conv has 1) gathers by
+# indirect's table whatever its size: its columns are about x's size, one table lookup
+# per element, where gemm's channels-last gather copies runs of B channels and the
+# product is copied again (with fewer than LAST_CHANNELS input channels gemm writes its
+# product into y, uncopied).
 INDIRECT_OVERLAP = 3.0
 
 # Problems of fewer multiply-adds than this run on the calling thread alone: no
