@@ -602,8 +602,10 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
         # dcgan_g2's backward: its weight gradient by phases, its input gradient by im2col
         ("conv_weight", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, 64, "phase"),
         ("conv", suite_geometry(4, 2, 1, (8, 8), (4, 4)), 256, 512, 64, "gemm"),
-        # vae_dec's weight gradient, long rows: im2col
-        ("conv_weight", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, 16, "gemm"),
+        # vae_dec's weight gradient: windows that barely overlap, as the conv's -> indirect
+        ("conv_weight", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 64, 128, 16, "indirect"),
+        # ... but not with few big channels: gemm
+        ("conv_weight", suite_geometry(3, 2, 1, (64, 64), (32, 32)), 4, 128, 16, "gemm"),
         # resnet_down: a 3x3 stride-2 conv, windows that barely overlap -> indirect
         ("conv", suite_geometry(3, 2, 1, (28, 28), (14, 14)), 128, 256, 8, "indirect"),
         # 4x4 stride 2 overlaps more: im2col
@@ -676,17 +678,18 @@ def conv_both_gathers_once(g, b, m, rng, monkeypatch):
         (suite_geometry(2, 2, 0, (32, 32), (16, 16)), 8, 16),
     ],
 )
-def test_planner_conv_both_beside_gemm_weight(g, b, m, rng, monkeypatch):
-    """Where the heuristic gives a transposed conv's input gradient (a conv) to indirect
-    and its weight gradient to gemm, the two run together by gemm on one gather; the
-    results are the loop reference's."""
+def test_planner_barely_overlapping_backward_runs_indirect(g, b, m, rng, monkeypatch):
+    """A transposed conv's backward whose windows barely overlap gives both gradients to
+    indirect (the conv and the weight gradient by the same rule), each alone: no shared
+    gemm gather; the results are the loop reference's. With gemm forced the two share
+    gemm's one gather."""
     for name, value in (("INDIRECT_COLUMNS", 0), ("DIRECT_PAIRS", 4)):
         monkeypatch.setattr(planner.tuning, name, value)
-    assert heuristic("conv", g, b, m, 2) == "indirect"  # alone
-    assert heuristic("conv_weight", g, b, m, 2) == "gemm"
-    assert conv_both_gathers_once(g, b, m, rng, monkeypatch)
-    with npconv.use_algorithm("indirect"):  # forced: each alone, as forced
-        assert not conv_both_gathers_once(g, b, m, rng, monkeypatch)
+    assert heuristic("conv", g, b, m, 2) == "indirect"
+    assert heuristic("conv_weight", g, b, m, 2) == "indirect"
+    assert not conv_both_gathers_once(g, b, m, rng, monkeypatch)
+    with npconv.use_algorithm("gemm"):
+        assert conv_both_gathers_once(g, b, m, rng, monkeypatch)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])

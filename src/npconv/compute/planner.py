@@ -661,25 +661,22 @@ def _run_chosen(p: Problem, first, second, g: Geometry) -> np.ndarray:
 
 def both(forward: Plan, weight: Plan) -> tuple[Plan, Plan]:
     """The plans of a conv and a weight gradient on the same windows, run together, so that
-    both go to gemm and share its one gather of the windows where the heuristic gives one
-    of them to gemm and the other to an algorithm that gathers the same windows again:
-    beside gemm's conv the phase weight gradient, beside gemm's weight gradient the
-    indirect conv (whose gather is gemm's columns in another order)."""
+    both go to gemm and share its one gather of the windows where the heuristic gives the
+    conv to gemm and the weight gradient to phase, which gathers the same windows again.
+    (The heuristic gives a conv to indirect only where it gives the weight gradient there
+    too: the same columns and the same overlap.)"""
 
-    def to_gemm(plan: Plan, beside: str) -> Plan:
+    def to_gemm(plan: Plan) -> Plan:
         return Plan(
             "gemm",
             _variant("gemm", plan.problem),
-            f"heuristic: beside gemm's {beside}, one gather for both",
+            "heuristic: beside gemm's conv, one gather for both",
             plan.problem,
         )
 
     if forward.algorithm == "gemm" and weight.algorithm == "phase":
         if weight.reason.startswith("heuristic"):
-            weight = to_gemm(weight, "conv")
-    elif weight.algorithm == "gemm" and forward.algorithm == "indirect":
-        if forward.reason.startswith("heuristic"):
-            forward = to_gemm(forward, "weight gradient")
+            weight = to_gemm(weight)
     return forward, weight
 
 
@@ -687,8 +684,7 @@ def run_both(x: np.ndarray, w: np.ndarray, dy: np.ndarray, g: Geometry):
     """(conv(x, w), conv_weight(x, dy)): a transposed conv's backward, whose two products
     read the same windows of x. Where both go to gemm they share one gather of them
     (gemm.conv_both); so beside a gemm conv the weight gradient goes to gemm rather than
-    to phase, and beside a gemm weight gradient the conv to gemm rather than to indirect,
-    where the heuristic gives them those alone (`both`)."""
+    to phase, where the heuristic gives it that alone (`both`)."""
     forward, weight = both(
         choose(problem("conv", x, w, g)), choose(problem("conv_weight", x, dy, g))
     )
