@@ -84,7 +84,7 @@ WINOGRAD_WORK = 96 * 1024
 # shifted (implicit im2col on a flat canvas) computes every canvas position,
 # including the margin beyond the output grid; above this many canvas positions per
 # output position the waste outweighs the columns it saves.
-MAX_MARGIN = 1.25
+MAX_MARGIN = 1.1
 
 # Outputs of at least this many elements add their bias plane by plane on npconv's
 # threads: NumPy's broadcast add runs one short loop per plane on one core.
