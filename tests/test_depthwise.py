@@ -1,6 +1,6 @@
-"""The depthwise loops, both layouts (planes, and channels last on small maps), on random
-depthwise geometries against the loop reference; NaN and Inf where direct convolution
-puts them."""
+"""The depthwise loops, every layout (planes, channels last on small maps, flat runs over
+blocks of channels for "same" stride-1 convs), on random depthwise geometries against
+the loop reference; NaN and Inf where direct convolution puts them."""
 
 import math
 
@@ -106,8 +106,93 @@ def test_depthwise_other_dtypes(dtype):
     run()
 
 
+@st.composite
+def same_problems(draw):
+    """(geometry, (lo, hi) pairs, 1, N): true depthwise convs whose output planes have the
+    input planes' shape, every stride 1, the padding split any way the kernel allows."""
+    nd = draw(st.integers(1, 3))
+    kernel, dilation, pads, big = [], [], [], []
+    for _ in range(nd):
+        k, d = draw(st.integers(1, 7 if nd < 3 else 3)), draw(st.integers(1, 3))
+        lo = draw(st.integers(0, d * (k - 1)))
+        kernel.append(k), dilation.append(d), pads.append((lo, d * (k - 1) - lo))
+        big.append(draw(st.integers(1, 12 if nd < 3 else 5)))
+    g = Geometry(
+        tuple(kernel),
+        (1,) * nd,
+        tuple(dilation),
+        tuple(lo for lo, _ in pads),
+        tuple(big),
+        tuple(big),
+        draw(st.integers(1, 70)),
+    )
+    return g, tuple(pads), 1, draw(st.integers(1, 3))
+
+
+@pytest.mark.parametrize("run", [tuning.FLAT_RUN, 1], ids=["default", "one-plane-blocks"])
+def test_flat_runs_against_loops(run, monkeypatch):
+    """Blocks of one plane each run short, and put most positions near a block's ends;
+    every kernel size runs flat here (the rule's limit on taps is a matter of speed)."""
+    monkeypatch.setattr(tuning, "FLAT_RUN", run)
+    monkeypatch.setattr(tuning, "FLAT_TAPS", 1 << 10)
+
+    @settings(**SETTINGS)
+    @given(same_problems(), st.sampled_from([np.float64, np.float32]))
+    def run_one(problem, dtype):
+        g = problem[0]
+        assert depthwise.flat("conv", g, 1, 1, np.dtype(dtype).itemsize) or (
+            math.prod(g.kernel) * math.prod(g.big) * 8 > tuning.FLAT_WEIGHTS
+            or math.prod(g.kernel) > tuning.FLAT_TAPS
+        )
+        check(problem, dtype, 1e-10 if dtype == np.float64 else 1e-5)
+
+    run_one()
+
+
+def test_flat_runs_rule():
+    same = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (28, 28), (28, 28), 9)
+    assert depthwise.flat("conv", same, 1, 1, 4)
+    assert not depthwise.flat("conv", same, 1, 2, 4)  # a channel multiplier
+    assert not depthwise.flat("conv_transpose", same, 1, 1, 4)
+    smaller = Geometry((3, 3), (1, 1), (1, 1), (0, 0), (28, 28), (26, 26), 9)
+    assert not depthwise.flat("conv", smaller, 1, 1, 4)
+    big = Geometry((7, 7), (1, 1), (1, 1), (3, 3), (56, 56), (56, 56), 9)
+    assert 49 * 56 * 56 * 4 > tuning.FLAT_WEIGHTS
+    assert not depthwise.flat("conv", big, 1, 1, 4)
+    many = Geometry((5, 5), (1, 1), (1, 1), (2, 2), (7, 7), (7, 7), 9)
+    assert 25 > tuning.FLAT_TAPS and not depthwise.flat("conv", many, 1, 1, 4)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("operand", ["x", "w"])
+@pytest.mark.parametrize("where", ["first", "edge", "centre", "last"])
+def test_flat_runs_nonfinite_like_direct_convolution(value, operand, where):
+    """A non-finite value next to a plane's edge is read by a masked tap of the
+    neighbouring plane's outputs; it still reaches exactly the outputs that read it."""
+    g = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (6, 6), (6, 6), 20)
+    pads = ((1, 1), (1, 1))
+    assert depthwise.flat("conv", g, 1, 1, 8)
+    x, w, _ = operands(np.random.default_rng(7), g, 1, 2, np.float64)
+    target = x if operand == "x" else w
+    lead = {"first": (0, 0), "edge": (1, 9), "centre": (1, 9), "last": (1, 19)}[where]
+    spot = (2, 2) if where == "centre" else ((0, 0) if where == "first" else (5, 5))
+    if operand == "w":  # a tap of channel lead[1]'s kernel
+        lead, spot = (lead[1], 0), {"first": (0, 0), "centre": (1, 1)}.get(where, (2, 2))
+    target[lead + spot] = value
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = R.contraction("conv", g, pads, x, w, None)
+        out = depthwise.conv(x, w, g)
+    assert np.isnan(want).any() or np.isinf(want).any()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(out[finite], want[finite], rtol=1e-10, atol=1e-10)
+
+
 def test_small_maps_run_channels_last_and_large_ones_by_planes(monkeypatch):
     """The rule picks the layout; both layouts give the reference's result (above)."""
+    monkeypatch.setattr(tuning, "FLAT_WEIGHTS", 0)
     small = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (7, 7), (7, 7), 9)
     large = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (56, 56), (56, 56), 9)
     assert depthwise.lanes("conv", small, 1, 1)
@@ -119,9 +204,10 @@ def test_small_maps_run_channels_last_and_large_ones_by_planes(monkeypatch):
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize("operand", ["x", "w"])
 @pytest.mark.parametrize("where", ["corner", "centre"])
-def test_channels_last_nonfinite_like_direct_convolution(value, operand, where):
+def test_channels_last_nonfinite_like_direct_convolution(value, operand, where, monkeypatch):
     """A non-finite value reaches exactly the outputs that read it, with the reference's
     value (the padding's zeros times an infinite weight are NaN there too)."""
+    monkeypatch.setattr(tuning, "FLAT_WEIGHTS", 0)  # the same-shaped conv runs channels last
     g = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (7, 7), (7, 7), 20)
     pads = ((1, 1), (1, 1))
     assert depthwise.lanes("conv", g, 1, 1)

@@ -500,3 +500,93 @@ def conv_lanes(x, wb, y, rows, taps, sources, first, stop, start, stride, size, 
             plane = y[n * channels + c0 + c]
             for p in range(np.uint64(positions)):
                 plane[p] = out[p * ulanes + np.uint64(c)]
+
+
+@numba.njit(inline="always")
+def _flat3(out, a, b, c, wa, wb, wc, first):
+    """out = (out if not first, else 0) + wa * a + wb * b + wc * c, elementwise: three taps
+    per pass, weights given per position."""
+    if first:
+        for t in range(out.shape[0]):
+            out[t] = wa[t] * a[t] + wb[t] * b[t] + wc[t] * c[t]
+    else:
+        for t in range(out.shape[0]):
+            out[t] += wa[t] * a[t] + wb[t] * b[t] + wc[t] * c[t]
+
+
+@compiled(**OPTIONS)
+def conv_flat(x, w, masks, shifts, y, chunk, flags, items):
+    """y[n, c] = sum_k w[c, k] * (x[n, c] shifted by shifts[k]) for groups of one channel
+    on each side whose output planes have the input planes' shape, every stride 1.
+
+    x and y come as one row per sample, its channels' planes one after another (C*P,):
+    output position u of a row reads position u + shifts[k] of the same row for tap k,
+    and masks[k, u % P] is 0 where that read leaves position u's plane (the padding).
+    So each tap over a block of `chunk` channels is one run of chunk*P multiply-adds,
+    whatever the planes' size, with the weights given per position: weights[k, i] =
+    w[c, k] * masks[k, p] at i = (c - c0)*P + p, built once per block and shared by every
+    sample. Positions near the ends of a row, where some tap would read outside it, are
+    summed one by one over the taps that stay inside (the others are masked anyway).
+
+    Item q is block q. flags[q] = 1 where the block's outputs hold a NaN or an Inf: a
+    masked weight's zero times a non-finite value of a neighbouring plane is NaN where
+    direct convolution never reads that value, so the caller recomputes such results."""
+    samples, length = x.shape
+    channels, k = w.shape
+    plane = masks.shape[1]
+    span = chunk * plane
+    weights = np.empty(k * span, dtype=y.dtype)
+    for q in range(items[0], items[1]):
+        c0 = q * chunk
+        count = min(channels, c0 + chunk) - c0
+        run = count * plane
+        base = c0 * plane
+        for kk in range(k):
+            for ci in range(count):
+                wv, m = w[c0 + ci, kk], masks[kk]
+                row = weights[kk * span + ci * plane : kk * span + (ci + 1) * plane]
+                for p in range(plane):
+                    row[p] = wv * m[p]
+        # [lo, hi): the positions at which every tap reads inside the row
+        lo, hi = 0, run
+        for kk in range(k):
+            lo = max(lo, -(base + shifts[kk]))
+            hi = min(hi, length - base - shifts[kk])
+        hi = max(hi, lo)
+        bad = 0
+        for n in range(samples):
+            xs = x[n]
+            out = y[n][base : base + run]
+            body = out[lo:hi]
+            kk = 0
+            while kk + 3 <= k:
+                _flat3(
+                    body,
+                    xs[base + shifts[kk] + lo :],
+                    xs[base + shifts[kk + 1] + lo :],
+                    xs[base + shifts[kk + 2] + lo :],
+                    weights[kk * span + lo :],
+                    weights[(kk + 1) * span + lo :],
+                    weights[(kk + 2) * span + lo :],
+                    kk == 0,
+                )
+                kk += 3
+            if kk == 0:
+                for t in range(body.shape[0]):
+                    body[t] = 0
+            for tap in range(kk, k):
+                src, wt = xs[base + shifts[tap] + lo :], weights[tap * span + lo :]
+                for t in range(body.shape[0]):
+                    body[t] += wt[t] * src[t]
+            for e in range(lo + run - hi):
+                u = e if e < lo else hi + e - lo
+                out[u] = 0
+                total = out[u]
+                for tap in range(k):
+                    at = base + u + shifts[tap]
+                    if at >= 0 and at < length:
+                        total += weights[tap * span + u] * xs[at]
+                out[u] = total
+            for t in range(out.shape[0]):
+                bad |= np.int32((out[t] - out[t]) != 0)
+        flags[q] = bad

@@ -14,11 +14,17 @@ transposed conv crops its per-thread canvas into each plane of x), so every
 window they read or write is in bounds. Any geometry works; the planner sends
 groups with few channels here.
 
-On small maps a plane's runs are a few elements long, so a true depthwise conv (one
-channel per group on each side) with few output positions per plane runs channels
-last instead (`lanes`, _depthwise_loops.conv_lanes): a block of channels is padded
-into a channels-last canvas and every tap of every output position is one run of
-contiguous multiply-adds along the channels.
+A true depthwise conv (one channel per group on each side) whose output planes have
+the input planes' shape, every stride 1 (the usual "same" depthwise layer), runs
+without a canvas instead when its planes are small (`flat`, _depthwise_loops.conv_flat):
+each tap is one run over a block of channels' planes as they lie in x, the padding a
+mask folded into per-position weights.
+
+On small maps a plane's runs are a few elements long, so other true depthwise convs
+with few output positions per plane run channels last (`lanes`,
+_depthwise_loops.conv_lanes): a block of channels is padded into a channels-last
+canvas and every tap of every output position is one run of contiguous multiply-adds
+along the channels.
 """
 
 from __future__ import annotations
@@ -50,7 +56,25 @@ def lanes(op, g, big_channels, small_channels):
     return op == "conv" and big_channels == 1 and small_channels == 1 and math.prod(g.small) <= most
 
 
+def flat(op, g, big_channels, small_channels, itemsize):
+    """Whether op on geometry g runs as flat runs over blocks of channels (conv_flat): a conv
+    with one channel per group on each side, every stride 1, output planes of the input
+    planes' shape, at most tuning.FLAT_TAPS kernel taps and at most tuning.FLAT_WEIGHTS
+    bytes of per-position weights per channel (kernel taps x plane positions)."""
+    return (
+        op == "conv"
+        and big_channels == 1
+        and small_channels == 1
+        and g.small == g.big
+        and all(s == 1 for s in g.stride)
+        and math.prod(g.kernel) <= tuning.FLAT_TAPS
+        and math.prod(g.kernel) * math.prod(g.big) * itemsize <= tuning.FLAT_WEIGHTS
+    )
+
+
 def variant(p):
+    if flat(p.op, p.geometry, p.big_channels, p.small_channels, np.dtype(p.dtype).itemsize):
+        return "compiled direct loops, flat runs"
     if lanes(p.op, p.geometry, p.big_channels, p.small_channels):
         return "compiled direct loops, channels last"
     return "compiled direct loops"
@@ -155,6 +179,51 @@ def _padding(g, phases, grid, strides):
     return sources, rows(first), rows(stop), rows(first * s + p - lo), s, sources.size * width
 
 
+@functools.lru_cache(maxsize=64)
+def _flat_tables(g, dtype):
+    """(masks, shifts) of conv_flat for geometry g: shifts[k] is tap k's flat offset within a
+    plane, masks[k, p] (in dtype) is 1 where output position p's read of tap k stays
+    inside its plane, else 0 (padding)."""
+    steps = row_major(g.big)
+    positions = np.indices(g.big).reshape(len(g.big), -1)  # (dims, P)
+    taps = np.indices(g.kernel).reshape(len(g.kernel), -1).T  # (K, dims)
+    shifts = np.zeros(len(taps), dtype=np.int64)
+    masks = np.ones((len(taps), positions.shape[1]), dtype=bool)
+    for i, tap in enumerate(taps):
+        for dim, (j, d, lo, size) in enumerate(zip(tap, g.dilation, g.lo, g.big, strict=True)):
+            shift = int(j) * d - lo
+            shifts[i] += shift * steps[dim]
+            masks[i] &= (positions[dim] + shift >= 0) & (positions[dim] + shift < size)
+    return masks.astype(dtype), shifts
+
+
+def _conv_flat(x, w, g, dtype):
+    """conv of a true depthwise geometry by conv_flat; None where the result holds a NaN or
+    an Inf (see conv_flat: the caller recomputes it by the planes' loops)."""
+    from . import _depthwise_loops
+
+    masks, shifts = _flat_tables(g, np.dtype(dtype))
+    channels, plane = w.shape[0], math.prod(g.big)
+    # blocks of channels whose runs are about tuning.FLAT_RUN positions, two per thread
+    # at least where there are channels enough
+    chunk = max(1, min(-(-tuning.FLAT_RUN // plane), -(-channels // (2 * threads()))))
+    blocks = -(-channels // chunk)
+    flags = np.zeros(blocks, dtype=np.int32)
+    y = np.empty((x.shape[0], channels) + tuple(g.small), dtype=dtype)
+    split(
+        _depthwise_loops.conv_flat,
+        blocks,
+        np.ascontiguousarray(x, dtype=dtype).reshape(x.shape[0], -1),  # (N, C*P)
+        np.ascontiguousarray(w, dtype=dtype).reshape(channels, -1),  # (C, K)
+        masks,
+        shifts,
+        y.reshape(x.shape[0], -1),  # (N, C*P)
+        chunk,
+        flags,
+    )
+    return None if flags.any() else y
+
+
 def _planes(a, dtype):
     """(n, C, *S) -> contiguous (n*C, prod(S)) in dtype."""
     return np.ascontiguousarray(a, dtype=dtype).reshape(a.shape[0] * a.shape[1], -1)
@@ -206,6 +275,10 @@ def conv(x, w, geometry):
 
     g = geometry
     dtype = np.result_type(x, w)
+    if flat("conv", g, w.shape[1], w.shape[0] // g.groups, np.dtype(dtype).itemsize):
+        y = _conv_flat(x, w, g, dtype)
+        if y is not None:
+            return y
     if lanes("conv", g, w.shape[1], w.shape[0] // g.groups):
         rows, taps, _, padding, _ = _tables(g, True)
         return _conv_lanes(x, w, g, dtype, rows, taps, padding)

@@ -19,7 +19,22 @@ DIRECT_PAIRS = 32
 # instead of strided rows.
 PHASE_TAPS = 3
 
-# A depthwise conv (one channel per group on each side) with at most this many
+# A stride-1 depthwise conv (one channel per group on each side) whose output planes
+# have the input planes' shape, with at most this many kernel taps x plane positions
+# x item bytes of per-position weights per channel, runs as flat runs over blocks of
+# channels (depthwise.flat): no copies into a canvas and out, but a load of a weight
+# beside every input it multiplies, and the weights are built per block.
+FLAT_WEIGHTS = 1 << 16
+
+# ... and at most this many kernel taps: the runs load and store their outputs once
+# per three taps, where the planes' loops do once per nine.
+FLAT_TAPS = 9
+
+# ... in blocks of channels whose runs are about this many positions: long enough for
+# the vector loop, short enough that a block's weights stay in the cache.
+FLAT_RUN = 4096
+
+# Another depthwise conv (one channel per group on each side) with at most this many
 # positions per output plane runs channels last (depthwise.lanes): runs along the
 # channels are long where a plane's rows are a few elements, but it copies x and y
 # between layouts, which longer rows do not repay.
