@@ -161,6 +161,7 @@ def test_flat_runs_rule():
     assert not depthwise.flat("conv", big, 1, 1, 4)
     many = Geometry((5, 5), (1, 1), (1, 1), (2, 2), (7, 7), (7, 7), 9)
     assert 25 > tuning.FLAT_TAPS and not depthwise.flat("conv", many, 1, 1, 4)
+    assert not depthwise.flat("conv_weight", same, 1, 1, 4)
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])

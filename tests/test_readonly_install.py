@@ -194,7 +194,7 @@ def test_warmed_read_only_install_runs_every_path_as_a_user_without_a_home(venv)
     compiled), float32 depthwise compiled into the user's private temporary folder."""
     report = _check(venv, "float64")
     assert {"depthwise", "col2im", "winograd", "gemm", "indirect"} <= set(report["chosen"])
-    assert report["hits"]["conv_grid"] > 0 and report["hits"]["transform"] > 0
+    assert report["hits"]["conv_flat"] > 0 and report["hits"]["transform"] > 0
     assert report["hits"]["col2im"] > 0
     report = _check(venv, "float32", "depthwise")
     import pwd
@@ -209,4 +209,4 @@ def test_no_cache_folder_still_computes(venv):
     report = _check(venv, "float32", "depthwise", NPCONV_CACHE_DIR="/nonexistent/cache")
     assert report["cache"] is None
     report = _check(venv, "float64", "depthwise", NPCONV_CACHE_DIR="none")
-    assert report["cache"] is None and report["hits"]["conv_grid"] > 0  # the package's cache
+    assert report["cache"] is None and report["hits"]["conv_flat"] > 0  # the package's cache

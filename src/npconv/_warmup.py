@@ -33,9 +33,11 @@ def _paths(dtype):
     short = Geometry((3, 3), (2, 2), (1, 1), (0, 0), (7, 7), (3, 3), 1)
     tiled = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (8, 8), (8, 8), 1)
     strided = Geometry((3, 3), (2, 2), (1, 1), (1, 1), (6, 6), (3, 3), 4)
+    valid = Geometry((3, 3), (1, 1), (1, 1), (0, 0), (6, 6), (4, 4), 4)
     x, wd, wm, xs = a(1, 4, 6, 6), a(4, 1, 3, 3), a(8, 1, 3, 3), a(1, 4, 3, 3)
     yield "depthwise conv", lambda: depthwise.conv(x, wm, grid)  # a multiplier: planes
-    yield "depthwise conv channels last", lambda: depthwise.conv(x, wd, grid)
+    yield "depthwise conv flat", lambda: depthwise.conv(x, wd, grid)
+    yield "depthwise conv channels last", lambda: depthwise.conv(x, wd, valid)
     yield "depthwise conv strided", lambda: depthwise.conv(x, wm, strided)
     yield "depthwise conv_transpose", lambda: depthwise.conv_transpose(x, wd, grid)
     yield "depthwise conv_transpose strided", lambda: depthwise.conv_transpose(xs, wd, strided)

@@ -503,15 +503,78 @@ def conv_lanes(x, wb, y, rows, taps, sources, first, stop, start, stride, size, 
 
 
 @numba.njit(inline="always")
-def _flat3(out, a, b, c, wa, wb, wc, first):
-    """out = (out if not first, else 0) + wa * a + wb * b + wc * c, elementwise: three taps
-    per pass, weights given per position."""
-    if first:
+def _flat3(out, a, b, c, wa, wb, wc, zero):
+    """out = (0 if zero, else out) + wa * a + wb * b + wc * c, elementwise: three taps per
+    pass, weights given per position."""
+    if zero:
         for t in range(out.shape[0]):
             out[t] = wa[t] * a[t] + wb[t] * b[t] + wc[t] * c[t]
     else:
         for t in range(out.shape[0]):
             out[t] += wa[t] * a[t] + wb[t] * b[t] + wc[t] * c[t]
+
+
+@numba.njit(inline="always")
+def _flat_weights(weights, w, masks, c0, count, span):
+    """weights[i*span + (c - c0)*P + p] = w[c, i] * masks[i, p] for the block's channels
+    c0 .. c0 + count - 1: tap i's weight per position of the block's run."""
+    plane = masks.shape[1]
+    for i in range(masks.shape[0]):
+        m = masks[i]
+        for ci in range(count):
+            wv = w[c0 + ci, i]
+            row = weights[i * span + ci * plane : i * span + (ci + 1) * plane]
+            for p in range(plane):
+                row[p] = wv * m[p]
+
+
+@numba.njit(inline="always")
+def _flat_run(out, src, weights, span, shifts, base):
+    """out = sum over taps i of weights[i*span + u] * src[base + u + shifts[i]] at every
+    position u of out (a block's run, starting at position `base` of
+    the sample's row src).
+
+    The positions where every tap reads inside src run in passes of up to three taps;
+    the few near src's ends, one by one over the taps that stay inside (the others are
+    masked there: their reads leave the position's plane)."""
+    run, length, last = out.shape[0], src.shape[0], shifts.shape[0]
+    # [lo, hi): the positions at which every tap reads inside src
+    lo, hi = 0, run
+    for i in range(last):
+        lo = max(lo, -(base + shifts[i]))
+        hi = min(hi, length - base - shifts[i])
+    hi = max(hi, lo)
+    body = out[lo:hi]
+    i = 0
+    while i + 3 <= last:
+        _flat3(
+            body,
+            src[base + shifts[i] + lo :],
+            src[base + shifts[i + 1] + lo :],
+            src[base + shifts[i + 2] + lo :],
+            weights[i * span + lo :],
+            weights[(i + 1) * span + lo :],
+            weights[(i + 2) * span + lo :],
+            i == 0,
+        )
+        i += 3
+    if i == 0:
+        for t in range(body.shape[0]):
+            body[t] = 0
+    while i < last:
+        s, wt = src[base + shifts[i] + lo :], weights[i * span + lo :]
+        for t in range(body.shape[0]):
+            body[t] += wt[t] * s[t]
+        i += 1
+    for e in range(lo + run - hi):
+        u = e if e < lo else hi + e - lo
+        out[u] = 0
+        total = out[u]
+        for i in range(last):
+            at = base + u + shifts[i]
+            if at >= 0 and at < length:
+                total += weights[i * span + u] * src[at]
+        out[u] = total
 
 
 @compiled(**OPTIONS)
@@ -523,70 +586,24 @@ def conv_flat(x, w, masks, shifts, y, chunk, flags, items):
     output position u of a row reads position u + shifts[k] of the same row for tap k,
     and masks[k, u % P] is 0 where that read leaves position u's plane (the padding).
     So each tap over a block of `chunk` channels is one run of chunk*P multiply-adds,
-    whatever the planes' size, with the weights given per position: weights[k, i] =
-    w[c, k] * masks[k, p] at i = (c - c0)*P + p, built once per block and shared by every
-    sample. Positions near the ends of a row, where some tap would read outside it, are
-    summed one by one over the taps that stay inside (the others are masked anyway).
+    whatever the planes' size, with the weights given per position (_flat_weights),
+    built once per block and shared by every sample.
 
     Item q is block q. flags[q] = 1 where the block's outputs hold a NaN or an Inf: a
     masked weight's zero times a non-finite value of a neighbouring plane is NaN where
     direct convolution never reads that value, so the caller recomputes such results."""
-    samples, length = x.shape
     channels, k = w.shape
-    plane = masks.shape[1]
-    span = chunk * plane
+    span = chunk * masks.shape[1]
     weights = np.empty(k * span, dtype=y.dtype)
     for q in range(items[0], items[1]):
         c0 = q * chunk
         count = min(channels, c0 + chunk) - c0
-        run = count * plane
-        base = c0 * plane
-        for kk in range(k):
-            for ci in range(count):
-                wv, m = w[c0 + ci, kk], masks[kk]
-                row = weights[kk * span + ci * plane : kk * span + (ci + 1) * plane]
-                for p in range(plane):
-                    row[p] = wv * m[p]
-        # [lo, hi): the positions at which every tap reads inside the row
-        lo, hi = 0, run
-        for kk in range(k):
-            lo = max(lo, -(base + shifts[kk]))
-            hi = min(hi, length - base - shifts[kk])
-        hi = max(hi, lo)
+        base, run = c0 * masks.shape[1], count * masks.shape[1]
+        _flat_weights(weights, w, masks, c0, count, span)
         bad = 0
-        for n in range(samples):
-            xs = x[n]
+        for n in range(x.shape[0]):
             out = y[n][base : base + run]
-            body = out[lo:hi]
-            kk = 0
-            while kk + 3 <= k:
-                _flat3(
-                    body,
-                    xs[base + shifts[kk] + lo :],
-                    xs[base + shifts[kk + 1] + lo :],
-                    xs[base + shifts[kk + 2] + lo :],
-                    weights[kk * span + lo :],
-                    weights[(kk + 1) * span + lo :],
-                    weights[(kk + 2) * span + lo :],
-                    kk == 0,
-                )
-                kk += 3
-            if kk == 0:
-                for t in range(body.shape[0]):
-                    body[t] = 0
-            for tap in range(kk, k):
-                src, wt = xs[base + shifts[tap] + lo :], weights[tap * span + lo :]
-                for t in range(body.shape[0]):
-                    body[t] += wt[t] * src[t]
-            for e in range(lo + run - hi):
-                u = e if e < lo else hi + e - lo
-                out[u] = 0
-                total = out[u]
-                for tap in range(k):
-                    at = base + u + shifts[tap]
-                    if at >= 0 and at < length:
-                        total += weights[tap * span + u] * xs[at]
-                out[u] = total
-            for t in range(out.shape[0]):
+            _flat_run(out, x[n], weights, span, shifts, base)
+            for t in range(run):
                 bad |= np.int32((out[t] - out[t]) != 0)
         flags[q] = bad

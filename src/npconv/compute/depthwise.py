@@ -179,22 +179,31 @@ def _padding(g, phases, grid, strides):
     return sources, rows(first), rows(stop), rows(first * s + p - lo), s, sources.size * width
 
 
+def _shifted(grid, shifts):
+    """(masks, flat): for taps that read position q + shifts[i] (per dim) of a row-major
+    grid at each position q of it, masks[i, q] whether that stays inside the grid and
+    flat[i] the read's flat offset."""
+    positions = np.indices(grid).reshape(len(grid), -1)  # (dims, P)
+    masks = np.ones((len(shifts), positions.shape[1]), dtype=bool)
+    for dim, size in enumerate(grid):
+        moved = positions[dim][None, :] + shifts[:, dim : dim + 1]  # (K, P)
+        masks &= (moved >= 0) & (moved < size)
+    return masks, shifts @ np.asarray(row_major(grid), dtype=np.int64)
+
+
 @functools.lru_cache(maxsize=64)
 def _flat_tables(g, dtype):
-    """(masks, shifts) of conv_flat for geometry g: shifts[k] is tap k's flat offset within a
-    plane, masks[k, p] (in dtype) is 1 where output position p's read of tap k stays
-    inside its plane, else 0 (padding)."""
-    steps = row_major(g.big)
-    positions = np.indices(g.big).reshape(len(g.big), -1)  # (dims, P)
-    taps = np.indices(g.kernel).reshape(len(g.kernel), -1).T  # (K, dims)
-    shifts = np.zeros(len(taps), dtype=np.int64)
-    masks = np.ones((len(taps), positions.shape[1]), dtype=bool)
-    for i, tap in enumerate(taps):
-        for dim, (j, d, lo, size) in enumerate(zip(tap, g.dilation, g.lo, g.big, strict=True)):
-            shift = int(j) * d - lo
-            shifts[i] += shift * steps[dim]
-            masks[i] &= (positions[dim] + shift >= 0) & (positions[dim] + shift < size)
+    """(masks in dtype, shifts) of conv_flat for geometry g: tap j reads position
+    o + j*d - lo of x at output position o."""
+    taps = np.indices(g.kernel).reshape(len(g.kernel), -1).T  # (K, dims), row-major
+    masks, shifts = _shifted(g.big, taps * np.asarray(g.dilation) - np.asarray(g.lo))
     return masks.astype(dtype), shifts
+
+
+def _blocks_of(channels, plane):
+    """Channels per block of the flat runs: runs of about tuning.FLAT_RUN positions, two
+    blocks per thread at least where there are channels enough."""
+    return max(1, min(-(-tuning.FLAT_RUN // plane), -(-channels // (2 * threads()))))
 
 
 def _conv_flat(x, w, g, dtype):
@@ -203,10 +212,8 @@ def _conv_flat(x, w, g, dtype):
     from . import _depthwise_loops
 
     masks, shifts = _flat_tables(g, np.dtype(dtype))
-    channels, plane = w.shape[0], math.prod(g.big)
-    # blocks of channels whose runs are about tuning.FLAT_RUN positions, two per thread
-    # at least where there are channels enough
-    chunk = max(1, min(-(-tuning.FLAT_RUN // plane), -(-channels // (2 * threads()))))
+    channels = w.shape[0]
+    chunk = _blocks_of(channels, math.prod(g.big))
     blocks = -(-channels // chunk)
     flags = np.zeros(blocks, dtype=np.int32)
     y = np.empty((x.shape[0], channels) + tuple(g.small), dtype=dtype)
