@@ -596,6 +596,10 @@ def suite_geometry(kernel, stride, lo, big, small, groups=1):
         # wide for shifted
         ("conv", suite_geometry(3, 1, 1, (14, 14), (14, 14)), 256, 256, 8, "winograd"),
         ("conv_weight", suite_geometry(3, 1, 1, (7, 7), (7, 7)), 512, 512, 8, "gemm"),
+        # ... and at batch 1 (r18_b1_256) gemm's columns by the cached gather, one product
+        ("conv", suite_geometry(3, 1, 1, (14, 14), (14, 14)), 256, 256, 1, "indirect"),
+        # ... but a single window is x itself to gemm: its columns cost no gather
+        ("conv", suite_geometry(4, 1, 0, (4, 4), (1, 1)), 512, 100, 1, "gemm"),
         ("conv", suite_geometry(3, 1, 1, (28, 28), (28, 28)), 128, 128, 8, "winograd"),
         # wave_conv1d: 7 taps, shifted slices
         ("conv", suite_geometry(7, 1, 3, (16384,), (16384,)), 64, 64, 4, "shifted"),

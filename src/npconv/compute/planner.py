@@ -260,6 +260,12 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
         return "gemm", "few input channels: columns per sample, product into y"
     if _margin(g) <= tuning.MAX_MARGIN and able("shifted"):
         return "shifted", "stride 1, narrow canvas margin"
+    if p.batch == 1 and math.prod(g.small) > 1 and able("indirect"):
+        # one sample: the same product as gemm's (which folds several samples' columns
+        # into one longer product, where indirect multiplies sample by sample), its
+        # columns gathered in one pass by a cached table where gemm copies strided views
+        # run by run; a single window is x itself to gemm, no gather at all
+        return "indirect", "one sample, wide canvas margin: one cached gather and one GEMM"
     return "gemm", "the general algorithm"
 
 
