@@ -23,7 +23,7 @@ def _paths(dtype):
     """(name, call) for a tiny problem of each compiled path, in `dtype`: together they reach
     every compiled loop with the argument types the algorithms pass."""
     from . import compute
-    from .compute import Geometry, col2im, depthwise, direct, indirect, tuning, winograd
+    from .compute import Geometry, col2im, depthwise, direct, gemm, indirect, tuning, winograd
 
     r = np.random.default_rng(0)
     a = lambda *shape: r.standard_normal(shape).astype(dtype)  # noqa: E731
@@ -32,6 +32,7 @@ def _paths(dtype):
     patches = Geometry((16, 16), (8, 8), (1, 1), (0, 0), (72, 72), (8, 8), 1)
     short = Geometry((3, 3), (2, 2), (1, 1), (0, 0), (7, 7), (3, 3), 1)
     tiled = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (8, 8), (8, 8), 1)
+    own = Geometry((3, 3), (1, 1), (1, 1), (1, 1), (9, 9), (9, 9), 1)
     strided = Geometry((3, 3), (2, 2), (1, 1), (1, 1), (6, 6), (3, 3), 4)
     valid = Geometry((3, 3), (1, 1), (1, 1), (0, 0), (6, 6), (4, 4), 4)
     x, wd, wm, xs = a(1, 4, 6, 6), a(4, 1, 3, 3), a(8, 1, 3, 3), a(1, 4, 3, 3)
@@ -43,6 +44,7 @@ def _paths(dtype):
     yield "depthwise conv_transpose strided", lambda: depthwise.conv_transpose(xs, wd, strided)
     yield "depthwise conv_weight", lambda: depthwise.conv_weight(x, x, grid)
     yield "depthwise conv_weight strided", lambda: depthwise.conv_weight(x, xs, strided)
+    yield "gemm columns", lambda: gemm.conv(a(2, 8, 9, 9), a(4, 8, 3, 3), own)  # own order
     yield "direct conv", lambda: direct.conv(a(1, 1, 8, 8), a(5, 1, 3, 3), tiled)  # 4 + 1 channels
     yield "col2im taps", lambda: col2im.conv_transpose(a(1, 2, 8, 8), a(2, 2, 4, 4), taps)
     yield "col2im patches", lambda: col2im.conv_transpose(a(1, 2, 8, 8), a(2, 2, 16, 16), patches)
@@ -56,7 +58,8 @@ def _paths(dtype):
 
 def warmup(dtypes=DTYPES) -> dict:
     """Compile every compiled loop for each of `dtypes` (those npconv computes in: float32,
-    float64; complex64 and complex128 reach the depthwise, direct and indirect loops too)
+    float64; complex64 and complex128 reach the depthwise, direct and indirect loops and
+    gemm's gathers too)
     into the disk cache.
 
     Returns {"cache": the folder (or None: no cache on disk, this process only),
@@ -81,7 +84,9 @@ def warmup(dtypes=DTYPES) -> dict:
                 f"but got dtype={dtype!r}"
             )
         for name, call in _paths(kind):
-            if kind.kind == "c" and not name.startswith(("depthwise", "direct", "indirect")):
+            if kind.kind == "c" and not name.startswith(
+                ("depthwise", "direct", "indirect", "gemm")
+            ):
                 continue  # the other compiled loops are for real dtypes only
             start = time.perf_counter()
             call()

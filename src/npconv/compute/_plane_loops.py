@@ -39,3 +39,19 @@ def interleave(src, base, step, out, bounds):
         at = j * step
         for i in range(base.shape[0]):
             out[p, j, i] = src[p, base[i] + at]
+
+
+@compiled(nogil=True)
+def gather_folded(src, table, out, bounds):
+    """out[c, j, n, q] = src[n * C + c, table[j, q]], or 0 where table[j, q] < 0, for the
+    rows (c, j) numbered c * J + j in [first, last): (nt*C, S), (J, Q), (C, J, nt, Q), the
+    samples folded beside the positions."""
+    rows, channels, samples = table.shape[0], out.shape[0], out.shape[2]
+    for item in range(bounds[0], bounds[1]):
+        c = item // rows
+        j = item - c * rows
+        for n in range(samples):
+            plane, target = src[n * channels + c], out[c, j, n]
+            for q in range(table.shape[1]):
+                t = table[j, q]
+                target[q] = plane[t] if t >= 0 else 0

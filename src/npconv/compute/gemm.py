@@ -67,6 +67,7 @@ from .geometry import (
 from .tuning import (
     LAST_CHANNELS,  # fewer big channels than this never gather channels last for stride
     SHORT,  # output rows shorter than this gather columns channels last
+    SPLIT_GATHER,
 )
 
 MIN_TILE = 1 << 20  # smallest tile a weight gradient's threads shrink to before fewer run
@@ -123,9 +124,12 @@ def _columns(x, samples, rows, g, layout):
         cols = scratch("columns", view.shape, x.dtype)
         np.copyto(cols, view)
         return cols.reshape(g.groups, nt * math.prod(blocks), -1)
+    if layout in (IN_PLACE, OWN) and math.prod(blocks) > 1:
+        # (one window per sample: its columns are x's planes, copied in whole runs below)
+        return _gathered(x, samples, g._replace(lo=lo, small=blocks), layout)
     view = windows.gather(x[samples], g.kernel, g.stride, g.dilation, lo, blocks)
     if layout == IN_PLACE:
-        # (nt, G*B, *k, *blocks), copied as it is: runs along the rows
+        # (nt, G*B, *k, *blocks), copied as it is
         cols = scratch("columns", view.shape, x.dtype)
         np.copyto(cols, view)
         return cols.reshape(nt, g.groups, -1, math.prod(blocks))  # (nt, G, B*K, Lb)
@@ -136,6 +140,34 @@ def _columns(x, samples, rows, g, layout):
     cols = scratch("columns", view.shape, x.dtype)
     np.copyto(cols, view)
     return cols.reshape(g.groups, -1, nt * math.prod(blocks))
+
+
+def _gathered(x, samples, band, layout):
+    """Positions-last columns of x[samples] for the band's geometry (its lo and rows), in
+    one compiled pass by the table of where each tap of each window reads (indirect's,
+    cached per geometry): no padded copy of x, and no copy of a strided view run by run.
+
+    IN_PLACE: (nt, G, B*K, Lb); OWN: (G, B*K, nt*Lb), the weight's own order."""
+    from . import _plane_loops, indirect
+
+    table = indirect._conv_table(band)  # (K, Lb) into a plane of x, -1: padding
+    part = x[samples]
+    nt, c = part.shape[:2]
+    src = np.ascontiguousarray(part).reshape(nt * c, -1)  # (nt*C, P)
+    taps, positions = table.shape
+    if layout == IN_PLACE:
+        cols = scratch("columns", (nt * c, taps, positions), x.dtype)
+        loop, rows = _plane_loops.gather, nt * c * taps
+    else:
+        cols = scratch("columns", (c, taps, nt, positions), x.dtype)
+        loop, rows = _plane_loops.gather_folded, c * taps
+    if cols.size >= SPLIT_GATHER:
+        split(loop, rows, src, table, cols)
+    else:
+        loop(src, table, cols, (0, rows))
+    if layout == IN_PLACE:
+        return cols.reshape(nt, band.groups, -1, positions)  # (nt, G, B*K, Lb)
+    return cols.reshape(band.groups, -1, nt * positions)  # (G, B*K, nt*Lb)
 
 
 def _operand(w, g, layout):
