@@ -164,6 +164,20 @@ def test_flat_runs_rule():
     assert not depthwise.flat("conv_weight", same, 1, 1, 4)
 
 
+def _nonfinite_like_reference(g, pads, x, w):
+    """depthwise.conv puts NaN, +Inf and -Inf exactly where the loop reference does, and
+    the reference's values elsewhere."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = R.contraction("conv", g, pads, x, w, None)
+        out = depthwise.conv(x, w, g)
+    assert np.isnan(want).any() or np.isinf(want).any()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(out[finite], want[finite], rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize("operand", ["x", "w"])
 @pytest.mark.parametrize("where", ["first", "edge", "centre", "last"])
@@ -180,15 +194,7 @@ def test_flat_runs_nonfinite_like_direct_convolution(value, operand, where):
     if operand == "w":  # a tap of channel lead[1]'s kernel
         lead, spot = (lead[1], 0), {"first": (0, 0), "centre": (1, 1)}.get(where, (2, 2))
     target[lead + spot] = value
-    with np.errstate(invalid="ignore", over="ignore"):
-        want = R.contraction("conv", g, pads, x, w, None)
-        out = depthwise.conv(x, w, g)
-    assert np.isnan(want).any() or np.isinf(want).any()
-    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
-    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(want))
-    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(want))
-    finite = np.isfinite(want)
-    np.testing.assert_allclose(out[finite], want[finite], rtol=1e-10, atol=1e-10)
+    _nonfinite_like_reference(g, pads, x, w)
 
 
 def test_small_maps_run_channels_last_and_large_ones_by_planes(monkeypatch):
@@ -218,15 +224,7 @@ def test_channels_last_nonfinite_like_direct_convolution(value, operand, where, 
     target[lead + ((0, 0) if where == "corner" else tuple(s // 2 for s in target.shape[2:]))] = (
         value
     )
-    with np.errstate(invalid="ignore", over="ignore"):
-        want = R.contraction("conv", g, pads, x, w, None)
-        out = depthwise.conv(x, w, g)
-    assert np.isnan(want).any() or np.isinf(want).any()
-    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
-    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(want))
-    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(want))
-    finite = np.isfinite(want)
-    np.testing.assert_allclose(out[finite], want[finite], rtol=1e-10, atol=1e-10)
+    _nonfinite_like_reference(g, pads, x, w)
 
 
 def _wide_rows(width, kernel, stride, lo, hi, dilation):
