@@ -15,6 +15,7 @@ import npconv.functional as F
 from npconv import bench
 from npconv.bench import cases
 from npconv.cli import main as cli_main
+from npconv.compute import tuning
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -220,3 +221,22 @@ def test_machine_record_names_numpys_blas_and_what_forced_its_kernels(monkeypatc
     monkeypatch.delenv("OPENBLAS_CORETYPE")
     assert "OPENBLAS_CORETYPE" not in report._blas_line(measure.machine()["blas"])
     assert report._blas_line(None) == "NumPy's BLAS: unknown"
+
+
+def test_depthwise_layouts_script_times_both_layouts(capsys):
+    """bench/depthwise_layouts.py runs its first layer both ways and restores the
+    thresholds it forces (a smoke run: no timing is asserted)."""
+    spec = importlib.util.spec_from_file_location(
+        "depthwise_layouts", Path(__file__).parent.parent / "bench" / "depthwise_layouts.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    before = (tuning.FLAT_WEIGHTS, tuning.FLAT_TAPS, tuning.FLAT_RUN)
+    threads = npconv.get_num_threads()
+    try:
+        script.main(["--layers", "1", "--rounds", "1", "--runs", "1024,4096"])
+    finally:
+        npconv.set_num_threads(threads)
+    assert (tuning.FLAT_WEIGHTS, tuning.FLAT_TAPS, tuning.FLAT_RUN) == before
+    out = capsys.readouterr().out
+    assert "flat 1024 / planes" in out and "(8, 960, (7, 7), 3, 1) | 9 | 2 KiB" in out
