@@ -262,9 +262,10 @@ def heuristic(p: Problem, exact: bool = False) -> tuple[str, str]:
         return "shifted", "stride 1, narrow canvas margin"
     if p.batch == 1 and math.prod(g.small) > 1 and able("indirect"):
         # one sample: the same product as gemm's (which folds several samples' columns
-        # into one longer product, where indirect multiplies sample by sample), its
-        # columns gathered in one pass by a cached table where gemm copies strided views
-        # run by run; a single window is x itself to gemm, no gather at all
+        # into one longer product, where indirect multiplies sample by sample), gathered
+        # whole and multiplied once, split over the threads, where gemm cuts the call
+        # into bands of rows that each thread gathers and multiplies alone; a single
+        # window is x itself to gemm, no gather at all
         return "indirect", "one sample, wide canvas margin: one cached gather and one GEMM"
     return "gemm", "the general algorithm"
 
