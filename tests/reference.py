@@ -215,3 +215,14 @@ def contraction(op, g, pads, x, w, y):
         )
     )
     return conv_transpose(y, w, None, g.stride, crop, 0, g.dilation, g.groups)
+
+
+def same_nonfinite(out, want, tolerance=1e-9):
+    """Assert that out has NaN where the reference `want` has NaN, the same infinities,
+    and the reference's values elsewhere (to `tolerance`, relative and absolute)."""
+    assert out.shape == want.shape
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(out[finite], want[finite], rtol=tolerance, atol=tolerance)

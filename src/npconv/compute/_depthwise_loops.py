@@ -510,8 +510,7 @@ def _flat3(out, a, b, c, wa, wb, wc, zero):
         for t in range(out.shape[0]):
             out[t] = wa[t] * a[t] + wb[t] * b[t] + wc[t] * c[t]
     else:
-        for t in range(out.shape[0]):
-            out[t] += wa[t] * a[t] + wb[t] * b[t] + wc[t] * c[t]
+        _lanes3(out, a, b, c, wa, wb, wc)
 
 
 @numba.njit(inline="always")

@@ -179,25 +179,17 @@ def _padding(g, phases, grid, strides):
     return sources, rows(first), rows(stop), rows(first * s + p - lo), s, sources.size * width
 
 
-def _shifted(grid, shifts):
-    """(masks, flat): for taps that read position q + shifts[i] (per dim) of a row-major
-    grid at each position q of it, masks[i, q] whether that stays inside the grid and
-    flat[i] the read's flat offset."""
-    positions = np.indices(grid).reshape(len(grid), -1)  # (dims, P)
-    masks = np.ones((len(shifts), positions.shape[1]), dtype=bool)
-    for dim, size in enumerate(grid):
-        moved = positions[dim][None, :] + shifts[:, dim : dim + 1]  # (K, P)
-        masks &= (moved >= 0) & (moved < size)
-    return masks, shifts @ np.asarray(row_major(grid), dtype=np.int64)
-
-
 @functools.lru_cache(maxsize=64)
 def _flat_tables(g, dtype):
     """(masks in dtype, shifts) of conv_flat for geometry g: tap j reads position
-    o + j*d - lo of x at output position o."""
-    taps = np.indices(g.kernel).reshape(len(g.kernel), -1).T  # (K, dims), row-major
-    masks, shifts = _shifted(g.big, taps * np.asarray(g.dilation) - np.asarray(g.lo))
-    return masks.astype(dtype), shifts
+    o + j*d - lo of x at output position o, flat offset shift(j) within the plane, and
+    masks[j, o] is whether that read stays inside the plane (indirect's table of reads)."""
+    from . import indirect
+
+    steps = row_major(g.big)
+    shifts = offsets(g.kernel, [d * t for d, t in zip(g.dilation, steps, strict=True)])
+    shifts = shifts - sum(lo * t for lo, t in zip(g.lo, steps, strict=True))  # (K,)
+    return (indirect._conv_table(g) >= 0).astype(dtype), shifts
 
 
 def _blocks_of(channels, plane):

@@ -67,7 +67,6 @@ from .geometry import (
 from .tuning import (
     LAST_CHANNELS,  # fewer big channels than this never gather channels last for stride
     SHORT,  # output rows shorter than this gather columns channels last
-    SPLIT_GATHER,
 )
 
 MIN_TILE = 1 << 20  # smallest tile a weight gradient's threads shrink to before fewer run
@@ -161,10 +160,7 @@ def _gathered(x, samples, band, layout):
     else:
         cols = scratch("columns", (c, taps, nt, positions), x.dtype)
         loop, rows = _plane_loops.gather_folded, c * taps
-    if cols.size >= SPLIT_GATHER:
-        split(loop, rows, src, table, cols)
-    else:
-        loop(src, table, cols, (0, rows))
+    indirect.run_gather(loop, rows, src, table, cols)
     if layout == IN_PLACE:
         return cols.reshape(nt, band.groups, -1, positions)  # (nt, G, B*K, Lb)
     return cols.reshape(band.groups, -1, nt * positions)  # (G, B*K, nt*Lb)

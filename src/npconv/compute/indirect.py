@@ -185,12 +185,17 @@ def _gather(src, table, band=None):
         _loops = _plane_loops
     part = table if band is None else np.ascontiguousarray(table[:, band])
     out = np.empty((src.shape[0],) + part.shape, dtype=src.dtype)
-    rows = src.shape[0] * part.shape[0]
-    if out.size >= tuning.SPLIT_GATHER:
-        split(_loops.gather, rows, src, part, out)
-    else:
-        _loops.gather(src, part, out, (0, rows))
+    run_gather(_loops.gather, src.shape[0] * part.shape[0], src, part, out)
     return out
+
+
+def run_gather(loop, rows, src, table, out):
+    """loop(src, table, out, (first, last)) over its `rows` rows: on npconv's threads when
+    out is large (tuning.SPLIT_GATHER elements), else on the caller."""
+    if out.size >= tuning.SPLIT_GATHER:
+        split(loop, rows, src, table, out)
+    else:
+        loop(src, table, out, (0, rows))
 
 
 def _rows(a, samples=None):
